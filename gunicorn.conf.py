@@ -1,0 +1,17 @@
+"""gunicorn settings for the web process (read from the working directory by gunicorn)."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+# Threads, not processes, carry the waiting: a synchronous request spends most of its time
+# waiting for the worker's notice, which costs no CPU.
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "32"))
+# The app is built in each worker after the fork (no preload), so every process opens its
+# own database pool, Redis connections and completion subscription.
+preload_app = False
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+accesslog = os.environ.get("ACCESS_LOG") or None

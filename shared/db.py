@@ -1,0 +1,98 @@
+"""Engine and sessions: SQLite in WAL mode with write transactions that lock up front."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from shared.accounts import open_account
+from shared.models import Account, Base, Partition
+from shared.settings import Settings
+
+SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
+WRITE_OPTION = "atm_write"
+
+
+def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for write sessions.
+
+    pysqlite's own transaction handling is switched off (isolation_level=None) so that
+    SQLAlchemy's begin really starts the transaction; a write transaction then takes the
+    write lock at BEGIN instead of failing with SQLITE_BUSY when it first writes.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={settings.sqlite_busy_timeout_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """An engine for DATABASE_URL; for SQLite the file's folder is created."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("DATABASE_URL must name a SQLite file: every process shares it")
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+                "check_same_thread": False,
+            },
+            pool_size=20,
+            max_overflow=40,
+        )
+        _configure_sqlite(engine, settings)
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+
+
+class Database:
+    """The engine plus two session factories: `read` (plain BEGIN) and `write` (locks up front)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.read = sessionmaker(self.engine, expire_on_commit=False)
+        self.write = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    def dispose_after_fork(self) -> None:
+        """Drop pooled connections inherited from the parent without closing its sockets."""
+        self.engine.dispose(close=False)
+
+
+def init_database(database: Database) -> None:
+    """Create tables and partition rows, and the sample accounts on an empty database.
+
+    Safe to run from every process at start: the whole step is one write transaction
+    (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
+    """
+    settings = database.settings
+    with database.write.begin() as session:
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+        Base.metadata.create_all(session.connection())
+        known = set(session.scalars(select(Partition.id)))
+        session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
+        if (
+            settings.seed_sample_accounts
+            and session.scalar(select(Account.account_number).limit(1)) is None
+        ):
+            for number, cents in SAMPLE_ACCOUNTS.items():
+                open_account(session, number, cents)

@@ -1,0 +1,65 @@
+"""Domain errors: each carries the stable `type` clients branch on and the HTTP status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A failure the API reports in its envelope; subclasses fix `type` and `status`."""
+
+    type = "bad_request"
+    status = 400
+
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class InvalidAmount(DomainError):
+    type = "invalid_amount"
+
+
+class InvalidAccountNumber(DomainError):
+    type = "invalid_account_number"
+
+
+class InvalidJson(DomainError):
+    type = "invalid_json"
+
+
+class InvalidParameter(DomainError):
+    type = "invalid_parameter"
+
+
+class UnsupportedMediaType(DomainError):
+    type = "unsupported_media_type"
+    status = 415
+
+
+class InsufficientFunds(DomainError):
+    type = "insufficient_funds"
+
+
+class AccountNotFound(DomainError):
+    type = "account_not_found"
+    status = 404
+
+
+class AccountExists(DomainError):
+    type = "account_exists"
+    status = 409
+
+
+class JobNotFound(DomainError):
+    type = "job_not_found"
+    status = 404
+
+
+class ServiceUnavailable(DomainError):
+    type = "service_unavailable"
+    status = 503
+
+
+ERRORS_BY_TYPE: dict[str, type[DomainError]] = {
+    cls.type: cls for cls in (InsufficientFunds, AccountNotFound)
+}

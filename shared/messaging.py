@@ -1,0 +1,71 @@
+"""Redis conventions both sides share: doorbells, completion notices, the live-worker registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+
+import redis
+
+from shared.applying import Outcome
+
+COMPLETIONS_CHANNEL = "atm:completions"
+WORKERS_KEY = "atm:workers"
+DOORBELL_TTL_SECONDS = 60
+
+
+def connect(url: str) -> redis.Redis:
+    """A client with short timeouts, so a dead Redis is reported instead of hanging a request."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
+
+
+def doorbell_key(partition: int) -> str:
+    return f"atm:doorbell:{partition}"
+
+
+def ring_doorbell(
+    client: redis.Redis, partition: int, send: Callable[[int], None], *, force: bool = False
+) -> bool:
+    """Wake the partition's worker unless a wake-up is already waiting for it.
+
+    The flag is set before the message is sent and cleared by the worker before it reads
+    the queued jobs, so a job recorded before a failed SET is always seen by that read.
+    Many requests arriving together thus share one message and one group commit.
+    `force` sends even when the flag is set: for a wake-up that reached a non-owner.
+    """
+    was_unset = client.set(doorbell_key(partition), 1, nx=True, ex=DOORBELL_TTL_SECONDS)
+    if was_unset or force:
+        send(partition)
+        return True
+    return False
+
+
+def clear_doorbell(client: redis.Redis, partition: int) -> None:
+    client.delete(doorbell_key(partition))
+
+
+def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:
+    payload = [outcome.to_message() for outcome in outcomes]
+    if payload:
+        client.publish(COMPLETIONS_CHANNEL, json.dumps(payload, separators=(",", ":")))
+
+
+def register_worker(client: redis.Redis, worker_id: str, ttl_seconds: float) -> int:
+    """Mark this worker alive until now + ttl and return how many workers are alive."""
+    now = time.time()
+    pipe = client.pipeline()
+    pipe.zadd(WORKERS_KEY, {worker_id: now + ttl_seconds})
+    pipe.zremrangebyscore(WORKERS_KEY, "-inf", now)
+    pipe.zcard(WORKERS_KEY)
+    return int(pipe.execute()[-1])
+
+
+def unregister_worker(client: redis.Redis, worker_id: str) -> None:
+    client.zrem(WORKERS_KEY, worker_id)
+
+
+def live_workers(client: redis.Redis) -> int:
+    return int(client.zcount(WORKERS_KEY, time.time(), "+inf"))

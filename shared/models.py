@@ -1,0 +1,86 @@
+"""Tables: accounts, accepted operations (jobs), the ledger, and one lock row per partition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+QUEUED = "queued"
+PROCESSING = "processing"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+FINAL_STATUSES = frozenset({SUCCEEDED, FAILED})
+
+WITHDRAW = "withdraw"
+DEPOSIT = "deposit"
+OPENING = "opening"
+OPERATION_TYPES = (WITHDRAW, DEPOSIT)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    account_number: Mapped[str] = mapped_column(String(34), primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    opening_balance: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """One accepted withdraw or deposit; `id` is the acceptance order within a partition."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_partition_status_id", "partition", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36), unique=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    account_number: Mapped[str] = mapped_column(String(34))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    new_balance: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(String(255), default=None)
+    applied_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class LedgerEntry(Base):
+    """A movement of money; `job_id` is unique so no job can move money twice."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (Index("ix_transactions_account_id", "account_number", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account_number: Mapped[str] = mapped_column(ForeignKey("accounts.account_number"))
+    job_id: Mapped[str | None] = mapped_column(String(36), unique=True, default=None)
+    type: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=SUCCEEDED)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Partition(Base):
+    """A row per partition, locked by each apply transaction so appliers never overlap."""
+
+    __tablename__ = "partitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_by: Mapped[str | None] = mapped_column(String(128), default=None)

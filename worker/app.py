@@ -1,0 +1,40 @@
+"""The Celery application of the workers: broker settings, the ownership step, the tasks."""
+
+from __future__ import annotations
+
+from celery import Celery, signals
+
+from shared.settings import get_settings
+from worker.ownership import PartitionOwnershipStep
+
+CONTROL_QUEUE = "atm.control"
+
+
+def make_celery() -> Celery:
+    settings = get_settings()
+    app = Celery("atm", broker=settings.redis_url, include=["worker.tasks"])
+    app.conf.update(
+        task_default_queue=CONTROL_QUEUE,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        # A message is only a wake-up: the queued job row is the work. Early ack is safe
+        # because whoever owns the partition drains all of it on takeover and every tick.
+        task_acks_late=False,
+        worker_prefetch_multiplier=4,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+    )
+    app.steps["consumer"].add(PartitionOwnershipStep)
+    return app
+
+
+celery_app = make_celery()
+
+
+@signals.worker_process_init.connect
+def _fresh_connections_after_fork(**_: object) -> None:
+    """A forked pool child must not reuse the parent's database or Redis connections."""
+    from worker.runtime import get_runtime
+
+    get_runtime.cache_clear()

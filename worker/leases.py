@@ -1,0 +1,91 @@
+"""Partition ownership through Redis leases: one owner per partition, shared out fairly."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import zlib
+
+import redis
+from redis.exceptions import LockError
+
+from shared import messaging
+from shared.settings import Settings
+
+
+def lease_key(partition: int) -> str:
+    return f"atm:lease:{partition}"
+
+
+class PartitionLeases:
+    """The leases this process holds; every call talks to Redis, so ownership is never assumed.
+
+    A lease is a redis-py Lock with a TTL of ATM_LEASE_SECONDS, renewed by `renew()`. If the
+    process stalls or dies, the lease expires and another worker takes the partition.
+    """
+
+    def __init__(self, client: redis.Redis, identity: str, settings: Settings) -> None:
+        self.client = client
+        self.identity = identity
+        self.settings = settings
+        self.held: dict[int, redis.lock.Lock] = {}
+        eligible = list(settings.eligible_partitions)
+        start = zlib.crc32(identity.encode()) % max(len(eligible), 1)
+        self.preference = eligible[start:] + eligible[:start]
+
+    def heartbeat(self) -> int:
+        """Announce this worker as alive and return how many workers are."""
+        return messaging.register_worker(self.client, self.identity, self.settings.lease_seconds)
+
+    def renew(self) -> list[int]:
+        """Extend every held lease; return the partitions whose lease was lost."""
+        lost = [p for p in list(self.held) if not self.confirm(p)]
+        return lost
+
+    def confirm(self, partition: int) -> bool:
+        """True if this process still holds the partition (and its lease is extended)."""
+        lock = self.held.get(partition)
+        if lock is None:
+            return False
+        try:
+            lock.reacquire()
+            return True
+        except LockError:
+            del self.held[partition]
+            return False
+
+    def fair_share(self, live_workers: int) -> int:
+        return math.ceil(self.settings.partitions / max(live_workers, 1))
+
+    def surplus(self, live_workers: int) -> list[int]:
+        """Partitions held beyond a fair share, to hand to workers that have fewer."""
+        extra = len(self.held) - self.fair_share(live_workers)
+        return sorted(self.held, reverse=True)[: max(extra, 0)]
+
+    def acquire_free(self, live_workers: int) -> list[int]:
+        """Take free partitions up to a fair share; return the ones taken."""
+        taken: list[int] = []
+        share = self.fair_share(live_workers)
+        for partition in self.preference:
+            if len(self.held) >= share:
+                break
+            if partition in self.held:
+                continue
+            lock = self.client.lock(
+                lease_key(partition), timeout=self.settings.lease_seconds, thread_local=False
+            )
+            if lock.acquire(blocking=False, token=self.identity):
+                self.held[partition] = lock
+                taken.append(partition)
+        return taken
+
+    def release(self, partition: int) -> None:
+        lock = self.held.pop(partition, None)
+        if lock is not None:
+            with contextlib.suppress(LockError):
+                lock.release()
+
+    def release_all(self) -> None:
+        for partition in list(self.held):
+            self.release(partition)
+        messaging.unregister_worker(self.client, self.identity)

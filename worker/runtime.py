@@ -1,0 +1,36 @@
+"""What one worker process holds: settings, database, Redis client, identity, its leases."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from functools import cache
+
+import redis
+
+from shared import messaging
+from shared.db import Database, init_database
+from shared.settings import Settings, get_settings
+from worker.leases import PartitionLeases
+
+
+@dataclass
+class WorkerRuntime:
+    settings: Settings
+    database: Database
+    redis: redis.Redis
+    identity: str
+    leases: PartitionLeases
+
+
+@cache
+def get_runtime() -> WorkerRuntime:
+    """Built on first use inside the process that applies work (never before a fork)."""
+    settings = get_settings()
+    database = Database(settings)
+    init_database(database)
+    client = messaging.connect(settings.redis_url)
+    identity = f"{socket.gethostname()}:{os.getpid()}"
+    leases = PartitionLeases(client, identity, settings)
+    return WorkerRuntime(settings, database, client, identity, leases)
