@@ -31,14 +31,6 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     sqlite_busy_timeout_ms: int = 30_000
     seed_sample_accounts: bool = True
-    worker_partitions: tuple[int, ...] | None = None
-
-    @property
-    def eligible_partitions(self) -> tuple[int, ...]:
-        """The partitions this worker process may own (ATM_WORKER_PARTITIONS, default all)."""
-        if self.worker_partitions is None:
-            return tuple(range(self.partitions))
-        return tuple(p for p in self.worker_partitions if p < self.partitions)
 
     @property
     def is_sqlite(self) -> bool:
@@ -90,18 +82,6 @@ def _synchronous(raw: str) -> str:
     return value
 
 
-def _partition_list(raw: str) -> tuple[int, ...]:
-    """Parse "0-3,6" into (0, 1, 2, 3, 6)."""
-    chosen: set[int] = set()
-    for part in raw.split(","):
-        low, _, high = part.strip().partition("-")
-        first, last = int(low), int(high or low)
-        if first < 0 or last < first:
-            raise ValueError(f"bad range {part!r}")
-        chosen.update(range(first, last + 1))
-    return tuple(sorted(chosen))
-
-
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -139,7 +119,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         seed_sample_accounts=_read(
             env, "ATM_SEED_SAMPLE_ACCOUNTS", _flag, defaults.seed_sample_accounts
         ),
-        worker_partitions=_read(env, "ATM_WORKER_PARTITIONS", _partition_list, None),
     )
     if settings.database_url.startswith("postgres://"):
         raise SettingsError("DATABASE_URL must start with postgresql:// (not postgres://)")

@@ -29,9 +29,11 @@ class PartitionLeases:
         self.identity = identity
         self.settings = settings
         self.held: dict[int, redis.lock.Lock] = {}
-        eligible = list(settings.eligible_partitions)
-        start = zlib.crc32(identity.encode()) % max(len(eligible), 1)
-        self.preference = eligible[start:] + eligible[:start]
+        # Start the search for free partitions at a per-worker offset, so workers starting
+        # together do not all contend for partition 0 first.
+        everyone = list(range(settings.partitions))
+        start = zlib.crc32(identity.encode()) % settings.partitions
+        self.preference = everyone[start:] + everyone[:start]
 
     def heartbeat(self) -> int:
         """Announce this worker as alive and return how many workers are."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -33,7 +34,7 @@ def test_200_concurrent_withdrawals_never_overdraw(client: Api, new_account) -> 
     assert total == 0
     # Each entry's balance_after follows from the one before it: applied one at a time.
     ordered = sorted(history, key=lambda t: t["transaction_id"])
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         assert Decimal(str(after["balance_after"])) == Decimal(str(before["balance_after"])) - 100
 
 

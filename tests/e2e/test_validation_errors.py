@@ -1,4 +1,4 @@
-"""Every validation and protocol error of the contract, each with its error.type, enqueuing nothing."""
+"""Every validation and protocol error of the contract, each with its error.type."""
 
 from __future__ import annotations
 

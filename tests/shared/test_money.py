@@ -1,0 +1,71 @@
+"""Amount parsing: exact cents from JSON numbers and decimal strings, every bad form refused."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from shared.errors import InvalidAmount
+from shared.money import format_cents, parse_amount, to_json_number
+
+MAX = 100_000_000
+
+
+def parse_json_amount(text: str) -> object:
+    return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("100", 10000),
+        ("100.5", 10050),
+        ("1e2", 10000),
+        ('"100.50"', 10050),
+        ("0.1", 10),
+        ("0.01", 1),
+        ("1000000", MAX),
+        ("2.675", None),
+    ],
+)
+def test_parse_amount(text: str, cents: int | None) -> None:
+    value = parse_json_amount(text)
+    if cents is None:
+        with pytest.raises(InvalidAmount):
+            parse_amount(value, max_cents=MAX)
+    else:
+        assert parse_amount(value, max_cents=MAX) == cents
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, False, [], {}, "", "abc", "1e2", " ", "-1", "+1", "0x10", "١٢"],
+)
+def test_rejects_non_amounts(value: object) -> None:
+    with pytest.raises(InvalidAmount):
+        parse_amount(value, max_cents=MAX)
+
+
+@pytest.mark.parametrize(
+    "text", ["NaN", "Infinity", "-Infinity", "0", "-0.5", "0.001", "1000000.01"]
+)
+def test_rejects_out_of_range(text: str) -> None:
+    with pytest.raises(InvalidAmount):
+        parse_amount(parse_json_amount(text), max_cents=MAX)
+
+
+def test_zero_only_where_allowed() -> None:
+    assert parse_amount(0, max_cents=MAX, allow_zero=True) == 0
+    with pytest.raises(InvalidAmount):
+        parse_amount(0, max_cents=MAX)
+
+
+def test_output_is_exact_to_the_cent() -> None:
+    for cents in (0, 1, 10, 99, 490050, 500000, 123456789, 10**13 + 7):
+        text = json.dumps(to_json_number(cents))
+        assert Decimal(text) * 100 == cents
+    assert json.dumps(to_json_number(500000)) == "5000.0"
+    assert json.dumps(to_json_number(490050)) == "4900.5"
+    assert format_cents(100_000_000) == "1000000.00"
