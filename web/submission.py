@@ -13,7 +13,7 @@ from shared.applying import Outcome
 from shared.errors import ERRORS_BY_TYPE
 from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
-from shared.operations import get_job, record_operation
+from shared.operations import get_job, new_job_id, record_operation
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.responses import success
 from web.serializers import completed_operation_view, job_status_url
@@ -34,11 +34,15 @@ def submit_operation(account_number: str, op_type: str) -> Response:
         prefer, settings.sync_wait_seconds, settings.max_wait_seconds
     )
 
-    with services.database.write.begin() as session:
-        job = record_operation(session, account_number, op_type, amount, settings.partitions)
-        job_id, partition = job.job_id, job.partition
-
+    # Listen before the job exists: once committed, any drain of its partition (another
+    # request's wake-up, the periodic sweep) may apply it before this request wakes anyone.
+    job_id = new_job_id()
     with services.listener.expect(job_id) as waiter:
+        with services.database.write.begin() as session:
+            job = record_operation(
+                session, account_number, op_type, amount, settings.partitions, job_id
+            )
+            partition = job.partition
         try:
             services.dispatcher.wake(partition)
         except (RedisError, OperationalError) as exc:

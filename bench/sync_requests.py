@@ -1,0 +1,121 @@
+"""Synchronous request latency and throughput against a running instance.
+
+    BASE_URL=http://127.0.0.1:5000 python bench/sync_requests.py
+
+Starts nothing itself. Opens its own accounts (so it never touches the sample ones), then
+measures: one client in sequence (p50/p99 latency), and 32 concurrent clients, first with
+withdrawals spread over 1,000 accounts, then with all of them on one account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def open_accounts(base_url: str, count: int) -> list[str]:
+    prefix = str(secrets.randbelow(10**6)).zfill(6)
+
+    def open_one(index: int) -> str:
+        number = f"9{prefix}{index:06d}"
+        with requests.Session() as http:
+            response = http.post(
+                f"{base_url}/accounts",
+                json={"account_number": number, "initial_balance": 1_000_000},
+                timeout=30,
+            )
+        if response.status_code not in (201, 409):
+            raise SystemExit(f"could not open account {number}: {response.text}")
+        return number
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(open_one, range(count)))
+
+
+def run_clients(base_url: str, accounts: list[str], clients: int, requests_total: int) -> dict:
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    counter = iter(range(requests_total))
+
+    def client() -> None:
+        nonlocal failures
+        with requests.Session() as http:
+            while True:
+                with lock:
+                    index = next(counter, None)
+                if index is None:
+                    return
+                number = accounts[index % len(accounts)]
+                started = time.perf_counter()
+                response = http.post(
+                    f"{base_url}/accounts/{number}/withdraw", json={"amount": "0.01"}, timeout=60
+                )
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status_code != 200:
+                        failures += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {
+        "requests": len(latencies),
+        "non_200": failures,
+        "seconds": wall,
+        "per_second": len(latencies) / wall,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+    }
+
+
+def report(name: str, result: dict) -> None:
+    print(
+        f"{name:<34} {result['requests']:>6} req  {result['per_second']:>8.1f} req/s  "
+        f"p50 {result['p50_ms']:>7.2f} ms  p99 {result['p99_ms']:>7.2f} ms  "
+        f"non-200 {result['non_200']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", default=os.environ.get("BASE_URL", "http://127.0.0.1:5000"))
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--single", type=int, default=1000, help="requests by the single client")
+    parser.add_argument("--concurrent", type=int, default=8000, help="requests by 32 clients")
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+
+    accounts = open_accounts(args.base_url, args.accounts)
+    run_clients(args.base_url, accounts, args.clients, 500)  # warm up connections and pools
+    report("1 client, spread", run_clients(args.base_url, accounts, 1, args.single))
+    report(
+        f"{args.clients} clients, {args.accounts} accounts",
+        run_clients(args.base_url, accounts, args.clients, args.concurrent),
+    )
+    report(
+        f"{args.clients} clients, one account",
+        run_clients(args.base_url, accounts[:1], args.clients, args.concurrent),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""docker-compose.yml, the Procfile and the settings agree (Docker itself cannot run here)."""
+
+from __future__ import annotations
+
+import shlex
+
+import yaml
+from honcho.environ import parse_procfile
+
+from shared.settings import PROJECT_ROOT, load_settings
+
+COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
+
+
+def test_compose_has_redis_web_and_worker() -> None:
+    assert set(COMPOSE["services"]) == {"redis", "web", "worker"}
+
+
+def test_redis_keeps_its_data_and_never_evicts() -> None:
+    command = shlex.split(COMPOSE["services"]["redis"]["command"])
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+def test_web_and_worker_run_the_procfile_commands_from_one_image() -> None:
+    services = COMPOSE["services"]
+    for name in ("web", "worker"):
+        assert shlex.split(services[name]["command"]) == shlex.split(PROCFILE[name])
+    assert services["web"]["image"] == services["worker"]["image"]
+    assert services["web"]["build"] == services["worker"]["build"] == "."
+    assert services["web"]["volumes"] == services["worker"]["volumes"]
+
+
+def test_compose_variables_are_valid_settings_and_shared() -> None:
+    web_env = COMPOSE["services"]["web"]["environment"]
+    worker_env = COMPOSE["services"]["worker"]["environment"]
+    for key, value in worker_env.items():
+        assert web_env[key] == value
+    settings = load_settings(worker_env)
+    assert settings.redis_url == "redis://redis:6379/0"
+    assert settings.database_url == "sqlite:////data/atm.db"
+    assert web_env["PORT"] == "5000"
