@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.errors import AccountNotFound, InsufficientFunds
@@ -58,100 +59,154 @@ class Outcome:
         return cls(**message)  # type: ignore[arg-type]
 
 
-def apply_pending(session: Session, partition: int, limit: int, applied_by: str) -> list[Outcome]:
-    """Apply up to `limit` queued jobs of `partition` in acceptance (id) order.
+def has_pending(session: Session, partitions: Sequence[int]) -> bool:
+    """Whether any of `partitions` has a queued job: a cheap read before taking the write lock."""
+    return session.scalar(_ANY_QUEUED, {"partitions": list(partitions)}) is not None
 
-    Runs inside the caller's write transaction. The partition row is locked first, so two
-    processes that both believe they own the partition still apply it one at a time; a job
+
+def apply_pending(
+    session: Session, partitions: Sequence[int], limit: int, applied_by: str
+) -> list[Outcome]:
+    """Apply up to `limit` queued jobs of `partitions` in acceptance (id) order.
+
+    Runs inside the caller's write transaction. The partition rows are locked first, so two
+    processes that both believe they own a partition still apply it one at a time; a job
     leaves `queued` in the same transaction that moves its money, so a redelivered or
     duplicated wake-up finds nothing left to apply. Each job succeeds or fails on its own.
+    Several partitions of one owner share a transaction: id order across them keeps each
+    partition's (and so each account's) order.
     """
-    session.execute(
-        update(Partition).where(Partition.id == partition).values(applied_by=applied_by)
-    )
-    jobs = session.execute(
-        select(Job.id, Job.job_id, Job.account_number, Job.type, Job.amount)
-        .where(Job.partition == partition, Job.status == QUEUED)
-        .order_by(Job.id)
-        .limit(limit)
-    ).all()
+    partitions = list(partitions)
+    session.execute(_LOCK_PARTITIONS, {"partitions": partitions, "applied_by": applied_by})
+    jobs = session.execute(_QUEUED_JOBS, {"partitions": partitions, "limit": limit}).all()
     if not jobs:
         return []
-    numbers = {job.account_number for job in jobs}
-    balances: dict[str, int] = dict(
-        session.execute(
-            select(Account.account_number, Account.balance).where(
-                Account.account_number.in_(numbers)
-            )
-        ).all()
-    )
+    balances = _balances(session, {job.account_number for job in jobs})
     now = utcnow()
-    decided: list[tuple[object, int | None, str | None, str | None]] = []
+    outcomes: list[Outcome] = []
     entries: list[dict[str, object]] = []
     for job in jobs:
-        balance = balances.get(job.account_number)
-        if balance is None:
-            decided.append(
-                (job, None, AccountNotFound.type, f"account {job.account_number} not found")
+        outcome = _decide(job, balances)
+        outcomes.append(outcome)
+        if outcome.status == SUCCEEDED:
+            entries.append(
+                {
+                    "account_number": job.account_number,
+                    "job_id": job.job_id,
+                    "type": job.type,
+                    "amount": job.amount,
+                    "status": SUCCEEDED,
+                    "balance_after": outcome.new_balance,
+                    "created_at": now,
+                }
             )
-            continue
-        if job.type == WITHDRAW and balance < job.amount:
-            message = f"insufficient funds for a withdrawal of {format_cents(job.amount)}"
-            decided.append((job, None, InsufficientFunds.type, message))
-            continue
-        balance += -job.amount if job.type == WITHDRAW else job.amount
-        balances[job.account_number] = balance
-        decided.append((job, balance, None, None))
-        entries.append(
-            {
-                "account_number": job.account_number,
-                "job_id": job.job_id,
-                "type": job.type,
-                "amount": job.amount,
-                "balance_after": balance,
-                "created_at": now,
-            }
-        )
     entry_ids = iter(_insert_entries(session, entries))
+    outcomes = [
+        replace(outcome, transaction_id=next(entry_ids)) if outcome.status == SUCCEEDED else outcome
+        for outcome in outcomes
+    ]
     touched = {entry["account_number"] for entry in entries}
     if touched:
         session.execute(
-            update(Account), [{"account_number": n, "balance": balances[n]} for n in touched]
+            _SET_BALANCE, [{"key": number, "balance": balances[number]} for number in touched]
         )
-    outcomes: list[Outcome] = []
-    job_rows: list[dict[str, object]] = []
-    for job, new_balance, error_type, error_message in decided:
-        transaction_id = next(entry_ids) if error_type is None else None
-        outcome = Outcome(
-            job_id=job.job_id,
-            account_number=job.account_number,
-            type=job.type,
-            amount=job.amount,
-            status=SUCCEEDED if error_type is None else FAILED,
-            new_balance=new_balance,
-            transaction_id=transaction_id,
-            error_type=error_type,
-            error_message=error_message,
-        )
-        outcomes.append(outcome)
-        job_rows.append(
+    session.execute(
+        _FINISH_JOB,
+        [
             {
-                "id": job.id,
+                "key": job.id,
                 "status": outcome.status,
-                "new_balance": new_balance,
-                "transaction_id": transaction_id,
-                "error_type": error_type,
-                "error_message": error_message,
+                "new_balance": outcome.new_balance,
+                "transaction_id": outcome.transaction_id,
+                "error_type": outcome.error_type,
+                "error_message": outcome.error_message,
                 "applied_by": applied_by,
                 "completed_at": now,
             }
-        )
-    session.execute(update(Job), job_rows)
+            for job, outcome in zip(jobs, outcomes, strict=True)
+        ],
+    )
     return outcomes
+
+
+def _decide(job: Row, balances: dict[str, int]) -> Outcome:
+    """The rule for one job, given the running balances (updated in place on success)."""
+    base = {
+        "job_id": job.job_id,
+        "account_number": job.account_number,
+        "type": job.type,
+        "amount": job.amount,
+    }
+    balance = balances.get(job.account_number)
+    if balance is None:
+        message = f"account {job.account_number} not found"
+        return Outcome(
+            **base, status=FAILED, error_type=AccountNotFound.type, error_message=message
+        )
+    if job.type == WITHDRAW and balance < job.amount:
+        message = f"insufficient funds for a withdrawal of {format_cents(job.amount)}"
+        return Outcome(
+            **base, status=FAILED, error_type=InsufficientFunds.type, error_message=message
+        )
+    balance += -job.amount if job.type == WITHDRAW else job.amount
+    balances[job.account_number] = balance
+    return Outcome(**base, status=SUCCEEDED, new_balance=balance)
+
+
+def _balances(session: Session, numbers: set[str]) -> dict[str, int]:
+    rows = session.execute(_BALANCES, {"numbers": sorted(numbers)})
+    return {number: balance for number, balance in rows}
+
+
+# Statements built once, with bound parameters (IN lists expand at execution), and executed
+# with many parameter sets at once: building expressions or running the ORM's unit of work
+# per call would cost more than the SQL itself at thousands of rows per second.
+_accounts, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
+_PARTITIONS = bindparam("partitions", expanding=True)
+_ANY_QUEUED = (
+    select(_jobs.c.id).where(_jobs.c.partition.in_(_PARTITIONS), _jobs.c.status == QUEUED).limit(1)
+)
+_LOCK_PARTITIONS = (
+    update(Partition.__table__)
+    .where(Partition.__table__.c.id.in_(_PARTITIONS))
+    .values(applied_by=bindparam("applied_by"))
+)
+_QUEUED_JOBS = (
+    select(_jobs.c.id, _jobs.c.job_id, _jobs.c.account_number, _jobs.c.type, _jobs.c.amount)
+    .where(_jobs.c.partition.in_(_PARTITIONS), _jobs.c.status == QUEUED)
+    .order_by(_jobs.c.id)
+    .limit(bindparam("limit"))
+)
+_BALANCES = select(_accounts.c.account_number, _accounts.c.balance).where(
+    _accounts.c.account_number.in_(bindparam("numbers", expanding=True))
+)
+_SET_BALANCE = (
+    update(_accounts)
+    .where(_accounts.c.account_number == bindparam("key"))
+    .values(balance=bindparam("balance"))
+)
+_FINISH_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("key"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "status",
+                "new_balance",
+                "transaction_id",
+                "error_type",
+                "error_message",
+                "applied_by",
+                "completed_at",
+            )
+        }
+    )
+)
+_INSERT_ENTRIES = insert(_ledger).returning(_ledger.c.id, sort_by_parameter_order=True)
 
 
 def _insert_entries(session: Session, entries: list[dict[str, object]]) -> list[int]:
     if not entries:
         return []
-    statement = insert(LedgerEntry).returning(LedgerEntry.id, sort_by_parameter_order=True)
-    return list(session.scalars(statement, entries))
+    return list(session.scalars(_INSERT_ENTRIES, entries))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.accounts import open_account
 from shared.models import Account, Base, Partition
@@ -61,8 +66,37 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
 
+class WriterQueue:
+    """Lets one SQLite writer at a time reach BEGIN IMMEDIATE, across threads and processes.
+
+    SQLite's busy handler waits for the write lock by sleeping in steps of up to 100 ms, so
+    many contending writers spend most of their time asleep while the lock is free. A
+    blocking flock on a file beside the database wakes the next writer as soon as the lock
+    is released; the thread lock is needed too, as flock does not exclude threads that
+    share one open file.
+    """
+
+    def __init__(self, database_path: Path) -> None:
+        self.path = database_path.with_name(database_path.name + ".writer-lock")
+        self.thread_lock = threading.Lock()
+        self.file = None
+        self.pid: int | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self.thread_lock:
+            if self.pid != os.getpid():  # a forked child opens its own file description
+                self.file = open(self.path, "a+b")  # noqa: SIM115 - held for the process
+                self.pid = os.getpid()
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self.file, fcntl.LOCK_UN)
+
+
 class Database:
-    """The engine plus two session factories: `read` (plain BEGIN) and `write` (locks up front)."""
+    """The engine plus session factories: `read` (plain BEGIN) and `writing()` (locks up front)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -71,6 +105,16 @@ class Database:
         self.write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        url = make_url(settings.database_url)
+        self.writers = (
+            WriterQueue(Path(url.database)) if url.get_backend_name() == "sqlite" else None
+        )
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self.writers.turn() if self.writers else nullcontext(), self.write.begin() as session:
+            yield session
 
     def dispose_after_fork(self) -> None:
         """Drop pooled connections inherited from the parent without closing its sockets."""
@@ -84,7 +128,7 @@ def init_database(database: Database) -> None:
     (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
     """
     settings = database.settings
-    with database.write.begin() as session:
+    with database.writing() as session:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         Base.metadata.create_all(session.connection())

@@ -26,25 +26,34 @@ def doorbell_key(partition: int) -> str:
     return f"atm:doorbell:{partition}"
 
 
-def ring_doorbell(
-    client: redis.Redis, partition: int, send: Callable[[int], None], *, force: bool = False
-) -> bool:
-    """Wake the partition's worker unless a wake-up is already waiting for it.
+def ring_doorbells(
+    client: redis.Redis,
+    partitions: Iterable[int],
+    send: Callable[[int], None],
+    *,
+    force: bool = False,
+) -> None:
+    """Wake each partition's worker unless a wake-up is already waiting for it.
 
     The flag is set before the message is sent and cleared by the worker before it reads
     the queued jobs, so a job recorded before a failed SET is always seen by that read.
-    Many requests arriving together thus share one message and one group commit.
-    `force` sends even when the flag is set: for a wake-up that reached a non-owner.
+    Many requests arriving together thus share one message and one group commit. All the
+    flags go in one round trip. `force` sends even when the flag is set: for a wake-up
+    that reached a worker which no longer owns the partition.
     """
-    was_unset = client.set(doorbell_key(partition), 1, nx=True, ex=DOORBELL_TTL_SECONDS)
-    if was_unset or force:
-        send(partition)
-        return True
-    return False
+    chosen = sorted(set(partitions))
+    pipe = client.pipeline(transaction=False)
+    for partition in chosen:
+        pipe.set(doorbell_key(partition), 1, nx=True, ex=DOORBELL_TTL_SECONDS)
+    for partition, was_unset in zip(chosen, pipe.execute(), strict=True):
+        if was_unset or force:
+            send(partition)
 
 
-def clear_doorbell(client: redis.Redis, partition: int) -> None:
-    client.delete(doorbell_key(partition))
+def clear_doorbells(client: redis.Redis, partitions: Iterable[int]) -> None:
+    keys = [doorbell_key(partition) for partition in partitions]
+    if keys:
+        client.delete(*keys)
 
 
 def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:

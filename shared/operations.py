@@ -3,45 +3,78 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from shared.accounts import get_account
-from shared.errors import JobNotFound
-from shared.models import Job
+from shared.errors import AccountNotFound, JobNotFound
+from shared.models import QUEUED, Account, Job, utcnow
 from shared.partitioning import partition_of
+
+LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
+# Built once: constructing statements per request costs more than running them.
+_EXISTING_ACCOUNTS = select(Account.__table__.c.account_number).where(
+    Account.__table__.c.account_number.in_(bindparam("numbers", expanding=True))
+)
+_INSERT_JOBS = insert(Job.__table__)
 
 
 def new_job_id() -> str:
     return str(uuid.uuid4())
 
 
-def record_operation(
-    session: Session,
-    account_number: str,
-    op_type: str,
-    amount_cents: int,
-    partitions: int,
-    job_id: str | None = None,
-) -> Job:
-    """Record a withdraw or deposit for an existing account as a queued job.
+@dataclass(frozen=True)
+class Operation:
+    """A withdraw or deposit as accepted from a client, before it is recorded."""
 
-    The caller commits before answering 2xx: from then on the job is the durable truth,
-    and the queue message is only a wake-up for the partition's worker. A caller that will
-    wait for the job passes its id in, so it can listen before the job can be applied.
+    job_id: str
+    account_number: str
+    type: str
+    amount: int
+
+
+def record_operations(
+    session: Session, operations: Sequence[Operation], partitions: int
+) -> set[str]:
+    """Record operations on existing accounts as queued jobs, in the order given.
+
+    Returns the job ids refused because their account does not exist. The caller commits
+    before answering 2xx: from then on the job row is the durable truth, and a queue
+    message is only a wake-up for the partition's worker. Many operations share one
+    insert, so concurrent requests can share one transaction.
     """
-    get_account(session, account_number)
-    job = Job(
-        job_id=job_id or new_job_id(),
-        partition=partition_of(account_number, partitions),
-        type=op_type,
-        account_number=account_number,
-        amount=amount_cents,
-    )
-    session.add(job)
-    session.flush()
-    return job
+    wanted = sorted({operation.account_number for operation in operations})
+    existing: set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        existing.update(
+            session.scalars(select(Account.account_number).where(Account.account_number.in_(chunk)))
+        )
+    now = utcnow()
+    rows = [
+        {
+            "job_id": operation.job_id,
+            "partition": partition_of(operation.account_number, partitions),
+            "type": operation.type,
+            "account_number": operation.account_number,
+            "amount": operation.amount,
+            "status": QUEUED,
+            "created_at": now,
+        }
+        for operation in operations
+        if operation.account_number in existing
+    ]
+    if rows:
+        session.execute(_INSERT_JOBS, rows)
+    return {op.job_id for op in operations if op.account_number not in existing}
+
+
+def record_operation(session: Session, operation: Operation, partitions: int) -> None:
+    """Record one operation, or raise AccountNotFound."""
+    if record_operations(session, [operation], partitions):
+        raise AccountNotFound(f"account {operation.account_number} not found")
 
 
 def get_job(session: Session, job_id: str) -> Job:

@@ -45,7 +45,7 @@ def create_account() -> Response:
         allow_zero=True,
     )
     try:
-        with services.database.write.begin() as session:
+        with services.database.writing() as session:
             account = open_account(session, number, opening)
             data = {
                 "account_number": account.account_number,

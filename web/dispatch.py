@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 from celery import Celery
 
@@ -24,8 +26,8 @@ class PartitionDispatcher:
             broker_connection_max_retries=0,
         )
 
-    def wake(self, partition: int) -> None:
-        messaging.ring_doorbell(self.redis, partition, self._send)
+    def wake(self, partitions: Iterable[int]) -> None:
+        messaging.ring_doorbells(self.redis, partitions, self._send)
 
     def _send(self, partition: int) -> None:
         self.celery.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))

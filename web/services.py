@@ -11,6 +11,7 @@ from shared import messaging
 from shared.db import Database, init_database
 from shared.settings import Settings
 from web.dispatch import PartitionDispatcher
+from web.intake import JobIntake
 from web.waiting import CompletionListener
 
 EXTENSION_KEY = "atm"
@@ -21,20 +22,21 @@ class Services:
     settings: Settings
     database: Database
     redis: redis.Redis
-    dispatcher: PartitionDispatcher
     listener: CompletionListener
+    intake: JobIntake
 
 
 def init_services(app: Flask, settings: Settings) -> Services:
     database = Database(settings)
     init_database(database)
     client = messaging.connect(settings.redis_url)
+    dispatcher = PartitionDispatcher(settings, client)
     services = Services(
         settings=settings,
         database=database,
         redis=client,
-        dispatcher=PartitionDispatcher(settings, client),
         listener=CompletionListener(settings.redis_url),
+        intake=JobIntake(database, settings.partitions, dispatcher),
     )
     app.extensions[EXTENSION_KEY] = services
     return services

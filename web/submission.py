@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Response
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
 
 from shared.applying import Outcome
 from shared.errors import ERRORS_BY_TYPE
 from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
-from shared.operations import get_job, new_job_id, record_operation
+from shared.operations import Operation, get_job, new_job_id
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.responses import success
 from web.serializers import completed_operation_view, job_status_url
 from web.services import Services, current_services
 from web.waiting import Waiter
 
-log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "1"
 
 
@@ -36,19 +32,11 @@ def submit_operation(account_number: str, op_type: str) -> Response:
 
     # Listen before the job exists: once committed, any drain of its partition (another
     # request's wake-up, the periodic sweep) may apply it before this request wakes anyone.
-    job_id = new_job_id()
+    operation = Operation(new_job_id(), account_number, op_type, amount)
+    job_id = operation.job_id
     with services.listener.expect(job_id) as waiter:
-        with services.database.write.begin() as session:
-            job = record_operation(
-                session, account_number, op_type, amount, settings.partitions, job_id
-            )
-            partition = job.partition
-        try:
-            services.dispatcher.wake(partition)
-        except (RedisError, OperationalError) as exc:
-            # The job is already durable; the partition's owner sweeps it up when Redis is back.
-            log.warning("could not wake partition %s for job %s: %s", partition, job_id, exc)
-            wait_seconds = 0
+        if not services.intake.record(operation):
+            wait_seconds = 0  # recorded, but no worker was told: answer 202 at once
         outcome = wait_for_outcome(services, waiter, job_id, wait_seconds)
 
     if outcome is None:

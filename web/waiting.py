@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from redis.exceptions import RedisError
 
 from shared import messaging
 from shared.applying import Outcome
+from web.background import ProcessThread
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class CompletionListener:
         self.waiters: dict[str, set[Waiter]] = {}
         self.lock = threading.Lock()
         self.ready = threading.Event()
-        self.owner_pid: int | None = None
+        self.thread = ProcessThread("completions", self._run)
 
     @contextmanager
     def expect(self, job_id: str) -> Iterator[Waiter]:
@@ -62,11 +62,7 @@ class CompletionListener:
                         del self.waiters[job_id]
 
     def _ensure_started(self) -> None:
-        with self.lock:
-            if self.owner_pid != os.getpid():
-                self.owner_pid = os.getpid()
-                self.ready.clear()
-                threading.Thread(target=self._run, name="completions", daemon=True).start()
+        self.thread.ensure_started()
         self.ready.wait(timeout=2)
 
     def _run(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery, signals
 
 from shared.settings import get_settings
@@ -30,6 +32,13 @@ def make_celery() -> Celery:
 
 
 celery_app = make_celery()
+
+
+@signals.after_setup_logger.connect
+def _quiet_per_message_logs(**_: object) -> None:
+    """One line per wake-up is noise at thousands a second; ownership changes stay logged."""
+    for name in ("celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @signals.worker_process_init.connect

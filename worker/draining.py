@@ -5,25 +5,33 @@ from __future__ import annotations
 import logging
 
 from shared import messaging
-from shared.applying import apply_pending
+from shared.applying import apply_pending, has_pending
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
 
-def drain(runtime: WorkerRuntime, partition: int) -> int:
-    """Apply everything queued for `partition`; return how many jobs were applied.
+def drain(runtime: WorkerRuntime, *, sweep: bool = False) -> int:
+    """Apply everything queued for the partitions this worker owns; return how many jobs.
 
-    The doorbell is cleared before the first read, so a job recorded after that read rings
-    again. The lease is confirmed before every chunk: a worker that lost its partition
-    stops, and the partition lock in the database covers the moment in between.
+    The doorbells are cleared before the first read, so a job recorded after that read
+    rings again. Ownership is checked before every chunk: a worker that lost a partition
+    stops applying it, and the partition lock in the database covers the moment between.
+    A sweep, which usually finds nothing, looks with a plain read before taking the lock.
     """
-    messaging.clear_doorbell(runtime.redis, partition)
+    owned = runtime.leases.owned()
+    if not owned:
+        return 0
+    messaging.clear_doorbells(runtime.redis, owned)
+    if sweep:
+        with runtime.database.read.begin() as session:
+            if not has_pending(session, owned):
+                return 0
     applied = 0
     chunk = runtime.settings.apply_chunk
-    while runtime.leases.confirm(partition):
-        with runtime.database.write.begin() as session:
-            outcomes = apply_pending(session, partition, chunk, runtime.identity)
+    while owned := runtime.leases.owned():
+        with runtime.database.writing() as session:
+            outcomes = apply_pending(session, owned, chunk, runtime.identity)
         messaging.publish_outcomes(runtime.redis, outcomes)
         applied += len(outcomes)
         if len(outcomes) < chunk:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import zlib
 
 import redis
@@ -29,6 +30,9 @@ class PartitionLeases:
         self.identity = identity
         self.settings = settings
         self.held: dict[int, redis.lock.Lock] = {}
+        # Until when (monotonic clock) each lease is surely still ours: renewed at t with a
+        # TTL of L, nobody else can take it before t + L; half of that leaves a wide margin.
+        self.sure_until: dict[int, float] = {}
         # Start the search for free partitions at a per-worker offset, so workers starting
         # together do not all contend for partition 0 first.
         everyone = list(range(settings.partitions))
@@ -49,12 +53,25 @@ class PartitionLeases:
         lock = self.held.get(partition)
         if lock is None:
             return False
+        started = time.monotonic()
         try:
             lock.reacquire()
-            return True
         except LockError:
-            del self.held[partition]
+            self.held.pop(partition, None)
+            self.sure_until.pop(partition, None)
             return False
+        self.sure_until[partition] = started + self.settings.lease_seconds / 2
+        return True
+
+    def holds(self, partition: int) -> bool:
+        """Like confirm(), without a Redis round trip while the last renewal is recent."""
+        if partition in self.held and time.monotonic() < self.sure_until.get(partition, 0):
+            return True
+        return self.confirm(partition)
+
+    def owned(self) -> list[int]:
+        """The partitions this process holds right now, in order."""
+        return [partition for partition in sorted(self.held) if self.holds(partition)]
 
     def fair_share(self, live_workers: int) -> int:
         return math.ceil(self.settings.partitions / max(live_workers, 1))
@@ -76,13 +93,16 @@ class PartitionLeases:
             lock = self.client.lock(
                 lease_key(partition), timeout=self.settings.lease_seconds, thread_local=False
             )
+            started = time.monotonic()
             if lock.acquire(blocking=False, token=self.identity):
                 self.held[partition] = lock
+                self.sure_until[partition] = started + self.settings.lease_seconds / 2
                 taken.append(partition)
         return taken
 
     def release(self, partition: int) -> None:
         lock = self.held.pop(partition, None)
+        self.sure_until.pop(partition, None)
         if lock is not None:
             with contextlib.suppress(LockError):
                 lock.release()

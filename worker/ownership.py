@@ -61,7 +61,6 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
                 consumer.add_task_queue(queue_name(partition))
             # Takeover catch-up and the periodic sweep are the same thing: apply whatever is
             # queued, whether or not a wake-up message for it survived.
-            for partition in sorted(leases.held):
-                drain(runtime, partition)
+            drain(runtime, sweep=True)
         except RedisError as exc:
             log.warning("partition ownership tick failed: %s", exc)

@@ -11,12 +11,12 @@ from worker.runtime import get_runtime
 
 @celery_app.task(name=DRAIN_TASK)
 def drain_partition(partition: int) -> int:
-    """Apply the partition's queued jobs, or pass the wake-up on if this worker lost it."""
+    """Apply the queued jobs of every partition this worker owns, or pass the wake-up on."""
     runtime = get_runtime()
-    if partition not in runtime.leases.held or not runtime.leases.confirm(partition):
-        messaging.ring_doorbell(runtime.redis, partition, _send_again, force=True)
+    if not runtime.leases.holds(partition):
+        messaging.ring_doorbells(runtime.redis, [partition], _send_again, force=True)
         return 0
-    return drain(runtime, partition)
+    return drain(runtime)
 
 
 def _send_again(partition: int) -> None:

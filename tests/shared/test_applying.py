@@ -12,7 +12,7 @@ from shared.accounts import open_account
 from shared.applying import apply_pending
 from shared.db import Database, init_database
 from shared.models import Account, Job, LedgerEntry
-from shared.operations import record_operation
+from shared.operations import Operation, new_job_id, record_operation, record_operations
 from shared.settings import load_settings
 
 
@@ -33,7 +33,7 @@ def test_sample_accounts_are_created_once(database: Database) -> None:
 
 
 def test_jobs_apply_in_order_each_on_its_own(database: Database) -> None:
-    with database.write.begin() as session:
+    with database.writing() as session:
         open_account(session, "42", 500)
         for op_type, cents in [
             ("withdraw", 600),
@@ -41,41 +41,41 @@ def test_jobs_apply_in_order_each_on_its_own(database: Database) -> None:
             ("withdraw", 600),
             ("withdraw", 200),
         ]:
-            record_operation(session, "42", op_type, cents, 1)
-    with database.write.begin() as session:
-        outcomes = apply_pending(session, 0, 1000, "test")
+            record_operation(session, Operation(new_job_id(), "42", op_type, cents), 1)
+    with database.writing() as session:
+        outcomes = apply_pending(session, [0], 1000, "test")
     assert [(o.status, o.new_balance, o.error_type) for o in outcomes] == [
         ("failed", None, "insufficient_funds"),
         ("succeeded", 700, None),
         ("succeeded", 100, None),
         ("failed", None, "insufficient_funds"),
     ]
-    with database.write.begin() as session:
-        assert apply_pending(session, 0, 1000, "test") == []
+    with database.writing() as session:
+        assert apply_pending(session, [0], 1000, "test") == []
         assert session.get(Account, "42").balance == 100
 
 
 def test_unknown_account_fails_that_job_only(database: Database) -> None:
-    with database.write.begin() as session:
+    with database.writing() as session:
         session.add(Job(job_id="x-1", partition=0, type="deposit", account_number="404", amount=1))
-        record_operation(session, "10002", "deposit", 5, 1)
-    with database.write.begin() as session:
-        outcomes = apply_pending(session, 0, 1000, "test")
+        record_operation(session, Operation(new_job_id(), "10002", "deposit", 5), 1)
+    with database.writing() as session:
+        outcomes = apply_pending(session, [0], 1000, "test")
     assert [o.error_type for o in outcomes] == ["account_not_found", None]
 
 
 def test_concurrent_appliers_apply_each_job_once(database: Database) -> None:
-    with database.write.begin() as session:
+    with database.writing() as session:
         open_account(session, "7", 0)
-        for _ in range(400):
-            record_operation(session, "7", "deposit", 1, 1)
+        operations = [Operation(new_job_id(), "7", "deposit", 1) for _ in range(400)]
+        assert record_operations(session, operations, 1) == set()
     applied: list[str] = []
     lock = threading.Lock()
 
     def applier() -> None:
         while True:
-            with database.write.begin() as session:
-                outcomes = apply_pending(session, 0, 7, threading.current_thread().name)
+            with database.writing() as session:
+                outcomes = apply_pending(session, [0], 7, threading.current_thread().name)
             with lock:
                 applied.extend(o.job_id for o in outcomes)
             if not outcomes:
@@ -95,3 +95,12 @@ def test_concurrent_appliers_apply_each_job_once(database: Database) -> None:
             .order_by(LedgerEntry.id)
         ).all()
     assert entries == list(range(1, 401))
+
+
+def test_recording_refuses_unknown_accounts_only(database: Database) -> None:
+    known = Operation(new_job_id(), "10003", "deposit", 1)
+    unknown = Operation(new_job_id(), "555", "deposit", 1)
+    with database.writing() as session:
+        assert record_operations(session, [known, unknown], 1) == {unknown.job_id}
+    with database.read.begin() as session:
+        assert session.scalars(select(Job.job_id)).all() == [known.job_id]
