@@ -16,7 +16,7 @@ from honcho.environ import expand_processes, parse_procfile
 from honcho.manager import Manager
 
 from shared.db import Database, init_database
-from shared.settings import PROJECT_ROOT, SettingsError, get_settings
+from shared.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -60,6 +60,12 @@ def local_redis_command(url: str, data_dir: Path) -> str:
     )
 
 
+def default_worker_processes(settings: Settings) -> int:
+    """SQLite has one writer at a time, so one applier process (owning every partition and
+    applying them together) outruns several that queue for the lock; PostgreSQL scales."""
+    return 1 if settings.is_sqlite else min(os.cpu_count() or 1, 4)
+
+
 def main() -> None:
     try:
         settings = get_settings()
@@ -78,7 +84,7 @@ def main() -> None:
     init_database(Database(settings))
     print(f"run: database {settings.database_url}")
     procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
-    workers = int(os.environ.get("ATM_WORKER_PROCESSES") or min(os.cpu_count() or 1, 4))
+    workers = int(os.environ.get("ATM_WORKER_PROCESSES") or default_worker_processes(settings))
     port = int(os.environ.get("PORT", "5000"))
     for process in expand_processes(
         procfile.processes, concurrency={"worker": workers}, env=env, port=port

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from shared import messaging
 from shared.partitioning import DRAIN_TASK, queue_name
 from worker.app import celery_app
 from worker.draining import drain
 from worker.runtime import get_runtime
+
+log = logging.getLogger(__name__)
 
 
 @celery_app.task(name=DRAIN_TASK)
@@ -14,6 +18,7 @@ def drain_partition(partition: int) -> int:
     """Apply the queued jobs of every partition this worker owns, or pass the wake-up on."""
     runtime = get_runtime()
     if not runtime.leases.holds(partition):
+        log.info("passing on a wake-up for partition %s, which this worker does not own", partition)
         messaging.ring_doorbells(runtime.redis, [partition], _send_again, force=True)
         return 0
     return drain(runtime)
