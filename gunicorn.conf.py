@@ -15,3 +15,13 @@ timeout = 60
 graceful_timeout = 30
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG") or None
+
+
+def on_starting(server) -> None:  # type: ignore[no-untyped-def]
+    """Create the tables (and sample accounts) once, in the master, before workers fork."""
+    from shared.db import Database, init_database
+    from shared.settings import get_settings
+
+    database = Database(get_settings())
+    init_database(database)
+    database.engine.dispose()

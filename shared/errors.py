@@ -63,3 +63,16 @@ class ServiceUnavailable(DomainError):
 ERRORS_BY_TYPE: dict[str, type[DomainError]] = {
     cls.type: cls for cls in (InsufficientFunds, AccountNotFound)
 }
+
+
+class InvalidBatch(DomainError):
+    type = "invalid_batch"
+
+
+class BatchNotFound(DomainError):
+    type = "batch_not_found"
+    status = 404
+
+
+class InvalidOperation(DomainError):
+    type = "invalid_operation"

@@ -57,8 +57,20 @@ def clear_doorbells(client: redis.Redis, partitions: Iterable[int]) -> None:
 
 
 def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:
-    payload = [outcome.to_message() for outcome in outcomes]
-    if payload:
+    """Tell waiting requests what became of their jobs, in one message per transaction.
+
+    A single withdraw or deposit carries its whole outcome (its request answers from it);
+    a batch's jobs are listed by id under their batch, as their readers go to the database.
+    """
+    jobs: list[dict[str, object]] = []
+    batches: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        if outcome.batch_id is None:
+            jobs.append(outcome.to_message())
+        else:
+            batches.setdefault(outcome.batch_id, []).append(outcome.job_id)
+    if jobs or batches:
+        payload = {"jobs": jobs, "batches": batches}
         client.publish(COMPLETIONS_CHANNEL, json.dumps(payload, separators=(",", ":")))
 
 

@@ -43,7 +43,10 @@ class Job(Base):
     """One accepted withdraw or deposit; `id` is the acceptance order within a partition."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_partition_status_id", "partition", "status", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_partition_status_id", "partition", "status", "id"),
+        Index("ix_jobs_batch", "batch_id", "batch_index"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -57,8 +60,20 @@ class Job(Base):
     error_type: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(String(255), default=None)
     applied_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    batch_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    batch_index: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Batch(Base):
+    """A group of operations submitted together; its jobs carry its id and their index."""
+
+    __tablename__ = "batches"
+
+    batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LedgerEntry(Base):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from shared.bulk import BulkStatement
 from shared.errors import AccountNotFound, JobNotFound
 from shared.models import QUEUED, Account, Job, utcnow
 from shared.partitioning import partition_of
@@ -18,7 +19,7 @@ LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
 _EXISTING_ACCOUNTS = select(Account.__table__.c.account_number).where(
     Account.__table__.c.account_number.in_(bindparam("numbers", expanding=True))
 )
-_INSERT_JOBS = insert(Job.__table__)
+_INSERT_JOBS = BulkStatement(insert(Job.__table__))
 
 
 def new_job_id() -> str:
@@ -33,25 +34,29 @@ class Operation:
     account_number: str
     type: str
     amount: int
+    batch_id: str | None = None
+    batch_index: int | None = None
 
 
 def record_operations(
-    session: Session, operations: Sequence[Operation], partitions: int
+    session: Session,
+    operations: Sequence[Operation],
+    partitions: int,
+    *,
+    refuse_unknown_accounts: bool = True,
 ) -> set[str]:
-    """Record operations on existing accounts as queued jobs, in the order given.
+    """Record operations as queued jobs, in the order given (which is their apply order).
 
-    Returns the job ids refused because their account does not exist. The caller commits
-    before answering 2xx: from then on the job row is the durable truth, and a queue
-    message is only a wake-up for the partition's worker. Many operations share one
-    insert, so concurrent requests can share one transaction.
+    Returns the job ids refused because their account does not exist; with
+    `refuse_unknown_accounts=False` (batches) those are recorded too and fail when applied,
+    each on its own. The caller commits before answering 2xx: from then on the job row is
+    the durable truth, and a queue message is only a wake-up for the partition's worker.
+    Many operations share one insert, so concurrent requests can share one transaction.
     """
-    wanted = sorted({operation.account_number for operation in operations})
-    existing: set[str] = set()
-    for start in range(0, len(wanted), LOOKUP_CHUNK):
-        chunk = wanted[start : start + LOOKUP_CHUNK]
-        existing.update(
-            session.scalars(select(Account.account_number).where(Account.account_number.in_(chunk)))
-        )
+    refused: set[str] = set()
+    if refuse_unknown_accounts:
+        existing = _existing_accounts(session, {op.account_number for op in operations})
+        refused = {op.job_id for op in operations if op.account_number not in existing}
     now = utcnow()
     rows = [
         {
@@ -61,14 +66,24 @@ def record_operations(
             "account_number": operation.account_number,
             "amount": operation.amount,
             "status": QUEUED,
+            "batch_id": operation.batch_id,
+            "batch_index": operation.batch_index,
             "created_at": now,
         }
         for operation in operations
-        if operation.account_number in existing
+        if operation.job_id not in refused
     ]
-    if rows:
-        session.execute(_INSERT_JOBS, rows)
-    return {op.job_id for op in operations if op.account_number not in existing}
+    _INSERT_JOBS.executemany(session, rows)
+    return refused
+
+
+def _existing_accounts(session: Session, numbers: set[str]) -> set[str]:
+    wanted = sorted(numbers)
+    existing: set[str] = set()
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        existing.update(session.scalars(_EXISTING_ACCOUNTS, {"numbers": chunk}))
+    return existing
 
 
 def record_operation(session: Session, operation: Operation, partitions: int) -> None:

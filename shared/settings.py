@@ -27,7 +27,7 @@ class Settings:
     max_body_bytes: int = 2 * 1024 * 1024
     max_batch: int = 10_000
     lease_seconds: float = 10.0
-    apply_chunk: int = 1000
+    apply_chunk: int = 2000
     sqlite_synchronous: str = "FULL"
     sqlite_busy_timeout_ms: int = 30_000
     seed_sample_accounts: bool = True

@@ -7,6 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared.settings import Settings, get_settings
 from web.accounts import accounts
+from web.batches import batches
 from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
@@ -22,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_services(app, settings)
     register_error_handlers(app)
     register_body_limit(app, settings.max_body_bytes)
-    for blueprint in (accounts, jobs, health):
+    for blueprint in (accounts, batches, jobs, health):
         app.register_blueprint(blueprint)
     return app
 

@@ -92,11 +92,16 @@ class JobIntake:
 
     def _wake(self, recorded: list[_Pending]) -> None:
         partitions = {partition_of(p.operation.account_number, self.partitions) for p in recorded}
+        if self.wake(partitions):
+            for pending in recorded:
+                pending.woken = True
+
+    def wake(self, partitions: set[int]) -> bool:
+        """Ring the partitions' doorbells; False if Redis could not be reached."""
         try:
             self.dispatcher.wake(partitions)
         except (RedisError, OperationalError) as exc:
             # Already durable: the partitions' owners sweep them up when Redis is back.
             log.warning("could not wake partitions %s: %s", sorted(partitions), exc)
-            return
-        for pending in recorded:
-            pending.woken = True
+            return False
+        return True

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.applying import Outcome
-from shared.models import SUCCEEDED, Job, LedgerEntry
+from shared.batches import BatchProgress
+from shared.models import FAILED, PROCESSING, QUEUED, SUCCEEDED, Job, LedgerEntry
 from shared.money import to_json_number
 
 
@@ -58,3 +59,37 @@ def ledger_entry_view(entry: LedgerEntry) -> dict[str, object]:
         "balance_after": to_json_number(entry.balance_after),
         "created_at": iso(entry.created_at),
     }
+
+
+def batch_view(progress: BatchProgress) -> dict[str, object]:
+    return {
+        "batch_id": progress.batch_id,
+        "total": progress.total,
+        "queued": progress.counts[QUEUED],
+        "processing": progress.counts[PROCESSING],
+        "succeeded": progress.counts[SUCCEEDED],
+        "failed": progress.counts[FAILED],
+        "status": "completed" if progress.completed else "pending",
+        "created_at": iso(progress.created_at),
+        "completed_at": iso(progress.completed_at),
+    }
+
+
+def batch_result_view(job: Job) -> dict[str, object]:
+    view: dict[str, object] = {
+        "index": job.batch_index,
+        "job_id": job.job_id,
+        "account_number": job.account_number,
+        "type": job.type,
+        "amount": to_json_number(job.amount),
+        "status": job.status,
+    }
+    if job.status == SUCCEEDED and job.new_balance is not None:
+        view["new_balance"] = to_json_number(job.new_balance)
+    elif job.error_type:
+        view["error"] = {"type": job.error_type, "message": job.error_message}
+    return view
+
+
+def batch_status_url(batch_id: str) -> str:
+    return f"/batches/{batch_id}"

@@ -8,7 +8,7 @@ import redis
 from flask import Flask, current_app
 
 from shared import messaging
-from shared.db import Database, init_database
+from shared.db import Database
 from shared.settings import Settings
 from web.dispatch import PartitionDispatcher
 from web.intake import JobIntake
@@ -27,8 +27,7 @@ class Services:
 
 
 def init_services(app: Flask, settings: Settings) -> Services:
-    database = Database(settings)
-    init_database(database)
+    database = Database(settings)  # connects on first use; tables come from init_database
     client = messaging.connect(settings.redis_url)
     dispatcher = PartitionDispatcher(settings, client)
     services = Services(

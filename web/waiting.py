@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class Waiter:
-    """One request waiting for one job; woken with its outcome, or to re-check the database."""
+    """One request waiting for a job (or any job of a batch); woken with the job's outcome,
+    or to re-check the database."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -46,20 +47,21 @@ class CompletionListener:
         self.thread = ProcessThread("completions", self._run)
 
     @contextmanager
-    def expect(self, job_id: str) -> Iterator[Waiter]:
+    def expect(self, key: str) -> Iterator[Waiter]:
+        """Wait for notices about `key`: a job id, or a batch id for any of its jobs."""
         self._ensure_started()
         waiter = Waiter()
         with self.lock:
-            self.waiters.setdefault(job_id, set()).add(waiter)
+            self.waiters.setdefault(key, set()).add(waiter)
         try:
             yield waiter
         finally:
             with self.lock:
-                group = self.waiters.get(job_id)
+                group = self.waiters.get(key)
                 if group is not None:
                     group.discard(waiter)
                     if not group:
-                        del self.waiters[job_id]
+                        del self.waiters[key]
 
     def _ensure_started(self) -> None:
         self.thread.ensure_started()
@@ -84,12 +86,18 @@ class CompletionListener:
                 self._wake_all()
                 time.sleep(0.5)
 
-    def _deliver(self, notices: list[dict[str, object]]) -> None:
+    def _deliver(self, notice: dict) -> None:
         with self.lock:
-            for notice in notices:
-                for waiter in self.waiters.get(str(notice["job_id"]), ()):
-                    waiter.outcome = Outcome.from_message(notice)
+            if not self.waiters:
+                return
+            for message in notice["jobs"]:
+                for waiter in self.waiters.get(str(message["job_id"]), ()):
+                    waiter.outcome = Outcome.from_message(message)
                     waiter.event.set()
+            for batch_id, job_ids in notice["batches"].items():
+                for key in (batch_id, *job_ids):
+                    for waiter in self.waiters.get(key, ()):
+                        waiter.event.set()
 
     def _wake_all(self) -> None:
         with self.lock:

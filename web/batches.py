@@ -1,0 +1,69 @@
+"""The batches resource: submit many operations at once, follow them, page their results."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import Blueprint, Response
+
+from shared.batches import batch_progress, batch_results, parse_operations, record_batch
+from web.parsing import json_object_body, parse_prefer, query_int
+from web.responses import success
+from web.serializers import batch_result_view, batch_status_url, batch_view
+from web.services import current_services
+
+batches = Blueprint("batches", __name__)
+MAX_RESULTS_PAGE = 10_000
+
+
+@batches.post("/batches")
+def create_batch() -> Response:
+    services = current_services()
+    settings = services.settings
+    body = json_object_body()
+    batch_id = str(uuid.uuid4())
+    operations = parse_operations(
+        body.get("operations"),
+        batch_id=batch_id,
+        max_batch=settings.max_batch,
+        max_cents=settings.max_amount_cents,
+    )
+    with services.database.writing() as session:
+        partitions = record_batch(session, batch_id, operations, settings.partitions)
+    services.intake.wake(partitions)
+    url = batch_status_url(batch_id)
+    return success(
+        {"batch_id": batch_id, "total": len(operations), "status_url": url},
+        status=202,
+        headers={"Location": url, "Retry-After": "1"},
+    )
+
+
+@batches.get("/batches/<batch_id>")
+def get_batch(batch_id: str) -> Response:
+    services = current_services()
+    prefer = parse_prefer()
+    wait_seconds = min(prefer.wait or 0.0, services.settings.max_wait_seconds)
+    deadline = time.monotonic() + wait_seconds
+    with services.listener.expect(batch_id) as waiter:
+        while True:
+            with services.database.read.begin() as session:
+                progress = batch_progress(session, batch_id)
+            remaining = deadline - time.monotonic()
+            if progress.completed or remaining <= 0 or not waiter.wait(remaining):
+                break
+    headers = {"Preference-Applied": f"wait={wait_seconds:g}"} if prefer.wait is not None else {}
+    return success(batch_view(progress), headers=headers)
+
+
+@batches.get("/batches/<batch_id>/results")
+def get_batch_results(batch_id: str) -> Response:
+    offset = query_int("offset", 0, minimum=0) or 0
+    limit = query_int("limit", 1000, minimum=1, maximum=MAX_RESULTS_PAGE) or 1000
+    with current_services().database.read.begin() as session:
+        total, jobs = batch_results(session, batch_id, offset, limit)
+        results = [batch_result_view(job) for job in jobs]
+    return success(
+        {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total, "results": results}
+    )
