@@ -8,6 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from shared.settings import Settings, get_settings
 from web.accounts import accounts
 from web.batches import batches
+from web.cli import register_commands
 from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_body_limit(app, settings.max_body_bytes)
     for blueprint in (accounts, batches, jobs, health):
         app.register_blueprint(blueprint)
+    register_commands(app)
     return app
 
 

@@ -1,0 +1,71 @@
+"""The batch submitter CLI against the running stack: bad lines stop it, good files complete."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskCliRunner
+
+from shared.settings import load_settings
+from tests.conftest import Api
+from web import create_app
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> FlaskCliRunner:
+    app = create_app(load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}))
+    return app.test_cli_runner()
+
+
+def test_bad_lines_are_reported_by_number_and_nothing_is_submitted(
+    runner: FlaskCliRunner, client: Api, new_account, tmp_path: Path
+) -> None:
+    number = new_account("10.00")
+    path = tmp_path / "ops.csv"
+    path.write_text(
+        f"account_number,type,amount\n{number},deposit,5\n{number},refund,5\n\n"
+        f"{number},withdraw,0.001\n{number},deposit\n"
+    )
+    result = runner.invoke(args=["batch", "submit", str(path), "--url", client.base_url])
+    assert result.exit_code == 1
+    assert f"{path}:3 invalid_operation" in result.output
+    assert f"{path}:5 invalid_amount" in result.output
+    assert f"{path}:6 invalid_line" in result.output
+    assert "nothing was submitted" in result.output
+    assert client.balance(number) == 10.0
+
+
+def test_a_file_is_submitted_in_batches_and_results_are_written(
+    runner: FlaskCliRunner, client: Api, new_account, tmp_path: Path
+) -> None:
+    numbers = [new_account("20.00") for _ in range(3)]
+    path = tmp_path / "ops.jsonl"
+    lines = [
+        {"account_number": numbers[i % 3], "type": "withdraw", "amount": "7.50"} for i in range(9)
+    ] + [{"account_number": "404404", "type": "deposit", "amount": 1}]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "results.csv"
+    result = runner.invoke(
+        args=[
+            "batch",
+            "submit",
+            str(path),
+            "--url",
+            client.base_url,
+            "--batch-size",
+            "4",
+            "--results",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert [int(row["line"]) for row in rows] == list(range(1, 11))
+    assert [row["status"] for row in rows[:6]] == ["succeeded"] * 6
+    assert [row["error_type"] for row in rows[6:]] == ["insufficient_funds"] * 3 + [
+        "account_not_found"
+    ]
+    assert all(client.balance(n) == 5.0 for n in numbers)

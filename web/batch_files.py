@@ -1,0 +1,77 @@
+"""Reading operation files (CSV or JSON Lines) for the batch submitter, line by line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from shared.batches import parse_operation
+from shared.errors import DomainError
+from shared.money import format_cents
+
+FIELDS = ("account_number", "type", "amount")
+
+
+@dataclass(frozen=True)
+class FileOperation:
+    line: int
+    account_number: str
+    type: str
+    amount: str  # sent as a decimal string, exactly as validated
+
+    def to_json(self) -> dict[str, str]:
+        return {"account_number": self.account_number, "type": self.type, "amount": self.amount}
+
+
+@dataclass(frozen=True)
+class FileError:
+    line: int
+    type: str
+    message: str
+
+
+def read_operations(path: Path, max_cents: int) -> tuple[list[FileOperation], list[FileError]]:
+    """Every operation of the file and every line that is not one (with its line number).
+
+    CSV has the columns account_number,type,amount (a header line is optional); JSON Lines
+    has one object with those keys per line. Blank lines are skipped.
+    """
+    operations: list[FileOperation] = []
+    errors: list[FileError] = []
+    for line, item in _items(path):
+        if isinstance(item, FileError):
+            errors.append(item)
+            continue
+        try:
+            number, op_type, cents = parse_operation(item, max_cents=max_cents)
+        except DomainError as error:
+            errors.append(FileError(line, error.type, error.message))
+            continue
+        operations.append(FileOperation(line, number, op_type, format_cents(cents)))
+    return operations, errors
+
+
+def _items(path: Path):  # type: ignore[no-untyped-def]
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        for line, raw in enumerate(text.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                yield line, json.loads(raw, parse_float=Decimal, parse_constant=Decimal)
+            except ValueError as exc:
+                yield line, FileError(line, "invalid_json", f"not a JSON object: {exc}")
+        return
+    for line, row in enumerate(csv.reader(text.splitlines()), 1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        cells = [cell.strip() for cell in row]
+        if line == 1 and tuple(cells) == FIELDS:
+            continue
+        if len(cells) != len(FIELDS):
+            yield line, FileError(line, "invalid_line", "expected account_number,type,amount")
+            continue
+        yield line, dict(zip(FIELDS, cells, strict=True))

@@ -1,0 +1,158 @@
+"""Command-line tools on the Flask CLI: `init-db` and `batch submit` (flask --app web ...)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+import requests
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shared.db import init_database
+from web.batch_files import FileOperation, read_operations
+from web.services import current_services
+
+console = Console(stderr=True)
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(init_db)
+    app.cli.add_command(batch)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db() -> None:
+    """Create the tables, and the sample accounts on an empty database."""
+    init_database(current_services().database)
+    click.echo("database ready")
+
+
+@click.group(cls=AppGroup)
+def batch() -> None:
+    """Submit operation files to a running API."""
+
+
+@batch.command("submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="The API.")
+@click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write each operation's result here (.csv or .jsonl).",
+)
+def submit(file: Path, url: str, batch_size: int, results: Path | None) -> None:
+    """Validate FILE (CSV or JSON Lines of account_number,type,amount), submit it in
+    batches, wait for every operation, and print a summary."""
+    settings = current_services().settings
+    operations, errors = read_operations(file, settings.max_amount_cents)
+    if errors:
+        for error in errors[:50]:
+            line = f"[red]{file}:{error.line}[/red] {error.type}: {error.message}"
+            console.print(line, soft_wrap=True)  # one line per error, for grep and editors
+        more = " (first 50 shown)" if len(errors) > 50 else ""
+        console.print(f"{len(errors)} bad line(s){more}; nothing was submitted.")
+        sys.exit(1)
+    if not operations:
+        console.print("no operations in the file; nothing was submitted.")
+        sys.exit(1)
+    http = requests.Session()
+    started = time.perf_counter()
+    chunks = [operations[i : i + batch_size] for i in range(0, len(operations), batch_size)]
+    batch_ids = [_post_batch(http, url, chunk) for chunk in chunks]
+    _follow(http, url, batch_ids, len(operations))
+    elapsed = time.perf_counter() - started
+    rows = [row for batch_id in batch_ids for row in _results(http, url, batch_id)]
+    _summarize(rows, elapsed)
+    if results is not None:
+        _write_results(results, operations, rows)
+        console.print(f"results written to {results}")
+
+
+def _post_batch(http: requests.Session, url: str, chunk: list[FileOperation]) -> str:
+    response = http.post(
+        f"{url}/batches", json={"operations": [op.to_json() for op in chunk]}, timeout=300
+    )
+    if response.status_code != 202:
+        console.print(f"[red]batch refused ({response.status_code}):[/red] {response.text[:2000]}")
+        sys.exit(1)
+    return response.json()["data"]["batch_id"]
+
+
+def _follow(http: requests.Session, url: str, batch_ids: list[str], total: int) -> None:
+    columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("applying", total=total)
+        done_before = 0
+        for batch_id in batch_ids:
+            while True:
+                data = http.get(
+                    f"{url}/batches/{batch_id}", headers={"Prefer": "wait=2"}, timeout=60
+                ).json()["data"]
+                progress.update(task, completed=done_before + data["succeeded"] + data["failed"])
+                if data["status"] == "completed":
+                    done_before += data["total"]
+                    break
+
+
+def _results(http: requests.Session, url: str, batch_id: str) -> list[dict]:
+    rows: list[dict] = []
+    offset, page = 0, 10_000
+    while True:
+        data = http.get(
+            f"{url}/batches/{batch_id}/results",
+            params={"offset": offset, "limit": page},
+            timeout=120,
+        ).json()["data"]
+        rows.extend(data["results"])
+        offset += page
+        if offset >= data["total"]:
+            return rows
+
+
+def _summarize(rows: list[dict], elapsed: float) -> None:
+    succeeded = sum(1 for row in rows if row["status"] == "succeeded")
+    failures = Counter(row["error"]["type"] for row in rows if row["status"] == "failed")
+    table = Table(title="batch submission")
+    table.add_column("outcome")
+    table.add_column("operations", justify="right")
+    table.add_row("succeeded", str(succeeded))
+    for error_type, count in failures.most_common():
+        table.add_row(f"failed: {error_type}", str(count))
+    table.add_row("total", str(len(rows)))
+    table.add_row("throughput", f"{len(rows) / elapsed:,.0f} operations/s")
+    Console().print(table)
+
+
+def _write_results(path: Path, operations: list[FileOperation], rows: list[dict]) -> None:
+    fields = ("line", "account_number", "type", "amount", "status", "new_balance", "error_type")
+    records = [
+        {
+            "line": op.line,
+            "account_number": op.account_number,
+            "type": op.type,
+            "amount": op.amount,
+            "status": row["status"],
+            "new_balance": row.get("new_balance"),
+            "error_type": (row.get("error") or {}).get("type"),
+        }
+        for op, row in zip(operations, rows, strict=True)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+            for record in records:
+                handle.write(json.dumps(record) + "\n")
+        else:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(records)
