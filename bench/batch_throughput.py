@@ -138,6 +138,8 @@ def peak_memory() -> dict[str, int]:
             status = (entry / "status").read_text()
         except OSError:
             continue
+        if cmdline.startswith(("/bin/sh", "sh ")):
+            continue  # the shell a Procfile line runs in
         if "gunicorn" in cmdline or "-m worker" in cmdline:
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
