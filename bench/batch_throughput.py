@@ -15,33 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import sqlite3
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-
-
-def open_accounts(base_url: str, count: int) -> list[str]:
-    prefix = "8" + str(secrets.randbelow(10**6)).zfill(6)
-
-    def open_one(index: int) -> str:
-        number = f"{prefix}{index:07d}"
-        with requests.Session() as http:
-            response = http.post(
-                f"{base_url}/accounts",
-                json={"account_number": number, "initial_balance": 1_000_000},
-                timeout=60,
-            )
-        if response.status_code != 201:
-            raise SystemExit(f"could not open account {number}: {response.text}")
-        return number
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(open_one, range(count)))
+from common import open_accounts
 
 
 def operations_for(accounts: list[str], total: int, seed: int) -> list[dict]:

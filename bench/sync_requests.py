@@ -12,38 +12,17 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import secrets
 import statistics
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import requests
+from common import open_accounts
 
 
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def open_accounts(base_url: str, count: int) -> list[str]:
-    prefix = str(secrets.randbelow(10**6)).zfill(6)
-
-    def open_one(index: int) -> str:
-        number = f"9{prefix}{index:06d}"
-        with requests.Session() as http:
-            response = http.post(
-                f"{base_url}/accounts",
-                json={"account_number": number, "initial_balance": 1_000_000},
-                timeout=30,
-            )
-        if response.status_code not in (201, 409):
-            raise SystemExit(f"could not open account {number}: {response.text}")
-        return number
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(open_one, range(count)))
 
 
 def run_clients(base_url: str, accounts: list[str], clients: int, requests_total: int) -> dict:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from flask import Blueprint, Response
 
-from shared.batches import batch_progress, batch_results, parse_operations, record_batch
-from web.parsing import json_object_body, parse_prefer, query_int
+from shared.batches import (
+    BatchProgress,
+    batch_progress,
+    batch_results,
+    parse_operations,
+    record_batch,
+)
+from web.parsing import json_object_body, long_poll_seconds, parse_prefer, query_int
 from web.responses import success
 from web.serializers import batch_result_view, batch_status_url, batch_view
 from web.services import current_services
+from web.waiting import long_poll
 
 batches = Blueprint("batches", __name__)
 MAX_RESULTS_PAGE = 10_000
@@ -43,17 +49,15 @@ def create_batch() -> Response:
 @batches.get("/batches/<batch_id>")
 def get_batch(batch_id: str) -> Response:
     services = current_services()
-    prefer = parse_prefer()
-    wait_seconds = min(prefer.wait or 0.0, services.settings.max_wait_seconds)
-    deadline = time.monotonic() + wait_seconds
-    with services.listener.expect(batch_id) as waiter:
-        while True:
-            with services.database.read.begin() as session:
-                progress = batch_progress(session, batch_id)
-            remaining = deadline - time.monotonic()
-            if progress.completed or remaining <= 0 or not waiter.wait(remaining):
-                break
-    headers = {"Preference-Applied": f"wait={wait_seconds:g}"} if prefer.wait is not None else {}
+    seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
+
+    def read() -> BatchProgress:
+        with services.database.read.begin() as session:
+            return batch_progress(session, batch_id)
+
+    progress = long_poll(
+        services.listener, batch_id, seconds, read, lambda progress: progress.completed
+    )
     return success(batch_view(progress), headers=headers)
 
 

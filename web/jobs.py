@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response
 
-from shared.models import FINAL_STATUSES
+from shared.models import FINAL_STATUSES, Job
 from shared.operations import get_job
-from web.parsing import parse_prefer
+from web.parsing import long_poll_seconds, parse_prefer
 from web.responses import success
 from web.serializers import job_view
 from web.services import current_services
+from web.waiting import long_poll
 
 jobs = Blueprint("jobs", __name__)
 
@@ -19,15 +18,13 @@ jobs = Blueprint("jobs", __name__)
 @jobs.get("/jobs/<job_id>")
 def get_job_status(job_id: str) -> Response:
     services = current_services()
-    prefer = parse_prefer()
-    wait_seconds = min(prefer.wait or 0.0, services.settings.max_wait_seconds)
-    deadline = time.monotonic() + wait_seconds
-    with services.listener.expect(job_id) as waiter:
-        while True:
-            with services.database.read.begin() as session:
-                job = get_job(session, job_id)
-            remaining = deadline - time.monotonic()
-            if job.status in FINAL_STATUSES or remaining <= 0 or not waiter.wait(remaining):
-                break
-    headers = {"Preference-Applied": f"wait={wait_seconds:g}"} if prefer.wait is not None else {}
+    seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
+
+    def read() -> Job:
+        with services.database.read.begin() as session:
+            return get_job(session, job_id)
+
+    job = long_poll(
+        services.listener, job_id, seconds, read, lambda job: job.status in FINAL_STATUSES
+    )
     return success(job_view(job), headers=headers)

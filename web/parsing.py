@@ -69,3 +69,10 @@ def query_int(
     if value < minimum:
         raise InvalidParameter(f"{name} must be at least {minimum}")
     return min(value, maximum) if maximum is not None else value
+
+
+def long_poll_seconds(prefer: Preferences, maximum: float) -> tuple[float, dict[str, str]]:
+    """How long a GET may wait (`Prefer: wait=N`, capped), and the header that says so."""
+    seconds = min(prefer.wait or 0.0, maximum)
+    headers = {"Preference-Applied": f"wait={seconds:g}"} if prefer.wait is not None else {}
+    return seconds, headers

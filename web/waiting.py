@@ -6,8 +6,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from redis.exceptions import RedisError
 
@@ -16,6 +17,7 @@ from shared.applying import Outcome
 from web.background import ProcessThread
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Waiter:
@@ -104,3 +106,23 @@ class CompletionListener:
             for group in self.waiters.values():
                 for waiter in group:
                     waiter.event.set()
+
+
+def long_poll(
+    listener: CompletionListener,
+    key: str,
+    seconds: float,
+    read: Callable[[], T],
+    is_final: Callable[[T], bool],
+) -> T:
+    """Read until `is_final(value)` or `seconds` pass, re-reading only when `key` is notified.
+
+    `read` runs after the waiter is registered, so a notice between reads is never lost.
+    """
+    deadline = time.monotonic() + seconds
+    with listener.expect(key) as waiter:
+        while True:
+            value = read()
+            remaining = deadline - time.monotonic()
+            if is_final(value) or remaining <= 0 or not waiter.wait(remaining):
+                return value

@@ -12,6 +12,18 @@ from tests.conftest import Api
 from tests.e2e.test_validation_errors import assert_error
 
 
+def random_operations(numbers: list[str], count: int, *, seed: int, largest: int) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {
+            "account_number": rng.choice(numbers),
+            "type": rng.choice(["deposit", "withdraw"]),
+            "amount": f"{rng.randint(1, largest)}.{rng.randint(0, 99):02d}",
+        }
+        for _ in range(count)
+    ]
+
+
 def submit(client: Api, operations: list[dict]) -> str:
     response = client.post("/batches", json={"operations": operations})
     assert response.status_code == 202, response.text
@@ -144,15 +156,7 @@ def test_order_across_singles_and_a_batch_on_one_account(client: Api, new_accoun
 
 def test_a_10000_operation_batch_pages_in_submission_order(client: Api, new_account) -> None:
     numbers = [new_account("100.00") for _ in range(20)]
-    rng = random.Random(5)
-    operations = [
-        {
-            "account_number": rng.choice(numbers),
-            "type": rng.choice(["deposit", "withdraw"]),
-            "amount": f"{rng.randint(1, 300)}.{rng.randint(0, 99):02d}",
-        }
-        for _ in range(10_000)
-    ]
+    operations = random_operations(numbers, 10_000, seed=5, largest=300)
     batch_id = submit(client, operations)
     progress = wait_completed(client, batch_id, timeout=120)
     assert progress["succeeded"] + progress["failed"] == 10_000
@@ -176,15 +180,7 @@ def test_a_10000_operation_batch_pages_in_submission_order(client: Api, new_acco
 
 def test_conservation_across_100_accounts(client: Api, new_account) -> None:
     numbers = [new_account("50.00") for _ in range(100)]
-    rng = random.Random(9)
-    operations = [
-        {
-            "account_number": rng.choice(numbers),
-            "type": rng.choice(["deposit", "withdraw"]),
-            "amount": f"{rng.randint(1, 40)}.{rng.randint(0, 99):02d}",
-        }
-        for _ in range(3000)
-    ]
+    operations = random_operations(numbers, 3000, seed=9, largest=40)
     batch_id = submit(client, operations)
     wait_completed(client, batch_id)
     results = all_results(client, batch_id)

@@ -1,0 +1,28 @@
+"""What both benchmarks share: opening the accounts they work on."""
+
+from __future__ import annotations
+
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+
+def open_accounts(base_url: str, count: int, balance: int = 1_000_000) -> list[str]:
+    """Open `count` fresh accounts (16 at a time) and return their numbers."""
+    prefix = "9" + str(secrets.randbelow(10**6)).zfill(6)
+
+    def open_one(index: int) -> str:
+        number = f"{prefix}{index:07d}"
+        with requests.Session() as http:
+            response = http.post(
+                f"{base_url}/accounts",
+                json={"account_number": number, "initial_balance": balance},
+                timeout=60,
+            )
+        if response.status_code != 201:
+            raise SystemExit(f"could not open account {number}: {response.text}")
+        return number
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(open_one, range(count)))
