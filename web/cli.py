@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared.audit import run_audit
 from shared.db import init_database
 from web.batch_files import FileOperation, read_operations
 from web.services import current_services
@@ -26,6 +27,7 @@ console = Console(stderr=True)
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(init_db)
+    app.cli.add_command(audit)
     app.cli.add_command(batch)
 
 
@@ -35,6 +37,31 @@ def init_db() -> None:
     """Create the tables, and the sample accounts on an empty database."""
     init_database(current_services().database)
     click.echo("database ready")
+
+
+@click.command("audit")
+@click.option(
+    "--stale-after",
+    type=float,
+    default=None,
+    help="Seconds a job may stay queued (default: ATM_RECOVERY_SECONDS).",
+)
+@with_appcontext
+def audit(stale_after: float | None) -> None:
+    """Check every balance against its ledger, that no job moved money twice, and that no
+    accepted job is stuck; exit 1 on any finding."""
+    services = current_services()
+    threshold = services.settings.recovery_seconds if stale_after is None else stale_after
+    with services.database.read.begin() as session:
+        report = run_audit(session, threshold)
+    for finding in report.findings:
+        click.echo(f"FINDING: {finding}")
+    verdict = "clean" if report.clean else f"{len(report.findings)} finding(s)"
+    click.echo(
+        f"audit: {report.accounts} accounts, {report.ledger_entries} ledger entries, "
+        f"{report.jobs} jobs: {verdict}"
+    )
+    sys.exit(0 if report.clean else 1)
 
 
 @click.group(cls=AppGroup)

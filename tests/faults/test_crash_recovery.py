@@ -1,0 +1,126 @@
+"""Faults caused for real: kill -9 of workers, Redis losing everything; nothing lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from shared.audit import run_audit
+from shared.db import Database
+from shared.settings import load_settings
+from tests.conftest import Api
+from tests.e2e.test_batches import all_results, random_operations, submit, wait_completed
+from tests.stack import RedisServer, Stack, logs, wait_until
+
+
+@pytest.fixture
+def fault_stack(tmp_path: Path, redis_server: RedisServer) -> Iterator[Stack]:
+    """A stack of its own on Redis database 3 that applies slowly (100 jobs a transaction),
+    so that a fault lands in the middle of the work."""
+    running = Stack(tmp_path, redis_server.url.replace("/0", "/3"), ATM_APPLY_CHUNK="100")
+    running.redis.flushdb()
+    yield running
+    running.stop()
+    if os.environ.get("ATM_TEST_SHOW_LOGS"):
+        print(logs(tmp_path))
+
+
+def counts(stack: Stack) -> dict[str, int]:
+    engine = create_engine(stack.env["DATABASE_URL"])
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+        result = {status: count for status, count in rows}
+    engine.dispose()
+    return result
+
+
+def assert_audit_clean(stack: Stack) -> None:
+    database = Database(load_settings({"DATABASE_URL": stack.env["DATABASE_URL"]}))
+    with database.read.begin() as session:
+        report = run_audit(session, stale_after_seconds=3600)
+    database.engine.dispose()
+    assert report.clean, report.findings
+
+
+def assert_applied_in_array_order(
+    client: Api, batch_id: str, operations: list[dict], opening: Decimal
+) -> None:
+    results = all_results(client, batch_id)
+    balances = {op["account_number"]: opening for op in operations}
+    for sent, result in zip(operations, results, strict=True):
+        amount = Decimal(sent["amount"])
+        number = sent["account_number"]
+        if sent["type"] == "withdraw" and balances[number] < amount:
+            assert result["error"]["type"] == "insufficient_funds", result
+            continue
+        balances[number] += amount if sent["type"] == "deposit" else -amount
+        assert Decimal(str(result["new_balance"])) == balances[number], result
+    for number, balance in balances.items():
+        assert Decimal(str(client.balance(number))) == balance
+
+
+def test_kill_9_in_the_middle_of_a_batch(fault_stack: Stack) -> None:
+    fault_stack.start_worker("first")
+    client = Api(fault_stack.start_web())
+    fault_stack.wait_healthy()
+    numbers = [client.open_account("100.00") for _ in range(30)]
+    operations = random_operations(numbers, 10_000, seed=11, largest=30)
+    batch_id = submit(client, operations)
+    wait_until(lambda: counts(fault_stack).get("succeeded", 0) >= 500, 30, "some progress")
+    fault_stack.kill_worker("first")
+    assert counts(fault_stack).get("queued", 0) > 0, "the worker finished before it was killed"
+    fault_stack.start_worker("second")
+    wait_completed(client, batch_id, timeout=120)
+    assert_applied_in_array_order(client, batch_id, operations, Decimal("100.00"))
+    assert_audit_clean(fault_stack)
+
+
+def test_redis_losing_everything_while_work_is_queued(fault_stack: Stack) -> None:
+    fault_stack.start_worker("first")
+    client = Api(fault_stack.start_web())
+    fault_stack.wait_healthy()
+    numbers = [client.open_account("100.00") for _ in range(30)]
+    operations = random_operations(numbers, 10_000, seed=12, largest=30)
+    batch_id = submit(client, operations)
+    wait_until(lambda: counts(fault_stack).get("succeeded", 0) >= 300, 30, "some progress")
+    fault_stack.redis.flushdb()  # doorbells, queued messages and leases all gone
+    assert counts(fault_stack).get("queued", 0) > 0, "the worker finished before the flush"
+    wait_completed(client, batch_id, timeout=120)
+    assert_applied_in_array_order(client, batch_id, operations, Decimal("100.00"))
+    assert_audit_clean(fault_stack)
+
+
+def test_workers_killed_and_restarted_while_they_race(fault_stack: Stack) -> None:
+    fault_stack.start_worker("steady")
+    fault_stack.start_worker("flaky")
+    client = Api(fault_stack.start_web())
+    fault_stack.wait_healthy()
+    numbers = [client.open_account("100.00") for _ in range(40)]
+    batches = [
+        (submit(client, ops), ops)
+        for ops in (random_operations(numbers, 2000, seed=20 + i, largest=20) for i in range(4))
+    ]
+    rng = random.Random(3)
+    for round_number in range(4):
+        name = "flaky" if round_number % 2 == 0 else "steady"
+        time.sleep(rng.uniform(0.3, 1.0))
+        fault_stack.kill_worker(name)
+        for _ in range(5):
+            number = rng.choice(numbers)
+            client.post(
+                f"/accounts/{number}/deposit",
+                json={"amount": 1},
+                headers={"Prefer": "respond-async"},
+            )
+        fault_stack.start_worker(name)
+    for batch_id, _ in batches:
+        wait_completed(client, batch_id, timeout=120)
+    wait_until(lambda: counts(fault_stack).get("queued", 0) == 0, 60, "the single requests")
+    assert_audit_clean(fault_stack)

@@ -1,0 +1,79 @@
+"""The audit finds what it is for: ledger and balance disagreeing, double moves, stuck jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from shared.applying import apply_pending
+from shared.audit import run_audit
+from shared.db import Database, init_database
+from shared.models import Account, Job, LedgerEntry, utcnow
+from shared.operations import Operation, new_job_id, record_operations
+from shared.settings import load_settings
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Database:
+    db = Database(
+        load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'atm.db'}", "ATM_PARTITIONS": "1"})
+    )
+    init_database(db)
+    with db.writing() as session:
+        operations = [
+            Operation(new_job_id(), "10001", kind, cents)
+            for kind, cents in [("withdraw", 100), ("deposit", 250), ("withdraw", 10**9)]
+        ]
+        record_operations(session, operations, 1)
+    with db.writing() as session:
+        apply_pending(session, [0], 100, "test")
+    return db
+
+
+def test_a_consistent_database_is_clean(database: Database) -> None:
+    with database.read.begin() as session:
+        report = run_audit(session, 60)
+    assert report.clean, report.findings
+    assert report.accounts == 3 and report.ledger_entries == 5 and report.jobs == 3
+
+
+def test_a_balance_that_disagrees_with_its_ledger_is_found(database: Database) -> None:
+    with database.writing() as session:
+        session.execute(update(Account).where(Account.account_number == "10002").values(balance=1))
+    with database.read.begin() as session:
+        findings = run_audit(session, 60).findings
+    assert any(
+        "account 10002: balance 0.01 but its ledger adds up to 3000.00" in f for f in findings
+    )
+
+
+def test_money_moved_twice_is_found(database: Database) -> None:
+    with database.writing() as session:
+        entry = session.query(LedgerEntry).filter(LedgerEntry.type == "deposit").one()
+        session.add(
+            LedgerEntry(
+                account_number=entry.account_number,
+                job_id=None,
+                type="deposit",
+                amount=entry.amount,
+                balance_after=entry.balance_after + entry.amount,
+            )
+        )
+        session.execute(update(Job).where(Job.job_id == entry.job_id).values(status="failed"))
+    with database.read.begin() as session:
+        findings = run_audit(session, 60).findings
+    assert any("is failed but has ledger entry" in f for f in findings)
+    assert any("but its ledger adds up to" in f for f in findings)
+
+
+def test_a_job_stuck_past_the_threshold_is_found(database: Database) -> None:
+    with database.writing() as session:
+        record_operations(session, [Operation(new_job_id(), "10003", "deposit", 1)], 1)
+    with database.read.begin() as session:
+        assert run_audit(session, 60).clean
+        later = utcnow() + timedelta(seconds=120)
+        findings = run_audit(session, 60, now=later).findings
+    assert any("still queued past the recovery threshold" in f for f in findings)
