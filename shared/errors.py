@@ -76,3 +76,12 @@ class BatchNotFound(DomainError):
 
 class InvalidOperation(DomainError):
     type = "invalid_operation"
+
+
+class InvalidIdempotencyKey(DomainError):
+    type = "invalid_idempotency_key"
+
+
+class IdempotencyKeyReused(DomainError):
+    type = "idempotency_key_reused"
+    status = 422

@@ -29,6 +29,7 @@ class Settings:
     lease_seconds: float = 10.0
     apply_chunk: int = 2000
     recovery_seconds: float = 60.0
+    idempotency_ttl_seconds: float = 24 * 3600.0
     sqlite_synchronous: str = "FULL"
     sqlite_busy_timeout_ms: int = 30_000
     seed_sample_accounts: bool = True
@@ -111,6 +112,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_batch=_read(env, "ATM_MAX_BATCH", _positive_int, defaults.max_batch),
         lease_seconds=_read(env, "ATM_LEASE_SECONDS", _positive_float, defaults.lease_seconds),
         apply_chunk=_read(env, "ATM_APPLY_CHUNK", _positive_int, defaults.apply_chunk),
+        idempotency_ttl_seconds=_read(
+            env, "ATM_IDEMPOTENCY_TTL", _positive_float, defaults.idempotency_ttl_seconds
+        ),
         recovery_seconds=_read(
             env, "ATM_RECOVERY_SECONDS", _positive_float, defaults.recovery_seconds
         ),

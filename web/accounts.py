@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shared.accounts import (
     MAX_HISTORY_PAGE,
@@ -13,8 +14,10 @@ from shared.accounts import (
     validate_account_number,
 )
 from shared.errors import AccountExists
+from shared.idempotency import StoredResponse
 from shared.models import DEPOSIT, WITHDRAW
 from shared.money import parse_amount, to_json_number
+from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_int
 from web.responses import success
 from web.serializers import ledger_entry_view
@@ -37,6 +40,7 @@ def get_balance(account_number: str) -> Response:
 def create_account() -> Response:
     services = current_services()
     body = json_object_body(allow_empty=True)
+    claim = idempotency_claim(body)
     number = body.get("account_number")
     number = None if number is None else validate_account_number(number)
     opening = parse_amount(
@@ -44,18 +48,23 @@ def create_account() -> Response:
         max_cents=services.settings.max_amount_cents,
         allow_zero=True,
     )
+
+    def create(session: Session) -> StoredResponse:
+        account = open_account(session, number, opening)
+        data = {
+            "account_number": account.account_number,
+            "balance": to_json_number(account.balance),
+        }
+        location = f"/accounts/{account.account_number}/balance"
+        return StoredResponse(201, data, {"Location": location})
+
     try:
-        with services.database.writing() as session:
-            account = open_account(session, number, opening)
-            data = {
-                "account_number": account.account_number,
-                "balance": to_json_number(account.balance),
-            }
+        response, was_replayed = create_once(services, claim, create)
     except IntegrityError as exc:  # a concurrent create of the same number won the race
         raise AccountExists(f"account {number} already exists") from exc
-    return success(
-        data, status=201, headers={"Location": f"/accounts/{data['account_number']}/balance"}
-    )
+    if was_replayed:
+        return replayed(response)
+    return success(response.data, status=response.status, headers=response.headers)
 
 
 @accounts.get("/accounts/<account_number>/transactions")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, Response
+from sqlalchemy.orm import Session
 
 from shared.batches import (
     BatchProgress,
@@ -13,6 +14,8 @@ from shared.batches import (
     parse_operations,
     record_batch,
 )
+from shared.idempotency import StoredResponse
+from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, long_poll_seconds, parse_prefer, query_int
 from web.responses import success
 from web.serializers import batch_result_view, batch_status_url, batch_view
@@ -28,6 +31,7 @@ def create_batch() -> Response:
     services = current_services()
     settings = services.settings
     body = json_object_body()
+    claim = idempotency_claim(body)
     batch_id = str(uuid.uuid4())
     operations = parse_operations(
         body.get("operations"),
@@ -35,15 +39,19 @@ def create_batch() -> Response:
         max_batch=settings.max_batch,
         max_cents=settings.max_amount_cents,
     )
-    with services.database.writing() as session:
-        partitions = record_batch(session, batch_id, operations, settings.partitions)
+    partitions: set[int] = set()
+
+    def create(session: Session) -> StoredResponse:
+        partitions.update(record_batch(session, batch_id, operations, settings.partitions))
+        url = batch_status_url(batch_id)
+        data = {"batch_id": batch_id, "total": len(operations), "status_url": url}
+        return StoredResponse(202, data, {"Location": url, "Retry-After": "1"})
+
+    response, was_replayed = create_once(services, claim, create)
+    if was_replayed:
+        return replayed(response)
     services.intake.wake(partitions)
-    url = batch_status_url(batch_id)
-    return success(
-        {"batch_id": batch_id, "total": len(operations), "status_url": url},
-        status=202,
-        headers={"Location": url, "Retry-After": "1"},
-    )
+    return success(response.data, status=response.status, headers=response.headers)
 
 
 @batches.get("/batches/<batch_id>")

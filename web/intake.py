@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shared.db import Database
-from shared.errors import AccountNotFound
+from shared.errors import AccountNotFound, IdempotencyKeyReused
+from shared.idempotency import Claim, ensure_same_request, find_claims, store_claim
 from shared.operations import Operation, record_operations
 from shared.partitioning import partition_of
 from web.background import ProcessThread
@@ -24,9 +27,18 @@ MAX_GROUP = 500
 @dataclass
 class _Pending:
     operation: Operation
+    claim: Claim | None
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     woken: bool = False
+    job_id: str = ""  # the job that answers this request: its own, or a replayed one's
+
+
+@dataclass(frozen=True)
+class Recorded:
+    job_id: str
+    replayed: bool
+    woken: bool
 
 
 class JobIntake:
@@ -39,27 +51,35 @@ class JobIntake:
     """
 
     def __init__(
-        self, database: Database, partitions: int, dispatcher: PartitionDispatcher
+        self,
+        database: Database,
+        partitions: int,
+        dispatcher: PartitionDispatcher,
+        idempotency_ttl_seconds: float,
     ) -> None:
         self.database = database
         self.partitions = partitions
         self.dispatcher = dispatcher
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self.waiting: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self.thread = ProcessThread("job-intake", self._run)
 
-    def record(self, operation: Operation) -> bool:
+    def record(self, operation: Operation, claim: Claim | None = None) -> Recorded:
         """Durably record `operation` and wake its partition; AccountNotFound if no account.
 
-        Returns False when the job is recorded but the wake-up could not be sent (Redis
-        down): the job then waits for the partition owner's sweep.
+        With an idempotency claim already stored for the same request, nothing is recorded
+        and the stored job answers (`replayed`); for a different request it is
+        IdempotencyKeyReused. `woken` is False when the job is recorded but the wake-up
+        could not be sent (Redis down): the job then waits for the owner's sweep.
         """
         self.thread.ensure_started()
-        pending = _Pending(operation)
+        pending = _Pending(operation, claim, job_id=operation.job_id)
         self.waiting.put(pending)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
-        return pending.woken
+        replayed = pending.job_id != operation.job_id
+        return Recorded(pending.job_id, replayed, pending.woken or replayed)
 
     def _run(self) -> None:
         while True:
@@ -73,15 +93,13 @@ class JobIntake:
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
-            with self.database.writing() as session:
-                refused = record_operations(
-                    session, [pending.operation for pending in group], self.partitions
-                )
-            for pending in group:
-                if pending.operation.job_id in refused:
-                    number = pending.operation.account_number
-                    pending.error = AccountNotFound(f"account {number} not found")
-            self._wake([pending for pending in group if pending.error is None])
+            try:
+                recorded = self._record(group)
+            except IntegrityError:
+                # Two processes stored the same new key at once (PostgreSQL): the loser's
+                # group rolled back; recorded again, its request finds the winner's job.
+                recorded = self._record(group)
+            self._wake(recorded)
         except Exception as exc:  # reported to every request of the group
             log.exception("recording %d jobs failed", len(group))
             for pending in group:
@@ -89,6 +107,65 @@ class JobIntake:
         finally:
             for pending in group:
                 pending.done.set()
+
+    def _record(self, group: list[_Pending]) -> list[_Pending]:
+        """One transaction for the group; returns the requests whose jobs it recorded."""
+        for pending in group:
+            pending.error, pending.job_id = None, pending.operation.job_id
+        with self.database.writing() as session:
+            fresh, replays = self._resolve_claims(session, group)
+            refused = record_operations(
+                session, [pending.operation for pending in fresh], self.partitions
+            )
+            for pending in fresh:
+                if pending.operation.job_id in refused:
+                    number = pending.operation.account_number
+                    pending.error = AccountNotFound(f"account {number} not found")
+                elif pending.claim is not None:
+                    store_claim(
+                        session,
+                        pending.claim,
+                        self.idempotency_ttl_seconds,
+                        job_id=pending.operation.job_id,
+                    )
+            for pending, original in replays:
+                pending.job_id = original.job_id
+                pending.error = original.error
+        return [pending for pending in fresh if pending.error is None]
+
+    def _resolve_claims(
+        self, session: Session, group: list[_Pending]
+    ) -> tuple[list[_Pending], list[tuple[_Pending, _Pending]]]:
+        """Split the group into requests to record and replays of a request already made.
+
+        A replay of a stored key is answered by its stored job; of a key that an earlier
+        request in this same group carries, by that request's job.
+        """
+        claims = [pending.claim for pending in group if pending.claim is not None]
+        stored = find_claims(session, {claim.key for claim in claims})
+        first_use: dict[str, _Pending] = {}
+        fresh: list[_Pending] = []
+        replays: list[tuple[_Pending, _Pending]] = []
+        for pending in group:
+            claim = pending.claim
+            if claim is None:
+                fresh.append(pending)
+                continue
+            try:
+                if claim.key in stored:
+                    ensure_same_request(stored[claim.key].fingerprint, claim)
+                    pending.job_id = stored[claim.key].job_id or pending.job_id
+                    continue
+                if claim.key in first_use:
+                    ensure_same_request(first_use[claim.key].claim.fingerprint, claim)  # type: ignore[union-attr]
+                    replays.append((pending, first_use[claim.key]))
+                    continue
+            except IdempotencyKeyReused as error:
+                pending.error = error
+                continue
+            first_use[claim.key] = pending
+            fresh.append(pending)
+        return fresh, replays
 
     def _wake(self, recorded: list[_Pending]) -> None:
         partitions = {partition_of(p.operation.account_number, self.partitions) for p in recorded}

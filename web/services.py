@@ -35,7 +35,9 @@ def init_services(app: Flask, settings: Settings) -> Services:
         database=database,
         redis=client,
         listener=CompletionListener(settings.redis_url),
-        intake=JobIntake(database, settings.partitions, dispatcher),
+        intake=JobIntake(
+            database, settings.partitions, dispatcher, settings.idempotency_ttl_seconds
+        ),
     )
     app.extensions[EXTENSION_KEY] = services
     return services

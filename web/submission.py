@@ -11,6 +11,7 @@ from shared.errors import ERRORS_BY_TYPE
 from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
 from shared.operations import Operation, get_job, new_job_id
+from web.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.responses import success
 from web.serializers import completed_operation_view, job_status_url
@@ -32,19 +33,28 @@ def submit_operation(account_number: str, op_type: str) -> Response:
 
     # Listen before the job exists: once committed, any drain of its partition (another
     # request's wake-up, the periodic sweep) may apply it before this request wakes anyone.
+    claim = idempotency_claim(body)
     operation = Operation(new_job_id(), account_number, op_type, amount)
-    job_id = operation.job_id
-    with services.listener.expect(job_id) as waiter:
-        if not services.intake.record(operation):
-            wait_seconds = 0  # recorded, but no worker was told: answer 202 at once
-        outcome = wait_for_outcome(services, waiter, job_id, wait_seconds)
-
+    with services.listener.expect(operation.job_id) as waiter:
+        recorded = services.intake.record(operation, claim)
+        if not recorded.replayed:
+            outcome = wait_for_outcome(
+                services, waiter, operation.job_id, wait_seconds if recorded.woken else 0
+            )
+    if recorded.replayed:
+        # The same request was accepted before: answer from its job, waiting as it did.
+        with services.listener.expect(recorded.job_id) as waiter:
+            outcome = wait_for_outcome(
+                services, waiter, recorded.job_id, wait_seconds, read_first=True
+            )
+    headers = {"Preference-Applied": applied} if applied else {}
+    if recorded.replayed:
+        headers[REPLAYED_HEADER] = "true"
     if outcome is None:
-        return accepted(job_id, applied)
+        return accepted(recorded.job_id, headers)
     if outcome.status != SUCCEEDED:
         error = ERRORS_BY_TYPE[outcome.error_type or ""]
-        raise error(outcome.error_message or outcome.error_type or "failed", job_id=job_id)
-    headers = {"Preference-Applied": applied} if applied else {}
+        raise error(outcome.error_message or outcome.error_type or "failed", job_id=outcome.job_id)
     return success(completed_operation_view(outcome), headers=headers)
 
 
@@ -59,28 +69,36 @@ def wait_budget(prefer: Preferences, default: float, maximum: float) -> tuple[fl
 
 
 def wait_for_outcome(
-    services: Services, waiter: Waiter, job_id: str, seconds: float
+    services: Services, waiter: Waiter, job_id: str, seconds: float, *, read_first: bool = False
 ) -> Outcome | None:
-    """The job's outcome once final, or None when `seconds` pass first."""
+    """The job's outcome once final, or None when `seconds` pass first.
+
+    The waiter is registered before this is called; `read_first` looks in the database
+    before waiting, for a job that may have finished before anyone listened.
+    """
     deadline = time.monotonic() + seconds
+    if read_first and (outcome := _final_outcome(services, job_id)) is not None:
+        return outcome
     while (remaining := deadline - time.monotonic()) > 0:
         if not waiter.wait(remaining):
             return None
         if waiter.outcome is not None:
             return waiter.outcome
         # Woken after a lost subscription: the database says whether we missed it.
-        with services.database.read.begin() as session:
-            job = get_job(session, job_id)
-            if job.status in FINAL_STATUSES:
-                return Outcome.from_job(job)
+        if (outcome := _final_outcome(services, job_id)) is not None:
+            return outcome
     return None
 
 
-def accepted(job_id: str, applied: str | None) -> Response:
+def _final_outcome(services: Services, job_id: str) -> Outcome | None:
+    with services.database.read.begin() as session:
+        job = get_job(session, job_id)
+        return Outcome.from_job(job) if job.status in FINAL_STATUSES else None
+
+
+def accepted(job_id: str, headers: dict[str, str]) -> Response:
     url = job_status_url(job_id)
-    headers = {"Location": url, "Retry-After": RETRY_AFTER_SECONDS}
-    if applied:
-        headers["Preference-Applied"] = applied
+    headers = {**headers, "Location": url, "Retry-After": RETRY_AFTER_SECONDS}
     return success(
         {"job_id": job_id, "status": "queued", "status_url": url}, status=202, headers=headers
     )

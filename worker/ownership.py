@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import bootsteps
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
+from shared.idempotency import purge_expired
 from shared.partitioning import queue_name
 from worker.draining import drain
 from worker.runtime import get_runtime
 
 log = logging.getLogger(__name__)
+PURGE_INTERVAL_SECONDS = 600
 
 
 class PartitionOwnershipStep(bootsteps.StartStopStep):
@@ -26,6 +30,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
     def __init__(self, parent, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent, **kwargs)
         self.timer_entry = None
+        self.next_purge = 0.0
 
     def start(self, consumer) -> None:  # type: ignore[no-untyped-def]
         self.tick(consumer)
@@ -43,6 +48,16 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             get_runtime().leases.release_all()
         except RedisError:
             log.warning("could not release partition leases; they expire on their own")
+
+    def purge_expired_keys(self, runtime) -> None:  # type: ignore[no-untyped-def]
+        """Now and then, the owner of partition 0 deletes idempotency keys past retention."""
+        if 0 not in runtime.leases.held or time.monotonic() < self.next_purge:
+            return
+        self.next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+        with runtime.database.writing() as session:
+            purged = purge_expired(session)
+        if purged:
+            log.info("purged %d expired idempotency keys", purged)
 
     def tick(self, consumer) -> None:  # type: ignore[no-untyped-def]
         runtime = get_runtime()
@@ -62,5 +77,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             # Takeover catch-up and the periodic sweep are the same thing: apply whatever is
             # queued, whether or not a wake-up message for it survived.
             drain(runtime, sweep=True)
-        except RedisError as exc:
+            self.purge_expired_keys(runtime)
+        except (RedisError, SQLAlchemyError) as exc:
+            # Retried on the next tick; a lease that cannot be renewed simply expires.
             log.warning("partition ownership tick failed: %s", exc)
