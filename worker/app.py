@@ -41,6 +41,14 @@ def _quiet_per_message_logs(**_: object) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+@signals.worker_shutting_down.connect
+def _stop_draining(**_: object) -> None:
+    """SIGTERM: finish the transaction in hand, then stop; leases are released on shutdown."""
+    from worker.runtime import get_runtime
+
+    get_runtime().stopping.set()
+
+
 @signals.worker_process_init.connect
 def _fresh_connections_after_fork(**_: object) -> None:
     """A forked pool child must not reuse the parent's database or Redis connections."""

@@ -18,6 +18,7 @@ def drain(runtime: WorkerRuntime, *, sweep: bool = False) -> int:
     rings again. Ownership is checked before every chunk: a worker that lost a partition
     stops applying it, and the partition lock in the database covers the moment between.
     A sweep, which usually finds nothing, looks with a plain read before taking the lock.
+    A shutdown stops it between transactions; the next owner applies the rest.
     """
     owned = runtime.leases.owned()
     if not owned:
@@ -29,7 +30,7 @@ def drain(runtime: WorkerRuntime, *, sweep: bool = False) -> int:
                 return 0
     applied = 0
     chunk = runtime.settings.apply_chunk
-    while owned := runtime.leases.owned():
+    while not runtime.stopping.is_set() and (owned := runtime.leases.owned()):
         with runtime.database.writing() as session:
             outcomes = apply_pending(session, owned, chunk, runtime.identity)
         messaging.publish_outcomes(runtime.redis, outcomes)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cache
 
 import redis
@@ -22,6 +23,8 @@ class WorkerRuntime:
     redis: redis.Redis
     identity: str
     leases: PartitionLeases
+    # Set when a warm shutdown begins: draining stops after the transaction in hand.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 @cache
