@@ -85,3 +85,11 @@ class InvalidIdempotencyKey(DomainError):
 class IdempotencyKeyReused(DomainError):
     type = "idempotency_key_reused"
     status = 422
+
+
+class Overloaded(DomainError):
+    """New work refused while the backlog or Redis memory is past its limit."""
+
+    type = "overloaded"
+    status = 503
+    retry_after_seconds = 5

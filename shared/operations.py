@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement
@@ -97,3 +97,9 @@ def get_job(session: Session, job_id: str) -> Job:
     if job is None:
         raise JobNotFound(f"job {job_id} not found")
     return job
+
+
+def queued_backlog(session: Session, partitions: int) -> int:
+    """How many accepted jobs wait to be applied (counted through the partition index)."""
+    query = select(func.count()).where(Job.partition.in_(range(partitions)), Job.status == QUEUED)
+    return session.scalar(query) or 0

@@ -30,6 +30,8 @@ class Settings:
     apply_chunk: int = 2000
     recovery_seconds: float = 60.0
     idempotency_ttl_seconds: float = 24 * 3600.0
+    max_backlog: int = 1_000_000
+    max_redis_memory_fraction: float = 0.9
     sqlite_synchronous: str = "FULL"
     sqlite_busy_timeout_ms: int = 30_000
     seed_sample_accounts: bool = True
@@ -114,6 +116,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         apply_chunk=_read(env, "ATM_APPLY_CHUNK", _positive_int, defaults.apply_chunk),
         idempotency_ttl_seconds=_read(
             env, "ATM_IDEMPOTENCY_TTL", _positive_float, defaults.idempotency_ttl_seconds
+        ),
+        max_backlog=_read(env, "ATM_MAX_BACKLOG", _positive_int, defaults.max_backlog),
+        max_redis_memory_fraction=_read(
+            env,
+            "ATM_MAX_REDIS_MEMORY_FRACTION",
+            _positive_float,
+            defaults.max_redis_memory_fraction,
         ),
         recovery_seconds=_read(
             env, "ATM_RECOVERY_SECONDS", _positive_float, defaults.recovery_seconds

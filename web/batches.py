@@ -39,6 +39,7 @@ def create_batch() -> Response:
         max_batch=settings.max_batch,
         max_cents=settings.max_amount_cents,
     )
+    services.backpressure.admit(len(operations))
     partitions: set[int] = set()
 
     def create(session: Session) -> StoredResponse:

@@ -31,7 +31,9 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def handle_domain_error(error: DomainError) -> Response:
-    return failure(error.type, error.message, error.status, extra=error.extra)
+    retry_after = getattr(error, "retry_after_seconds", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return failure(error.type, error.message, error.status, extra=error.extra, headers=headers)
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -12,6 +12,7 @@ from shared.db import Database
 from shared.settings import Settings
 from web.dispatch import PartitionDispatcher
 from web.intake import JobIntake
+from web.pressure import Backpressure
 from web.waiting import CompletionListener
 
 EXTENSION_KEY = "atm"
@@ -24,6 +25,7 @@ class Services:
     redis: redis.Redis
     listener: CompletionListener
     intake: JobIntake
+    backpressure: Backpressure
 
 
 def init_services(app: Flask, settings: Settings) -> Services:
@@ -38,6 +40,7 @@ def init_services(app: Flask, settings: Settings) -> Services:
         intake=JobIntake(
             database, settings.partitions, dispatcher, settings.idempotency_ttl_seconds
         ),
+        backpressure=Backpressure(settings, database, client),
     )
     app.extensions[EXTENSION_KEY] = services
     return services

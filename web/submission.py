@@ -34,6 +34,7 @@ def submit_operation(account_number: str, op_type: str) -> Response:
     # Listen before the job exists: once committed, any drain of its partition (another
     # request's wake-up, the periodic sweep) may apply it before this request wakes anyone.
     claim = idempotency_claim(body)
+    services.backpressure.admit()
     operation = Operation(new_job_id(), account_number, op_type, amount)
     with services.listener.expect(operation.job_id) as waiter:
         recorded = services.intake.record(operation, claim)
