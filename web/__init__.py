@@ -12,6 +12,7 @@ from web.cli import register_commands
 from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
+from web.openapi import docs
 from web.services import init_services
 
 
@@ -24,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_services(app, settings)
     register_error_handlers(app)
     register_body_limit(app, settings.max_body_bytes)
-    for blueprint in (accounts, batches, jobs, health):
+    for blueprint in (accounts, batches, jobs, health, docs):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app
