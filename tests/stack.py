@@ -46,24 +46,14 @@ class RedisServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         directory.mkdir(parents=True, exist_ok=True)
+        self.command = [binary, "--bind", "127.0.0.1", "--port", str(self.port)]
+        self.command += ["--dir", str(directory), "--save", "", "--appendonly", "no"]
+        self.command += ["--maxmemory-policy", "noeviction"]
+        self.start()
+
+    def start(self) -> None:
         self.process = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--dir",
-                str(directory),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxmemory-policy",
-                "noeviction",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = redis.Redis.from_url(self.url)
         wait_until(lambda: _pings(client), 10, "redis-server to answer")
@@ -71,6 +61,12 @@ class RedisServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+    def restart_empty(self) -> None:
+        """Kill and start again on the same port; with no persistence, every key is lost."""
+        self.process.kill()
+        self.process.wait(10)
+        self.start()
 
 
 def _pings(client: redis.Redis) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 import time
 from decimal import Decimal
 
@@ -69,4 +70,28 @@ def test_workers_killed_and_restarted_while_they_race(fault_stack: Stack) -> Non
     for batch_id, _ in batches:
         wait_completed(client, batch_id, timeout=120)
     wait_until(lambda: counts(fault_stack).get("queued", 0) == 0, 60, "the single requests")
+    assert_audit_clean(fault_stack)
+
+
+def test_a_live_worker_takes_over_a_killed_workers_partitions(fault_stack: Stack) -> None:
+    survivor = fault_stack.start_worker("survivor")
+    victim = fault_stack.start_worker("victim")
+    client = Api(fault_stack.start_web())
+    fault_stack.wait_healthy()
+    victim_identity = f"{socket.gethostname()}:{victim.pid}"
+    survivor_identity = f"{socket.gethostname()}:{survivor.pid}"
+    wait_until(
+        lambda: victim_identity in fault_stack.lease_owners().values(), 30, "a share for both"
+    )
+    fault_stack.kill_worker("victim")
+    numbers = [client.open_account("100.00") for _ in range(12)]
+    started = time.monotonic()
+    for number in numbers:  # spread over every partition, the dead worker's included
+        response = client.post(
+            f"/accounts/{number}/deposit", json={"amount": 1}, headers={"Prefer": "wait=20"}
+        )
+        assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 20
+    assert set(fault_stack.lease_owners().values()) == {survivor_identity}
+    assert len(fault_stack.lease_owners()) == 4
     assert_audit_clean(fault_stack)
