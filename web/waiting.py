@@ -66,8 +66,10 @@ class CompletionListener:
                         del self.waiters[key]
 
     def _ensure_started(self) -> None:
-        self.thread.ensure_started()
-        self.ready.wait(timeout=2)
+        # Only the first request of a process waits for the subscription; while Redis is
+        # down later ones go on, and are woken to re-read the database on reconnect.
+        if self.thread.ensure_started():
+            self.ready.wait(timeout=2)
 
     def _run(self) -> None:
         while True:
