@@ -33,6 +33,8 @@ class PartitionLeases:
         # Until when (monotonic clock) each lease is surely still ours: renewed at t with a
         # TTL of L, nobody else can take it before t + L; half of that leaves a wide margin.
         self.sure_until: dict[int, float] = {}
+        # Leases found lost (by any check) whose queues the ownership step must still cancel.
+        self.lost: set[int] = set()
         # Start the search for free partitions at a per-worker offset, so workers starting
         # together do not all contend for partition 0 first.
         everyone = list(range(settings.partitions))
@@ -44,8 +46,11 @@ class PartitionLeases:
         return messaging.register_worker(self.client, self.identity, self.settings.lease_seconds)
 
     def renew(self) -> list[int]:
-        """Extend every held lease; return the partitions whose lease was lost."""
-        lost = [p for p in list(self.held) if not self.confirm(p)]
+        """Extend every held lease; return the partitions lost since the last call, whether
+        found now or by a check in between."""
+        for partition in list(self.held):
+            self.confirm(partition)
+        lost, self.lost = sorted(self.lost), set()
         return lost
 
     def confirm(self, partition: int) -> bool:
@@ -59,6 +64,7 @@ class PartitionLeases:
         except LockError:
             self.held.pop(partition, None)
             self.sure_until.pop(partition, None)
+            self.lost.add(partition)
             return False
         self.sure_until[partition] = started + self.settings.lease_seconds / 2
         return True

@@ -1,0 +1,43 @@
+"""Leases against a real Redis: one holder, renewal, and loss noticed by any check."""
+
+from __future__ import annotations
+
+import redis
+
+from shared.settings import load_settings
+from tests.stack import RedisServer
+from worker.leases import PartitionLeases, lease_key
+
+
+def leases_for(url: str, identity: str) -> PartitionLeases:
+    settings = load_settings({"ATM_PARTITIONS": "4", "ATM_LEASE_SECONDS": "5"})
+    return PartitionLeases(redis.Redis.from_url(url), identity, settings)
+
+
+def test_a_partition_has_one_holder(redis_server: RedisServer) -> None:
+    url = redis_server.url.replace("/0", "/4")
+    redis.Redis.from_url(url).flushdb()
+    first, second = leases_for(url, "first"), leases_for(url, "second")
+    assert sorted(first.acquire_free(live_workers=1)) == [0, 1, 2, 3]
+    assert second.acquire_free(live_workers=2) == []
+    assert redis.Redis.from_url(url).get(lease_key(2)) == b"first"
+    handed_back = first.surplus(live_workers=2)
+    for partition in handed_back:
+        first.release(partition)
+    assert sorted(second.acquire_free(live_workers=2)) == sorted(handed_back)
+    assert set(first.owned()).isdisjoint(second.owned())
+
+
+def test_a_lost_lease_is_reported_even_when_a_drain_noticed_it_first(
+    redis_server: RedisServer,
+) -> None:
+    url = redis_server.url.replace("/0", "/4")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    holder = leases_for(url, "holder")
+    holder.acquire_free(live_workers=1)
+    client.flushdb()  # Redis lost everything, leases included
+    holder.sure_until.clear()  # as if the last renewal were long ago
+    assert holder.holds(1) is False  # a drain's check notices first
+    assert holder.renew() == [0, 1, 2, 3]  # and the ownership step still cancels all four
+    assert holder.renew() == []
