@@ -8,6 +8,7 @@ from flask import Response
 
 from shared.applying import Outcome
 from shared.errors import ERRORS_BY_TYPE
+from shared.idempotency import Claim
 from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
 from shared.operations import Operation, get_job, new_job_id
@@ -31,32 +32,42 @@ def submit_operation(account_number: str, op_type: str) -> Response:
         prefer, settings.sync_wait_seconds, settings.max_wait_seconds
     )
 
-    # Listen before the job exists: once committed, any drain of its partition (another
-    # request's wake-up, the periodic sweep) may apply it before this request wakes anyone.
     claim = idempotency_claim(body)
     services.backpressure.admit()
     operation = Operation(new_job_id(), account_number, op_type, amount)
-    with services.listener.expect(operation.job_id) as waiter:
-        recorded = services.intake.record(operation, claim)
-        if not recorded.replayed:
-            outcome = wait_for_outcome(
-                services, waiter, operation.job_id, wait_seconds if recorded.woken else 0
-            )
-    if recorded.replayed:
-        # The same request was accepted before: answer from its job, waiting as it did.
-        with services.listener.expect(recorded.job_id) as waiter:
-            outcome = wait_for_outcome(
-                services, waiter, recorded.job_id, wait_seconds, read_first=True
-            )
+    job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
     headers = {"Preference-Applied": applied} if applied else {}
-    if recorded.replayed:
+    if replayed:
         headers[REPLAYED_HEADER] = "true"
     if outcome is None:
-        return accepted(recorded.job_id, headers)
+        return accepted(job_id, headers)
     if outcome.status != SUCCEEDED:
         error = ERRORS_BY_TYPE[outcome.error_type or ""]
         raise error(outcome.error_message or outcome.error_type or "failed", job_id=outcome.job_id)
     return success(completed_operation_view(outcome), headers=headers)
+
+
+def record_and_wait(
+    services: Services, operation: Operation, claim: Claim | None, seconds: float
+) -> tuple[str, bool, Outcome | None]:
+    """Record `operation` and wait up to `seconds` for its outcome: (job id, replayed, outcome).
+
+    The request listens before its job exists: once committed, any drain of its partition
+    (another request's wake-up, the sweep) may apply it before this request wakes anyone. A
+    replay of an idempotency key waits for the original's job instead, as the original did.
+    """
+    with services.listener.expect(operation.job_id) as waiter:
+        recorded = services.intake.record(operation, claim)
+        if not recorded.replayed:
+            budget = seconds if recorded.woken else 0  # nobody was told: answer 202 at once
+            return (
+                recorded.job_id,
+                False,
+                wait_for_outcome(services, waiter, recorded.job_id, budget),
+            )
+    with services.listener.expect(recorded.job_id) as waiter:
+        outcome = wait_for_outcome(services, waiter, recorded.job_id, seconds, read_first=True)
+        return recorded.job_id, True, outcome
 
 
 def wait_budget(prefer: Preferences, default: float, maximum: float) -> tuple[float, str | None]:
