@@ -10,8 +10,8 @@ from shared.audit import run_audit
 from shared.db import Database
 from shared.settings import load_settings
 from tests.conftest import Api
-from tests.e2e.test_batches import all_results
-from tests.stack import Stack
+from tests.e2e.test_batches import all_results, random_operations, submit
+from tests.stack import Stack, wait_until
 
 
 def counts(stack: Stack) -> dict[str, int]:
@@ -46,3 +46,21 @@ def assert_applied_in_array_order(
         assert Decimal(str(result["new_balance"])) == balances[number], result
     for number, balance in balances.items():
         assert Decimal(str(client.balance(number))) == balance
+
+
+def batch_in_progress(
+    stack: Stack, seed: int, applied_first: int = 300
+) -> tuple[Api, list[dict], str]:
+    """One worker applying a 10,000-operation batch over 30 accounts, `applied_first` done.
+
+    Returns the client, the operations and the batch id, for the test to break things.
+    """
+    stack.start_worker("first")
+    client = Api(stack.start_web())
+    stack.wait_healthy()
+    wait_until(lambda: len(stack.lease_owners()) == 4, 20, "the worker to own every partition")
+    numbers = [client.open_account("100.00") for _ in range(30)]
+    operations = random_operations(numbers, 10_000, seed=seed, largest=30)
+    batch_id = submit(client, operations)
+    wait_until(lambda: counts(stack).get("succeeded", 0) >= applied_first, 30, "the batch to start")
+    return client, operations, batch_id

@@ -9,18 +9,17 @@ from decimal import Decimal
 
 from tests.conftest import Api
 from tests.e2e.test_batches import random_operations, submit, wait_completed
-from tests.faults.support import assert_applied_in_array_order, assert_audit_clean, counts
+from tests.faults.support import (
+    assert_applied_in_array_order,
+    assert_audit_clean,
+    batch_in_progress,
+    counts,
+)
 from tests.stack import Stack, wait_until
 
 
 def test_kill_9_in_the_middle_of_a_batch(fault_stack: Stack) -> None:
-    fault_stack.start_worker("first")
-    client = Api(fault_stack.start_web())
-    fault_stack.wait_healthy()
-    numbers = [client.open_account("100.00") for _ in range(30)]
-    operations = random_operations(numbers, 10_000, seed=11, largest=30)
-    batch_id = submit(client, operations)
-    wait_until(lambda: counts(fault_stack).get("succeeded", 0) >= 500, 30, "some progress")
+    client, operations, batch_id = batch_in_progress(fault_stack, seed=11, applied_first=500)
     fault_stack.kill_worker("first")
     assert counts(fault_stack).get("queued", 0) > 0, "the worker finished before it was killed"
     fault_stack.start_worker("second")
@@ -30,13 +29,7 @@ def test_kill_9_in_the_middle_of_a_batch(fault_stack: Stack) -> None:
 
 
 def test_redis_losing_everything_while_work_is_queued(fault_stack: Stack) -> None:
-    fault_stack.start_worker("first")
-    client = Api(fault_stack.start_web())
-    fault_stack.wait_healthy()
-    numbers = [client.open_account("100.00") for _ in range(30)]
-    operations = random_operations(numbers, 10_000, seed=12, largest=30)
-    batch_id = submit(client, operations)
-    wait_until(lambda: counts(fault_stack).get("succeeded", 0) >= 300, 30, "some progress")
+    client, operations, batch_id = batch_in_progress(fault_stack, seed=12)
     fault_stack.redis.flushdb()  # doorbells, queued messages and leases all gone
     assert counts(fault_stack).get("queued", 0) > 0, "the worker finished before the flush"
     wait_completed(client, batch_id, timeout=120)

@@ -10,19 +10,14 @@ import time
 import requests
 
 from tests.conftest import Api
-from tests.e2e.test_batches import random_operations, submit, wait_completed
-from tests.faults.support import assert_audit_clean, counts
-from tests.stack import Stack, wait_until
+from tests.e2e.test_batches import wait_completed
+from tests.faults.support import assert_audit_clean, batch_in_progress, counts
+from tests.stack import Stack
 
 
 def test_sigterm_to_a_worker_releases_its_leases_and_loses_nothing(fault_stack: Stack) -> None:
-    worker = fault_stack.start_worker("first")
-    client = Api(fault_stack.start_web())
-    fault_stack.wait_healthy()
-    wait_until(lambda: len(fault_stack.lease_owners()) == 4, 20, "the worker to own everything")
-    numbers = [client.open_account("100.00") for _ in range(20)]
-    batch_id = submit(client, random_operations(numbers, 10_000, seed=31, largest=30))
-    wait_until(lambda: counts(fault_stack).get("succeeded", 0) >= 300, 30, "some progress")
+    client, _, batch_id = batch_in_progress(fault_stack, seed=31)
+    worker = fault_stack.workers["first"]
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(20) == 0
