@@ -1,0 +1,82 @@
+"""The whole stack on PostgreSQL, through the same code: skipped where no PostgreSQL answers."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+
+from shared.audit import run_audit
+from shared.db import Database
+from shared.settings import load_settings
+from tests.conftest import Api
+from tests.e2e.test_batches import all_results, submit, wait_completed
+from tests.shared.test_applying import POSTGRES_ADMIN_URL
+from tests.stack import RedisServer, Stack
+
+
+@pytest.fixture
+def postgres_stack(tmp_path: Path, redis_server: RedisServer) -> Iterator[Stack]:
+    name = f"atm_e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL answers at {POSTGRES_ADMIN_URL}")
+    url = str(make_url(POSTGRES_ADMIN_URL).set(database=name))
+    stack = Stack(tmp_path, redis_server.url.replace("/0", "/5"), DATABASE_URL=url)
+    stack.redis.flushdb()
+    try:
+        stack.start_worker("first")
+        stack.start_worker("second")
+        stack.start_web()
+        stack.wait_healthy()
+        yield stack
+    finally:
+        stack.stop()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_concurrency_batches_and_audit_on_postgresql(postgres_stack: Stack) -> None:
+    client = Api(postgres_stack.base_url)
+    assert client.balance("10001") == 5000.0
+    url = client.url("/accounts/10001/withdraw")
+
+    def withdraw(_: int) -> int:
+        with requests.Session() as http:
+            return http.post(url, json={"amount": 100}, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = Counter(pool.map(withdraw, range(80)))
+    assert statuses == {200: 50, 400: 30}
+    assert client.balance("10001") == 0.0
+
+    batch_id = submit(
+        client,
+        [
+            {"account_number": "10002", "type": "withdraw", "amount": "2999.99"},
+            {"account_number": "10002", "type": "withdraw", "amount": "0.02"},
+            {"account_number": "10003", "type": "deposit", "amount": 1},
+        ],
+    )
+    wait_completed(client, batch_id)
+    results = all_results(client, batch_id)
+    assert [r["status"] for r in results] == ["succeeded", "failed", "succeeded"]
+    assert client.balance("10002") == 0.01
+
+    database = Database(load_settings({"DATABASE_URL": postgres_stack.env["DATABASE_URL"]}))
+    with database.read.begin() as session:
+        report = run_audit(session, stale_after_seconds=3600)
+    database.engine.dispose()
+    assert report.clean, report.findings
