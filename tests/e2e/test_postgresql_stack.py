@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,42 +9,29 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
 
 from shared.audit import run_audit
 from shared.db import Database
 from shared.settings import load_settings
 from tests.conftest import Api
 from tests.e2e.test_batches import all_results, submit, wait_completed
-from tests.shared.test_applying import POSTGRES_ADMIN_URL
+from tests.postgres import fresh_postgres_database
 from tests.stack import RedisServer, Stack
 
 
 @pytest.fixture
 def postgres_stack(tmp_path: Path, redis_server: RedisServer) -> Iterator[Stack]:
-    name = f"atm_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL answers at {POSTGRES_ADMIN_URL}")
-    url = str(make_url(POSTGRES_ADMIN_URL).set(database=name))
-    stack = Stack(tmp_path, redis_server.url.replace("/0", "/5"), DATABASE_URL=url)
-    stack.redis.flushdb()
-    try:
-        stack.start_worker("first")
-        stack.start_worker("second")
-        stack.start_web()
-        stack.wait_healthy()
-        yield stack
-    finally:
-        stack.stop()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database("atm_e2e") as url:
+        stack = Stack(tmp_path, redis_server.url.replace("/0", "/5"), DATABASE_URL=url)
+        stack.redis.flushdb()
+        try:
+            stack.start_worker("first")
+            stack.start_worker("second")
+            stack.start_web()
+            stack.wait_healthy()
+            yield stack
+        finally:
+            stack.stop()
 
 
 def test_concurrency_batches_and_audit_on_postgresql(postgres_stack: Stack) -> None:

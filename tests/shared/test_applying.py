@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, make_url, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
@@ -18,10 +15,7 @@ from shared.db import Database, init_database
 from shared.models import Account, Job, LedgerEntry
 from shared.operations import Operation, new_job_id, record_operation, record_operations
 from shared.settings import load_settings
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "ATM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.postgres import fresh_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,22 +25,12 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         url = f"sqlite:///{tmp_path / 'atm.db'}"
         yield _database(url)
         return
-    name = f"atm_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL answers at {POSTGRES_ADMIN_URL}")
-    db = _database(str(make_url(POSTGRES_ADMIN_URL).set(database=name)))
-    try:
-        yield db
-    finally:
-        db.engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}"'))
-        admin.dispose()
+    with fresh_postgres_database("atm_test") as url:
+        db = _database(url)
+        try:
+            yield db
+        finally:
+            db.engine.dispose()
 
 
 def _database(url: str) -> Database:
