@@ -13,7 +13,7 @@ from shared.accounts import validate_account_number
 from shared.errors import BatchNotFound, DomainError, InvalidBatch, InvalidOperation
 from shared.models import FAILED, OPERATION_TYPES, PROCESSING, QUEUED, SUCCEEDED, Batch, Job
 from shared.money import parse_amount
-from shared.operations import Operation, new_job_id, record_operations
+from shared.operations import Operation, new_id, record_operations
 from shared.partitioning import partition_of
 
 MAX_DETAILS = 100  # enough to fix a file by; a body with more bad rows says how many
@@ -38,7 +38,7 @@ def parse_operations(
         except DomainError as error:
             details.append({"index": index, "type": error.type, "message": error.message})
             continue
-        operations.append(Operation(new_job_id(), number, op_type, cents, batch_id, index))
+        operations.append(Operation(new_id(), number, op_type, cents, batch_id, index))
     if details:
         shown = details[:MAX_DETAILS]
         more = f" (the first {len(shown)} are listed)" if len(details) > len(shown) else ""

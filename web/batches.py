@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 
 from flask import Blueprint, Response
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from shared.batches import (
     record_batch,
 )
 from shared.idempotency import StoredResponse
+from shared.operations import new_id
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, long_poll_seconds, parse_prefer, query_int
 from web.responses import success
@@ -32,7 +32,7 @@ def create_batch() -> Response:
     settings = services.settings
     body = json_object_body()
     claim = idempotency_claim(body)
-    batch_id = str(uuid.uuid4())
+    batch_id = new_id()
     operations = parse_operations(
         body.get("operations"),
         batch_id=batch_id,

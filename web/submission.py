@@ -11,7 +11,7 @@ from shared.errors import ERRORS_BY_TYPE
 from shared.idempotency import Claim
 from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
-from shared.operations import Operation, get_job, new_job_id
+from shared.operations import Operation, get_job, new_id
 from web.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.responses import success
@@ -34,7 +34,7 @@ def submit_operation(account_number: str, op_type: str) -> Response:
 
     claim = idempotency_claim(body)
     services.backpressure.admit()
-    operation = Operation(new_job_id(), account_number, op_type, amount)
+    operation = Operation(new_id(), account_number, op_type, amount)
     job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
     headers = {"Preference-Applied": applied} if applied else {}
     if replayed:

@@ -13,7 +13,7 @@ from shared.accounts import open_account
 from shared.applying import apply_pending
 from shared.db import Database, init_database
 from shared.models import Account, Job, LedgerEntry
-from shared.operations import Operation, new_job_id, record_operation, record_operations
+from shared.operations import Operation, new_id, record_operation, record_operations
 from shared.settings import load_settings
 from tests.postgres import fresh_postgres_database
 
@@ -55,7 +55,7 @@ def test_jobs_apply_in_order_each_on_its_own(database: Database) -> None:
             ("withdraw", 600),
             ("withdraw", 200),
         ]:
-            record_operation(session, Operation(new_job_id(), "42", op_type, cents), 1)
+            record_operation(session, Operation(new_id(), "42", op_type, cents), 1)
     with database.writing() as session:
         outcomes = apply_pending(session, [0], 1000, "test")
     assert [(o.status, o.new_balance, o.error_type) for o in outcomes] == [
@@ -72,7 +72,7 @@ def test_jobs_apply_in_order_each_on_its_own(database: Database) -> None:
 def test_unknown_account_fails_that_job_only(database: Database) -> None:
     with database.writing() as session:
         session.add(Job(job_id="x-1", partition=0, type="deposit", account_number="404", amount=1))
-        record_operation(session, Operation(new_job_id(), "10002", "deposit", 5), 1)
+        record_operation(session, Operation(new_id(), "10002", "deposit", 5), 1)
     with database.writing() as session:
         outcomes = apply_pending(session, [0], 1000, "test")
     assert [o.error_type for o in outcomes] == ["account_not_found", None]
@@ -81,7 +81,7 @@ def test_unknown_account_fails_that_job_only(database: Database) -> None:
 def test_concurrent_appliers_apply_each_job_once(database: Database) -> None:
     with database.writing() as session:
         open_account(session, "7", 0)
-        operations = [Operation(new_job_id(), "7", "deposit", 1) for _ in range(400)]
+        operations = [Operation(new_id(), "7", "deposit", 1) for _ in range(400)]
         assert record_operations(session, operations, 1) == set()
     applied: list[str] = []
     lock = threading.Lock()
@@ -112,8 +112,8 @@ def test_concurrent_appliers_apply_each_job_once(database: Database) -> None:
 
 
 def test_recording_refuses_unknown_accounts_only(database: Database) -> None:
-    known = Operation(new_job_id(), "10003", "deposit", 1)
-    unknown = Operation(new_job_id(), "555", "deposit", 1)
+    known = Operation(new_id(), "10003", "deposit", 1)
+    unknown = Operation(new_id(), "555", "deposit", 1)
     with database.writing() as session:
         assert record_operations(session, [known, unknown], 1) == {unknown.job_id}
     with database.read.begin() as session:

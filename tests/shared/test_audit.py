@@ -12,7 +12,7 @@ from shared.applying import apply_pending
 from shared.audit import run_audit
 from shared.db import Database, init_database
 from shared.models import Account, Job, LedgerEntry, utcnow
-from shared.operations import Operation, new_job_id, record_operations
+from shared.operations import Operation, new_id, record_operations
 from shared.settings import load_settings
 
 
@@ -24,7 +24,7 @@ def database(tmp_path: Path) -> Database:
     init_database(db)
     with db.writing() as session:
         operations = [
-            Operation(new_job_id(), "10001", kind, cents)
+            Operation(new_id(), "10001", kind, cents)
             for kind, cents in [("withdraw", 100), ("deposit", 250), ("withdraw", 10**9)]
         ]
         record_operations(session, operations, 1)
@@ -71,7 +71,7 @@ def test_money_moved_twice_is_found(database: Database) -> None:
 
 def test_a_job_stuck_past_the_threshold_is_found(database: Database) -> None:
     with database.writing() as session:
-        record_operations(session, [Operation(new_job_id(), "10003", "deposit", 1)], 1)
+        record_operations(session, [Operation(new_id(), "10003", "deposit", 1)], 1)
     with database.read.begin() as session:
         assert run_audit(session, 60).clean
         later = utcnow() + timedelta(seconds=120)
