@@ -12,7 +12,7 @@ from shared.bulk import BulkStatement
 from shared.errors import AccountNotFound, InsufficientFunds
 from shared.models import (
     FAILED,
-    QUEUED,
+    IS_QUEUED,
     SUCCEEDED,
     WITHDRAW,
     Account,
@@ -82,7 +82,7 @@ def apply_pending(
     """
     partitions = list(partitions)
     session.execute(_LOCK_PARTITIONS, {"partitions": partitions, "applied_by": applied_by})
-    jobs = session.execute(_QUEUED_JOBS, {"partitions": partitions, "limit": limit}).all()
+    jobs = _queued_jobs(session, partitions, limit)
     if not jobs:
         return []
     balances = _balances(session, {job.account_number for job in jobs})
@@ -140,6 +140,33 @@ def apply_pending(
     return outcomes
 
 
+def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Row]:
+    """Up to `limit` queued jobs, each partition's in id order.
+
+    Every partition gets an equal share first, so a single withdrawal is not stuck behind
+    another partition's batch of 100,000; the share a quiet partition leaves is then
+    divided among those with more. Each read walks one partition's queue index in order
+    and stops at its limit.
+    """
+    taken: dict[int, list[Row]] = {partition: [] for partition in partitions}
+    remaining, hungry = limit, partitions
+    while hungry and remaining > 0:
+        share, still_hungry = max(1, remaining // len(hungry)), []
+        for partition in hungry[:remaining]:
+            rows = taken[partition]
+            after = rows[-1].id if rows else 0
+            wanted = min(share, remaining)
+            fetched = session.execute(
+                _QUEUED_JOBS, {"partition": partition, "after": after, "limit": wanted}
+            ).all()
+            rows.extend(fetched)
+            remaining -= len(fetched)
+            if len(fetched) == wanted:
+                still_hungry.append(partition)
+        hungry = still_hungry
+    return [job for rows in taken.values() for job in rows]
+
+
 def _decide(job: Row, balances: dict[str, int]) -> tuple[int | None, str | None, str | None]:
     """The rule for one job: (new balance, error type, error message).
 
@@ -166,9 +193,7 @@ def _balances(session: Session, numbers: set[str]) -> dict[str, int]:
 # per call would cost more than the SQL itself at thousands of rows per second.
 _accounts, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
 _PARTITIONS = bindparam("partitions", expanding=True)
-_ANY_QUEUED = (
-    select(_jobs.c.id).where(_jobs.c.partition.in_(_PARTITIONS), _jobs.c.status == QUEUED).limit(1)
-)
+_ANY_QUEUED = select(_jobs.c.id).where(_jobs.c.partition.in_(_PARTITIONS), IS_QUEUED).limit(1)
 _LOCK_PARTITIONS = (
     update(Partition.__table__)
     .where(Partition.__table__.c.id.in_(_PARTITIONS))
@@ -183,7 +208,7 @@ _QUEUED_JOBS = (
         _jobs.c.amount,
         _jobs.c.batch_id,
     )
-    .where(_jobs.c.partition.in_(_PARTITIONS), _jobs.c.status == QUEUED)
+    .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
     .order_by(_jobs.c.id)
     .limit(bindparam("limit"))
 )

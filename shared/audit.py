@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import (
     DEPOSIT,
-    QUEUED,
+    IS_QUEUED,
     SUCCEEDED,
     WITHDRAW,
     Account,
@@ -134,7 +134,7 @@ def _check_jobs(session: Session, report: AuditReport) -> None:
 def _check_pending(session: Session, report: AuditReport, stale_before: datetime) -> None:
     stale = session.execute(
         select(func.count(), func.min(Job.created_at)).where(
-            Job.status == QUEUED, Job.created_at < stale_before
+            IS_QUEUED, Job.created_at < stale_before
         )
     ).one()
     if stale[0]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,8 @@ from shared.models import Account, Base, Partition
 from shared.settings import Settings
 
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
+# Indexes an earlier version created that a current one replaces (by ix_jobs_queued).
+REPLACED_INDEXES = ("ix_jobs_partition_status_id",)
 WRITE_OPTION = "atm_write"
 
 
@@ -132,6 +134,7 @@ def init_database(database: Database) -> None:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         Base.metadata.create_all(session.connection())
+        _upgrade_indexes(session.connection())
         known = set(session.scalars(select(Partition.id)))
         session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
         if (
@@ -140,3 +143,16 @@ def init_database(database: Database) -> None:
         ):
             for number, cents in SAMPLE_ACCOUNTS.items():
                 open_account(session, number, cents)
+
+
+def _upgrade_indexes(connection: Connection) -> None:
+    """Give a database made by an earlier version the current indexes.
+
+    create_all skips the indexes of a table that already exists, so each is created here
+    if missing, and the ones it replaced are dropped.
+    """
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
+    for name in REPLACED_INDEXES:
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement
 from shared.errors import AccountNotFound, JobNotFound
-from shared.models import QUEUED, Account, Job, utcnow
+from shared.models import IS_QUEUED, QUEUED, Account, Job, utcnow
 from shared.partitioning import partition_of
 
 LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
@@ -107,5 +107,5 @@ def get_job(session: Session, job_id: str) -> Job:
 
 def queued_backlog(session: Session, partitions: int) -> int:
     """How many accepted jobs wait to be applied (counted through the partition index)."""
-    query = select(func.count()).where(Job.partition.in_(range(partitions)), Job.status == QUEUED)
+    query = select(func.count()).where(Job.partition.in_(range(partitions)), IS_QUEUED)
     return session.scalar(query) or 0

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
 from shared.db import Database, init_database
 from shared.models import Account, Job, LedgerEntry
 from shared.operations import Operation, new_id, record_operation, record_operations
+from shared.partitioning import partition_of
 from shared.settings import load_settings
 from tests.postgres import fresh_postgres_database
 
@@ -118,3 +119,40 @@ def test_recording_refuses_unknown_accounts_only(database: Database) -> None:
         assert record_operations(session, [known, unknown], 1) == {unknown.job_id}
     with database.read.begin() as session:
         assert session.scalars(select(Job.job_id)).all() == [known.job_id]
+
+
+def test_a_chunk_shares_out_among_partitions_and_fills_up(database: Database) -> None:
+    """A partition with a long queue does not hold back another's jobs, and each keeps its
+    order; the share a quiet partition leaves goes to the busy one."""
+    busy, quiet = "20001", "20004"
+    assert {partition_of(busy, 2), partition_of(quiet, 2)} == {0, 1}
+    with database.writing() as session:
+        open_account(session, busy, 0)
+        open_account(session, quiet, 0)
+        busy_jobs = [Operation(new_id(), busy, "deposit", 1) for _ in range(50)]
+        quiet_jobs = [Operation(new_id(), quiet, "deposit", 1) for _ in range(2)]
+        assert record_operations(session, busy_jobs + quiet_jobs, 2) == set()
+    with database.writing() as session:
+        first = apply_pending(session, [0, 1], 10, "test")
+    assert len(first) == 10
+    assert {o.job_id for o in first} >= {op.job_id for op in quiet_jobs}
+    assert [o.job_id for o in first if o.account_number == busy] == [
+        op.job_id for op in busy_jobs[:8]
+    ]
+    with database.writing() as session:
+        rest = apply_pending(session, [0, 1], 1000, "test")
+    assert [o.job_id for o in rest] == [op.job_id for op in busy_jobs[8:]]
+    assert [o.new_balance for o in rest] == list(range(9, 51))
+
+
+def test_a_database_from_an_earlier_version_gets_the_current_indexes(database: Database) -> None:
+    with database.writing() as session:
+        session.execute(text("DROP INDEX ix_jobs_queued"))
+        session.execute(
+            text("CREATE INDEX ix_jobs_partition_status_id ON jobs (partition, status, id)")
+        )
+    init_database(database)
+    with database.read.begin() as session:
+        names = {index["name"] for index in inspect(session.connection()).get_indexes("jobs")}
+    assert "ix_jobs_queued" in names
+    assert "ix_jobs_partition_status_id" not in names
