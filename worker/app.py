@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from celery import Celery, signals
@@ -55,3 +56,14 @@ def _fresh_connections_after_fork(**_: object) -> None:
     from worker.runtime import get_runtime
 
     get_runtime.cache_clear()
+
+
+@signals.worker_ready.connect
+def _freeze_startup_objects(**_: object) -> None:
+    """Keep the objects built at start out of garbage collection.
+
+    Applying a chunk allocates tens of thousands of short-lived objects, which triggers
+    full collections; without this each one walks every module, class and Celery object
+    too, stalling the applier for tens of milliseconds.
+    """
+    gc.freeze()
