@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement
+from shared.bulk import BulkStatement, reserve_ids
 from shared.errors import AccountNotFound, InsufficientFunds
 from shared.models import (
     FAILED,
@@ -71,14 +71,14 @@ def has_pending(session: Session, partitions: Sequence[int]) -> bool:
 def apply_pending(
     session: Session, partitions: Sequence[int], limit: int, applied_by: str
 ) -> list[Outcome]:
-    """Apply up to `limit` queued jobs of `partitions` in acceptance (id) order.
+    """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order.
 
     Runs inside the caller's write transaction. The partition rows are locked first, so two
     processes that both believe they own a partition still apply it one at a time; a job
     leaves `queued` in the same transaction that moves its money, so a redelivered or
     duplicated wake-up finds nothing left to apply. Each job succeeds or fails on its own.
-    Several partitions of one owner share a transaction: id order across them keeps each
-    partition's (and so each account's) order.
+    Several partitions of one owner share a transaction; an account belongs to one
+    partition, so applying each partition in id order keeps every account's order.
     """
     partitions = list(partitions)
     session.execute(_LOCK_PARTITIONS, {"partitions": partitions, "applied_by": applied_by})
@@ -86,56 +86,31 @@ def apply_pending(
     if not jobs:
         return []
     balances = _balances(session, {job.account_number for job in jobs})
+    outcomes = [_decide(job, balances) for job in jobs]
+    succeeded = [outcome for outcome in outcomes if outcome.status == SUCCEEDED]
+    for outcome, entry_id in zip(
+        succeeded, reserve_ids(session, _ledger, len(succeeded)), strict=True
+    ):
+        outcome.transaction_id = entry_id
     now = utcnow()
-    decisions = [_decide(job, balances) for job in jobs]
-    entries = [
-        {
-            "account_number": job.account_number,
-            "job_id": job.job_id,
-            "type": job.type,
-            "amount": job.amount,
-            "status": SUCCEEDED,
-            "balance_after": new_balance,
-            "created_at": now,
-        }
-        for job, (new_balance, error_type, _) in zip(jobs, decisions, strict=True)
-        if error_type is None
-    ]
-    entry_ids = _insert_entries(session, entries)
-    touched = {entry["account_number"] for entry in entries}
-    _SET_BALANCE.executemany(
-        session, [{"key": number, "balance": balances[number]} for number in touched]
+    _INSERT_ENTRIES.executemany(
+        session,
+        [
+            (o.transaction_id, o.account_number, o.job_id, o.type, o.amount, o.new_balance)
+            for o in succeeded
+        ],
+        {"status": SUCCEEDED, "created_at": now},
     )
-    outcomes = [
-        Outcome(
-            job_id=job.job_id,
-            account_number=job.account_number,
-            type=job.type,
-            amount=job.amount,
-            status=SUCCEEDED if error_type is None else FAILED,
-            new_balance=new_balance,
-            transaction_id=entry_ids.get(job.job_id),
-            error_type=error_type,
-            error_message=error_message,
-            batch_id=job.batch_id,
-        )
-        for job, (new_balance, error_type, error_message) in zip(jobs, decisions, strict=True)
-    ]
+    _SET_BALANCE.executemany(
+        session, [(number, balances[number]) for number in {o.account_number for o in succeeded}]
+    )
     _FINISH_JOB.executemany(
         session,
         [
-            {
-                "key": job.id,
-                "status": outcome.status,
-                "new_balance": outcome.new_balance,
-                "transaction_id": outcome.transaction_id,
-                "error_type": outcome.error_type,
-                "error_message": outcome.error_message,
-                "applied_by": applied_by,
-                "completed_at": now,
-            }
-            for job, outcome in zip(jobs, outcomes, strict=True)
+            (job.id, o.status, o.new_balance, o.transaction_id, o.error_type, o.error_message)
+            for job, o in zip(jobs, outcomes, strict=True)
         ],
+        {"applied_by": applied_by, "completed_at": now},
     )
     return outcomes
 
@@ -167,20 +142,22 @@ def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Ro
     return [job for rows in taken.values() for job in rows]
 
 
-def _decide(job: Row, balances: dict[str, int]) -> tuple[int | None, str | None, str | None]:
-    """The rule for one job: (new balance, error type, error message).
-
-    `balances` holds the running balances and is updated in place on success.
-    """
+def _decide(job: Row, balances: dict[str, int]) -> Outcome:
+    """The rule for one job. `balances` holds the running balances, updated on success."""
+    outcome = Outcome(
+        job.job_id, job.account_number, job.type, job.amount, SUCCEEDED, batch_id=job.batch_id
+    )
     balance = balances.get(job.account_number)
     if balance is None:
-        return None, AccountNotFound.type, f"account {job.account_number} not found"
-    if job.type == WITHDRAW and balance < job.amount:
-        message = f"insufficient funds for a withdrawal of {format_cents(job.amount)}"
-        return None, InsufficientFunds.type, message
-    balance += -job.amount if job.type == WITHDRAW else job.amount
-    balances[job.account_number] = balance
-    return balance, None, None
+        outcome.status, outcome.error_type = FAILED, AccountNotFound.type
+        outcome.error_message = f"account {job.account_number} not found"
+    elif job.type == WITHDRAW and balance < job.amount:
+        outcome.status, outcome.error_type = FAILED, InsufficientFunds.type
+        outcome.error_message = f"insufficient funds for a withdrawal of {format_cents(job.amount)}"
+    else:
+        balance += -job.amount if job.type == WITHDRAW else job.amount
+        balances[job.account_number] = outcome.new_balance = balance
+    return outcome
 
 
 def _balances(session: Session, numbers: set[str]) -> dict[str, int]:
@@ -218,7 +195,8 @@ _BALANCES = select(_accounts.c.account_number, _accounts.c.balance).where(
 _SET_BALANCE = BulkStatement(
     update(_accounts)
     .where(_accounts.c.account_number == bindparam("key"))
-    .values(balance=bindparam("balance"))
+    .values(balance=bindparam("balance")),
+    columns=("key", "balance"),
 )
 _FINISH_JOB = BulkStatement(
     update(_jobs)
@@ -236,23 +214,10 @@ _FINISH_JOB = BulkStatement(
                 "completed_at",
             )
         }
-    )
+    ),
+    columns=("key", "status", "new_balance", "transaction_id", "error_type", "error_message"),
 )
-_INSERT_ENTRIES = BulkStatement(insert(_ledger))
-_ENTRY_IDS = select(_ledger.c.job_id, _ledger.c.id).where(
-    _ledger.c.job_id.in_(bindparam("job_ids", expanding=True))
+_INSERT_ENTRIES = BulkStatement(
+    insert(_ledger),
+    columns=("id", "account_number", "job_id", "type", "amount", "balance_after"),
 )
-
-
-def _insert_entries(session: Session, entries: list[dict[str, object]]) -> dict[str, int]:
-    """Insert ledger rows; return each one's transaction id by job id.
-
-    The ids are read back by the unique job_id: portable, and one indexed read instead of
-    RETURNING, which the drivers cannot combine with executemany.
-    """
-    if not entries:
-        return {}
-    _INSERT_ENTRIES.executemany(session, entries)
-    job_ids = [entry["job_id"] for entry in entries]
-    rows = session.execute(_ENTRY_IDS, {"job_ids": job_ids})
-    return {job_id: entry_id for job_id, entry_id in rows}

@@ -19,7 +19,10 @@ LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
 _EXISTING_ACCOUNTS = select(Account.__table__.c.account_number).where(
     Account.__table__.c.account_number.in_(bindparam("numbers", expanding=True))
 )
-_INSERT_JOBS = BulkStatement(insert(Job.__table__))
+_INSERT_JOBS = BulkStatement(
+    insert(Job.__table__),
+    columns=("job_id", "partition", "type", "account_number", "amount", "batch_id", "batch_index"),
+)
 
 
 def new_id() -> str:
@@ -63,23 +66,20 @@ def record_operations(
     if refuse_unknown_accounts:
         existing = _existing_accounts(session, {op.account_number for op in operations})
         refused = {op.job_id for op in operations if op.account_number not in existing}
-    now = utcnow()
     rows = [
-        {
-            "job_id": operation.job_id,
-            "partition": partition_of(operation.account_number, partitions),
-            "type": operation.type,
-            "account_number": operation.account_number,
-            "amount": operation.amount,
-            "status": QUEUED,
-            "batch_id": operation.batch_id,
-            "batch_index": operation.batch_index,
-            "created_at": now,
-        }
-        for operation in operations
-        if operation.job_id not in refused
+        (
+            op.job_id,
+            partition_of(op.account_number, partitions),
+            op.type,
+            op.account_number,
+            op.amount,
+            op.batch_id,
+            op.batch_index,
+        )
+        for op in operations
+        if op.job_id not in refused
     ]
-    _INSERT_JOBS.executemany(session, rows)
+    _INSERT_JOBS.executemany(session, rows, {"status": QUEUED, "created_at": utcnow()})
     return refused
 
 

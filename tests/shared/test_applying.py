@@ -1,12 +1,9 @@
-"""The apply rules on a real SQLite file, without a broker: order, exactly once, no overdraft."""
+"""The apply rules on SQLite and PostgreSQL, without a broker: order, exactly once, no overdraft."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, inspect, select, text
 
 from shared.accounts import open_account
@@ -15,29 +12,6 @@ from shared.db import Database, init_database
 from shared.models import Account, Job, LedgerEntry
 from shared.operations import Operation, new_id, record_operation, record_operations
 from shared.partitioning import partition_of
-from shared.settings import load_settings
-from tests.postgres import fresh_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """The same rules on a SQLite file and, where one answers, a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'atm.db'}"
-        yield _database(url)
-        return
-    with fresh_postgres_database("atm_test") as url:
-        db = _database(url)
-        try:
-            yield db
-        finally:
-            db.engine.dispose()
-
-
-def _database(url: str) -> Database:
-    db = Database(load_settings({"DATABASE_URL": url, "ATM_PARTITIONS": "1"}))
-    init_database(db)
-    return db
 
 
 def test_sample_accounts_are_created_once(database: Database) -> None:
@@ -156,3 +130,29 @@ def test_a_database_from_an_earlier_version_gets_the_current_indexes(database: D
         names = {index["name"] for index in inspect(session.connection()).get_indexes("jobs")}
     assert "ix_jobs_queued" in names
     assert "ix_jobs_partition_status_id" not in names
+
+
+def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
+    with database.writing() as session:
+        open_account(session, "31", 100)
+        operations = [
+            Operation(new_id(), "31", op_type, cents)
+            for op_type, cents in [("deposit", 5), ("withdraw", 500), ("withdraw", 50)]
+        ]
+        record_operations(session, operations, 1)
+    with database.writing() as session:
+        outcomes = apply_pending(session, [0], 1000, "test")
+    with database.read.begin() as session:
+        entries = {
+            entry.id: entry
+            for entry in session.scalars(
+                select(LedgerEntry).where(LedgerEntry.account_number == "31")
+            )
+        }
+    succeeded = [o for o in outcomes if o.status == "succeeded"]
+    assert [o.transaction_id for o in outcomes if o.status == "failed"] == [None]
+    assert succeeded[0].transaction_id < succeeded[1].transaction_id
+    for outcome in succeeded:
+        entry = entries[outcome.transaction_id]
+        assert (entry.job_id, entry.balance_after) == (outcome.job_id, outcome.new_balance)
+    assert len(entries) == 3  # the opening entry and the two successes
