@@ -11,19 +11,19 @@ from sqlalchemy.orm import Session
 from shared.errors import AccountExists, AccountNotFound, InvalidAccountNumber
 from shared.models import OPENING, Account, LedgerEntry
 
-_ACCOUNT_NUMBER = re.compile(r"^[0-9]{1,34}$")
+_ACCOUNT_NUMBER = re.compile(r"[0-9]{1,34}")  # used with fullmatch: "$" would allow a newline
 MAX_HISTORY_PAGE = 500
 
 
 def validate_account_number(value: object) -> str:
     """Return `value` if it is a string of 1 to 34 ASCII digits, kept exactly as given."""
-    if not isinstance(value, str) or not _ACCOUNT_NUMBER.match(value):
+    if not isinstance(value, str) or not _ACCOUNT_NUMBER.fullmatch(value):
         raise InvalidAccountNumber("account_number must be a string of 1 to 34 digits")
     return value
 
 
 def is_account_number(value: str) -> bool:
-    return bool(_ACCOUNT_NUMBER.match(value))
+    return bool(_ACCOUNT_NUMBER.fullmatch(value))
 
 
 def open_account(session: Session, account_number: str | None, opening_cents: int) -> Account:

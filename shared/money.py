@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from shared.errors import InvalidAmount
 
 CENT = Decimal("0.01")
-_DECIMAL_STRING = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_DECIMAL_STRING = re.compile(r"[0-9]+(\.[0-9]+)?")  # used with fullmatch
 
 
 def parse_amount(value: object, *, max_cents: int, allow_zero: bool = False) -> int:
@@ -20,7 +20,7 @@ def parse_amount(value: object, *, max_cents: int, allow_zero: bool = False) -> 
     if isinstance(value, bool) or value is None:
         raise InvalidAmount("amount must be a number such as 100.50")
     if isinstance(value, str):
-        if not _DECIMAL_STRING.match(value.strip()):
+        if not _DECIMAL_STRING.fullmatch(value.strip()):
             raise InvalidAmount('amount string must be a plain decimal such as "100.50"')
         value = Decimal(value.strip())
     if isinstance(value, int):

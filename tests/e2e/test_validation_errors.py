@@ -107,6 +107,7 @@ def test_non_json_body_is_unsupported_media_type(client: Api, content_type: str 
 def test_unknown_account(client: Api) -> None:
     assert_error(client.get("/accounts/99999999/balance"), 404, "account_not_found")
     assert_error(client.get("/accounts/abc/balance"), 404, "account_not_found")
+    assert_error(client.get("/accounts/10001%0A/balance"), 404, "account_not_found")
     assert_error(
         client.post("/accounts/99999999/withdraw", json={"amount": 1}), 404, "account_not_found"
     )
@@ -152,6 +153,7 @@ def test_oversized_body_is_413_and_the_client_receives_it(client: Api, new_accou
         ({"account_number": 12345}, 400, "invalid_account_number"),
         ({"account_number": ""}, 400, "invalid_account_number"),
         ({"account_number": "1" * 35}, 400, "invalid_account_number"),
+        ({"account_number": "555\n"}, 400, "invalid_account_number"),
         ({"initial_balance": -1}, 400, "invalid_amount"),
         ({"initial_balance": "0.001"}, 400, "invalid_amount"),
         ({"account_number": "10001"}, 409, "account_exists"),
