@@ -28,6 +28,15 @@ def parse_json_amount(text: str) -> object:
         ("0.01", 1),
         ("1000000", MAX),
         ("2.675", None),
+        ('"1.500"', 150),
+        ('"007.10"', 710),
+        ('" 2.5 "', 250),
+        ('"1000000.00"', MAX),
+        ('"1000000.01"', None),
+        ('"1.001"', None),
+        ('"0.00"', None),
+        ('"' + "9" * 5000 + '"', None),
+        ('"0000000000000000000000001.00"', 100),
     ],
 )
 def test_parse_amount(text: str, cents: int | None) -> None:
@@ -41,7 +50,7 @@ def test_parse_amount(text: str, cents: int | None) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, False, [], {}, "", "abc", "1e2", " ", "-1", "+1", "0x10", "١٢"],
+    [None, True, False, [], {}, "", "abc", "1e2", " ", "-1", "+1", "0x10", "١٢", "1.", ".5"],
 )
 def test_rejects_non_amounts(value: object) -> None:
     with pytest.raises(InvalidAmount):
@@ -58,6 +67,7 @@ def test_rejects_out_of_range(text: str) -> None:
 
 def test_zero_only_where_allowed() -> None:
     assert parse_amount(0, max_cents=MAX, allow_zero=True) == 0
+    assert parse_amount("0.00", max_cents=MAX, allow_zero=True) == 0
     with pytest.raises(InvalidAmount):
         parse_amount(0, max_cents=MAX)
 
@@ -69,3 +79,18 @@ def test_output_is_exact_to_the_cent() -> None:
     assert json.dumps(to_json_number(500000)) == "5000.0"
     assert json.dumps(to_json_number(490050)) == "4900.5"
     assert format_cents(100_000_000) == "1000000.00"
+
+
+@pytest.mark.parametrize("text", ["0.1", "2.675", "1000000.01", "1e2", "12.30", "0"])
+def test_strings_and_numbers_get_the_same_answer(text: str) -> None:
+    """An amount sent as a string gets the same answer as the same JSON number, errors too."""
+
+    def outcome(value: object) -> object:
+        try:
+            return parse_amount(value, max_cents=MAX)
+        except InvalidAmount as error:
+            return error.message
+
+    number = outcome(parse_json_amount(text))
+    string = outcome(text)
+    assert number == string or text == "1e2"  # exponents are JSON-number syntax only
