@@ -20,9 +20,9 @@ def parse_amount(value: object, *, max_cents: int, allow_zero: bool = False) -> 
     if isinstance(value, bool) or value is None:
         raise InvalidAmount("amount must be a number such as 100.50")
     if isinstance(value, str):
-        if not _DECIMAL_STRING.fullmatch(value.strip()):
+        if not _DECIMAL_STRING.fullmatch(value):
             raise InvalidAmount('amount string must be a plain decimal such as "100.50"')
-        value = Decimal(value.strip())
+        value = Decimal(value)
     if isinstance(value, int):
         value = Decimal(value)
     if not isinstance(value, Decimal):
