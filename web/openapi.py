@@ -228,6 +228,10 @@ def path_parameter(name: str, schema: Schema) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+def integer_query(name: str, minimum: int) -> Schema:
+    return {"name": name, "in": "query", "schema": {"type": "integer", "minimum": minimum}}
+
+
 PREFER = {
     "name": "Prefer",
     "in": "header",
@@ -303,19 +307,7 @@ def build_spec() -> Schema:
                 "get": {
                     "summary": "The ledger, newest first",
                     "operationId": "list_transactions",
-                    "parameters": [
-                        number,
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
-                        },
-                        {
-                            "name": "before",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
-                        },
-                    ],
+                    "parameters": [number, integer_query("limit", 1), integer_query("before", 1)],
                     "responses": {
                         "200": response("a page", envelope(TRANSACTIONS)),
                         **failures(400, 404, 500),
@@ -373,16 +365,8 @@ def build_spec() -> Schema:
                     "operationId": "get_batch_results",
                     "parameters": [
                         path_parameter("batch_id", {"type": "string"}),
-                        {
-                            "name": "offset",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1},
-                        },
+                        integer_query("offset", 0),
+                        integer_query("limit", 1),
                     ],
                     "responses": {
                         "200": response("a page", envelope(BATCH_RESULTS)),
