@@ -6,7 +6,6 @@ from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
 from shared.batches import (
-    BatchProgress,
     batch_progress,
     batch_results,
     parse_operations,
@@ -15,11 +14,11 @@ from shared.batches import (
 from shared.idempotency import StoredResponse
 from shared.operations import new_id
 from web.idempotency import create_once, idempotency_claim, replayed
-from web.parsing import json_object_body, long_poll_seconds, parse_prefer, query_int
+from web.parsing import json_object_body, query_int
 from web.responses import success
 from web.serializers import batch_result_view, batch_status_url, batch_view
 from web.services import current_services
-from web.waiting import long_poll
+from web.waiting import read_until_final
 
 batches = Blueprint("batches", __name__)
 MAX_RESULTS_PAGE = 10_000
@@ -56,15 +55,11 @@ def create_batch() -> Response:
 
 @batches.get("/batches/<batch_id>")
 def get_batch(batch_id: str) -> Response:
-    services = current_services()
-    seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
-
-    def read() -> BatchProgress:
-        with services.database.read.begin() as session:
-            return batch_progress(session, batch_id)
-
-    progress = long_poll(
-        services.listener, batch_id, seconds, read, lambda progress: progress.completed
+    progress, headers = read_until_final(
+        current_services(),
+        batch_id,
+        lambda session: batch_progress(session, batch_id),
+        lambda progress: progress.completed,
     )
     return success(batch_view(progress), headers=headers)
 

@@ -8,13 +8,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from redis.exceptions import RedisError
 
 from shared import messaging
 from shared.applying import Outcome
 from web.background import ProcessThread
+from web.parsing import long_poll_seconds, parse_prefer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from web.services import Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -128,3 +134,17 @@ def long_poll(
             remaining = deadline - time.monotonic()
             if is_final(value) or remaining <= 0 or not waiter.wait(remaining):
                 return value
+
+
+def read_until_final(
+    services: Services, key: str, read: Callable[[Session], T], is_final: Callable[[T], bool]
+) -> tuple[T, dict[str, str]]:
+    """A GET that honours `Prefer: wait=N`: `read` (each time in a fresh read transaction)
+    until `is_final`, or until the capped wait runs out; with the Preference-Applied header."""
+    seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
+
+    def read_once() -> T:
+        with services.database.read.begin() as session:
+            return read(session)
+
+    return long_poll(services.listener, key, seconds, read_once, is_final), headers
