@@ -189,14 +189,7 @@ _LOCK_PARTITIONS = (
     .values(applied_by=bindparam("applied_by"))
 )
 _QUEUED_JOBS = (
-    select(
-        _jobs.c.id,
-        _jobs.c.job_id,
-        _jobs.c.account_number,
-        _jobs.c.type,
-        _jobs.c.amount,
-        _jobs.c.batch_id,
-    )
+    select(*(_jobs.c[name] for name in QueuedJob._fields))  # QueuedJob(*row) relies on it
     .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
     .order_by(_jobs.c.id)
     .limit(bindparam("limit"))
