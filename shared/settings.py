@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -35,6 +36,16 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     sqlite_busy_timeout_ms: int = 30_000
     seed_sample_accounts: bool = True
+    # Serving: how long a client may take to send a request's headers, and then its body.
+    header_timeout_seconds: int = 5  # whole seconds, as gunicorn takes it
+    body_timeout_seconds: float = 10.0
+    # Requests one web process lets wait for an outcome at once; past it, answers at once.
+    max_waiters: int = 6000
+    # Real threads per web process that run the database work off the event loop.
+    database_threads: int = 8
+    # maxmemory of a Redis the launcher starts (compose sets the same), so that the
+    # ATM_MAX_REDIS_MEMORY_FRACTION guard has a limit to measure against.
+    redis_maxmemory: str = "512mb"
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,6 +67,19 @@ def _positive_int(raw: str) -> int:
     if value < 1:
         raise ValueError("must be a whole number of at least 1")
     return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number of at least 0")
+    return value
+
+
+def _memory_size(raw: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]*(b|kb|mb|gb)?", raw.lower()):
+        raise ValueError("must be a size such as 512mb or 2gb")
+    return raw.lower()
 
 
 def _positive_float(raw: str) -> float:
@@ -136,6 +160,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         seed_sample_accounts=_read(
             env, "ATM_SEED_SAMPLE_ACCOUNTS", _flag, defaults.seed_sample_accounts
         ),
+        header_timeout_seconds=_read(
+            env, "ATM_HEADER_TIMEOUT", _positive_int, defaults.header_timeout_seconds
+        ),
+        body_timeout_seconds=_read(
+            env, "ATM_BODY_TIMEOUT", _positive_float, defaults.body_timeout_seconds
+        ),
+        max_waiters=_read(env, "ATM_MAX_WAITERS", _non_negative_int, defaults.max_waiters),
+        database_threads=_read(
+            env, "ATM_DATABASE_THREADS", _positive_int, defaults.database_threads
+        ),
+        redis_maxmemory=_read(env, "ATM_REDIS_MAXMEMORY", _memory_size, defaults.redis_maxmemory),
     )
     if settings.database_url.startswith("postgres://"):
         raise SettingsError("DATABASE_URL must start with postgresql:// (not postgres://)")

@@ -21,6 +21,7 @@ def test_redis_keeps_its_data_and_never_evicts() -> None:
     command = shlex.split(COMPOSE["services"]["redis"]["command"])
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert command[command.index("--maxmemory") + 1] == load_settings({}).redis_maxmemory
 
 
 def test_web_and_worker_run_the_procfile_commands_from_one_image() -> None:
@@ -41,3 +42,4 @@ def test_compose_variables_are_valid_settings_and_shared() -> None:
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.database_url == "sqlite:////data/atm.db"
     assert web_env["PORT"] == "5000"
+    assert web_env["HOST"] == "0.0.0.0"  # inside its network; the launcher binds loopback

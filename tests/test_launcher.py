@@ -23,6 +23,37 @@ def test_local_redis_command_keeps_data_and_never_evicts(tmp_path: Path) -> None
     assert "--port 6399" in command
     assert "--appendonly yes" in command
     assert "--maxmemory-policy noeviction" in command
+    assert "--maxmemory 512mb" in command
+
+
+def test_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        raised, reported_hard = run.raise_open_file_limit(needed=16_400)
+        assert reported_hard == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == raised
+        assert raised == (hard if hard != resource.RLIM_INFINITY else 16_400)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_the_launcher_binds_loopback_by_default(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gunicorn.config import Config
+
+    monkeypatch.delenv("HOST", raising=False)
+    config = Config()
+    namespace: dict[str, object] = {}
+    exec(
+        compile((run.PROJECT_ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"),
+        namespace,
+    )
+    assert str(namespace["bind"]).startswith("127.0.0.1:")
+    assert namespace["worker_class"] == "gevent"
+    assert namespace["control_socket_disable"] is True
+    config.set("keepalive", namespace["keepalive"])  # a whole number of seconds, as gunicorn takes
 
 
 def test_a_remote_redis_that_does_not_answer_is_reported(tmp_path: Path) -> None:

@@ -29,11 +29,10 @@ accounts = Blueprint("accounts", __name__)
 
 @accounts.get("/accounts/<account_number>/balance")
 def get_balance(account_number: str) -> Response:
-    with current_services().database.read.begin() as session:
-        account = get_account(session, account_number)
-        return success(
-            {"account_number": account.account_number, "balance": to_json_number(account.balance)}
-        )
+    account = current_services().reading(get_account, account_number)
+    return success(
+        {"account_number": account.account_number, "balance": to_json_number(account.balance)}
+    )
 
 
 @accounts.post("/accounts")
@@ -71,15 +70,16 @@ def create_account() -> Response:
 def list_account_transactions(account_number: str) -> Response:
     limit = query_int("limit", 50, minimum=1, maximum=MAX_HISTORY_PAGE)
     before = query_int("before", None, minimum=1)
-    with current_services().database.read.begin() as session:
-        entries, next_before = list_transactions(session, account_number, limit or 50, before)
-        return success(
-            {
-                "account_number": account_number,
-                "transactions": [ledger_entry_view(entry) for entry in entries],
-                "next_before": next_before,
-            }
-        )
+    entries, next_before = current_services().reading(
+        list_transactions, account_number, limit or 50, before
+    )
+    return success(
+        {
+            "account_number": account_number,
+            "transactions": [ledger_entry_view(entry) for entry in entries],
+            "next_before": next_before,
+        }
+    )
 
 
 @accounts.post("/accounts/<account_number>/withdraw")

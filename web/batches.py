@@ -68,9 +68,8 @@ def get_batch(batch_id: str) -> Response:
 def get_batch_results(batch_id: str) -> Response:
     offset = query_int("offset", 0, minimum=0) or 0
     limit = query_int("limit", 1000, minimum=1, maximum=MAX_RESULTS_PAGE) or 1000
-    with current_services().database.read.begin() as session:
-        total, jobs = batch_results(session, batch_id, offset, limit)
-        results = [batch_result_view(job) for job in jobs]
+    total, jobs = current_services().reading(batch_results, batch_id, offset, limit)
+    results = [batch_result_view(job) for job in jobs]
     return success(
         {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total, "results": results}
     )

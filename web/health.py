@@ -19,8 +19,7 @@ def get_health() -> Response:
     services = current_services()
     checks: dict[str, dict[str, object]] = {}
     try:
-        with services.database.read.begin() as session:
-            session.execute(text("SELECT 1"))
+        services.reading(lambda session: session.execute(text("SELECT 1")))
         checks["database"] = {"ok": True}
     except SQLAlchemyError as exc:
         checks["database"] = {"ok": False, "detail": type(exc).__name__}

@@ -53,20 +53,23 @@ def create_once(
     and creates nothing. Two first uses racing on PostgreSQL meet at the key's primary key;
     the loser's transaction rolls back and its retry finds the winner's response.
     """
+
+    def attempt_once(session: Session) -> tuple[StoredResponse, bool]:
+        if claim is not None:
+            stored = find_claims(session, [claim.key]).get(claim.key)
+            if stored is not None:
+                ensure_same_request(stored.fingerprint, claim)
+                return stored_response(stored), True
+        response = create(session)
+        if claim is not None:
+            store_claim(
+                session, claim, services.settings.idempotency_ttl_seconds, response=response
+            )
+        return response, False
+
     for attempt in (1, 2):
         try:
-            with services.database.writing() as session:
-                if claim is not None:
-                    stored = find_claims(session, [claim.key]).get(claim.key)
-                    if stored is not None:
-                        ensure_same_request(stored.fingerprint, claim)
-                        return stored_response(stored), True
-                response = create(session)
-                if claim is not None:
-                    store_claim(
-                        session, claim, services.settings.idempotency_ttl_seconds, response=response
-                    )
-            return response, False
+            return services.writing(attempt_once)
         except IntegrityError:
             if claim is None or attempt == 2:
                 raise

@@ -19,6 +19,7 @@ from shared.operations import Operation, record_operations
 from shared.partitioning import partition_of
 from web.background import ProcessThread
 from web.dispatch import PartitionDispatcher
+from web.offload import DatabaseThreads
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 500
@@ -53,11 +54,13 @@ class JobIntake:
     def __init__(
         self,
         database: Database,
+        threads: DatabaseThreads,
         partitions: int,
         dispatcher: PartitionDispatcher,
         idempotency_ttl_seconds: float,
     ) -> None:
         self.database = database
+        self.threads = threads
         self.partitions = partitions
         self.dispatcher = dispatcher
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
@@ -94,11 +97,11 @@ class JobIntake:
     def _commit(self, group: list[_Pending]) -> None:
         try:
             try:
-                recorded = self._record(group)
+                recorded = self.threads.run(self._record, group)
             except IntegrityError:
                 # Two processes stored the same new key at once (PostgreSQL): the loser's
                 # group rolled back; recorded again, its request finds the winner's job.
-                recorded = self._record(group)
+                recorded = self.threads.run(self._record, group)
             self._wake(recorded)
         except Exception as exc:  # reported to every request of the group
             log.exception("recording %d jobs failed", len(group))

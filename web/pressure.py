@@ -17,14 +17,22 @@ from shared.db import Database
 from shared.errors import Overloaded
 from shared.operations import queued_backlog
 from shared.settings import Settings
+from web.offload import DatabaseThreads
 
 REFRESH_SECONDS = 0.5
 
 
 class Backpressure:
-    def __init__(self, settings: Settings, database: Database, client: redis.Redis) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        threads: DatabaseThreads,
+        client: redis.Redis,
+    ) -> None:
         self.settings = settings
         self.database = database
+        self.threads = threads
         self.redis = client
         self.lock = threading.Lock()
         self.measured_at = float("-inf")
@@ -47,9 +55,12 @@ class Backpressure:
             if time.monotonic() - self.measured_at < REFRESH_SECONDS:
                 return
             self.measured_at = time.monotonic()
-            with self.database.read.begin() as session:
-                self.backlog = queued_backlog(session, self.settings.partitions)
+            self.backlog = self.threads.run(self._measure_backlog)
             self.redis_full = self._redis_near_limit()
+
+    def _measure_backlog(self) -> int:
+        with self.database.read.begin() as session:
+            return queued_backlog(session, self.settings.partitions)
 
     def _redis_near_limit(self) -> bool:
         try:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 import redis
 from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
 from shared import messaging
 from shared.db import Database
 from shared.settings import Settings
 from web.dispatch import PartitionDispatcher
 from web.intake import JobIntake
+from web.offload import DatabaseThreads
 from web.pressure import Backpressure
 from web.waiting import CompletionListener
 
 EXTENSION_KEY = "atm"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,21 +32,47 @@ class Services:
     listener: CompletionListener
     intake: JobIntake
     backpressure: Backpressure
+    threads: DatabaseThreads
+
+    def reading(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(session, ...)` in a read transaction, off the event loop."""
+
+        def unit() -> T:
+            with self.database.read.begin() as session:
+                return work(session, *args, **kwargs)
+
+        return self.threads.run(unit)
+
+    def writing(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`work(session, ...)` in a write transaction (committed if it returns), off the
+        event loop."""
+
+        def unit() -> T:
+            with self.database.writing() as session:
+                return work(session, *args, **kwargs)
+
+        return self.threads.run(unit)
 
 
 def init_services(app: Flask, settings: Settings) -> Services:
     database = Database(settings)  # connects on first use; tables come from init_database
+    threads = DatabaseThreads(settings.database_threads)
     client = messaging.connect(settings.redis_url)
     dispatcher = PartitionDispatcher(settings, client)
     services = Services(
         settings=settings,
         database=database,
         redis=client,
-        listener=CompletionListener(settings.redis_url),
+        listener=CompletionListener(settings.redis_url, settings.max_waiters),
         intake=JobIntake(
-            database, settings.partitions, dispatcher, settings.idempotency_ttl_seconds
+            database, threads, settings.partitions, dispatcher, settings.idempotency_ttl_seconds
         ),
-        backpressure=Backpressure(settings, database, client),
+        backpressure=Backpressure(settings, database, threads, client),
+        threads=threads,
     )
     app.extensions[EXTENSION_KEY] = services
     return services

@@ -103,9 +103,8 @@ def wait_for_outcome(
 
 
 def _final_outcome(services: Services, job_id: str) -> Outcome | None:
-    with services.database.read.begin() as session:
-        job = get_job(session, job_id)
-        return Outcome.from_job(job) if job.status in FINAL_STATUSES else None
+    job = services.reading(get_job, job_id)
+    return Outcome.from_job(job) if job.status in FINAL_STATUSES else None
 
 
 def accepted(job_id: str, headers: dict[str, str]) -> Response:

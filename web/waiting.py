@@ -40,6 +40,14 @@ class Waiter:
         return woken
 
 
+class NotWaiting(Waiter):
+    """Given instead of a Waiter once a process has as many waiters as it may hold: its
+    request answers at once (202, or the current state) instead of queueing."""
+
+    def wait(self, timeout: float) -> bool:
+        return False
+
+
 class CompletionListener:
     """Subscribes to the completion channel in a background thread, started on first use.
 
@@ -47,8 +55,10 @@ class CompletionListener:
     lost connection every waiter is woken to re-read its job from the database.
     """
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, max_waiters: int) -> None:
         self.redis_url = redis_url
+        self.max_waiters = max_waiters
+        self.count = 0
         self.waiters: dict[str, set[Waiter]] = {}
         self.lock = threading.Lock()
         self.ready = threading.Event()
@@ -56,20 +66,34 @@ class CompletionListener:
 
     @contextmanager
     def expect(self, key: str) -> Iterator[Waiter]:
-        """Wait for notices about `key`: a job id, or a batch id for any of its jobs."""
+        """Wait for notices about `key`: a job id, or a batch id for any of its jobs.
+
+        Past `max_waiters` in this process the waiter never waits: each waiting request
+        holds a socket and some memory, and the cap keeps both bounded.
+        """
         self._ensure_started()
-        waiter = Waiter()
         with self.lock:
-            self.waiters.setdefault(key, set()).add(waiter)
+            if self.count >= self.max_waiters:
+                waiter: Waiter = NotWaiting()
+                registered = False
+            else:
+                waiter, registered = Waiter(), True
+                self.waiters.setdefault(key, set()).add(waiter)
+                self.count += 1
         try:
             yield waiter
         finally:
-            with self.lock:
-                group = self.waiters.get(key)
-                if group is not None:
-                    group.discard(waiter)
-                    if not group:
-                        del self.waiters[key]
+            if registered:
+                self._forget(key, waiter)
+
+    def _forget(self, key: str, waiter: Waiter) -> None:
+        with self.lock:
+            self.count -= 1
+            group = self.waiters.get(key)
+            if group is not None:
+                group.discard(waiter)
+                if not group:
+                    del self.waiters[key]
 
     def _ensure_started(self) -> None:
         # Only the first request of a process waits for the subscription; while Redis is
@@ -144,7 +168,6 @@ def read_until_final(
     seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
 
     def read_once() -> T:
-        with services.database.read.begin() as session:
-            return read(session)
+        return services.reading(read)
 
     return long_poll(services.listener, key, seconds, read_once, is_final), headers
