@@ -112,12 +112,14 @@ def batch_results(
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise BatchNotFound(f"batch {batch_id} not found")
+    if offset >= batch.total:
+        return batch.total, []  # past the end: an empty page (and no 64-bit overflow below)
     jobs = session.scalars(
         select(Job)
         .where(
             Job.batch_id == batch_id,
             Job.batch_index >= offset,
-            Job.batch_index < offset + limit,
+            Job.batch_index < min(offset + limit, batch.total),
         )
         .order_by(Job.batch_index)
     ).all()

@@ -8,6 +8,9 @@ class DomainError(Exception):
 
     type = "bad_request"
     status = 400
+    # The connection cannot carry another request after this one (its body was not read
+    # through), so the answer asks the client to close it.
+    close_connection = False
 
     def __init__(self, message: str, **extra: object) -> None:
         super().__init__(message)
@@ -29,6 +32,21 @@ class InvalidJson(DomainError):
 
 class InvalidParameter(DomainError):
     type = "invalid_parameter"
+
+
+class MalformedBody(DomainError):
+    """The body's framing (chunked encoding) is broken, so where it ends is unknown."""
+
+    type = "malformed_body"
+    close_connection = True
+
+
+class RequestTimeout(DomainError):
+    """The client took longer than the body read timeout to send its body."""
+
+    type = "request_timeout"
+    status = 408
+    close_connection = True
 
 
 class UnsupportedMediaType(DomainError):

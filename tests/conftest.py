@@ -10,6 +10,9 @@ import requests
 
 from tests.stack import RedisServer, Stack, logs
 
+HEADER_TIMEOUT = 2
+BODY_TIMEOUT = 3
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
@@ -22,7 +25,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
     """The shared stack: its own SQLite file and Redis database 1, two workers, gunicorn."""
     directory = tmp_path_factory.mktemp("stack")
-    running = Stack(directory, redis_server.url.replace("/0", "/1"))
+    # Short read timeouts, so the tests of slow clients need not wait long.
+    running = Stack(
+        directory,
+        redis_server.url.replace("/0", "/1"),
+        ATM_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+        ATM_BODY_TIMEOUT=str(BODY_TIMEOUT),
+    )
     try:
         running.start_worker("worker-a")
         running.start_worker("worker-b")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask
 
 from shared.settings import Settings, get_settings
 from web.accounts import accounts
 from web.batches import batches
+from web.bodies import register_body_reading
 from web.cli import register_commands
 from web.errors import register_error_handlers
 from web.health import health
@@ -24,17 +24,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     init_services(app, settings)
     register_error_handlers(app)
-    register_body_limit(app, settings.max_body_bytes)
+    register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
     for blueprint in (accounts, batches, jobs, health, docs):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app
-
-
-def register_body_limit(app: Flask, limit: int) -> None:
-    """Refuse an oversized body before routing, whatever the endpoint."""
-
-    @app.before_request
-    def _check_body_size() -> None:
-        if request.content_length is not None and request.content_length > limit:
-            raise RequestEntityTooLarge(f"the body is larger than {limit} bytes")

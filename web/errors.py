@@ -8,7 +8,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import DomainError
+from web.bodies import discard_unread_body
 from web.responses import failure
+from web.services import current_services
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +21,6 @@ HTTP_ERROR_TYPES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
-# Reading at most this much of an oversized body lets the client finish sending and see
-# the 413; a client sending more than this gets the connection closed instead.
-DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -32,7 +31,9 @@ def register_error_handlers(app: Flask) -> None:
 
 def handle_domain_error(error: DomainError) -> Response:
     retry_after = getattr(error, "retry_after_seconds", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if error.close_connection:
+        headers["Connection"] = "close"
     return failure(error.type, error.message, error.status, extra=error.extra, headers=headers)
 
 
@@ -40,7 +41,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
     if status == 413:
-        _discard_request_body()
+        discard_unread_body(request.environ, current_services().settings.body_timeout_seconds)
         headers["Connection"] = "close"
     message = error.description or error.name
     if status == 404:
@@ -58,16 +59,3 @@ def handle_http_exception(error: HTTPException) -> Response:
 def handle_unexpected(error: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.path)
     return failure("internal_error", "the server failed to handle this request", 500)
-
-
-def _discard_request_body() -> None:
-    stream = request.environ.get("wsgi.input")
-    remaining = min(request.content_length or DRAIN_LIMIT_BYTES, DRAIN_LIMIT_BYTES)
-    try:
-        while remaining > 0:
-            chunk = stream.read(min(remaining, 65536))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-    except (OSError, ValueError):
-        pass

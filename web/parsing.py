@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from flask import request
 
 from shared.errors import InvalidJson, InvalidParameter, UnsupportedMediaType
+
+MAX_JSON_DEPTH = 64
+# The largest integer a database column or OFFSET takes (a signed 64-bit integer).
+MAX_QUERY_INT = 2**63 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_DELTA_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def json_object_body(*, allow_empty: bool = False) -> dict[str, object]:
@@ -22,12 +29,42 @@ def json_object_body(*, allow_empty: bool = False) -> dict[str, object]:
     if not request.is_json:
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     try:
-        value = json.loads(raw, parse_float=Decimal, parse_constant=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(raw, parse_float=_exact_decimal, parse_constant=Decimal)
+    except RecursionError as exc:
+        raise InvalidJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    except (ValueError, UnicodeDecodeError, InvalidOperation) as exc:
         raise InvalidJson(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidJson("the body must be a JSON object")
+    if _nests_deeper(value, MAX_JSON_DEPTH, raw):
+        raise InvalidJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     return value
+
+
+def _exact_decimal(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly; one whose exponent no decimal
+    type can hold (1e999999999999999999) is not a usable number."""
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"the number {text[:40]} is out of range") from exc
+
+
+def _nests_deeper(value: object, limit: int, raw: bytes) -> bool:
+    """True if arrays and objects nest more than `limit` levels, walking level by level."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # not enough brackets to nest that deep, strings included
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -48,24 +85,30 @@ def parse_prefer() -> Preferences:
             if name == "respond-async":
                 respond_async = True
             elif name == "wait":
-                try:
-                    wait = max(float(value.strip().strip('"')), 0.0)
-                except ValueError:
-                    continue  # an unusable preference is ignored, as RFC 7240 asks
+                seconds = value.strip().strip('"')
+                # Only plain non-negative seconds are usable (not nan, inf, 1e3, -1); an
+                # unusable preference is ignored, as RFC 7240 asks.
+                if _DELTA_SECONDS.fullmatch(seconds):
+                    wait = float(seconds)
     return Preferences(respond_async=respond_async, wait=wait)
 
 
 def query_int(
     name: str, default: int | None, *, minimum: int = 0, maximum: int | None = None
 ) -> int | None:
-    """An integer query parameter; above `maximum` it is clamped, malformed it is a 400."""
+    """An integer query parameter; above `maximum` it is clamped.
+
+    Plain ASCII digits only (not Arabic-Indic digits, "1_0" or " 1 ", which int() would take),
+    and no larger than a 64-bit database integer; anything else is a 400.
+    """
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidParameter(f"{name} must be a whole number") from exc
+    if not _ASCII_DIGITS.fullmatch(raw):
+        raise InvalidParameter(f"{name} must be a whole number written in digits 0-9")
+    value = int(raw) if len(raw.lstrip("0")) <= 19 else MAX_QUERY_INT + 1
+    if value > MAX_QUERY_INT:
+        raise InvalidParameter(f"{name} must be at most {MAX_QUERY_INT}")
     if value < minimum:
         raise InvalidParameter(f"{name} must be at least {minimum}")
     return min(value, maximum) if maximum is not None else value

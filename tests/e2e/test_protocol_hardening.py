@@ -1,0 +1,205 @@
+"""No client input gives a 500: extreme numbers, deep nesting, odd integers, broken framing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import Api
+
+MIB = 1024 * 1024
+
+
+def raw_exchange(base_url: str, request: bytes, timeout: float = 10) -> bytes:
+    """Send `request` as it is on a new connection; everything the server answers."""
+    address = urlparse(base_url)
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as sock:
+        # The server may answer and close before the whole body is sent.
+        with contextlib.suppress(OSError):
+            sock.sendall(request)
+        received = b""
+        while True:
+            try:
+                part = sock.recv(65536)
+            except OSError:
+                break
+            if not part:
+                break
+            received += part
+    return received
+
+
+def status_and_body(raw: bytes) -> tuple[int, dict]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"chunked" in head.lower():
+        body = _unchunk(body)
+    return status, json.loads(body)
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
+
+
+def chunked(payload: bytes, chunk: int = 65536) -> bytes:
+    parts = [payload[i : i + chunk] for i in range(0, len(payload), chunk)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+def post_head(path: str, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"Connection: close\r\n{extra}"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "amount_text", ["1e99999999999999999999", "1e-99999999999999999999", "-1e99999999999999999999"]
+)
+def test_numbers_no_decimal_can_hold_are_invalid_json(
+    client: Api, new_account, amount_text: str
+) -> None:
+    number = new_account("10.00")
+    response = client.post(
+        f"/accounts/{number}/withdraw",
+        data=f'{{"amount": {amount_text}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_json"
+    assert client.balance(number) == 10.0
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 100_000])
+def test_nesting_deeper_than_64_is_invalid_json(client: Api, new_account, depth: int) -> None:
+    number = new_account("10.00")
+    nested = "[" * (depth - 1) + "]" * (depth - 1)
+    response = client.post(
+        f"/accounts/{number}/deposit",
+        data=f'{{"amount": 1, "note": {nested}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_json"
+    assert client.balance(number) == 10.0
+
+
+def test_nesting_of_exactly_64_levels_is_accepted(client: Api, new_account) -> None:
+    number = new_account("10.00")
+    nested = "[" * 63 + "]" * 63  # the body object is level 1
+    response = client.post(
+        f"/accounts/{number}/deposit",
+        data=f'{{"amount": 1, "note": {nested}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert client.balance(number) == 11.0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "before=9223372036854775808",
+        "before=99999999999999999999999999999999999999",
+        "limit=\u0661",  # ARABIC-INDIC DIGIT ONE
+        "limit=1_0",
+        "limit=%201%20",
+        "limit=+5",
+        "limit=-1",
+        "before=0x10",
+    ],
+)
+def test_history_integers_must_be_plain_digits_in_range(
+    client: Api, new_account, query: str
+) -> None:
+    number = new_account("1.00")
+    response = client.get(f"/accounts/{number}/transactions?{query}")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_parameter"
+
+
+def test_the_largest_integers_are_accepted(client: Api, new_account) -> None:
+    number = new_account("1.00")
+    response = client.get(f"/accounts/{number}/transactions?before=9223372036854775807&limit=007")
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]["transactions"]) == 1
+    batch = client.post(
+        "/batches",
+        json={"operations": [{"account_number": number, "type": "deposit", "amount": 1}]},
+    ).json()["data"]["batch_id"]
+    page = client.get(f"/batches/{batch}/results?offset=9223372036854775807")
+    assert page.status_code == 200, page.text
+    assert page.json()["data"]["results"] == []
+    over = client.get(f"/batches/{batch}/results?offset=9223372036854775808")
+    assert over.status_code == 400
+    assert over.json()["error"]["type"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e3", "", "abc", "NaN"])
+def test_unusable_wait_preferences_are_ignored(client: Api, new_account, value: str) -> None:
+    number = new_account("5.00")
+    job = client.post(
+        f"/accounts/{number}/withdraw", json={"amount": 1}, headers={"Prefer": "respond-async"}
+    ).json()["data"]["job_id"]
+    response = client.get(f"/jobs/{job}", headers={"Prefer": f"wait={value}"})
+    assert response.status_code == 200, response.text
+    assert "Preference-Applied" not in response.headers
+
+
+def test_a_chunked_body_is_read_whole(stack, client: Api, new_account) -> None:
+    number = new_account("10.00")
+    payload = b'{"amount": "2.50"}'
+    raw = raw_exchange(
+        stack.base_url,
+        post_head(f"/accounts/{number}/deposit", "Transfer-Encoding: chunked\r\n\r\n")
+        + chunked(payload, chunk=5),
+    )
+    status, body = status_and_body(raw)
+    assert status == 200, body
+    assert body["data"]["new_balance"] == 12.5
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(
+    stack, client: Api, new_account
+) -> None:
+    number = new_account("10.00")
+    # Valid JSON within the first 2 MiB, garbage after it: cut at the limit it would parse.
+    payload = b'{"amount":1}' + b" " * (3 * MIB) + b"garbage"
+    raw = raw_exchange(
+        stack.base_url,
+        post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n")
+        + chunked(payload),
+    )
+    status, body = status_and_body(raw)
+    assert status == 413, body
+    assert body["error"]["type"] == "payload_too_large"
+    assert client.balance(number) == 10.0
+    assert [entry["type"] for entry in client.history(number)] == ["opening"]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b'5\r\n{"a":1}garbage\r\n0\r\n\r\n', b"-1\r\n\r\n"],
+)
+def test_malformed_chunked_encoding_is_400(stack, client: Api, new_account, framing) -> None:
+    number = new_account("10.00")
+    raw = raw_exchange(
+        stack.base_url,
+        post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n") + framing,
+    )
+    status, body = status_and_body(raw)
+    assert status == 400, body
+    assert body["success"] is False and body["code"] == 400
+    assert client.balance(number) == 10.0
