@@ -113,9 +113,10 @@ class Stack:
         self.workers[name] = process
         return process
 
-    def start_web(self) -> str:
+    def start_web(self, **env: str) -> str:
         port = free_port()
-        self.web = self._spawn("web", "web", PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="2")
+        env = {"HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", **env, "PORT": str(port)}
+        self.web = self._spawn("web", "web", **env)
         self.base_url = f"http://127.0.0.1:{port}"
         wait_until(self._web_answers, 30, "gunicorn to answer")
         return self.base_url

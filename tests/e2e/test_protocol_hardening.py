@@ -2,60 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
-from urllib.parse import urlparse
-
 import pytest
 
 from tests.conftest import Api
+from tests.raw_http import chunked, exchange, status_and_body
 
 MIB = 1024 * 1024
-
-
-def raw_exchange(base_url: str, request: bytes, timeout: float = 10) -> bytes:
-    """Send `request` as it is on a new connection; everything the server answers."""
-    address = urlparse(base_url)
-    with socket.create_connection((address.hostname, address.port), timeout=timeout) as sock:
-        # The server may answer and close before the whole body is sent.
-        with contextlib.suppress(OSError):
-            sock.sendall(request)
-        received = b""
-        while True:
-            try:
-                part = sock.recv(65536)
-            except OSError:
-                break
-            if not part:
-                break
-            received += part
-    return received
-
-
-def status_and_body(raw: bytes) -> tuple[int, dict]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if b"chunked" in head.lower():
-        body = _unchunk(body)
-    return status, json.loads(body)
-
-
-def _unchunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        body = rest[size + 2 :]
-    return out
-
-
-def chunked(payload: bytes, chunk: int = 65536) -> bytes:
-    parts = [payload[i : i + chunk] for i in range(0, len(payload), chunk)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
 
 
 def post_head(path: str, extra: str = "") -> bytes:
@@ -161,7 +113,7 @@ def test_unusable_wait_preferences_are_ignored(client: Api, new_account, value: 
 def test_a_chunked_body_is_read_whole(stack, client: Api, new_account) -> None:
     number = new_account("10.00")
     payload = b'{"amount": "2.50"}'
-    raw = raw_exchange(
+    raw = exchange(
         stack.base_url,
         post_head(f"/accounts/{number}/deposit", "Transfer-Encoding: chunked\r\n\r\n")
         + chunked(payload, chunk=5),
@@ -177,7 +129,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(
     number = new_account("10.00")
     # Valid JSON within the first 2 MiB, garbage after it: cut at the limit it would parse.
     payload = b'{"amount":1}' + b" " * (3 * MIB) + b"garbage"
-    raw = raw_exchange(
+    raw = exchange(
         stack.base_url,
         post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n")
         + chunked(payload),
@@ -195,7 +147,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(
 )
 def test_malformed_chunked_encoding_is_400(stack, client: Api, new_account, framing) -> None:
     number = new_account("10.00")
-    raw = raw_exchange(
+    raw = exchange(
         stack.base_url,
         post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n") + framing,
     )

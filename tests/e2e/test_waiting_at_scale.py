@@ -1,0 +1,187 @@
+"""Waiting costs no thread: hundreds of waiting clients and stalled sockets while reads answer."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import BODY_TIMEOUT, HEADER_TIMEOUT, Api
+from tests.raw_http import connect, get, post_json, read_all, send_request, status_and_body
+from tests.stack import RedisServer, Stack, logs, wait_until
+
+LONG_POLLS = 300
+SYNC_WAITERS = 100
+# More than the old serving model's whole capacity (2 processes x 32 threads).
+STALLED = 200
+
+
+@pytest.fixture
+def paused_stack(tmp_path: Path, redis_server: RedisServer) -> Iterator[Stack]:
+    """Web processes with no worker yet: accepted operations stay queued until one starts."""
+    running = Stack(tmp_path, redis_server.url.replace("/0", "/2"))
+    running.redis.flushdb()
+    try:
+        yield running
+    except Exception:
+        print(logs(tmp_path))
+        raise
+    finally:
+        running.stop()
+
+
+def timed_balance_reads(api: Api, number: str, count: int) -> list[float]:
+    """Latencies of `count` balance reads, each of which must answer 200 within 2 s."""
+    latencies = []
+    for _ in range(count):
+        started = time.monotonic()
+        response = requests.get(api.url(f"/accounts/{number}/balance"), timeout=2)
+        latencies.append(time.monotonic() - started)
+        assert response.status_code == 200, response.text
+    return latencies
+
+
+def test_hundreds_of_waiting_clients_while_reads_answer_then_all_get_their_outcome(
+    paused_stack: Stack,
+) -> None:
+    api = Api(paused_stack.start_web(ATM_SYNC_WAIT_SECONDS="30"))
+    number = api.open_account("1000.00")
+    job = api.post(
+        f"/accounts/{number}/withdraw", json={"amount": 1}, headers={"Prefer": "respond-async"}
+    ).json()["data"]["job_id"]
+
+    polls = [
+        send_request(api.base_url, get(f"/jobs/{job}", {"Prefer": "wait=30"}), timeout=40)
+        for _ in range(LONG_POLLS)
+    ]
+    withdrawals = [
+        send_request(
+            api.base_url, post_json(f"/accounts/{number}/withdraw", {"amount": 1}), timeout=40
+        )
+        for _ in range(SYNC_WAITERS)
+    ]
+    time.sleep(1)  # let every one of them be read and start waiting
+    timed_balance_reads(api, number, 50)
+
+    paused_stack.start_worker("worker")
+    for sock in polls:
+        status, body = status_and_body(read_all(sock))
+        sock.close()
+        assert status == 200, body
+        assert body["data"]["status"] == "succeeded"
+    balances = []
+    for sock in withdrawals:
+        status, body = status_and_body(read_all(sock))
+        sock.close()
+        assert status == 200, body
+        balances.append(body["data"]["new_balance"])
+    assert sorted(balances) == [1000 - 1 - n for n in range(SYNC_WAITERS, 0, -1)]
+    assert api.balance(number) == 1000 - 1 - SYNC_WAITERS
+
+
+def test_past_the_waiter_cap_a_synchronous_request_is_answered_202_at_once(
+    paused_stack: Stack,
+) -> None:
+    api = Api(
+        paused_stack.start_web(WEB_CONCURRENCY="1", ATM_MAX_WAITERS="3", ATM_SYNC_WAIT_SECONDS="1")
+    )
+    number = api.open_account("10.00")
+    job = api.post(
+        f"/accounts/{number}/withdraw", json={"amount": 1}, headers={"Prefer": "respond-async"}
+    ).json()["data"]["job_id"]
+    polls = [
+        send_request(api.base_url, get(f"/jobs/{job}", {"Prefer": "wait=3"})) for _ in range(3)
+    ]
+    time.sleep(0.5)
+
+    started = time.monotonic()
+    full = api.post(f"/accounts/{number}/withdraw", json={"amount": 1})
+    assert full.status_code == 202, full.text
+    assert time.monotonic() - started < 0.8  # did not wait its second
+    poll = api.get(f"/jobs/{job}", headers={"Prefer": "wait=5"})
+    assert poll.status_code == 200 and poll.json()["data"]["status"] == "queued"
+
+    for sock in polls:  # their waits run out and free their places
+        status, body = status_and_body(read_all(sock))
+        sock.close()
+        assert status == 200 and body["data"]["status"] == "queued"
+    started = time.monotonic()
+    waited = api.post(f"/accounts/{number}/withdraw", json={"amount": 1})
+    assert waited.status_code == 202, waited.text
+    assert time.monotonic() - started >= 0.9  # it waited its whole second this time
+
+
+def test_stalled_and_trickling_clients_are_cut_off_while_reads_answer(
+    client: Api, new_account
+) -> None:
+    number = new_account("10.00")
+    head_only = b"GET /health HTTP/1.1\r\nHost: test\r\n"  # the headers never end
+    stalled = [connect(client.base_url) for _ in range(STALLED)]
+    for sock in stalled:
+        sock.sendall(head_only)
+    no_body = [
+        send_request(
+            client.base_url,
+            f"POST /accounts/{number}/deposit HTTP/1.1\r\nHost: test\r\n"
+            "Content-Type: application/json\r\nContent-Length: 20\r\n\r\n".encode(),
+        )
+        for _ in range(50)
+    ]
+    tricklers = [connect(client.base_url) for _ in range(20)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        request = b"GET /accounts/10001/balance HTTP/1.1\r\nHost: test\r\nX-Pad: " + b"a" * 1000
+        for byte in request:
+            if stop.wait(0.2):
+                return
+            for sock in tricklers:
+                with contextlib.suppress(OSError):
+                    sock.send(bytes([byte]))
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        started = time.monotonic()
+        timed_balance_reads(client, number, 50)
+        for sock in no_body:
+            status, body = status_and_body(read_all(sock))
+            assert status == 408, body
+            assert body["error"]["type"] == "request_timeout"
+        assert time.monotonic() - started < BODY_TIMEOUT + 3
+        for sock in [*stalled, *tricklers]:
+            sock.settimeout(HEADER_TIMEOUT + 3)
+            assert closed_by_server(sock), "a stalled connection was still open"
+    finally:
+        stop.set()
+        for sock in [*stalled, *no_body, *tricklers]:
+            sock.close()
+    assert client.balance(number) == 10.0
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed the connection (EOF or reset) within the timeout."""
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_client_that_sends_nothing_at_all_is_cut_off(client: Api) -> None:
+    sock = connect(client.base_url)
+    sock.settimeout(HEADER_TIMEOUT + 3)
+    started = time.monotonic()
+    assert closed_by_server(sock)
+    assert time.monotonic() - started >= HEADER_TIMEOUT - 0.5
+    sock.close()
+    wait_until(lambda: requests.get(client.url("/health"), timeout=2).ok, 5, "health")
