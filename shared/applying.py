@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import CompoundSelect, bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement, reserve_ids
@@ -137,7 +138,17 @@ def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Qu
     and stops at its limit.
     """
     taken: dict[int, list[QueuedJob]] = {partition: [] for partition in partitions}
-    remaining, hungry = limit, partitions
+    first = partitions[:limit]
+    share = max(1, limit // len(first))
+    parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
+    # The first equal shares of every partition in one statement: with a single waiting
+    # request, one read of each partition would cost more than the rest of the chunk.
+    for partition, *job in session.execute(_first_shares(len(first)), parameters):
+        taken[partition].append(QueuedJob(*job))
+    for rows in taken.values():
+        rows.sort()  # by id: the order of a UNION ALL's rows is not guaranteed
+    remaining = limit - sum(map(len, taken.values()))
+    hungry = [partition for partition in first if len(taken[partition]) == share]
     while hungry and remaining > 0:
         share, still_hungry = max(1, remaining // len(hungry)), []
         for partition in hungry[:remaining]:
@@ -152,6 +163,22 @@ def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Qu
                 still_hungry.append(partition)
         hungry = still_hungry
     return [job for rows in taken.values() for job in rows]
+
+
+@cache
+def _first_shares(count: int) -> CompoundSelect:
+    """Up to :share queued jobs of each of the partitions :p0 … :p<count-1>, as
+    (partition, *QueuedJob) rows; one statement per partition count, built once."""
+    columns = [_jobs.c.partition, *(_jobs.c[name] for name in QueuedJob._fields)]
+    shares = [
+        select(*columns)
+        .where(_jobs.c.partition == bindparam(f"p{index}"), IS_QUEUED)
+        .order_by(_jobs.c.id)
+        .limit(bindparam("share"))
+        .subquery()
+        for index in range(count)
+    ]
+    return union_all(*(select(share) for share in shares))
 
 
 def _decide(job: QueuedJob, balances: dict[str, int]) -> Outcome:

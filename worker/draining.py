@@ -11,23 +11,25 @@ from worker.runtime import WorkerRuntime
 log = logging.getLogger(__name__)
 
 
-def drain(runtime: WorkerRuntime, *, sweep: bool = False) -> int:
+def drain(runtime: WorkerRuntime) -> int:
     """Apply everything queued for the partitions this worker owns; return how many jobs.
 
     The doorbells are cleared before the first read, so a job recorded after that read
     rings again. Ownership is checked before every chunk: a worker that lost a partition
     stops applying it, and the partition lock in the database covers the moment between.
-    A sweep, which usually finds nothing, looks with a plain read before taking the lock.
     A shutdown stops it between transactions; the next owner applies the rest.
+
+    It first looks with a plain read: a sweep usually finds nothing, and under load many
+    wake-ups arrive for jobs an earlier drain already applied (measured: more than half at
+    32 clients). An empty look costs no write lock and no commit.
     """
     owned = runtime.leases.owned()
     if not owned:
         return 0
     messaging.clear_doorbells(runtime.redis, owned)
-    if sweep:
-        with runtime.database.read.begin() as session:
-            if not has_pending(session, owned):
-                return 0
+    with runtime.database.read.begin() as session:
+        if not has_pending(session, owned):
+            return 0
     applied = 0
     chunk = runtime.settings.apply_chunk
     while not runtime.stopping.is_set() and (owned := runtime.leases.owned()):

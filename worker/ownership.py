@@ -76,7 +76,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
                 consumer.add_task_queue(queue_name(partition))
             # Takeover catch-up and the periodic sweep are the same thing: apply whatever is
             # queued, whether or not a wake-up message for it survived.
-            drain(runtime, sweep=True)
+            drain(runtime)
             self.purge_expired_keys(runtime)
         except (RedisError, SQLAlchemyError) as exc:
             # Retried on the next tick; a lease that cannot be renewed simply expires.
