@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Api
 from tests.raw_http import chunked, exchange, status_and_body
@@ -155,3 +157,51 @@ def test_malformed_chunked_encoding_is_400(stack, client: Api, new_account, fram
     assert status == 400, body
     assert body["success"] is False and body["code"] == 400
     assert client.balance(number) == 10.0
+
+
+# Property-based: whatever the client sends in these places, the answer is never a 500, and
+# is a success exactly when the input is one the contract accepts.
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(raw=st.text(max_size=30) | st.integers(min_value=-(2**70), max_value=2**70).map(str))
+def test_any_limit_value_is_200_or_400(client: Api, raw: str) -> None:
+    response = client.get("/accounts/10001/transactions", params={"limit": raw})
+    plain = raw.isascii() and raw.isdigit()
+    valid = raw == "" or (plain and 1 <= int(raw) <= 2**63 - 1)
+    assert response.status_code == (200 if valid else 400), (raw, response.text)
+
+
+@FUZZ
+@given(
+    number=st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,25})?", fullmatch=True)
+)
+def test_any_json_number_as_amount_is_never_a_500(client: Api, number: str) -> None:
+    response = client.post(
+        "/accounts/00000000000000000000/deposit",  # no such account: nothing can move
+        data=f'{{"amount": {number}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code in (400, 404), (number, response.text)
+    expected = {"invalid_json", "invalid_amount", "account_not_found"}
+    assert response.json()["error"]["type"] in expected
+
+
+@FUZZ
+@given(depth=st.integers(min_value=1, max_value=5000), bracket=st.sampled_from("[{"))
+def test_any_nesting_depth_is_accepted_up_to_64(client: Api, depth: int, bracket: str) -> None:
+    inner = (
+        ("[" * (depth - 1) + "]" * (depth - 1))
+        if bracket == "["
+        else ('{"a":' * (depth - 1) + "1" + "}" * (depth - 1))
+    )
+    response = client.post(
+        "/accounts/00000000000000000000/deposit",
+        data=f'{{"amount": 1, "note": {inner or 0}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    expected = "account_not_found" if depth <= 64 else "invalid_json"
+    assert response.json()["error"]["type"] == expected, depth
