@@ -15,7 +15,7 @@ worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Connections one process holds at once: the waiters (ATM_MAX_WAITERS) plus room for the
 # requests that answer at once. Each is a file descriptor (see run.py's limit check).
-worker_connections = int(os.environ.get("WEB_CONNECTIONS", "8000"))
+worker_connections = settings.web_connections
 # The gevent worker bounds the reading of each request's line and headers, and the idle
 # time between a connection's requests, by `keepalive`: the header read timeout. The body
 # has its own deadline (web/bodies.py).

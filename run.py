@@ -82,12 +82,11 @@ def raise_open_file_limit(needed: int) -> tuple[int, int]:
     return soft, hard
 
 
-def web_file_descriptors() -> int:
+def web_file_descriptors(settings: Settings) -> int:
     """What the web processes need at most: every connection they may hold, plus room for
     database, Redis and log files."""
     processes = int(os.environ.get("WEB_CONCURRENCY", "2"))
-    connections = int(os.environ.get("WEB_CONNECTIONS", "8000"))
-    return processes * (connections + 200)
+    return processes * (settings.web_connections + 200)
 
 
 def default_worker_processes(settings: Settings) -> int:
@@ -105,7 +104,7 @@ def main() -> None:
     # The Procfile names gunicorn and celery; find the ones installed beside this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     manager = Manager()
-    needed = web_file_descriptors()
+    needed = web_file_descriptors(settings)
     soft, hard = raise_open_file_limit(needed)
     if soft < needed:
         print(

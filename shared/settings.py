@@ -39,8 +39,11 @@ class Settings:
     # Serving: how long a client may take to send a request's headers, and then its body.
     header_timeout_seconds: int = 5  # whole seconds, as gunicorn takes it
     body_timeout_seconds: float = 10.0
-    # Requests one web process lets wait for an outcome at once; past it, answers at once.
-    max_waiters: int = 6000
+    # Connections one web process holds (each a file descriptor), and how many of them may
+    # wait for an outcome at once; past that they are answered at once. Connections are
+    # not shared out evenly between processes, hence the room above half of 10,000 each.
+    web_connections: int = 9000
+    max_waiters: int = 8000
     # Real threads per web process that run the database work off the event loop.
     database_threads: int = 8
     # maxmemory of a Redis the launcher starts (compose sets the same), so that the
@@ -166,6 +169,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         body_timeout_seconds=_read(
             env, "ATM_BODY_TIMEOUT", _positive_float, defaults.body_timeout_seconds
         ),
+        web_connections=_read(env, "WEB_CONNECTIONS", _positive_int, defaults.web_connections),
         max_waiters=_read(env, "ATM_MAX_WAITERS", _non_negative_int, defaults.max_waiters),
         database_threads=_read(
             env, "ATM_DATABASE_THREADS", _positive_int, defaults.database_threads
