@@ -10,7 +10,6 @@ import redis
 
 from shared.applying import Outcome
 
-COMPLETIONS_CHANNEL = "atm:completions"
 WORKERS_KEY = "atm:workers"
 DOORBELL_TTL_SECONDS = 60
 
@@ -20,6 +19,15 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(
         url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
     )
+
+
+def completions_channel(client: redis.Redis) -> str:
+    """The channel of completion notices for the Redis database `client` uses.
+
+    Keys belong to a database but pub/sub channels do not: two services on one Redis
+    server in different databases would otherwise each receive the other's notices.
+    """
+    return f"atm:{client.connection_pool.connection_kwargs.get('db', 0)}:completions"
 
 
 def doorbell_key(partition: int) -> str:
@@ -71,7 +79,7 @@ def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:
             batches.setdefault(outcome.batch_id, []).append(outcome.job_id)
     if jobs or batches:
         payload = {"jobs": jobs, "batches": batches}
-        client.publish(COMPLETIONS_CHANNEL, json.dumps(payload, separators=(",", ":")))
+        client.publish(completions_channel(client), json.dumps(payload, separators=(",", ":")))
 
 
 def register_worker(client: redis.Redis, worker_id: str, ttl_seconds: float) -> int:

@@ -106,7 +106,7 @@ class CompletionListener:
             try:
                 client = messaging.connect(self.redis_url)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(messaging.COMPLETIONS_CHANNEL)
+                pubsub.subscribe(messaging.completions_channel(client))
                 pubsub.get_message(timeout=1)  # the subscribe confirmation
                 self.ready.set()
                 self._wake_all()
