@@ -26,11 +26,7 @@ def test_numbers_no_decimal_can_hold_are_invalid_json(
     client: Api, new_account, amount_text: str
 ) -> None:
     number = new_account("10.00")
-    response = client.post(
-        f"/accounts/{number}/withdraw",
-        data=f'{{"amount": {amount_text}}}',
-        headers={"Content-Type": "application/json"},
-    )
+    response = client.post_json_text(f"/accounts/{number}/withdraw", f'{{"amount": {amount_text}}}')
     assert response.status_code == 400, response.text
     assert response.json()["error"]["type"] == "invalid_json"
     assert client.balance(number) == 10.0
@@ -40,10 +36,8 @@ def test_numbers_no_decimal_can_hold_are_invalid_json(
 def test_nesting_deeper_than_64_is_invalid_json(client: Api, new_account, depth: int) -> None:
     number = new_account("10.00")
     nested = "[" * (depth - 1) + "]" * (depth - 1)
-    response = client.post(
-        f"/accounts/{number}/deposit",
-        data=f'{{"amount": 1, "note": {nested}}}',
-        headers={"Content-Type": "application/json"},
+    response = client.post_json_text(
+        f"/accounts/{number}/deposit", f'{{"amount": 1, "note": {nested}}}'
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["type"] == "invalid_json"
@@ -53,10 +47,8 @@ def test_nesting_deeper_than_64_is_invalid_json(client: Api, new_account, depth:
 def test_nesting_of_exactly_64_levels_is_accepted(client: Api, new_account) -> None:
     number = new_account("10.00")
     nested = "[" * 63 + "]" * 63  # the body object is level 1
-    response = client.post(
-        f"/accounts/{number}/deposit",
-        data=f'{{"amount": 1, "note": {nested}}}',
-        headers={"Content-Type": "application/json"},
+    response = client.post_json_text(
+        f"/accounts/{number}/deposit", f'{{"amount": 1, "note": {nested}}}'
     )
     assert response.status_code == 200, response.text
     assert client.balance(number) == 11.0
@@ -180,10 +172,9 @@ def test_any_limit_value_is_200_or_400(client: Api, raw: str) -> None:
     number=st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,25})?", fullmatch=True)
 )
 def test_any_json_number_as_amount_is_never_a_500(client: Api, number: str) -> None:
-    response = client.post(
-        "/accounts/00000000000000000000/deposit",  # no such account: nothing can move
-        data=f'{{"amount": {number}}}',
-        headers={"Content-Type": "application/json"},
+    # No such account: nothing can move.
+    response = client.post_json_text(
+        "/accounts/00000000000000000000/deposit", f'{{"amount": {number}}}'
     )
     assert response.status_code in (400, 404), (number, response.text)
     expected = {"invalid_json", "invalid_amount", "account_not_found"}
@@ -198,10 +189,8 @@ def test_any_nesting_depth_is_accepted_up_to_64(client: Api, depth: int, bracket
         if bracket == "["
         else ('{"a":' * (depth - 1) + "1" + "}" * (depth - 1))
     )
-    response = client.post(
-        "/accounts/00000000000000000000/deposit",
-        data=f'{{"amount": 1, "note": {inner or 0}}}',
-        headers={"Content-Type": "application/json"},
+    response = client.post_json_text(
+        "/accounts/00000000000000000000/deposit", f'{{"amount": 1, "note": {inner or 0}}}'
     )
     expected = "account_not_found" if depth <= 64 else "invalid_json"
     assert response.json()["error"]["type"] == expected, depth

@@ -51,9 +51,7 @@ def test_invalid_amounts_are_rejected_and_nothing_moves(
     client: Api, new_account, operation: str, body: str
 ) -> None:
     number = new_account("50.00")
-    response = client.post(
-        f"/accounts/{number}/{operation}", data=body, headers={"Content-Type": "application/json"}
-    )
+    response = client.post_json_text(f"/accounts/{number}/{operation}", body)
     assert_error(response, 400, "invalid_amount")
     assert client.balance(number) == 50.0
     assert len(client.history(number)) == 1
@@ -73,11 +71,7 @@ def test_invalid_amounts_are_rejected_and_nothing_moves(
 )
 def test_accepted_amount_forms(client: Api, new_account, amount: str, cents: int) -> None:
     number = new_account("0")
-    response = client.post(
-        f"/accounts/{number}/deposit",
-        data=f'{{"amount": {amount}}}',
-        headers={"Content-Type": "application/json"},
-    )
+    response = client.post_json_text(f"/accounts/{number}/deposit", f'{{"amount": {amount}}}')
     assert response.status_code == 200, response.text
     assert response.json()["data"]["new_balance"] == cents / 100
 
@@ -91,9 +85,7 @@ def test_tenths_add_up_exactly(client: Api, new_account) -> None:
 
 @pytest.mark.parametrize("body", ["{", "not json", '{"amount": 1', "[1, 2]", '"text"', "12", ""])
 def test_malformed_or_non_object_json_is_invalid_json(client: Api, body: str) -> None:
-    response = client.post(
-        "/accounts/10002/withdraw", data=body, headers={"Content-Type": "application/json"}
-    )
+    response = client.post_json_text("/accounts/10002/withdraw", body)
     assert_error(response, 400, "invalid_json")
 
 
@@ -139,9 +131,7 @@ def test_oversized_body_is_413_and_the_client_receives_it(client: Api, new_accou
     number = new_account("10.00")
     padding = "x" * (3 * 1024 * 1024)
     body = json.dumps({"amount": 1, "padding": padding})
-    response = client.post(
-        f"/accounts/{number}/deposit", data=body, headers={"Content-Type": "application/json"}
-    )
+    response = client.post_json_text(f"/accounts/{number}/deposit", body)
     assert_error(response, 413, "payload_too_large")
     assert client.balance(number) == 10.0
 
