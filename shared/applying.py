@@ -137,6 +137,8 @@ def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Qu
     divided among those with more. Each read walks one partition's queue index in order
     and stops at its limit.
     """
+    if not partitions:
+        return []
     taken: dict[int, list[QueuedJob]] = {partition: [] for partition in partitions}
     first = partitions[:limit]
     share = max(1, limit // len(first))
