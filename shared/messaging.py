@@ -37,7 +37,7 @@ def doorbell_key(partition: int) -> str:
 def ring_doorbells(
     client: redis.Redis,
     partitions: Iterable[int],
-    send: Callable[[int], None],
+    send: Callable[[list[int]], None],
     *,
     force: bool = False,
 ) -> None:
@@ -46,16 +46,18 @@ def ring_doorbells(
     The flag is set before the message is sent and cleared by the worker before it reads
     the queued jobs, so a job recorded before a failed SET is always seen by that read.
     Many requests arriving together thus share one message and one group commit. All the
-    flags go in one round trip. `force` sends even when the flag is set: for a wake-up
-    that reached a worker which no longer owns the partition.
+    flags go in one round trip, and `send` gets every partition to wake at once. `force`
+    sends even when the flag is set: for a wake-up that reached a worker which no longer
+    owns the partition.
     """
     chosen = sorted(set(partitions))
     pipe = client.pipeline(transaction=False)
     for partition in chosen:
         pipe.set(doorbell_key(partition), 1, nx=True, ex=DOORBELL_TTL_SECONDS)
-    for partition, was_unset in zip(chosen, pipe.execute(), strict=True):
-        if was_unset or force:
-            send(partition)
+    unset = pipe.execute()
+    to_wake = [p for p, was_unset in zip(chosen, unset, strict=True) if was_unset or force]
+    if to_wake:
+        send(to_wake)
 
 
 def clear_doorbells(client: redis.Redis, partitions: Iterable[int]) -> None:

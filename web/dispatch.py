@@ -29,5 +29,11 @@ class PartitionDispatcher:
     def wake(self, partitions: Iterable[int]) -> None:
         messaging.ring_doorbells(self.redis, partitions, self._send)
 
-    def _send(self, partition: int) -> None:
-        self.celery.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
+    def _send(self, partitions: list[int]) -> None:
+        """One message per partition, all sent in one Redis round trip (kombu's publish
+        batch): a group of requests often spans several partitions."""
+        with self.celery.producer_or_acquire() as producer, producer.batch():
+            for partition in partitions:
+                self.celery.send_task(
+                    DRAIN_TASK, args=[partition], queue=queue_name(partition), producer=producer
+                )

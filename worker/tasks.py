@@ -24,5 +24,6 @@ def drain_partition(partition: int) -> int:
     return drain(runtime)
 
 
-def _send_again(partition: int) -> None:
-    celery_app.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
+def _send_again(partitions: list[int]) -> None:
+    for partition in partitions:
+        celery_app.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
