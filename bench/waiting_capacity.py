@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/waiting_capacity.py --clients 10000
     .venv/bin/python bench/waiting_capacity.py --slow 1000
+    .venv/bin/python bench/waiting_capacity.py --url http://127.0.0.1:5000 \
+        $(pgrep -f 'python -m worker' | sed 's/^/--worker-pid /')
 
-Runs its own stack (a private redis-server, a temporary SQLite file, gunicorn as the
-Procfile starts it, one worker), because it pauses the worker (SIGSTOP) so that nothing
-waiting can finish. Waiting mode opens N connections, half of them long-polling
-`GET /jobs/{id}` (`Prefer: wait`) on a queued job and half synchronous withdrawals, then
-times balance reads on another connection while all N wait, resumes the worker (SIGCONT)
-and counts how many waiting clients got their final answer. Slow mode opens N sockets
-that stall in their headers or trickle a byte a second, and times reads the same way.
+By default it runs its own stack (a private redis-server, a temporary SQLite file, gunicorn
+as the Procfile starts it, one worker); with --url it drives a running instance instead and
+pauses the worker processes named by --worker-pid. Either way the workers are paused
+(SIGSTOP) so that nothing waiting can finish. Waiting mode opens N connections, half of
+them long-polling `GET /jobs/{id}` (`Prefer: wait`) on a queued job and half synchronous
+withdrawals, then times balance reads on another connection while all N wait, resumes
+the workers (SIGCONT) and counts how many waiting clients got their final answer. Slow
+mode opens N sockets that stall in their headers or trickle a byte a second, and times
+reads the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import requests
 
@@ -79,9 +84,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def web_rss_mib(stack: Stack) -> float:
+def web_rss_mib(master: int) -> float:
     """Resident memory of the gunicorn worker processes (children of the master)."""
-    master = stack.web.pid  # type: ignore[union-attr]
     total = 0
     for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
         for line in Path(f"/proc/{child}/status").read_text().splitlines():
@@ -90,7 +94,9 @@ def web_rss_mib(stack: Stack) -> float:
     return total / 1024
 
 
-async def waiting(stack: Stack, port: int, clients: int, read_seconds: float) -> None:
+async def waiting(
+    port: int, workers: list[int], clients: int, read_seconds: float, web_master: int | None
+) -> None:
     base = f"http://{HOST}:{port}"
     numbers = [
         requests.post(f"{base}/accounts", json={"initial_balance": 1_000_000}, timeout=30).json()[
@@ -99,8 +105,7 @@ async def waiting(stack: Stack, port: int, clients: int, read_seconds: float) ->
         for _ in range(100)
     ]
     idle = statistics.median(await time_reads(port, numbers[0], 2))
-    worker = next(iter(stack.workers.values()))
-    worker.send_signal(signal.SIGSTOP)
+    pause(workers, signal.SIGSTOP)
     job = requests.post(
         f"{base}/accounts/{numbers[0]}/deposit",
         json={"amount": 1},
@@ -121,10 +126,10 @@ async def waiting(stack: Stack, port: int, clients: int, read_seconds: float) ->
         await asyncio.sleep(0.05)
     await asyncio.sleep(3)  # every request read and waiting
     opened = time.monotonic() - started
-    rss = web_rss_mib(stack)
+    rss = web_rss_mib(web_master) if web_master else None
     reads = await time_reads(port, numbers[1], read_seconds)
     early = sum(task.done() for task in tasks)
-    worker.send_signal(signal.SIGCONT)
+    pause(workers, signal.SIGCONT)
     resumed = time.monotonic()
     results = await asyncio.gather(*tasks)
     answered = time.monotonic() - resumed
@@ -140,8 +145,14 @@ async def waiting(stack: Stack, port: int, clients: int, read_seconds: float) ->
         f"read latency, waiting:  p50 {percentile(reads, 0.5) * 1000:.1f} ms, "
         f"p99 {percentile(reads, 0.99) * 1000:.1f} ms over {len(reads)} reads"
     )
-    print(f"web workers' RSS:       {rss:.0f} MiB while waiting")
+    if rss is not None:
+        print(f"web workers' RSS:       {rss:.0f} MiB while waiting")
     print(f"final answers:          {final} of {clients}, {answered:.1f} s after resuming")
+
+
+def pause(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        os.kill(pid, sig)
 
 
 async def slow(port: int, sockets: int, read_seconds: float, number: str) -> None:
@@ -190,9 +201,21 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10_000, help="waiting clients")
     parser.add_argument("--slow", type=int, default=0, help="slow sockets instead of waiters")
     parser.add_argument("--read-seconds", type=float, default=10)
+    parser.add_argument("--url", help="a running instance (default: start a private one)")
+    parser.add_argument(
+        "--worker-pid", type=int, action="append", default=[], help="its workers, to pause"
+    )
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.url:
+        global HOST
+        address = urlparse(args.url)
+        HOST = address.hostname or HOST
+        if not args.slow and not args.worker_pid:
+            parser.error("--url needs the instance's workers (--worker-pid) to pause them")
+        run(address.port or 80, args, args.worker_pid, None)
+        return
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder)
         redis_server = RedisServer(directory / "redis")
@@ -204,19 +227,26 @@ def main() -> None:
             ATM_LEASE_SECONDS="10",
         )
         try:
-            stack.start_worker("worker")
+            worker = stack.start_worker("worker")
             stack.start_web(WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "2"))
             stack.wait_healthy()
             port = int(stack.base_url.rsplit(":", 1)[1])
-            if args.slow:
-                asyncio.run(slow(port, args.slow, args.read_seconds, "10001"))
-            else:
-                asyncio.run(waiting(stack, port, args.clients, args.read_seconds))
+            run(port, args, [worker.pid], stack.web.pid)  # type: ignore[union-attr]
         finally:
-            for worker in stack.workers.values():
-                worker.send_signal(signal.SIGCONT)
+            for process in stack.workers.values():
+                process.send_signal(signal.SIGCONT)
             stack.stop()
             redis_server.stop()
+
+
+def run(port: int, args: argparse.Namespace, workers: list[int], web_master: int | None) -> None:
+    try:
+        if args.slow:
+            asyncio.run(slow(port, args.slow, args.read_seconds, "10001"))
+        else:
+            asyncio.run(waiting(port, workers, args.clients, args.read_seconds, web_master))
+    finally:
+        pause(workers, signal.SIGCONT)
 
 
 if __name__ == "__main__":
