@@ -65,13 +65,24 @@ def get_account(session: Session, account_number: str) -> Account:
 
 
 def list_transactions(
-    session: Session, account_number: str, limit: int, before: int | None
+    session: Session,
+    account_number: str,
+    limit: int,
+    before: int | None,
+    *,
+    entry_type: str | None = None,
+    reference: str | None = None,
 ) -> tuple[list[LedgerEntry], int | None]:
-    """A page of the account's ledger, newest first, and the cursor for the next page."""
+    """A page of the account's ledger, newest first (only entries of `entry_type` and with
+    `reference`, when given), and the cursor for the next page."""
     get_account(session, account_number)
     query = select(LedgerEntry).where(LedgerEntry.account_number == account_number)
     if before is not None:
         query = query.where(LedgerEntry.id < before)
+    if entry_type is not None:
+        query = query.where(LedgerEntry.type == entry_type)
+    if reference is not None:
+        query = query.where(LedgerEntry.reference == reference)
     rows = list(session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit + 1)))
     page = rows[:limit]
     next_before = page[-1].id if len(rows) > limit else None

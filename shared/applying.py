@@ -75,6 +75,8 @@ class QueuedJob(NamedTuple):
     type: str
     amount: int
     batch_id: str | None
+    reference: str | None
+    metadata: str | None
 
 
 def has_pending(session: Session, partitions: Sequence[int]) -> bool:
@@ -101,8 +103,8 @@ def apply_pending(
         return []
     balances = _balances(session, {job.account_number for job in jobs})
     outcomes = [_decide(job, balances) for job in jobs]
-    succeeded = [outcome for outcome in outcomes if outcome.status == SUCCEEDED]
-    for outcome, entry_id in zip(
+    succeeded = [(job, o) for job, o in zip(jobs, outcomes, strict=True) if o.status == SUCCEEDED]
+    for (_, outcome), entry_id in zip(
         succeeded, reserve_ids(session, _ledger, len(succeeded)), strict=True
     ):
         outcome.transaction_id = entry_id
@@ -110,13 +112,22 @@ def apply_pending(
     _INSERT_ENTRIES.executemany(
         session,
         [
-            (o.transaction_id, o.account_number, o.job_id, o.type, o.amount, o.new_balance)
-            for o in succeeded
+            (
+                o.transaction_id,
+                o.account_number,
+                o.job_id,
+                o.type,
+                o.amount,
+                o.new_balance,
+                job.reference,
+                job.metadata,
+            )
+            for job, o in succeeded
         ],
         {"status": SUCCEEDED, "created_at": now},
     )
     _SET_BALANCE.executemany(
-        session, [(number, balances[number]) for number in {o.account_number for o in succeeded}]
+        session, [(number, balances[number]) for number in {o.account_number for _, o in succeeded}]
     )
     _FINISH_JOB.executemany(
         session,
@@ -253,5 +264,14 @@ _FINISH_JOB = BulkStatement(
 )
 _INSERT_ENTRIES = BulkStatement(
     insert(_ledger),
-    columns=("id", "account_number", "job_id", "type", "amount", "balance_after"),
+    columns=(
+        "id",
+        "account_number",
+        "job_id",
+        "type",
+        "amount",
+        "balance_after",
+        "reference",
+        "metadata",
+    ),
 )

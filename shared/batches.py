@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from shared.models import FAILED, OPERATION_TYPES, PROCESSING, QUEUED, SUCCEEDED
 from shared.money import parse_amount
 from shared.operations import Operation, new_id, record_operations
 from shared.partitioning import partition_of
+from shared.references import parse_metadata, parse_reference
 
 MAX_DETAILS = 100  # enough to fix a file by; a body with more bad rows says how many
 
@@ -34,11 +36,22 @@ def parse_operations(
     details: list[dict[str, object]] = []
     for index, item in enumerate(raw):
         try:
-            number, op_type, cents = parse_operation(item, max_cents=max_cents)
+            parsed = parse_operation(item, max_cents=max_cents)
         except DomainError as error:
             details.append({"index": index, "type": error.type, "message": error.message})
             continue
-        operations.append(Operation(new_id(), number, op_type, cents, batch_id, index))
+        operations.append(
+            Operation(
+                new_id(),
+                parsed.account_number,
+                parsed.type,
+                parsed.cents,
+                batch_id,
+                index,
+                parsed.reference,
+                parsed.metadata,
+            )
+        )
     if details:
         shown = details[:MAX_DETAILS]
         more = f" (the first {len(shown)} are listed)" if len(details) > len(shown) else ""
@@ -46,15 +59,30 @@ def parse_operations(
     return operations
 
 
-def parse_operation(item: object, *, max_cents: int) -> tuple[str, str, int]:
-    """One operation's account number, type and amount in cents, or a DomainError."""
+class ParsedOperation(NamedTuple):
+    account_number: str
+    type: str
+    cents: int
+    reference: str | None
+    metadata: str | None
+
+
+def parse_operation(item: object, *, max_cents: int) -> ParsedOperation:
+    """One operation's account number, type, amount in cents, reference and metadata, or a
+    DomainError."""
     if not isinstance(item, dict):
         raise InvalidOperation("each operation must be an object")
     number = validate_account_number(item.get("account_number"))
     op_type = item.get("type")
     if op_type not in OPERATION_TYPES:
         raise InvalidOperation(f"type must be one of {', '.join(OPERATION_TYPES)}")
-    return number, str(op_type), parse_amount(item.get("amount"), max_cents=max_cents)
+    return ParsedOperation(
+        number,
+        str(op_type),
+        parse_amount(item.get("amount"), max_cents=max_cents),
+        parse_reference(item.get("reference")),
+        parse_metadata(item.get("metadata")),
+    )
 
 
 def record_batch(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -134,6 +134,7 @@ def init_database(database: Database) -> None:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         Base.metadata.create_all(session.connection())
+        _add_missing_columns(session.connection())
         _upgrade_indexes(session.connection())
         known = set(session.scalars(select(Partition.id)))
         session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
@@ -143,6 +144,22 @@ def init_database(database: Database) -> None:
         ):
             for number, cents in SAMPLE_ACCOUNTS.items():
                 open_account(session, number, cents)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """Give a table made by an earlier version the columns added since (all nullable).
+
+    create_all skips tables that already exist, so a new column is added here, empty.
+    """
+    inspector = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.exec_driver_sql(
+                    f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                )
 
 
 def _upgrade_indexes(connection: Connection) -> None:

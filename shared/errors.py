@@ -34,6 +34,14 @@ class InvalidParameter(DomainError):
     type = "invalid_parameter"
 
 
+class InvalidReference(DomainError):
+    type = "invalid_reference"
+
+
+class InvalidMetadata(DomainError):
+    type = "invalid_metadata"
+
+
 class MalformedBody(DomainError):
     """The body's framing (chunked encoding) is broken, so where it ends is unknown."""
 

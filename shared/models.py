@@ -20,6 +20,8 @@ WITHDRAW = "withdraw"
 DEPOSIT = "deposit"
 OPENING = "opening"
 OPERATION_TYPES = (WITHDRAW, DEPOSIT)
+# Every type a ledger entry can have (history's `?type=` filter takes any of them).
+LEDGER_TYPES = (OPENING, DEPOSIT, WITHDRAW, "transfer_out", "transfer_in", "capture", "reversal")
 
 # Written as literal SQL so that SQLite's planner can match it to the partial index below
 # (it cannot prove that a bound parameter equals 'queued').
@@ -73,6 +75,9 @@ class Job(Base):
     applied_by: Mapped[str | None] = mapped_column(String(128), default=None)
     batch_id: Mapped[str | None] = mapped_column(String(36), default=None)
     batch_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The client's own reference and metadata (compact JSON text), copied to the ledger.
+    reference: Mapped[str | None] = mapped_column(String(128), default=None)
+    metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
@@ -100,6 +105,8 @@ class LedgerEntry(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=SUCCEEDED)
     balance_after: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(128), default=None)
+    metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

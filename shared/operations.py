@@ -21,7 +21,17 @@ _EXISTING_ACCOUNTS = select(Account.__table__.c.account_number).where(
 )
 _INSERT_JOBS = BulkStatement(
     insert(Job.__table__),
-    columns=("job_id", "partition", "type", "account_number", "amount", "batch_id", "batch_index"),
+    columns=(
+        "job_id",
+        "partition",
+        "type",
+        "account_number",
+        "amount",
+        "batch_id",
+        "batch_index",
+        "reference",
+        "metadata",
+    ),
 )
 
 
@@ -45,6 +55,8 @@ class Operation:
     amount: int
     batch_id: str | None = None
     batch_index: int | None = None
+    reference: str | None = None
+    metadata: str | None = None  # compact JSON text
 
 
 def record_operations(
@@ -75,6 +87,8 @@ def record_operations(
             op.amount,
             op.batch_id,
             op.batch_index,
+            op.reference,
+            op.metadata,
         )
         for op in operations
         if op.job_id not in refused

@@ -15,10 +15,10 @@ from shared.accounts import (
 )
 from shared.errors import AccountExists
 from shared.idempotency import StoredResponse
-from shared.models import DEPOSIT, WITHDRAW
+from shared.models import DEPOSIT, LEDGER_TYPES, WITHDRAW
 from shared.money import parse_amount, to_json_number
 from web.idempotency import create_once, idempotency_claim, replayed
-from web.parsing import json_object_body, query_int
+from web.parsing import json_object_body, query_choice, query_int, query_reference
 from web.responses import success
 from web.serializers import ledger_entry_view
 from web.services import current_services
@@ -70,8 +70,15 @@ def create_account() -> Response:
 def list_account_transactions(account_number: str) -> Response:
     limit = query_int("limit", 50, minimum=1, maximum=MAX_HISTORY_PAGE)
     before = query_int("before", None, minimum=1)
+    entry_type = query_choice("type", LEDGER_TYPES)
+    reference = query_reference("reference")
     entries, next_before = current_services().reading(
-        list_transactions, account_number, limit or 50, before
+        list_transactions,
+        account_number,
+        limit or 50,
+        before,
+        entry_type=entry_type,
+        reference=reference,
     )
     return success(
         {

@@ -46,11 +46,13 @@ def read_operations(path: Path, max_cents: int) -> tuple[list[FileOperation], li
             errors.append(item)
             continue
         try:
-            number, op_type, cents = parse_operation(item, max_cents=max_cents)
+            parsed = parse_operation(item, max_cents=max_cents)
         except DomainError as error:
             errors.append(FileError(line, error.type, error.message))
             continue
-        operations.append(FileOperation(line, number, op_type, format_cents(cents)))
+        operations.append(
+            FileOperation(line, parsed.account_number, parsed.type, format_cents(parsed.cents))
+        )
     return operations, errors
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from shared.models import LEDGER_TYPES, OPERATION_TYPES
+
 docs = Blueprint("docs", __name__)
 
 Schema = dict[str, Any]
@@ -31,6 +33,10 @@ INITIAL_BALANCE: Schema = {
 ACCOUNT_NUMBER: Schema = {"type": "string", "pattern": "^[0-9]{1,34}$"}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP: Schema = {**TIMESTAMP, "nullable": True}
+REFERENCE: Schema = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"}
+METADATA: Schema = {"type": "object", "description": "at most 4096 bytes as compact JSON"}
+# What an operation may carry besides its amount.
+TAGS: dict[str, Schema] = {"reference": REFERENCE, "metadata": METADATA}
 ERROR_INFO: Schema = {
     "type": "object",
     "required": ["type", "message"],
@@ -75,7 +81,8 @@ FAILURE: Schema = obj(
     },
 )
 ACCOUNT = obj(["account_number", "balance"], {"account_number": ACCOUNT_NUMBER, "balance": MONEY})
-OPERATION_TYPE: Schema = {"type": "string", "enum": ["withdraw", "deposit"]}
+OPERATION_TYPE: Schema = {"type": "string", "enum": list(OPERATION_TYPES)}
+LEDGER_TYPE: Schema = {"type": "string", "enum": list(LEDGER_TYPES)}
 JOB_STATUS: Schema = {"type": "string", "enum": ["queued", "processing", "succeeded", "failed"]}
 OPERATION_RESULT = obj(
     ["account_number", "new_balance", "amount", "type", "transaction_id", "job_id"],
@@ -101,6 +108,8 @@ JOB = obj(
         "status",
         "result",
         "error",
+        "reference",
+        "metadata",
         "created_at",
         "completed_at",
     ],
@@ -112,6 +121,8 @@ JOB = obj(
         "status": JOB_STATUS,
         "result": {**obj(["new_balance"], {"new_balance": MONEY}), "nullable": True},
         "error": {**ERROR_INFO, "nullable": True},
+        "reference": {**REFERENCE, "nullable": True},
+        "metadata": {**METADATA, "nullable": True},
         "created_at": TIMESTAMP,
         "completed_at": NULLABLE_TIMESTAMP,
     },
@@ -123,13 +134,23 @@ TRANSACTIONS = obj(
         "transactions": {
             "type": "array",
             "items": obj(
-                ["transaction_id", "type", "amount", "status", "balance_after", "created_at"],
+                [
+                    "transaction_id",
+                    "type",
+                    "amount",
+                    "status",
+                    "balance_after",
+                    "job_id",
+                    "created_at",
+                ],
                 {
                     "transaction_id": {"type": "integer"},
-                    "type": {"type": "string", "enum": ["opening", "deposit", "withdraw"]},
+                    "type": LEDGER_TYPE,
                     "amount": MONEY,
                     "status": {"type": "string", "enum": ["succeeded"]},
                     "balance_after": MONEY,
+                    "job_id": {"type": "string", "nullable": True},
+                    **TAGS,
                     "created_at": TIMESTAMP,
                 },
             ),
@@ -139,7 +160,7 @@ TRANSACTIONS = obj(
 )
 BATCH_OPERATION = obj(
     ["account_number", "type", "amount"],
-    {"account_number": ACCOUNT_NUMBER, "type": OPERATION_TYPE, "amount": AMOUNT_IN},
+    {"account_number": ACCOUNT_NUMBER, "type": OPERATION_TYPE, "amount": AMOUNT_IN, **TAGS},
 )
 BATCH_ACCEPTED = obj(
     ["batch_id", "total", "status_url"],
@@ -256,7 +277,7 @@ def money_operation(kind: str) -> Schema:
         "summary": f"{kind.capitalize()} money (waits for the result by default)",
         "operationId": kind,
         "parameters": [path_parameter("account_number", ACCOUNT_NUMBER), PREFER, IDEMPOTENCY_KEY],
-        "requestBody": json_body(obj(["amount"], {"amount": AMOUNT_IN})),
+        "requestBody": json_body(obj(["amount"], {"amount": AMOUNT_IN, **TAGS})),
         "responses": {
             "200": response("applied", envelope(OPERATION_RESULT)),
             "202": response("accepted; follow Location", envelope(ACCEPTED)),
@@ -307,7 +328,13 @@ def build_spec() -> Schema:
                 "get": {
                     "summary": "The ledger, newest first",
                     "operationId": "list_transactions",
-                    "parameters": [number, integer_query("limit", 1), integer_query("before", 1)],
+                    "parameters": [
+                        number,
+                        integer_query("limit", 1),
+                        integer_query("before", 1),
+                        {"name": "type", "in": "query", "schema": LEDGER_TYPE},
+                        {"name": "reference", "in": "query", "schema": REFERENCE},
+                    ],
                     "responses": {
                         "200": response("a page", envelope(TRANSACTIONS)),
                         **failures(400, 404, 500),

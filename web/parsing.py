@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from flask import request
 
 from shared.errors import InvalidJson, InvalidParameter, UnsupportedMediaType
+from shared.references import is_reference
 
 MAX_JSON_DEPTH = 64
 # The largest integer a database column or OFFSET takes (a signed 64-bit integer).
@@ -112,6 +114,26 @@ def query_int(
     if value < minimum:
         raise InvalidParameter(f"{name} must be at least {minimum}")
     return min(value, maximum) if maximum is not None else value
+
+
+def query_choice(name: str, choices: Sequence[str]) -> str | None:
+    """A query parameter that must be one of `choices` when present."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw not in choices:
+        raise InvalidParameter(f"{name} must be one of {', '.join(choices)}")
+    return raw
+
+
+def query_reference(name: str) -> str | None:
+    """A query parameter holding a reference (1 to 128 printable ASCII characters)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not is_reference(raw):
+        raise InvalidParameter(f"{name} must be 1 to 128 printable ASCII characters")
+    return raw
 
 
 def long_poll_seconds(prefer: Preferences, maximum: float) -> tuple[float, dict[str, str]]:

@@ -8,6 +8,7 @@ from shared.applying import Outcome
 from shared.batches import BatchProgress
 from shared.models import FAILED, PROCESSING, QUEUED, SUCCEEDED, Job, LedgerEntry
 from shared.money import to_json_number
+from shared.references import metadata_value
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -34,6 +35,8 @@ def job_view(job: Job) -> dict[str, object]:
         if job.status == SUCCEEDED and job.new_balance is not None
         else None,
         "error": {"type": job.error_type, "message": job.error_message} if job.error_type else None,
+        "reference": job.reference,
+        "metadata": metadata_value(job.metadata_json),
         "created_at": iso(job.created_at),
         "completed_at": iso(job.completed_at),
     }
@@ -51,14 +54,21 @@ def completed_operation_view(outcome: Outcome) -> dict[str, object]:
 
 
 def ledger_entry_view(entry: LedgerEntry) -> dict[str, object]:
-    return {
+    """An entry of the history; `reference` and `metadata` only when its operation had them."""
+    view: dict[str, object] = {
         "transaction_id": entry.id,
         "type": entry.type,
         "amount": to_json_number(entry.amount),
         "status": entry.status,
         "balance_after": to_json_number(entry.balance_after),
+        "job_id": entry.job_id,
         "created_at": iso(entry.created_at),
     }
+    if entry.reference is not None:
+        view["reference"] = entry.reference
+    if entry.metadata_json is not None:
+        view["metadata"] = metadata_value(entry.metadata_json)
+    return view
 
 
 def batch_view(progress: BatchProgress) -> dict[str, object]:

@@ -12,6 +12,7 @@ from shared.idempotency import Claim
 from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
 from shared.operations import Operation, get_job, new_id
+from shared.references import parse_metadata, parse_reference
 from web.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.responses import success
@@ -27,6 +28,8 @@ def submit_operation(account_number: str, op_type: str) -> Response:
     settings = services.settings
     body = json_object_body()
     amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
+    reference = parse_reference(body.get("reference"))
+    metadata = parse_metadata(body.get("metadata"))
     prefer = parse_prefer()
     wait_seconds, applied = wait_budget(
         prefer, settings.sync_wait_seconds, settings.max_wait_seconds
@@ -34,7 +37,9 @@ def submit_operation(account_number: str, op_type: str) -> Response:
 
     claim = idempotency_claim(body)
     services.backpressure.admit()
-    operation = Operation(new_id(), account_number, op_type, amount)
+    operation = Operation(
+        new_id(), account_number, op_type, amount, reference=reference, metadata=metadata
+    )
     job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
     headers = {"Preference-Applied": applied} if applied else {}
     if replayed:

@@ -132,6 +132,26 @@ def test_a_database_from_an_earlier_version_gets_the_current_indexes(database: D
     assert "ix_jobs_partition_status_id" not in names
 
 
+def test_a_database_from_an_earlier_version_gets_the_new_columns(database: Database) -> None:
+    with database.writing() as session:
+        for table in ("jobs", "transactions"):
+            session.execute(text(f'ALTER TABLE {table} DROP COLUMN "metadata"'))
+            session.execute(text(f"ALTER TABLE {table} DROP COLUMN reference"))
+    init_database(database)
+    with database.writing() as session:
+        for table in ("jobs", "transactions"):
+            columns = {c["name"] for c in inspect(session.connection()).get_columns(table)}
+            assert {"reference", "metadata"} <= columns
+        open_account(session, "32", 100)
+        operation = Operation(new_id(), "32", "deposit", 5, reference="r-1", metadata='{"a":1}')
+        record_operation(session, operation, 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 10, "test")
+    with database.read.begin() as session:
+        entry = session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == operation.job_id))
+        assert [(e.reference, e.metadata_json) for e in entry] == [("r-1", '{"a":1}')]
+
+
 def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
     with database.writing() as session:
         open_account(session, "31", 100)

@@ -1,0 +1,153 @@
+"""References and metadata travel with an operation into its job and ledger entry; history
+filters by type and reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+
+
+def test_reference_and_metadata_are_kept_on_the_job_and_the_ledger(
+    client: Api, new_account
+) -> None:
+    number = new_account("50.00")
+    metadata = {"atm": "ATM-0042", "attempt": 2, "rate": 0.1, "tags": ["cash", None]}
+    response = client.post(
+        f"/accounts/{number}/withdraw",
+        json={"amount": 20, "reference": "cash-7781", "metadata": metadata},
+    )
+    assert response.status_code == 200, response.text
+    job_id = response.json()["data"]["job_id"]
+    job = client.get(f"/jobs/{job_id}").json()["data"]
+    assert (job["reference"], job["metadata"]) == ("cash-7781", metadata)
+    newest, opening = client.history(number)
+    assert newest["job_id"] == job_id
+    assert (newest["reference"], newest["metadata"]) == ("cash-7781", metadata)
+    assert opening["type"] == "opening" and opening["job_id"] is None
+    assert "reference" not in opening and "metadata" not in opening
+
+
+def test_an_operation_without_them_shows_null_on_the_job(client: Api, new_account) -> None:
+    number = new_account("5.00")
+    job_id = client.post(f"/accounts/{number}/deposit", json={"amount": 1}).json()["data"]["job_id"]
+    job = client.get(f"/jobs/{job_id}").json()["data"]
+    assert job["reference"] is None and job["metadata"] is None
+    assert "reference" not in client.history(number)[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "error_type"),
+    [
+        ({"reference": ""}, "invalid_reference"),
+        ({"reference": "x" * 129}, "invalid_reference"),
+        ({"reference": "caf\u00e9"}, "invalid_reference"),
+        ({"reference": "line\nbreak"}, "invalid_reference"),
+        ({"reference": 42}, "invalid_reference"),
+        ({"metadata": ["not", "an", "object"]}, "invalid_metadata"),
+        ({"metadata": "text"}, "invalid_metadata"),
+        ({"metadata": {"blob": "x" * 4090}}, "invalid_metadata"),
+    ],
+)
+def test_bad_references_and_metadata_are_refused_and_record_nothing(
+    client: Api, new_account, extra: dict, error_type: str
+) -> None:
+    number = new_account("5.00")
+    response = client.post(f"/accounts/{number}/deposit", json={"amount": 1, **extra})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == error_type
+    assert [entry["type"] for entry in client.history(number)] == ["opening"]
+
+
+def test_metadata_of_exactly_4096_bytes_is_accepted(client: Api, new_account) -> None:
+    number = new_account("5.00")
+    metadata = {"blob": "x" * (4096 - len('{"blob":""}'))}
+    response = client.post(f"/accounts/{number}/deposit", json={"amount": 1, "metadata": metadata})
+    assert response.status_code == 200, response.text
+
+
+def test_a_number_json_cannot_carry_in_metadata_is_refused(client: Api, new_account) -> None:
+    number = new_account("5.00")
+    response = client.post_json_text(
+        f"/accounts/{number}/deposit", '{"amount": 1, "metadata": {"n": 1e999}}'
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_metadata"
+
+
+def test_history_filters_by_type_and_reference(client: Api, new_account) -> None:
+    number = new_account("100.00")
+    for kind, reference in [
+        ("deposit", "a"),
+        ("withdraw", "b"),
+        ("withdraw", "a"),
+        ("deposit", None),
+    ]:
+        body = {"amount": 1, **({"reference": reference} if reference else {})}
+        assert client.post(f"/accounts/{number}/{kind}", json=body).status_code == 200
+
+    def listed(query: str) -> list[tuple[str, str | None]]:
+        response = client.get(f"/accounts/{number}/transactions?{query}")
+        assert response.status_code == 200, response.text
+        entries = response.json()["data"]["transactions"]
+        return [(entry["type"], entry.get("reference")) for entry in entries]
+
+    assert listed("type=withdraw") == [("withdraw", "a"), ("withdraw", "b")]
+    assert listed("reference=a") == [("withdraw", "a"), ("deposit", "a")]
+    assert listed("type=deposit&reference=a") == [("deposit", "a")]
+    assert listed("type=opening") == [("opening", None)]
+    assert listed("type=transfer_in") == []
+    first = client.get(f"/accounts/{number}/transactions?reference=a&limit=1").json()["data"]
+    rest = client.get(
+        f"/accounts/{number}/transactions?reference=a&before={first['next_before']}"
+    ).json()["data"]
+    assert [e["type"] for e in first["transactions"] + rest["transactions"]] == [
+        "withdraw",
+        "deposit",
+    ]
+
+
+@pytest.mark.parametrize("query", ["type=refund", "type=", "reference=", "reference=%0A"])
+def test_unknown_history_filters_are_400(client: Api, new_account, query: str) -> None:
+    number = new_account("1.00")
+    response = client.get(f"/accounts/{number}/transactions?{query}")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_parameter"
+
+
+def test_batch_operations_carry_references_and_bad_ones_are_listed(
+    client: Api, new_account
+) -> None:
+    number = new_account("10.00")
+    bad = client.post(
+        "/batches",
+        json={
+            "operations": [
+                {"account_number": number, "type": "deposit", "amount": 1, "reference": ""},
+                {"account_number": number, "type": "deposit", "amount": 1, "metadata": []},
+            ]
+        },
+    )
+    assert bad.status_code == 400
+    assert [d["type"] for d in bad.json()["error"]["details"]] == [
+        "invalid_reference",
+        "invalid_metadata",
+    ]
+    batch_id = client.post(
+        "/batches",
+        json={
+            "operations": [
+                {
+                    "account_number": number,
+                    "type": "deposit",
+                    "amount": 1,
+                    "reference": "payroll-11",
+                    "metadata": {"line": 1},
+                }
+            ]
+        },
+    ).json()["data"]["batch_id"]
+    status = client.get(f"/batches/{batch_id}", headers={"Prefer": "wait=10"}).json()["data"]
+    assert status["status"] == "completed"
+    entry = client.history(number)[0]
+    assert (entry["reference"], entry["metadata"]) == ("payroll-11", {"line": 1})
