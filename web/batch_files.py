@@ -21,9 +21,20 @@ class FileOperation:
     account_number: str
     type: str
     amount: str  # sent as a decimal string, exactly as validated
+    reference: str | None = None  # JSON Lines files may carry these two
+    metadata: str | None = None  # compact JSON text
 
-    def to_json(self) -> dict[str, str]:
-        return {"account_number": self.account_number, "type": self.type, "amount": self.amount}
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "account_number": self.account_number,
+            "type": self.type,
+            "amount": self.amount,
+        }
+        if self.reference is not None:
+            body["reference"] = self.reference
+        if self.metadata is not None:
+            body["metadata"] = json.loads(self.metadata)
+        return body
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,14 @@ def read_operations(path: Path, max_cents: int) -> tuple[list[FileOperation], li
             errors.append(FileError(line, error.type, error.message))
             continue
         operations.append(
-            FileOperation(line, parsed.account_number, parsed.type, format_cents(parsed.cents))
+            FileOperation(
+                line,
+                parsed.account_number,
+                parsed.type,
+                format_cents(parsed.cents),
+                parsed.reference,
+                parsed.metadata,
+            )
         )
     return operations, errors
 

@@ -69,3 +69,23 @@ def test_a_file_is_submitted_in_batches_and_results_are_written(
         "account_not_found"
     ]
     assert all(client.balance(n) == 5.0 for n in numbers)
+
+
+def test_references_and_metadata_in_a_json_lines_file_reach_the_ledger(
+    runner: FlaskCliRunner, client: Api, new_account, tmp_path: Path
+) -> None:
+    number = new_account("0")
+    path = tmp_path / "payroll.jsonl"
+    line = {
+        "account_number": number,
+        "type": "deposit",
+        "amount": "12.34",
+        "reference": "payroll-2026-11",
+        "metadata": {"employee": "E-17", "hours": 37.5},
+    }
+    path.write_text(json.dumps(line) + "\n")
+    result = runner.invoke(args=["batch", "submit", str(path), "--url", client.base_url])
+    assert result.exit_code == 0, result.output
+    entry = client.history(number)[0]
+    assert entry["reference"] == "payroll-2026-11"
+    assert entry["metadata"] == {"employee": "E-17", "hours": 37.5}
