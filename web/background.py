@@ -8,7 +8,11 @@ from collections.abc import Callable
 
 
 class ProcessThread:
-    """Starts `target` once in each process that calls `ensure_started()`."""
+    """Starts `target` once in each process that calls `ensure_started()`.
+
+    Under gunicorn's gevent worker `threading` is patched, so this is a greenlet: it may
+    block on sockets (Redis) cooperatively, and hands database work to web/offload.py.
+    """
 
     def __init__(self, name: str, target: Callable[[], None]) -> None:
         self.name = name

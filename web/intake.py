@@ -43,7 +43,7 @@ class Recorded:
 
 
 class JobIntake:
-    """One committer thread per process records every waiting request's job at once.
+    """One committer per process records every waiting request's job at once.
 
     Each write transaction costs a lock hand-off and (with synchronous=FULL) an fsync, and
     each wake-up a Redis round trip; paid once per group (and partition) instead of once per
