@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import sys
 from pathlib import Path
 from urllib.parse import urlparse
@@ -89,6 +90,19 @@ def web_file_descriptors(settings: Settings) -> int:
     return processes * (settings.web_connections + 200)
 
 
+# honcho's return code when it stopped everything because it was asked to (Ctrl-C, SIGTERM).
+STOPPED_ON_REQUEST = {128 + signal.SIGINT, 128 + signal.SIGTERM}
+
+
+def exit_status(returncode: int | None) -> int:
+    """0 when the service was stopped on request, so `make run` does not report Ctrl-C as an
+    error; otherwise the status of the process that ended first."""
+    if returncode in STOPPED_ON_REQUEST:
+        print("run: stopped")
+        return 0
+    return returncode or 0
+
+
 def default_worker_processes(settings: Settings) -> int:
     """SQLite has one writer at a time, so one applier process (owning every partition and
     applying them together) outruns several that queue for the lock; PostgreSQL scales."""
@@ -139,7 +153,7 @@ def main() -> None:
         manager.add_process(process.name, process.cmd, env=process.env, cwd=str(PROJECT_ROOT))
     print(f"run: API on http://{host}:{port}/ with {workers} partition worker process(es)")
     manager.loop()
-    sys.exit(manager.returncode)
+    sys.exit(exit_status(manager.returncode))
 
 
 if __name__ == "__main__":

@@ -67,3 +67,10 @@ def test_sqlite_runs_one_worker_process() -> None:
     assert run.default_worker_processes(load_settings({})) == 1
     postgres = load_settings({"DATABASE_URL": "postgresql+psycopg://u@h/db"})
     assert run.default_worker_processes(postgres) >= 1
+
+
+def test_a_stop_on_request_is_a_clean_exit_and_a_crash_is_not() -> None:
+    assert run.exit_status(130) == 0  # Ctrl-C: make run does not print "Error 130"
+    assert run.exit_status(143) == 0  # SIGTERM
+    assert run.exit_status(1) == 1  # a process that ended by itself
+    assert run.exit_status(None) == 0
