@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -23,6 +24,15 @@ from web.batch_files import FileOperation, read_operations
 from web.services import current_services
 
 console = Console(stderr=True)
+# The submitter's exit statuses, as the README lists them.
+EXIT_BAD_INPUT = 1  # bad lines (nothing submitted), or the API refused a batch
+EXIT_UNREACHABLE = 2  # the API could not be reached
+EXIT_OPERATIONS_FAILED = 3  # with --fail-on-error: some operations failed
+
+
+def default_api_url() -> str:
+    """ATM_URL, else the local API on PORT (as `make run` starts it)."""
+    return os.environ.get("ATM_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
 
 
 def register_commands(app: Flask) -> None:
@@ -71,16 +81,44 @@ def batch() -> None:
 
 @batch.command("submit")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="The API.")
+@click.option(
+    "--url",
+    default=default_api_url,
+    show_default="ATM_URL, else http://127.0.0.1:$PORT",
+    help="The API.",
+)
 @click.option("--batch-size", default=10_000, show_default=True, type=click.IntRange(1))
 @click.option(
     "--results",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write each operation's result here (.csv or .jsonl).",
 )
-def submit(file: Path, url: str, batch_size: int, results: Path | None) -> None:
+@click.option(
+    "--fail-on-error",
+    is_flag=True,
+    help=f"Exit {EXIT_OPERATIONS_FAILED} if any operation failed (insufficient funds, ...).",
+)
+def submit(
+    file: Path, url: str, batch_size: int, results: Path | None, fail_on_error: bool
+) -> None:
     """Validate FILE (CSV or JSON Lines of account_number,type,amount), submit it in
-    batches, wait for every operation, and print a summary."""
+    batches, wait for every operation, and print a summary.
+
+    Exit status: 0 when every operation was submitted and applied (whatever its outcome,
+    unless --fail-on-error), 1 for bad lines (nothing is submitted) or a refused batch,
+    2 when the API cannot be reached, 3 with --fail-on-error when any operation failed.
+    """
+    try:
+        rows = _submit_all(file, url, batch_size, results)
+    except requests.RequestException as exc:
+        reason = exc.__class__.__name__
+        console.print(f"[red]cannot reach the API at {url}[/red] ({reason}); is it running?")
+        sys.exit(EXIT_UNREACHABLE)
+    if fail_on_error and any(row["status"] != "succeeded" for row in rows):
+        sys.exit(EXIT_OPERATIONS_FAILED)
+
+
+def _submit_all(file: Path, url: str, batch_size: int, results: Path | None) -> list[dict]:
     settings = current_services().settings
     operations, errors = read_operations(file, settings.max_amount_cents)
     if errors:
@@ -89,10 +127,10 @@ def submit(file: Path, url: str, batch_size: int, results: Path | None) -> None:
             console.print(line, soft_wrap=True)  # one line per error, for grep and editors
         more = " (first 50 shown)" if len(errors) > 50 else ""
         console.print(f"{len(errors)} bad line(s){more}; nothing was submitted.")
-        sys.exit(1)
+        sys.exit(EXIT_BAD_INPUT)
     if not operations:
         console.print("no operations in the file; nothing was submitted.")
-        sys.exit(1)
+        sys.exit(EXIT_BAD_INPUT)
     http = requests.Session()
     started = time.perf_counter()
     chunks = [operations[i : i + batch_size] for i in range(0, len(operations), batch_size)]
@@ -104,6 +142,7 @@ def submit(file: Path, url: str, batch_size: int, results: Path | None) -> None:
     if results is not None:
         _write_results(results, operations, rows)
         console.print(f"results written to {results}")
+    return rows
 
 
 def _post_batch(http: requests.Session, url: str, chunk: list[FileOperation]) -> str:
@@ -112,7 +151,7 @@ def _post_batch(http: requests.Session, url: str, chunk: list[FileOperation]) ->
     )
     if response.status_code != 202:
         console.print(f"[red]batch refused ({response.status_code}):[/red] {response.text[:2000]}")
-        sys.exit(1)
+        sys.exit(EXIT_BAD_INPUT)
     return response.json()["data"]["batch_id"]
 
 

@@ -11,6 +11,7 @@ from flask.testing import FlaskCliRunner
 
 from shared.settings import load_settings
 from tests.conftest import Api
+from tests.stack import free_port
 from web import create_app
 
 
@@ -89,3 +90,27 @@ def test_references_and_metadata_in_a_json_lines_file_reach_the_ledger(
     entry = client.history(number)[0]
     assert entry["reference"] == "payroll-2026-11"
     assert entry["metadata"] == {"employee": "E-17", "hours": 37.5}
+
+
+def test_an_unreachable_api_is_one_line_and_exit_2(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "ops.csv"
+    path.write_text("10001,deposit,1\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(args=["batch", "submit", str(path), "--url", url])
+    assert result.exit_code == 2, result.output
+    assert f"cannot reach the API at {url}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_url_comes_from_atm_url_and_fail_on_error_exits_3(
+    runner: FlaskCliRunner, client: Api, new_account, tmp_path: Path
+) -> None:
+    number = new_account("1.00")
+    path = tmp_path / "ops.csv"
+    path.write_text(f"{number},withdraw,5\n{number},deposit,1\n")
+    env = {"ATM_URL": client.base_url}
+    result = runner.invoke(args=["batch", "submit", str(path), "--fail-on-error"], env=env)
+    assert result.exit_code == 3, result.output  # the withdrawal failed: insufficient funds
+    assert client.balance(number) == 2.0
+    result = runner.invoke(args=["batch", "submit", str(path)], env=env)
+    assert result.exit_code == 0, result.output
