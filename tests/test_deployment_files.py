@@ -43,3 +43,13 @@ def test_compose_variables_are_valid_settings_and_shared() -> None:
     assert settings.database_url == "sqlite:////data/atm.db"
     assert web_env["PORT"] == "5000"
     assert web_env["HOST"] == "0.0.0.0"  # inside its network; the launcher binds loopback
+
+
+def test_every_service_has_a_healthcheck_and_the_app_waits_for_redis() -> None:
+    services = COMPOSE["services"]
+    for name in ("redis", "web", "worker"):
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+    assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["worker"]["healthcheck"]["test"][1:] == ["python", "-m", "worker.health"]
+    for name in ("web", "worker"):
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
