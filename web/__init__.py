@@ -12,7 +12,7 @@ from web.cli import register_commands
 from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
-from web.openapi import docs
+from web.openapi import docs, interactive_docs
 from web.services import init_services
 
 
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_services(app, settings)
     register_error_handlers(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
-    for blueprint in (accounts, batches, jobs, health, docs):
+    for blueprint in (accounts, batches, jobs, health, docs, interactive_docs):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app

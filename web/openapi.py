@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
+from flask_swagger_ui import get_swaggerui_blueprint
 
 from shared.models import LEDGER_TYPES, OPERATION_TYPES
 
@@ -428,3 +429,13 @@ SPEC = build_spec()
 @docs.get("/openapi.json")
 def get_openapi() -> Response:
     return jsonify(SPEC)
+
+
+# Swagger UI over this document at /docs/ (/docs redirects there). Its scripts and styles
+# are served from the installed package, so the page works with no outside network.
+interactive_docs = get_swaggerui_blueprint(
+    "/docs",
+    "/openapi.json",
+    config={"app_name": "ATM transaction processor API"},
+    blueprint_name="interactive_docs",
+)
