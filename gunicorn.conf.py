@@ -26,6 +26,27 @@ preload_app = False
 timeout = 60
 graceful_timeout = 30
 accesslog = os.environ.get("ACCESS_LOG") or None
+# The access line ends with the request's id (the X-Request-ID response header).
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus %({x-request-id}o)s'
+# Every log line one JSON object, gunicorn's own and the app's (the app adds request ids).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "shared.logs.json_formatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        "error_console": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {
+            "level": "INFO" if accesslog else "WARNING",  # off unless ACCESS_LOG is set
+            "handlers": ["console"],
+            "propagate": False,
+        },
+    },
+}
 # One control socket per user would be shared by every gunicorn on the machine.
 control_socket_disable = True
 

@@ -40,6 +40,7 @@ class Outcome:
     error_type: str | None = None
     error_message: str | None = None
     batch_id: str | None = None
+    request_id: str | None = None
 
     def to_message(self) -> dict[str, object]:
         # dataclasses.asdict deep-copies, which is too slow at thousands of jobs a second
@@ -58,6 +59,7 @@ class Outcome:
             error_type=job.error_type,
             error_message=job.error_message,
             batch_id=job.batch_id,
+            request_id=job.request_id,
         )
 
     @classmethod
@@ -77,6 +79,7 @@ class QueuedJob(NamedTuple):
     batch_id: str | None
     reference: str | None
     metadata: str | None
+    request_id: str | None
 
 
 def has_pending(session: Session, partitions: Sequence[int]) -> bool:
@@ -197,7 +200,13 @@ def _first_shares(count: int) -> CompoundSelect:
 def _decide(job: QueuedJob, balances: dict[str, int]) -> Outcome:
     """The rule for one job. `balances` holds the running balances, updated on success."""
     outcome = Outcome(
-        job.job_id, job.account_number, job.type, job.amount, SUCCEEDED, batch_id=job.batch_id
+        job.job_id,
+        job.account_number,
+        job.type,
+        job.amount,
+        SUCCEEDED,
+        batch_id=job.batch_id,
+        request_id=job.request_id,
     )
     balance = balances.get(job.account_number)
     if balance is None:

@@ -22,7 +22,12 @@ MAX_DETAILS = 100  # enough to fix a file by; a body with more bad rows says how
 
 
 def parse_operations(
-    raw: object, *, batch_id: str, max_batch: int, max_cents: int
+    raw: object,
+    *,
+    batch_id: str,
+    max_batch: int,
+    max_cents: int,
+    request_id: str | None = None,
 ) -> list[Operation]:
     """Validate every operation of a batch body; raise InvalidBatch listing each bad one.
 
@@ -50,6 +55,7 @@ def parse_operations(
                 index,
                 parsed.reference,
                 parsed.metadata,
+                request_id,
             )
         )
     if details:

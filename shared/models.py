@@ -78,6 +78,8 @@ class Job(Base):
     # The client's own reference and metadata (compact JSON text), copied to the ledger.
     reference: Mapped[str | None] = mapped_column(String(128), default=None)
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
+    # The X-Request-ID of the request that submitted it, for the applier's log line.
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 

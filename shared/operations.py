@@ -31,6 +31,7 @@ _INSERT_JOBS = BulkStatement(
         "batch_index",
         "reference",
         "metadata",
+        "request_id",
     ),
 )
 
@@ -57,6 +58,7 @@ class Operation:
     batch_index: int | None = None
     reference: str | None = None
     metadata: str | None = None  # compact JSON text
+    request_id: str | None = None
 
 
 def record_operations(
@@ -89,6 +91,7 @@ def record_operations(
             op.batch_index,
             op.reference,
             op.metadata,
+            op.request_id,
         )
         for op in operations
         if op.job_id not in refused

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from shared.settings import Settings, get_settings
@@ -13,6 +15,7 @@ from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
 from web.openapi import docs, interactive_docs
+from web.request_ids import RequestIdFilter, register_request_ids
 from web.services import init_services
 
 
@@ -24,8 +27,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     init_services(app, settings)
     register_error_handlers(app)
+    register_request_ids(app)  # first of the hooks: every answer carries an id
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
+    tag_log_lines_with_request_ids()
     for blueprint in (accounts, batches, jobs, health, docs, interactive_docs):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app
+
+
+def tag_log_lines_with_request_ids() -> None:
+    """Log lines written while a request is handled carry its id (on the root handlers,
+    which every logger's records reach)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())

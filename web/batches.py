@@ -15,6 +15,7 @@ from shared.idempotency import StoredResponse
 from shared.operations import new_id
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_int
+from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import batch_result_view, batch_status_url, batch_view
 from web.services import current_services
@@ -36,6 +37,7 @@ def create_batch() -> Response:
         batch_id=batch_id,
         max_batch=settings.max_batch,
         max_cents=settings.max_amount_cents,
+        request_id=current_request_id(),
     )
     services.backpressure.admit(len(operations))
     partitions: set[int] = set()

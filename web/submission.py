@@ -15,6 +15,7 @@ from shared.operations import Operation, get_job, new_id
 from shared.references import parse_metadata, parse_reference
 from web.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.parsing import Preferences, json_object_body, parse_prefer
+from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import completed_operation_view, job_status_url
 from web.services import Services, current_services
@@ -38,7 +39,13 @@ def submit_operation(account_number: str, op_type: str) -> Response:
     claim = idempotency_claim(body)
     services.backpressure.admit()
     operation = Operation(
-        new_id(), account_number, op_type, amount, reference=reference, metadata=metadata
+        new_id(),
+        account_number,
+        op_type,
+        amount,
+        reference=reference,
+        metadata=metadata,
+        request_id=current_request_id(),
     )
     job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
     headers = {"Preference-Applied": applied} if applied else {}

@@ -6,14 +6,19 @@ import os
 import socket
 import sys
 
+from shared.logs import use_json_logs
 from worker.app import CONTROL_QUEUE, celery_app
 
 
 def main() -> None:
     # The solo pool applies work on the consumer's own thread: one process, one applier.
     # The node name carries the pid, so several workers on one host stay distinguishable.
+    # JSON from the first line (Celery keeps a root handler it finds), and --quiet: no
+    # start-up banner, so that every line the worker writes is a JSON log line.
+    use_json_logs()
     celery_app.worker_main(
         [
+            "--quiet",
             "worker",
             "--pool=solo",
             f"--queues={CONTROL_QUEUE}",

@@ -7,6 +7,7 @@ import logging
 
 from celery import Celery, signals
 
+from shared.logs import format_as_json
 from shared.settings import get_settings
 from worker.ownership import PartitionOwnershipStep
 
@@ -40,10 +41,17 @@ celery_app = make_celery()
 
 
 @signals.after_setup_logger.connect
-def _quiet_per_message_logs(**_: object) -> None:
-    """One line per wake-up is noise at thousands a second; ownership changes stay logged."""
+def _quiet_per_message_logs(logger: logging.Logger, **_: object) -> None:
+    """Logs as JSON lines; one line per wake-up is noise at thousands a second (ownership
+    changes and applied jobs stay logged)."""
+    format_as_json(logger)
     for name in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@signals.after_setup_task_logger.connect
+def _task_logs_as_json(logger: logging.Logger, **_: object) -> None:
+    format_as_json(logger)
 
 
 @signals.worker_shutting_down.connect

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from shared import messaging
-from shared.applying import apply_pending, has_pending
+from shared.applying import Outcome, apply_pending, has_pending
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,34 @@ def drain(runtime: WorkerRuntime) -> int:
         with runtime.database.writing() as session:
             outcomes = apply_pending(session, owned, chunk, runtime.identity)
         messaging.publish_outcomes(runtime.redis, outcomes)
+        log_applied(outcomes)
         applied += len(outcomes)
         if len(outcomes) < chunk:
             break
     return applied
+
+
+def log_applied(outcomes: list[Outcome]) -> None:
+    """A line per single operation, and per batch a line for its jobs in this chunk, each
+    with the id of the request that submitted it."""
+    batches: Counter[tuple[str, str | None]] = Counter()
+    for outcome in outcomes:
+        if outcome.batch_id is not None:
+            batches[(outcome.batch_id, outcome.request_id)] += 1
+            continue
+        log.info(
+            "applied job",
+            extra={
+                "job_id": outcome.job_id,
+                "request_id": outcome.request_id,
+                "account_number": outcome.account_number,
+                "type": outcome.type,
+                "status": outcome.status,
+                "error_type": outcome.error_type,
+            },
+        )
+    for (batch_id, request_id), count in batches.items():
+        log.info(
+            "applied batch jobs",
+            extra={"batch_id": batch_id, "request_id": request_id, "jobs": count},
+        )
