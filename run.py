@@ -103,6 +103,15 @@ def exit_status(returncode: int | None) -> int:
     return returncode or 0
 
 
+def fresh_metrics_directory() -> Path:
+    """An empty data/metrics, where every process writes its Prometheus values for /metrics
+    to add up; values of an earlier run would otherwise be counted again."""
+    directory = PROJECT_ROOT / "data" / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
 def default_worker_processes(settings: Settings) -> int:
     """SQLite has one writer at a time, so one applier process (owning every partition and
     applying them together) outruns several that queue for the lock; PostgreSQL scales."""
@@ -115,6 +124,8 @@ def main() -> None:
     except SettingsError as exc:
         sys.exit(f"configuration error: {exc}")
     env = dict(os.environ)
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_directory())
     # The Procfile names gunicorn and celery; find the ones installed beside this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     manager = Manager()

@@ -122,6 +122,12 @@ def get_job(session: Session, job_id: str) -> Job:
     return job
 
 
+def queued_by_partition(session: Session) -> dict[int, int]:
+    """How many accepted jobs wait in each partition that has any (through the queue index)."""
+    query = select(Job.partition, func.count()).where(IS_QUEUED).group_by(Job.partition)
+    return {partition: count for partition, count in session.execute(query)}
+
+
 def queued_backlog(session: Session, partitions: int) -> int:
     """How many accepted jobs wait to be applied (counted through the partition index)."""
     query = select(func.count()).where(Job.partition.in_(range(partitions)), IS_QUEUED)

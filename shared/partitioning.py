@@ -12,6 +12,11 @@ def partition_of(account_number: str, partitions: int) -> int:
     return zlib.crc32(account_number.encode("ascii")) % partitions
 
 
+def lease_key(partition: int) -> str:
+    """The Redis key of the partition's lease; its value is the owning worker's identity."""
+    return f"atm:lease:{partition}"
+
+
 def queue_name(partition: int) -> str:
     """The Celery queue whose single consumer applies this partition's operations."""
     return f"atm.partition.{partition}"

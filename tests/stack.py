@@ -89,8 +89,10 @@ class Stack:
             "REDIS_URL": redis_url,
             "ATM_LEASE_SECONDS": "3",
             "ATM_PARTITIONS": "4",
+            "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
             **env,
         }
+        Path(self.env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
         self.workers: dict[str, subprocess.Popen] = {}
         self.web: subprocess.Popen | None = None
         self.base_url = ""

@@ -14,6 +14,7 @@ from web.cli import register_commands
 from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
+from web.metrics import metrics, register_request_metrics
 from web.openapi import docs, interactive_docs
 from web.request_ids import RequestIdFilter, register_request_ids
 from web.services import init_services
@@ -28,9 +29,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_services(app, settings)
     register_error_handlers(app)
     register_request_ids(app)  # first of the hooks: every answer carries an id
+    register_request_metrics(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
     tag_log_lines_with_request_ids()
-    for blueprint in (accounts, batches, jobs, health, docs, interactive_docs):
+    for blueprint in (accounts, batches, jobs, health, docs, interactive_docs, metrics):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app

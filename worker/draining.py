@@ -7,6 +7,7 @@ from collections import Counter
 
 from shared import messaging
 from shared.applying import Outcome, apply_pending, has_pending
+from shared.metrics import record_applied
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def drain(runtime: WorkerRuntime) -> int:
             outcomes = apply_pending(session, owned, chunk, runtime.identity)
         messaging.publish_outcomes(runtime.redis, outcomes)
         log_applied(outcomes)
+        record_applied(outcomes)
         applied += len(outcomes)
         if len(outcomes) < chunk:
             break

@@ -11,11 +11,8 @@ import redis
 from redis.exceptions import LockError
 
 from shared import messaging
+from shared.partitioning import lease_key
 from shared.settings import Settings
-
-
-def lease_key(partition: int) -> str:
-    return f"atm:lease:{partition}"
 
 
 class PartitionLeases:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import redis
 
+from shared.partitioning import lease_key
 from shared.settings import load_settings
 from tests.stack import RedisServer
-from worker.leases import PartitionLeases, lease_key
+from worker.leases import PartitionLeases
 
 
 def leases_for(url: str, identity: str) -> PartitionLeases:

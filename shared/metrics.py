@@ -1,0 +1,77 @@
+"""The Prometheus metrics web and workers record (prometheus_client).
+
+With PROMETHEUS_MULTIPROC_DIR set (the launcher and the tests set it, before any process
+imports this), every process writes its values to files there and `GET /metrics` adds
+them up over all web and worker processes on the host. Shared state (backlog per
+partition, partition owners) is not recorded here: /metrics reads it at scrape time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Histogram, values
+
+from shared.applying import Outcome
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Files are named after the process; with the host in the name, processes of several
+    # containers sharing one directory (each with its own pid 1) never write the same file.
+    values.ValueClass = values.MultiProcessValue(lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+# Seconds. A request usually answers in milliseconds, a long-poll in up to 30 s.
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Accept to applied: milliseconds when idle, seconds behind a backlog of batches.
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+HTTP_REQUESTS = Counter(
+    "atm_http_requests", "HTTP requests answered", ["method", "route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "atm_http_request_duration_seconds",
+    "Time to answer an HTTP request (waiting included)",
+    ["method", "route"],
+    buckets=REQUEST_BUCKETS,
+)
+JOBS_COMPLETED = Counter("atm_jobs_completed", "Jobs applied, by outcome", ["type", "status"])
+APPLY_LAG = Histogram(
+    "atm_apply_lag_seconds", "From a job's acceptance to its commit", buckets=LAG_BUCKETS
+)
+
+
+def record_applied(outcomes: Iterable[Outcome]) -> None:
+    """Count a chunk's jobs by type and outcome, and observe each one's apply lag."""
+    now = time.time()
+    outcomes = list(outcomes)
+    # Ids made on another host may run a little ahead of this clock: no negative lags.
+    lags = [max(0.0, now - accepted_at(outcome.job_id)) for outcome in outcomes]
+    observe_many(APPLY_LAG, lags)
+    tally = Tally((outcome.type, outcome.status) for outcome in outcomes)
+    for (job_type, status), count in tally.items():
+        JOBS_COMPLETED.labels(job_type, status).inc(count)
+
+
+def observe_many(histogram: Histogram, amounts: list[float]) -> None:
+    """What `observe` does for each amount, with one update per bucket instead of one per
+    amount. In multiprocess mode an observation costs about 9 µs (a locked write to a
+    mapped file), which for a chunk of 2,000 jobs came to 18 ms, against about 45 ms for
+    applying it; this is a few microseconds in all. It uses the histogram's bucket and sum
+    values as prometheus_client's own observe does (pinned in requirements.txt; the test
+    compares both)."""
+    if not amounts:
+        return
+    bounds = histogram._upper_bounds
+    counts = Tally(bisect_left(bounds, amount) for amount in amounts)
+    for index, count in counts.items():
+        histogram._buckets[index].inc(count)
+    histogram._sum.inc(sum(amounts))
+
+
+def accepted_at(job_id: str) -> float:
+    """A job id is a version 7 UUID: its first 48 bits are the Unix time in milliseconds."""
+    return int(job_id[:8] + job_id[9:13], 16) / 1000

@@ -1,0 +1,69 @@
+"""GET /metrics: Prometheus text added up over the web and worker processes, moving with work."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Api
+
+
+def scrape(client: Api) -> dict[str, list]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    families: dict[str, list] = defaultdict(list)  # a family with no samples yet is absent
+    for family in text_string_to_metric_families(response.text):
+        families[family.name] = family.samples
+    return families
+
+
+def value(samples: list, name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for sample in samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_metrics_move_with_requests_and_applied_jobs(client: Api, new_account) -> None:
+    number = new_account("10.00")
+    before = scrape(client)
+    for _ in range(3):
+        response = client.post(f"/accounts/{number}/withdraw", json={"amount": 1})
+        assert response.status_code == 200
+    after = scrape(client)
+
+    route = {"method": "POST", "route": "/accounts/<account_number>/withdraw"}
+    requests_name = "atm_http_requests_total"
+    assert (
+        value(after["atm_http_requests"], requests_name, **route, status="200")
+        - value(before["atm_http_requests"], requests_name, **route, status="200")
+        == 3
+    )
+    duration = "atm_http_request_duration_seconds_count"
+    assert value(after["atm_http_request_duration_seconds"], duration, **route) >= 3
+    jobs = "atm_jobs_completed_total"
+    done = {"type": "withdraw", "status": "succeeded"}
+    assert (
+        value(after["atm_jobs_completed"], jobs, **done)
+        - value(before["atm_jobs_completed"], jobs, **done)
+        >= 3
+    )  # other tests' jobs may land meanwhile
+    lag = "atm_apply_lag_seconds_count"
+    assert (
+        value(after["atm_apply_lag_seconds"], lag) - value(before["atm_apply_lag_seconds"], lag)
+        >= 3
+    )
+    buckets = {s.labels["le"] for s in after["atm_apply_lag_seconds"] if s.name.endswith("_bucket")}
+    assert {"0.005", "1.0", "+Inf"} <= buckets
+
+
+def test_backlog_and_partition_owners_are_read_at_scrape_time(client: Api) -> None:
+    families = scrape(client)
+    backlog = families["atm_backlog_jobs"]
+    assert sorted(sample.labels["partition"] for sample in backlog) == ["0", "1", "2", "3"]
+    owners = families["atm_partition_owner"]
+    assert sorted(sample.labels["partition"] for sample in owners) == ["0", "1", "2", "3"]
+    assert all(sample.value == 1 and ":" in sample.labels["owner"] for sample in owners)
