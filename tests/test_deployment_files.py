@@ -13,8 +13,25 @@ COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
 
 
-def test_compose_has_redis_web_and_worker() -> None:
-    assert set(COMPOSE["services"]) == {"redis", "web", "worker"}
+def test_compose_has_redis_web_worker_and_monitoring() -> None:
+    assert set(COMPOSE["services"]) == {"redis", "web", "worker", "prometheus", "grafana"}
+
+
+def test_prometheus_scrapes_the_api_and_grafana_gets_the_dashboard() -> None:
+    prometheus = yaml.safe_load((PROJECT_ROOT / "deploy" / "prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["web:5000"]
+    grafana = COMPOSE["services"]["grafana"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in grafana["volumes"]}
+    provider = yaml.safe_load(
+        (PROJECT_ROOT / "deploy/grafana/provisioning/dashboards/atm.yml").read_text()
+    )["providers"][0]
+    assert mounts[provider["options"]["path"]] == "./deploy/grafana/dashboards"
+    datasource = yaml.safe_load(
+        (PROJECT_ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
 
 
 def test_redis_keeps_its_data_and_never_evicts() -> None:

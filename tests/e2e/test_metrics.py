@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.settings import PROJECT_ROOT
 from tests.conftest import Api
 
 
@@ -67,3 +70,14 @@ def test_backlog_and_partition_owners_are_read_at_scrape_time(client: Api) -> No
     owners = families["atm_partition_owner"]
     assert sorted(sample.labels["partition"] for sample in owners) == ["0", "1", "2", "3"]
     assert all(sample.value == 1 and ":" in sample.labels["owner"] for sample in owners)
+
+
+def test_the_grafana_dashboard_names_only_metrics_that_exist(client: Api, new_account) -> None:
+    number = new_account("5.00")
+    assert client.post(f"/accounts/{number}/withdraw", json={"amount": 1}).status_code == 200
+    exposed = {sample.name for samples in scrape(client).values() for sample in samples}
+    dashboard = json.loads((PROJECT_ROOT / "deploy/grafana/dashboards/atm.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    named = {name for expr in expressions for name in re.findall(r"\batm_[a-z_]+", expr)}
+    assert len(named) >= 6
+    assert named <= exposed, named - exposed
