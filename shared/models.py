@@ -26,6 +26,7 @@ LEDGER_TYPES = (OPENING, DEPOSIT, WITHDRAW, "transfer_out", "transfer_in", "capt
 # Written as literal SQL so that SQLite's planner can match it to the partial index below
 # (it cannot prove that a bound parameter equals 'queued').
 IS_QUEUED = text(f"status = '{QUEUED}'")
+IS_FAILED = text(f"status = '{FAILED}'")
 
 
 def utcnow() -> datetime:
@@ -59,6 +60,8 @@ class Job(Base):
             "ix_jobs_queued", "partition", "id", sqlite_where=IS_QUEUED, postgresql_where=IS_QUEUED
         ),
         Index("ix_jobs_batch", "batch_id", "batch_index"),
+        # The most recent failures, for the console, without walking every job.
+        Index("ix_jobs_failed", "id", sqlite_where=IS_FAILED, postgresql_where=IS_FAILED),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement
 from shared.errors import AccountNotFound, JobNotFound
-from shared.models import IS_QUEUED, QUEUED, Account, Job, utcnow
+from shared.models import IS_FAILED, IS_QUEUED, QUEUED, Account, Job, utcnow
 from shared.partitioning import partition_of
 
 LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
@@ -120,6 +120,11 @@ def get_job(session: Session, job_id: str) -> Job:
     if job is None:
         raise JobNotFound(f"job {job_id} not found")
     return job
+
+
+def recent_failures(session: Session, limit: int) -> list[Job]:
+    """The most recently accepted failed jobs, newest first (through their own index)."""
+    return list(session.scalars(select(Job).where(IS_FAILED).order_by(Job.id.desc()).limit(limit)))
 
 
 def queued_by_partition(session: Session) -> dict[int, int]:

@@ -11,6 +11,7 @@ from web.accounts import accounts
 from web.batches import batches
 from web.bodies import register_body_reading
 from web.cli import register_commands
+from web.console import console
 from web.errors import register_error_handlers
 from web.health import health
 from web.jobs import jobs
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_metrics(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
     tag_log_lines_with_request_ids()
-    for blueprint in (accounts, batches, jobs, health, docs, interactive_docs, metrics):
+    for blueprint in (accounts, batches, jobs, health, docs, interactive_docs, metrics, console):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app

@@ -7,21 +7,17 @@ read from the database and Redis at scrape time, so every web process reports th
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import REGISTRY, Collector
-from redis.exceptions import RedisError
+from prometheus_client.registry import Collector
 
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
-from shared.operations import queued_by_partition
-from shared.partitioning import lease_key
 from web.services import Services, current_services
+from web.state import partition_states, recorded_metrics
 
 metrics = Blueprint("metrics", __name__)
 
@@ -45,11 +41,7 @@ def register_request_metrics(app: Flask) -> None:
 def get_metrics() -> Response:
     shared = CollectorRegistry()
     shared.register(SharedState(current_services()))
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(shared)  # every process's files, added up
-        body = generate_latest(shared)
-    else:
-        body = generate_latest(REGISTRY) + generate_latest(shared)  # this process only
+    body = generate_latest(recorded_metrics()) + generate_latest(shared)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
@@ -60,24 +52,18 @@ class SharedState(Collector):
         self.services = services
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        partitions = range(self.services.settings.partitions)
+        states = partition_states(self.services)
         backlog = GaugeMetricFamily(
             "atm_backlog_jobs", "Accepted jobs waiting to be applied", labels=["partition"]
         )
-        queued = self.services.reading(queued_by_partition)
-        for partition in partitions:
-            backlog.add_metric([str(partition)], queued.get(partition, 0))
-        yield backlog
         owners = GaugeMetricFamily(
             "atm_partition_owner",
             "1 for the worker that holds the partition's lease",
             labels=["partition", "owner"],
         )
-        try:
-            tokens = self.services.redis.mget([lease_key(p) for p in partitions])
-        except RedisError:
-            tokens = [None for _ in partitions]
-        for partition, token in zip(partitions, tokens, strict=True):
-            if token is not None:
-                owners.add_metric([str(partition), token.decode()], 1)
+        for state in states:
+            backlog.add_metric([str(state.partition)], state.backlog)
+            if state.owner is not None:
+                owners.add_metric([str(state.partition), state.owner], 1)
+        yield backlog
         yield owners
