@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram, values
 from shared.applying import Outcome
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     # Files are named after the process; with the host in the name, processes of several
     # containers sharing one directory (each with its own pid 1) never write the same file.
     values.ValueClass = values.MultiProcessValue(lambda: f"{socket.gethostname()}-{os.getpid()}")
