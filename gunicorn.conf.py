@@ -7,12 +7,11 @@ from shared.settings import get_settings
 
 settings = get_settings()
 
-# Loopback unless told otherwise: the service is open to anyone who can reach the port.
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
+bind = f"{settings.host}:{settings.port}"
 # gevent: each connection is a greenlet, so a request waiting for its outcome costs a few
 # kilobytes instead of an OS thread. Database work runs on real threads (web/offload.py).
 worker_class = "gevent"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = settings.web_processes
 # Connections one process holds at once: the waiters (ATM_MAX_WAITERS) plus room for the
 # requests that answer at once. Each is a file descriptor (see run.py's limit check).
 worker_connections = settings.web_connections

@@ -86,8 +86,7 @@ def raise_open_file_limit(needed: int) -> tuple[int, int]:
 def web_file_descriptors(settings: Settings) -> int:
     """What the web processes need at most: every connection they may hold, plus room for
     database, Redis and log files."""
-    processes = int(os.environ.get("WEB_CONCURRENCY", "2"))
-    return processes * (settings.web_connections + 200)
+    return settings.web_processes * (settings.web_connections + 200)
 
 
 # honcho's return code when it stopped everything because it was asked to (Ctrl-C, SIGTERM).
@@ -156,13 +155,14 @@ def main() -> None:
     print(f"run: database {settings.database_url}")
     procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
     workers = int(os.environ.get("ATM_WORKER_PROCESSES") or default_worker_processes(settings))
-    port = int(os.environ.get("PORT", "5000"))
-    host = os.environ.get("HOST", "127.0.0.1")
     for process in expand_processes(
-        procfile.processes, concurrency={"worker": workers}, env=env, port=port
+        procfile.processes, concurrency={"worker": workers}, env=env, port=settings.port
     ):
         manager.add_process(process.name, process.cmd, env=process.env, cwd=str(PROJECT_ROOT))
-    print(f"run: API on http://{host}:{port}/ with {workers} partition worker process(es)")
+    print(
+        f"run: API on http://{settings.host}:{settings.port}/ "
+        f"with {workers} partition worker process(es)"
+    )
     manager.loop()
     sys.exit(exit_status(manager.returncode))
 

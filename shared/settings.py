@@ -36,7 +36,12 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     sqlite_busy_timeout_ms: int = 30_000
     seed_sample_accounts: bool = True
-    # Serving: how long a client may take to send a request's headers, and then its body.
+    # Serving: where the API listens (loopback unless told otherwise: the service is open to
+    # anyone who can reach the port), and with how many gunicorn processes.
+    host: str = "127.0.0.1"
+    port: int = 5000
+    web_processes: int = 2
+    # How long a client may take to send a request's headers, and then its body.
     header_timeout_seconds: int = 5  # whole seconds, as gunicorn takes it
     body_timeout_seconds: float = 10.0
     # Connections one web process holds (each a file descriptor), and how many of them may
@@ -163,6 +168,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         seed_sample_accounts=_read(
             env, "ATM_SEED_SAMPLE_ACCOUNTS", _flag, defaults.seed_sample_accounts
         ),
+        host=_read(env, "HOST", str, defaults.host),
+        port=_read(env, "PORT", _positive_int, defaults.port),
+        web_processes=_read(env, "WEB_CONCURRENCY", _positive_int, defaults.web_processes),
         header_timeout_seconds=_read(
             env, "ATM_HEADER_TIMEOUT", _positive_int, defaults.header_timeout_seconds
         ),

@@ -43,7 +43,10 @@ def test_open_file_limit_is_raised_to_the_hard_limit() -> None:
 def test_the_launcher_binds_loopback_by_default(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from gunicorn.config import Config
 
+    from shared.settings import get_settings
+
     monkeypatch.delenv("HOST", raising=False)
+    get_settings.cache_clear()  # gunicorn.conf.py reads the settings of this environment
     config = Config()
     namespace: dict[str, object] = {}
     exec(
