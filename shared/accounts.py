@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.errors import AccountExists, AccountNotFound, InvalidAccountNumber
-from shared.models import OPENING, Account, LedgerEntry
+from shared.models import ACTIVE, OPENING, Account, LedgerEntry
 
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{1,34}")  # used with fullmatch: "$" would allow a newline
 MAX_HISTORY_PAGE = 500
@@ -26,14 +26,25 @@ def is_account_number(value: str) -> bool:
     return bool(_ACCOUNT_NUMBER.fullmatch(value))
 
 
-def open_account(session: Session, account_number: str | None, opening_cents: int) -> Account:
+def open_account(
+    session: Session,
+    account_number: str | None,
+    opening_cents: int,
+    daily_withdrawal_limit: int | None = None,
+) -> Account:
     """Create an account (assigning a number when none is given) and its opening entry."""
     if account_number is None:
         account_number = _unused_number(session)
     elif session.get(Account, account_number) is not None:
         raise AccountExists(f"account {account_number} already exists")
     account = Account(
-        account_number=account_number, balance=opening_cents, opening_balance=opening_cents
+        account_number=account_number,
+        balance=opening_cents,
+        opening_balance=opening_cents,
+        status=ACTIVE,
+        held=0,
+        daily_withdrawal_limit=daily_withdrawal_limit,
+        withdrawn_on_limit_day=0,
     )
     session.add(account)
     session.flush()

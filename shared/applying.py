@@ -1,96 +1,70 @@
-"""The rules for applying a partition's queued operations: in order, exactly once, no overdraft."""
+"""Applying a partition's queued operations: in order, exactly once, in one transaction.
+
+The rules themselves are in `shared.rules`; this module reads what a chunk needs, runs the
+rules, and writes back what they changed, all inside the caller's write transaction.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
-from typing import NamedTuple
 
 from sqlalchemy import CompoundSelect, bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement, reserve_ids
-from shared.errors import AccountNotFound, InsufficientFunds
 from shared.models import (
-    FAILED,
+    ACTIVE,
+    CAPTURE,
+    IS_ACTIVE,
     IS_QUEUED,
+    REVERSAL,
     SUCCEEDED,
-    WITHDRAW,
+    VOID,
     Account,
+    Hold,
     Job,
     LedgerEntry,
     Partition,
     utcnow,
 )
-from shared.money import format_cents
+from shared.rules import (
+    AccountState,
+    Chunk,
+    HoldState,
+    Outcome,
+    QueuedJob,
+    TargetJob,
+    decide,
+    expire_due_holds,
+)
+from shared.timestamps import as_utc, utc_day
+
+__all__ = ["Outcome", "QueuedJob", "apply_pending", "has_pending"]
+
+DUE_HOLDS_PER_CHUNK = 1000
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What became of one job; published to waiting clients after the commit."""
-
-    job_id: str
-    account_number: str
-    type: str
-    amount: int
-    status: str
-    new_balance: int | None = None
-    transaction_id: int | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-    batch_id: str | None = None
-    request_id: str | None = None
-
-    def to_message(self) -> dict[str, object]:
-        # dataclasses.asdict deep-copies, which is too slow at thousands of jobs a second
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    @classmethod
-    def from_job(cls, job: Job) -> Outcome:
-        return cls(
-            job_id=job.job_id,
-            account_number=job.account_number,
-            type=job.type,
-            amount=job.amount,
-            status=job.status,
-            new_balance=job.new_balance,
-            transaction_id=job.transaction_id,
-            error_type=job.error_type,
-            error_message=job.error_message,
-            batch_id=job.batch_id,
-            request_id=job.request_id,
-        )
-
-    @classmethod
-    def from_message(cls, message: dict[str, object]) -> Outcome:
-        return cls(**message)  # type: ignore[arg-type]
-
-
-class QueuedJob(NamedTuple):
-    """A job as the applier reads it: a plain tuple, since reading a SQLAlchemy Row's
-    attributes costs about as much per job as the rest of the rule."""
-
-    id: int
-    job_id: str
-    account_number: str
-    type: str
-    amount: int
-    batch_id: str | None
-    reference: str | None
-    metadata: str | None
-    request_id: str | None
-
-
-def has_pending(session: Session, partitions: Sequence[int]) -> bool:
-    """Whether any of `partitions` has a queued job: a cheap read before taking the write lock."""
-    return session.scalar(_ANY_QUEUED, {"partitions": list(partitions)}) is not None
+def has_pending(session: Session, partitions: Sequence[int], now: datetime | None = None) -> bool:
+    """Whether any of `partitions` has a queued job or a hold due to expire: a cheap read
+    before taking the write lock."""
+    parameters = {"partitions": list(partitions), "now": now or utcnow()}
+    return (
+        session.scalar(_ANY_QUEUED, parameters) is not None
+        or session.scalar(_ANY_DUE_HOLD, parameters) is not None
+    )
 
 
 def apply_pending(
-    session: Session, partitions: Sequence[int], limit: int, applied_by: str
+    session: Session,
+    partitions: Sequence[int],
+    limit: int,
+    applied_by: str,
 ) -> list[Outcome]:
-    """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order.
+    """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order,
+    and expire their holds that are due.
 
     Runs inside the caller's write transaction. The partition rows are locked first, so two
     processes that both believe they own a partition still apply it one at a time; a job
@@ -98,49 +72,171 @@ def apply_pending(
     duplicated wake-up finds nothing left to apply. Each job succeeds or fails on its own.
     Several partitions of one owner share a transaction; an account belongs to one
     partition, so applying each partition in id order keeps every account's order.
+
+    A transfer (or a reversal of one) also changes an account of another partition, which
+    another worker may be applying at the same moment. Every account the chunk touches is
+    therefore read with a row lock, all of them in one statement in account-number order:
+    two appliers wait for each other instead of overwriting each other's balance, and as
+    both lock in the same global order neither can hold a row the other has while waiting
+    for one the other holds (no deadlock). On SQLite the write lock covers the whole
+    database, so the row locks are not needed (nor rendered).
     """
     partitions = list(partitions)
     session.execute(_LOCK_PARTITIONS, {"partitions": partitions, "applied_by": applied_by})
-    jobs = _queued_jobs(session, partitions, limit)
-    if not jobs:
-        return []
-    balances = _balances(session, {job.account_number for job in jobs})
-    outcomes = [_decide(job, balances) for job in jobs]
-    succeeded = [(job, o) for job, o in zip(jobs, outcomes, strict=True) if o.status == SUCCEEDED]
-    for (_, outcome), entry_id in zip(
-        succeeded, reserve_ids(session, _ledger, len(succeeded)), strict=True
-    ):
-        outcome.transaction_id = entry_id
     now = utcnow()
+    jobs = _queued_jobs(session, partitions, limit)
+    holds = _holds(session, partitions, jobs, now)
+    if not jobs and not holds:
+        return []
+    targets = _targets(session, jobs)
+    numbers = {job.account_number for job in jobs}
+    numbers.update(job.to_account for job in jobs if job.to_account is not None)
+    numbers.update(hold.account_number for hold in holds.values())
+    chunk = Chunk(now, utc_day(now), _accounts(session, numbers), holds, targets)
+    expire_due_holds(chunk)
+    outcomes = [decide(job, chunk) for job in jobs]
+    _write(session, chunk, jobs, outcomes, applied_by)
+    return outcomes
+
+
+def _write(
+    session: Session,
+    chunk: Chunk,
+    jobs: list[QueuedJob],
+    outcomes: list[Outcome],
+    applied_by: str,
+) -> None:
+    """Write back what the chunk's rules changed."""
+    entry_ids = reserve_ids(session, _ledger, len(chunk.entries))
+    first_entry: dict[str, int] = {}
+    for entry, entry_id in zip(chunk.entries, entry_ids, strict=True):
+        first_entry.setdefault(entry.job_id, entry_id)
+    for outcome in outcomes:
+        if outcome.status == SUCCEEDED:
+            outcome.transaction_id = first_entry.get(outcome.job_id)
+            if outcome.result is not None and "transaction_id" in outcome.result:
+                outcome.result["transaction_id"] = outcome.transaction_id
     _INSERT_ENTRIES.executemany(
         session,
-        [
-            (
-                o.transaction_id,
-                o.account_number,
-                o.job_id,
-                o.type,
-                o.amount,
-                o.new_balance,
-                job.reference,
-                job.metadata,
-            )
-            for job, o in succeeded
-        ],
-        {"status": SUCCEEDED, "created_at": now},
+        [(entry_id, *entry) for entry, entry_id in zip(chunk.entries, entry_ids, strict=True)],
+        {"status": SUCCEEDED, "created_at": chunk.now},
     )
-    _SET_BALANCE.executemany(
-        session, [(number, balances[number]) for number in {o.account_number for _, o in succeeded}]
+    changed = [a for a in chunk.accounts.values() if a.changed]
+    _SET_ACCOUNT.executemany(
+        session,
+        [(a.number, a.balance, a.held, a.limit_day, a.withdrawn) for a in changed],
     )
+    controls = [a for a in changed if a.controls_changed]
+    _SET_CONTROLS.executemany(session, [(a.number, a.status, a.daily_limit) for a in controls])
+    _write_holds(session, chunk)
     _FINISH_JOB.executemany(
         session,
         [
-            (job.id, o.status, o.new_balance, o.transaction_id, o.error_type, o.error_message)
+            (
+                job.id,
+                o.status,
+                o.new_balance,
+                o.transaction_id,
+                o.error_type,
+                o.error_message,
+                None if o.result is None else json.dumps(o.result, separators=(",", ":")),
+            )
             for job, o in zip(jobs, outcomes, strict=True)
         ],
-        {"applied_by": applied_by, "completed_at": now},
+        {"applied_by": applied_by, "completed_at": chunk.now},
     )
-    return outcomes
+    _MARK_REVERSED.executemany(session, list(chunk.reversed.items()))
+
+
+def _write_holds(session: Session, chunk: Chunk) -> None:
+    new = [h for h in chunk.holds.values() if h.new]
+    if new:
+        session.execute(
+            insert(_hold_table),
+            [
+                {
+                    "hold_id": h.hold_id,
+                    "job_id": h.job_id,
+                    "account_number": h.account_number,
+                    "partition": h.partition,
+                    "amount": h.amount,
+                    "captured_amount": h.captured_amount,
+                    "status": h.status,
+                    "limit_day": h.limit_day,
+                    "reference": h.reference,
+                    "metadata": h.metadata,
+                    "created_at": h.created_at,
+                    "expires_at": h.expires_at,
+                    "completed_at": h.completed_at,
+                }
+                for h in new
+            ],
+        )
+    ended = [h for h in chunk.holds.values() if h.changed and not h.new]
+    if ended:
+        session.execute(
+            _END_HOLD,
+            [
+                {
+                    "key": h.hold_id,
+                    "status": h.status,
+                    "captured_amount": h.captured_amount,
+                    "completed_at": h.completed_at,
+                }
+                for h in ended
+            ],
+        )
+
+
+def _accounts(session: Session, numbers: set[str]) -> dict[str, AccountState]:
+    """The accounts a chunk touches, locked in account-number order (see apply_pending)."""
+    accounts: dict[str, AccountState] = {}
+    if not numbers:
+        return accounts
+    for row in session.execute(_ACCOUNTS, {"numbers": sorted(numbers)}):
+        number, balance, held, status, limit, day, withdrawn, created_at = row
+        accounts[number] = AccountState(
+            number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0, created_at
+        )
+    return accounts
+
+
+def _holds(
+    session: Session, partitions: list[int], jobs: list[QueuedJob], now: datetime
+) -> dict[str, HoldState]:
+    """The holds due to expire in these partitions, and those the chunk's captures and
+    voids name."""
+    named = {job.target_id for job in jobs if job.type in (CAPTURE, VOID) and job.target_id}
+    rows = list(
+        session.execute(
+            _DUE_HOLDS, {"partitions": partitions, "now": now, "limit": DUE_HOLDS_PER_CHUNK}
+        )
+    )
+    wanted = sorted(named - {row.hold_id for row in rows})
+    if wanted:
+        rows.extend(session.execute(_HOLDS_BY_ID, {"ids": wanted}))
+    return {
+        row.hold_id: HoldState(
+            row.hold_id,
+            row.job_id,
+            row.account_number,
+            row.partition,
+            row.amount,
+            row.captured_amount,
+            row.status,
+            row.limit_day,
+            as_utc(row.expires_at),
+        )
+        for row in rows
+    }
+
+
+def _targets(session: Session, jobs: list[QueuedJob]) -> dict[str, TargetJob]:
+    """The jobs the chunk's reversals name."""
+    ids = sorted({job.target_id for job in jobs if job.type == REVERSAL and job.target_id})
+    if not ids:
+        return {}
+    return {row.job_id: TargetJob(*row) for row in session.execute(_TARGET_JOBS, {"ids": ids})}
 
 
 def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[QueuedJob]:
@@ -159,8 +255,9 @@ def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Qu
     parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
     # The first equal shares of every partition in one statement: with a single waiting
     # request, one read of each partition would cost more than the rest of the chunk.
-    for partition, *job in session.execute(_first_shares(len(first)), parameters):
-        taken[partition].append(QueuedJob(*job))
+    for row in session.execute(_first_shares(len(first)), parameters):
+        job = QueuedJob(*row)
+        taken[job.partition].append(job)
     for rows in taken.values():
         rows.sort()  # by id: the order of a UNION ALL's rows is not guaranteed
     remaining = limit - sum(map(len, taken.values()))
@@ -183,9 +280,9 @@ def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[Qu
 
 @cache
 def _first_shares(count: int) -> CompoundSelect:
-    """Up to :share queued jobs of each of the partitions :p0 … :p<count-1>, as
-    (partition, *QueuedJob) rows; one statement per partition count, built once."""
-    columns = [_jobs.c.partition, *(_jobs.c[name] for name in QueuedJob._fields)]
+    """Up to :share queued jobs of each of the partitions :p0 … :p<count-1>, as QueuedJob
+    rows; one statement per partition count, built once."""
+    columns = [_jobs.c[name] for name in QueuedJob._fields]
     shares = [
         select(*columns)
         .where(_jobs.c.partition == bindparam(f"p{index}"), IS_QUEUED)
@@ -197,41 +294,52 @@ def _first_shares(count: int) -> CompoundSelect:
     return union_all(*(select(share) for share in shares))
 
 
-def _decide(job: QueuedJob, balances: dict[str, int]) -> Outcome:
-    """The rule for one job. `balances` holds the running balances, updated on success."""
-    outcome = Outcome(
-        job.job_id,
-        job.account_number,
-        job.type,
-        job.amount,
-        SUCCEEDED,
-        batch_id=job.batch_id,
-        request_id=job.request_id,
-    )
-    balance = balances.get(job.account_number)
-    if balance is None:
-        outcome.status, outcome.error_type = FAILED, AccountNotFound.type
-        outcome.error_message = f"account {job.account_number} not found"
-    elif job.type == WITHDRAW and balance < job.amount:
-        outcome.status, outcome.error_type = FAILED, InsufficientFunds.type
-        outcome.error_message = f"insufficient funds for a withdrawal of {format_cents(job.amount)}"
-    else:
-        balance += -job.amount if job.type == WITHDRAW else job.amount
-        balances[job.account_number] = outcome.new_balance = balance
-    return outcome
-
-
-def _balances(session: Session, numbers: set[str]) -> dict[str, int]:
-    rows = session.execute(_BALANCES, {"numbers": sorted(numbers)})
-    return {number: balance for number, balance in rows}
-
-
 # Statements built once, with bound parameters (IN lists expand at execution), and executed
 # with many parameter sets at once: building expressions or running the ORM's unit of work
 # per call would cost more than the SQL itself at thousands of rows per second.
-_accounts, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
+_accounts_table, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
+_hold_table = Hold.__table__
 _PARTITIONS = bindparam("partitions", expanding=True)
 _ANY_QUEUED = select(_jobs.c.id).where(_jobs.c.partition.in_(_PARTITIONS), IS_QUEUED).limit(1)
+_DUE = (
+    _hold_table.c.partition.in_(_PARTITIONS),
+    IS_ACTIVE,
+    _hold_table.c.expires_at <= bindparam("now"),
+)
+_ANY_DUE_HOLD = select(_hold_table.c.hold_id).where(*_DUE).limit(1)
+_HOLD_COLUMNS = (
+    _hold_table.c.hold_id,
+    _hold_table.c.job_id,
+    _hold_table.c.account_number,
+    _hold_table.c.partition,
+    _hold_table.c.amount,
+    _hold_table.c.captured_amount,
+    _hold_table.c.status,
+    _hold_table.c.limit_day,
+    _hold_table.c.expires_at,
+)
+_DUE_HOLDS = select(*_HOLD_COLUMNS).where(*_DUE).limit(bindparam("limit"))
+_HOLDS_BY_ID = select(*_HOLD_COLUMNS).where(
+    _hold_table.c.hold_id.in_(bindparam("ids", expanding=True))
+)
+_END_HOLD = (
+    update(_hold_table)
+    .where(_hold_table.c.hold_id == bindparam("key"))
+    .values(
+        status=bindparam("status"),
+        captured_amount=bindparam("captured_amount"),
+        completed_at=bindparam("completed_at"),
+    )
+)
+_TARGET_JOBS = select(
+    _jobs.c.job_id,
+    _jobs.c.type,
+    _jobs.c.status,
+    _jobs.c.account_number,
+    _jobs.c.to_account,
+    _jobs.c.amount,
+    _jobs.c.reversed_by,
+).where(_jobs.c.job_id.in_(bindparam("ids", expanding=True)))
 _LOCK_PARTITIONS = (
     update(Partition.__table__)
     .where(Partition.__table__.c.id.in_(_PARTITIONS))
@@ -243,14 +351,41 @@ _QUEUED_JOBS = (
     .order_by(_jobs.c.id)
     .limit(bindparam("limit"))
 )
-_BALANCES = select(_accounts.c.account_number, _accounts.c.balance).where(
-    _accounts.c.account_number.in_(bindparam("numbers", expanding=True))
+_ACCOUNTS = (
+    select(
+        _accounts_table.c.account_number,
+        _accounts_table.c.balance,
+        _accounts_table.c.held,
+        _accounts_table.c.status,
+        _accounts_table.c.daily_withdrawal_limit,
+        _accounts_table.c.limit_day,
+        _accounts_table.c.withdrawn_on_limit_day,
+        _accounts_table.c.created_at,
+    )
+    .where(_accounts_table.c.account_number.in_(bindparam("numbers", expanding=True)))
+    .order_by(_accounts_table.c.account_number)
+    .with_for_update()
 )
-_SET_BALANCE = BulkStatement(
-    update(_accounts)
-    .where(_accounts.c.account_number == bindparam("key"))
-    .values(balance=bindparam("balance")),
-    columns=("key", "balance"),
+_SET_ACCOUNT = BulkStatement(
+    update(_accounts_table)
+    .where(_accounts_table.c.account_number == bindparam("key"))
+    .values(
+        balance=bindparam("balance"),
+        held=bindparam("held"),
+        limit_day=bindparam("limit_day"),
+        withdrawn_on_limit_day=bindparam("withdrawn"),
+    ),
+    columns=("key", "balance", "held", "limit_day", "withdrawn"),
+)
+_SET_CONTROLS = BulkStatement(
+    update(_accounts_table)
+    .where(_accounts_table.c.account_number == bindparam("key"))
+    .values(status=bindparam("status"), daily_withdrawal_limit=bindparam("limit")),
+    columns=("key", "status", "limit"),
+)
+_MARK_REVERSED = BulkStatement(
+    update(_jobs).where(_jobs.c.job_id == bindparam("key")).values(reversed_by=bindparam("by")),
+    columns=("key", "by"),
 )
 _FINISH_JOB = BulkStatement(
     update(_jobs)
@@ -264,12 +399,21 @@ _FINISH_JOB = BulkStatement(
                 "transaction_id",
                 "error_type",
                 "error_message",
+                "result",
                 "applied_by",
                 "completed_at",
             )
         }
     ),
-    columns=("key", "status", "new_balance", "transaction_id", "error_type", "error_message"),
+    columns=(
+        "key",
+        "status",
+        "new_balance",
+        "transaction_id",
+        "error_type",
+        "error_message",
+        "result",
+    ),
 )
 _INSERT_ENTRIES = BulkStatement(
     insert(_ledger),
@@ -282,5 +426,6 @@ _INSERT_ENTRIES = BulkStatement(
         "balance_after",
         "reference",
         "metadata",
+        "direction",
     ),
 )

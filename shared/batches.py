@@ -11,8 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.accounts import validate_account_number
-from shared.errors import BatchNotFound, DomainError, InvalidBatch, InvalidOperation
-from shared.models import FAILED, OPERATION_TYPES, PROCESSING, QUEUED, SUCCEEDED, Batch, Job
+from shared.errors import (
+    BatchNotFound,
+    DomainError,
+    InvalidBatch,
+    InvalidOperation,
+    InvalidTransfer,
+)
+from shared.models import BATCH_TYPES, FAILED, PROCESSING, QUEUED, SUCCEEDED, TRANSFER, Batch, Job
 from shared.money import parse_amount
 from shared.operations import Operation, new_id, record_operations
 from shared.partitioning import partition_of
@@ -56,6 +62,7 @@ def parse_operations(
                 parsed.reference,
                 parsed.metadata,
                 request_id,
+                to_account=parsed.to_account,
             )
         )
     if details:
@@ -71,6 +78,7 @@ class ParsedOperation(NamedTuple):
     cents: int
     reference: str | None
     metadata: str | None
+    to_account: str | None = None
 
 
 def parse_operation(item: object, *, max_cents: int) -> ParsedOperation:
@@ -80,14 +88,20 @@ def parse_operation(item: object, *, max_cents: int) -> ParsedOperation:
         raise InvalidOperation("each operation must be an object")
     number = validate_account_number(item.get("account_number"))
     op_type = item.get("type")
-    if op_type not in OPERATION_TYPES:
-        raise InvalidOperation(f"type must be one of {', '.join(OPERATION_TYPES)}")
+    if op_type not in BATCH_TYPES:
+        raise InvalidOperation(f"type must be one of {', '.join(BATCH_TYPES)}")
+    to_account = None
+    if op_type == TRANSFER:
+        to_account = validate_account_number(item.get("to_account"))
+        if to_account == number:
+            raise InvalidTransfer("a transfer needs two different accounts")
     return ParsedOperation(
         number,
         str(op_type),
         parse_amount(item.get("amount"), max_cents=max_cents),
         parse_reference(item.get("reference")),
         parse_metadata(item.get("metadata")),
+        to_account,
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.accounts import open_account
-from shared.models import Account, Base, Partition
+from shared.models import Account, Base, LedgerEntry, Partition
 from shared.settings import Settings
 
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
@@ -135,6 +135,8 @@ def init_database(database: Database) -> None:
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         Base.metadata.create_all(session.connection())
         _add_missing_columns(session.connection())
+        _fill_new_account_columns(session.connection())
+        _relax_ledger_job_uniqueness(session.connection())
         _upgrade_indexes(session.connection())
         known = set(session.scalars(select(Partition.id)))
         session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
@@ -160,6 +162,42 @@ def _add_missing_columns(connection: Connection) -> None:
                 connection.exec_driver_sql(
                     f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
                 )
+
+
+def _fill_new_account_columns(connection: Connection) -> None:
+    """Accounts from before controls and holds: active, nothing held, nothing withdrawn."""
+    for column, value in (("status", "'active'"), ("held", "0"), ("withdrawn_on_limit_day", "0")):
+        connection.exec_driver_sql(f"UPDATE accounts SET {column} = {value} WHERE {column} IS NULL")
+
+
+def _relax_ledger_job_uniqueness(connection: Connection) -> None:
+    """Replace an earlier version's UNIQUE(job_id) on the ledger by UNIQUE(job_id, account).
+
+    A transfer writes one entry on each of its accounts. PostgreSQL drops the constraint;
+    SQLite cannot drop a column's UNIQUE, so the table is rebuilt (copied into a new one),
+    inside the init transaction like everything else here.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_job_id_key"
+        )
+        return
+    old_unique = [
+        row
+        for row in connection.exec_driver_sql("PRAGMA index_list(transactions)")
+        if row[1].startswith("sqlite_autoindex_")
+    ]
+    if not old_unique:
+        return
+    columns = ", ".join(f'"{c.name}"' for c in LedgerEntry.__table__.columns)
+    for index in LedgerEntry.__table__.indexes:
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    connection.exec_driver_sql("ALTER TABLE transactions RENAME TO transactions_before_upgrade")
+    LedgerEntry.__table__.create(connection)
+    connection.exec_driver_sql(
+        f"INSERT INTO transactions ({columns}) SELECT {columns} FROM transactions_before_upgrade"
+    )
+    connection.exec_driver_sql("DROP TABLE transactions_before_upgrade")
 
 
 def _upgrade_indexes(connection: Connection) -> None:

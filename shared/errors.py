@@ -86,8 +86,66 @@ class ServiceUnavailable(DomainError):
     status = 503
 
 
+class LimitExceeded(DomainError):
+    type = "limit_exceeded"
+
+
+class InvalidTransfer(DomainError):
+    type = "invalid_transfer"
+
+
+class AccountFrozen(DomainError):
+    type = "account_frozen"
+    status = 409
+
+
+class AccountClosed(DomainError):
+    type = "account_closed"
+    status = 409
+
+
+class AccountNotEmpty(DomainError):
+    type = "account_not_empty"
+    status = 409
+
+
+class HoldNotFound(DomainError):
+    type = "hold_not_found"
+    status = 404
+
+
+class HoldNotActive(DomainError):
+    type = "hold_not_active"
+    status = 409
+
+
+class NotReversible(DomainError):
+    type = "not_reversible"
+    status = 409
+
+
+class AlreadyReversed(DomainError):
+    type = "already_reversed"
+    status = 409
+
+
+# Every error an applied job can end with: a waiting request answers with it.
 ERRORS_BY_TYPE: dict[str, type[DomainError]] = {
-    cls.type: cls for cls in (InsufficientFunds, AccountNotFound)
+    cls.type: cls
+    for cls in (
+        InsufficientFunds,
+        AccountNotFound,
+        InvalidAmount,
+        LimitExceeded,
+        AccountFrozen,
+        AccountClosed,
+        AccountNotEmpty,
+        HoldNotFound,
+        HoldNotActive,
+        NotReversible,
+        AlreadyReversed,
+        JobNotFound,
+    )
 }
 
 

@@ -19,14 +19,41 @@ FINAL_STATUSES = frozenset({SUCCEEDED, FAILED})
 WITHDRAW = "withdraw"
 DEPOSIT = "deposit"
 OPENING = "opening"
+HOLD = "hold"
+CAPTURE = "capture"
+VOID = "void"
+TRANSFER = "transfer"
+REVERSAL = "reversal"
+UPDATE_ACCOUNT = "update_account"  # a PATCH of the account's status or daily limit
+TRANSFER_OUT = "transfer_out"
+TRANSFER_IN = "transfer_in"
 OPERATION_TYPES = (WITHDRAW, DEPOSIT)
+# The types a batch operation may have.
+BATCH_TYPES = (WITHDRAW, DEPOSIT, TRANSFER)
 # Every type a ledger entry can have (history's `?type=` filter takes any of them).
-LEDGER_TYPES = (OPENING, DEPOSIT, WITHDRAW, "transfer_out", "transfer_in", "capture", "reversal")
+LEDGER_TYPES = (OPENING, DEPOSIT, WITHDRAW, TRANSFER_OUT, TRANSFER_IN, CAPTURE, REVERSAL)
+# Succeeded jobs of these types can be reversed.
+REVERSIBLE_TYPES = (DEPOSIT, WITHDRAW, TRANSFER, CAPTURE)
+
+ACTIVE = "active"
+FROZEN = "frozen"
+CLOSED = "closed"
+ACCOUNT_STATUSES = (ACTIVE, FROZEN, CLOSED)
+
+# Hold statuses (ACTIVE too).
+CAPTURED = "captured"
+VOIDED = "voided"
+EXPIRED = "expired"
+
+# A reversal's ledger entry says which way it moved money; other types imply it.
+DEBIT = "debit"
+CREDIT = "credit"
 
 # Written as literal SQL so that SQLite's planner can match it to the partial index below
 # (it cannot prove that a bound parameter equals 'queued').
 IS_QUEUED = text(f"status = '{QUEUED}'")
 IS_FAILED = text(f"status = '{FAILED}'")
+IS_ACTIVE = text(f"status = '{ACTIVE}'")
 
 
 def utcnow() -> datetime:
@@ -44,6 +71,19 @@ class Account(Base):
     balance: Mapped[int] = mapped_column(BigInteger)
     opening_balance: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Controls. Nullable only so that init-db can add them to an older table; the code
+    # reads a missing value as its default (active, nothing held, no limit).
+    status: Mapped[str | None] = mapped_column(String(16), default=ACTIVE)
+    # The sum of the account's active holds: available balance = balance - held.
+    held: Mapped[int | None] = mapped_column(BigInteger, default=0)
+    daily_withdrawal_limit: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # What counts against the limit on `limit_day` (a UTC date, YYYY-MM-DD).
+    limit_day: Mapped[str | None] = mapped_column(String(10), default=None)
+    withdrawn_on_limit_day: Mapped[int | None] = mapped_column(BigInteger, default=0)
+
+    @property
+    def available_balance(self) -> int:
+        return self.balance - (self.held or 0)
 
 
 class Job(Base):
@@ -62,6 +102,8 @@ class Job(Base):
         Index("ix_jobs_batch", "batch_id", "batch_index"),
         # The most recent failures, for the console, without walking every job.
         Index("ix_jobs_failed", "id", sqlite_where=IS_FAILED, postgresql_where=IS_FAILED),
+        # Reversals of a job, to refuse a second one at once.
+        Index("ix_jobs_target", "target_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -83,6 +125,17 @@ class Job(Base):
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
     # The X-Request-ID of the request that submitted it, for the applier's log line.
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # A transfer's destination; a reversal's other account (credited back), if it has one.
+    to_account: Mapped[str | None] = mapped_column(String(34), default=None)
+    # The hold a hold, capture or void is about; the job a reversal reverses.
+    target_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    # Operation-specific input as compact JSON: a hold's expires_in, a PATCH's fields.
+    details: Mapped[str | None] = mapped_column(Text, default=None)
+    # The data of the operation's 200 answer, as compact JSON, for the types beyond
+    # withdraw and deposit (whose answer follows from the columns above).
+    result: Mapped[str | None] = mapped_column(Text, default=None)
+    # The reversal that undid this job, set in the reversal's transaction.
+    reversed_by: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
@@ -98,21 +151,63 @@ class Batch(Base):
 
 
 class LedgerEntry(Base):
-    """A movement of money; `job_id` is unique so no job can move money twice."""
+    """A movement of money. A job moves money at most once on each account: (job_id,
+    account_number) is unique, which lets a transfer (or its reversal) write one leg on
+    each of its two accounts and nothing more."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_account_id", "account_number", "id"),)
+    __table_args__ = (
+        Index("ix_transactions_account_id", "account_number", "id"),
+        Index("ux_transactions_job_account", "job_id", "account_number", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     account_number: Mapped[str] = mapped_column(ForeignKey("accounts.account_number"))
-    job_id: Mapped[str | None] = mapped_column(String(36), unique=True, default=None)
+    job_id: Mapped[str | None] = mapped_column(String(36), default=None)
     type: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=SUCCEEDED)
     balance_after: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str | None] = mapped_column(String(128), default=None)
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
+    # Set on reversal entries only (debit or credit); every other type implies its sign.
+    direction: Mapped[str | None] = mapped_column(String(6), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Hold(Base):
+    """Money reserved on an account by a hold job, until captured, voided or expired.
+
+    Only the owner of the account's partition writes it, in the transaction that also
+    changes the account's `held` sum, so `available_balance` is exact at every moment.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        # The due holds of a partition, for expiry, without walking finished ones.
+        Index(
+            "ix_holds_active",
+            "partition",
+            "expires_at",
+            sqlite_where=IS_ACTIVE,
+            postgresql_where=IS_ACTIVE,
+        ),
+    )
+
+    hold_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(36))
+    account_number: Mapped[str] = mapped_column(ForeignKey("accounts.account_number"))
+    partition: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    captured_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    # The UTC day whose withdrawal limit it counted against when placed.
+    limit_day: Mapped[str] = mapped_column(String(10))
+    reference: Mapped[str | None] = mapped_column(String(128), default=None)
+    metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Partition(Base):

@@ -32,6 +32,9 @@ _INSERT_JOBS = BulkStatement(
         "reference",
         "metadata",
         "request_id",
+        "to_account",
+        "target_id",
+        "details",
     ),
 )
 
@@ -48,7 +51,7 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class Operation:
-    """A withdraw or deposit as accepted from a client, before it is recorded."""
+    """An operation as accepted from a client, before it is recorded as a job."""
 
     job_id: str
     account_number: str
@@ -59,6 +62,9 @@ class Operation:
     reference: str | None = None
     metadata: str | None = None  # compact JSON text
     request_id: str | None = None
+    to_account: str | None = None  # a transfer's destination; a reversal's other account
+    target_id: str | None = None  # the hold (hold, capture, void) or reversed job
+    details: str | None = None  # compact JSON: a hold's expires_in, a PATCH's fields
 
 
 def record_operations(
@@ -78,8 +84,15 @@ def record_operations(
     """
     refused: set[str] = set()
     if refuse_unknown_accounts:
-        existing = _existing_accounts(session, {op.account_number for op in operations})
-        refused = {op.job_id for op in operations if op.account_number not in existing}
+        numbers = {op.account_number for op in operations}
+        numbers.update(op.to_account for op in operations if op.to_account is not None)
+        existing = _existing_accounts(session, numbers)
+        refused = {
+            op.job_id
+            for op in operations
+            if op.account_number not in existing
+            or (op.to_account is not None and op.to_account not in existing)
+        }
     rows = [
         (
             op.job_id,
@@ -92,6 +105,9 @@ def record_operations(
             op.reference,
             op.metadata,
             op.request_id,
+            op.to_account,
+            op.target_id,
+            op.details,
         )
         for op in operations
         if op.job_id not in refused
@@ -112,7 +128,16 @@ def _existing_accounts(session: Session, numbers: set[str]) -> set[str]:
 def record_operation(session: Session, operation: Operation, partitions: int) -> None:
     """Record one operation, or raise AccountNotFound."""
     if record_operations(session, [operation], partitions):
-        raise AccountNotFound(f"account {operation.account_number} not found")
+        raise AccountNotFound(f"account {unknown_account(session, operation)} not found")
+
+
+def unknown_account(session: Session, operation: Operation) -> str:
+    """Which of the operation's accounts does not exist (for the refusal's message)."""
+    numbers = {operation.account_number, operation.to_account} - {None}
+    existing = _existing_accounts(session, numbers)  # type: ignore[arg-type]
+    if operation.account_number not in existing:
+        return operation.account_number
+    return operation.to_account or operation.account_number
 
 
 def get_job(session: Session, job_id: str) -> Job:

@@ -14,11 +14,13 @@ from web.cli import register_commands
 from web.console import console
 from web.errors import register_error_handlers
 from web.health import health
+from web.holds import holds
 from web.jobs import jobs
 from web.metrics import metrics, register_request_metrics
 from web.openapi import docs, interactive_docs
 from web.request_ids import RequestIdFilter, register_request_ids
 from web.services import init_services
+from web.transfers import transfers
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -33,7 +35,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_metrics(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
     tag_log_lines_with_request_ids()
-    for blueprint in (accounts, batches, jobs, health, docs, interactive_docs, metrics, console):
+    for blueprint in (
+        accounts,
+        holds,
+        transfers,
+        batches,
+        jobs,
+        health,
+        docs,
+        interactive_docs,
+        metrics,
+        console,
+    ):
         app.register_blueprint(blueprint)
     register_commands(app)
     return app

@@ -1,6 +1,8 @@
-"""The accounts resource: balance, opening an account, history, withdraw and deposit."""
+"""The accounts resource: views, opening, controls, history, withdraw, deposit, holds."""
 
 from __future__ import annotations
+
+import json
 
 from flask import Blueprint, Response
 from sqlalchemy.exc import IntegrityError
@@ -13,26 +15,125 @@ from shared.accounts import (
     open_account,
     validate_account_number,
 )
-from shared.errors import AccountExists
+from shared.errors import AccountExists, InvalidParameter
 from shared.idempotency import StoredResponse
-from shared.models import DEPOSIT, LEDGER_TYPES, WITHDRAW
+from shared.models import (
+    ACCOUNT_STATUSES,
+    ACTIVE,
+    DEPOSIT,
+    HOLD,
+    LEDGER_TYPES,
+    UPDATE_ACCOUNT,
+    WITHDRAW,
+)
 from shared.money import parse_amount, to_json_number
+from shared.operations import Operation, new_id
+from shared.references import parse_metadata, parse_reference
+from shared.rules import account_view
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_choice, query_int, query_reference
+from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import ledger_entry_view
 from web.services import current_services
-from web.submission import submit_operation
+from web.submission import submit, submit_operation
 
 accounts = Blueprint("accounts", __name__)
+DEFAULT_HOLD_SECONDS = 600
+MAX_HOLD_SECONDS = 604_800  # 7 days
+# A daily limit is a setting, not an amount moved: any value a balance column holds.
+MAX_DAILY_LIMIT_CENTS = 2**62
 
 
 @accounts.get("/accounts/<account_number>/balance")
 def get_balance(account_number: str) -> Response:
     account = current_services().reading(get_account, account_number)
     return success(
-        {"account_number": account.account_number, "balance": to_json_number(account.balance)}
+        {
+            "account_number": account.account_number,
+            "balance": to_json_number(account.balance),
+            "available_balance": to_json_number(account.available_balance),
+        }
     )
+
+
+@accounts.get("/accounts/<account_number>")
+def get_account_view(account_number: str) -> Response:
+    account = current_services().reading(get_account, account_number)
+    return success(
+        account_view(
+            account.account_number,
+            account.balance,
+            account.held or 0,
+            account.status or ACTIVE,
+            account.daily_withdrawal_limit,
+            account.created_at,
+        )
+    )
+
+
+@accounts.patch("/accounts/<account_number>")
+def update_account(account_number: str) -> Response:
+    """Freeze, unfreeze, close, or set the daily limit: a job in the account's order."""
+    body = json_object_body()
+    unknown = sorted(set(body) - {"status", "daily_withdrawal_limit"})
+    if unknown:
+        raise InvalidParameter(f"unknown field(s): {', '.join(unknown)}")
+    changes: dict[str, object] = {}
+    if "status" in body:
+        if body["status"] not in ACCOUNT_STATUSES:
+            raise InvalidParameter(f"status must be one of {', '.join(ACCOUNT_STATUSES)}")
+        changes["status"] = body["status"]
+    if "daily_withdrawal_limit" in body:
+        changes["daily_withdrawal_limit"] = parse_daily_limit(body["daily_withdrawal_limit"])
+    return submit(
+        body,
+        lambda job_id: Operation(
+            job_id,
+            account_number,
+            UPDATE_ACCOUNT,
+            0,
+            request_id=current_request_id(),
+            details=json.dumps(changes, separators=(",", ":")),
+        ),
+    )
+
+
+@accounts.post("/accounts/<account_number>/holds")
+def place_hold(account_number: str) -> Response:
+    settings = current_services().settings
+    body = json_object_body()
+    amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
+    expires_in = body.get("expires_in", DEFAULT_HOLD_SECONDS)
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 1 <= expires_in <= MAX_HOLD_SECONDS
+    ):
+        raise InvalidParameter(f"expires_in must be whole seconds from 1 to {MAX_HOLD_SECONDS}")
+    reference = parse_reference(body.get("reference"))
+    metadata = parse_metadata(body.get("metadata"))
+    return submit(
+        body,
+        lambda job_id: Operation(
+            job_id,
+            account_number,
+            HOLD,
+            amount,
+            reference=reference,
+            metadata=metadata,
+            request_id=current_request_id(),
+            target_id=new_id(),
+            details=json.dumps({"expires_in": expires_in}),
+        ),
+    )
+
+
+def parse_daily_limit(value: object) -> int | None:
+    """A daily withdrawal limit: money above zero, or null for none."""
+    if value is None:
+        return None
+    return parse_amount(value, max_cents=MAX_DAILY_LIMIT_CENTS)
 
 
 @accounts.post("/accounts")
@@ -47,9 +148,10 @@ def create_account() -> Response:
         max_cents=services.settings.max_amount_cents,
         allow_zero=True,
     )
+    daily_limit = parse_daily_limit(body.get("daily_withdrawal_limit"))
 
     def create(session: Session) -> StoredResponse:
-        account = open_account(session, number, opening)
+        account = open_account(session, number, opening, daily_limit)
         data = {
             "account_number": account.account_number,
             "balance": to_json_number(account.balance),

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from shared.db import Database
 from shared.errors import AccountNotFound, IdempotencyKeyReused
 from shared.idempotency import Claim, ensure_same_request, find_claims, store_claim
-from shared.operations import Operation, record_operations
+from shared.operations import Operation, record_operations, unknown_account
 from shared.partitioning import partition_of
 from web.background import ProcessThread
 from web.dispatch import PartitionDispatcher
@@ -122,7 +122,7 @@ class JobIntake:
             )
             for pending in fresh:
                 if pending.operation.job_id in refused:
-                    number = pending.operation.account_number
+                    number = unknown_account(session, pending.operation)
                     pending.error = AccountNotFound(f"account {number} not found")
                 elif pending.claim is not None:
                     store_claim(

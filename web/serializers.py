@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 
 from shared.applying import Outcome
 from shared.batches import BatchProgress
-from shared.models import FAILED, PROCESSING, QUEUED, SUCCEEDED, Job, LedgerEntry
+from shared.models import (
+    CAPTURE,
+    FAILED,
+    HOLD,
+    PROCESSING,
+    QUEUED,
+    REVERSAL,
+    SUCCEEDED,
+    TRANSFER,
+    VOID,
+    Hold,
+    Job,
+    LedgerEntry,
+)
 from shared.money import to_json_number
 from shared.references import metadata_value
-
-
-def iso(moment: datetime | None) -> str | None:
-    """UTC ISO 8601 with a Z; SQLite hands back naive datetimes that are UTC already."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from shared.timestamps import iso
 
 
 def job_status_url(job_id: str) -> str:
@@ -25,24 +30,64 @@ def job_status_url(job_id: str) -> str:
 
 
 def job_view(job: Job) -> dict[str, object]:
-    return {
+    """A job; transfers add `to_account`, holds and their captures and voids `hold_id`,
+    reversals `reversed_job_id`, and a reversed job `reversed_by`."""
+    view: dict[str, object] = {
         "job_id": job.job_id,
         "type": job.type,
         "account_number": job.account_number,
         "amount": to_json_number(job.amount),
         "status": job.status,
-        "result": {"new_balance": to_json_number(job.new_balance)}
-        if job.status == SUCCEEDED and job.new_balance is not None
-        else None,
+        "result": _job_result(job),
         "error": {"type": job.error_type, "message": job.error_message} if job.error_type else None,
         "reference": job.reference,
         "metadata": metadata_value(job.metadata_json),
         "created_at": iso(job.created_at),
         "completed_at": iso(job.completed_at),
     }
+    if job.type == TRANSFER:
+        view["to_account"] = job.to_account
+    elif job.type in (HOLD, CAPTURE, VOID):
+        view["hold_id"] = job.target_id
+    elif job.type == REVERSAL:
+        view["reversed_job_id"] = job.target_id
+    if job.reversed_by is not None:
+        view["reversed_by"] = job.reversed_by
+    return view
+
+
+def _job_result(job: Job) -> dict[str, object] | None:
+    if job.status != SUCCEEDED:
+        return None
+    if job.result is not None:
+        return json.loads(job.result)
+    return None if job.new_balance is None else {"new_balance": to_json_number(job.new_balance)}
+
+
+def hold_view(hold: Hold) -> dict[str, object]:
+    view: dict[str, object] = {
+        "hold_id": hold.hold_id,
+        "job_id": hold.job_id,
+        "account_number": hold.account_number,
+        "amount": to_json_number(hold.amount),
+        "captured_amount": to_json_number(hold.captured_amount),
+        "status": hold.status,
+        "created_at": iso(hold.created_at),
+        "expires_at": iso(hold.expires_at),
+        "completed_at": iso(hold.completed_at),
+    }
+    if hold.reference is not None:
+        view["reference"] = hold.reference
+    if hold.metadata_json is not None:
+        view["metadata"] = metadata_value(hold.metadata_json)
+    return view
 
 
 def completed_operation_view(outcome: Outcome) -> dict[str, object]:
+    """The 200 answer of an applied operation: recorded by the applier for the newer types,
+    built from the outcome for withdraw and deposit."""
+    if outcome.result is not None:
+        return outcome.result
     return {
         "account_number": outcome.account_number,
         "new_balance": to_json_number(outcome.new_balance or 0),
@@ -94,8 +139,12 @@ def batch_result_view(job: Job) -> dict[str, object]:
         "amount": to_json_number(job.amount),
         "status": job.status,
     }
+    if job.to_account is not None and job.type == TRANSFER:
+        view["to_account"] = job.to_account
     if job.status == SUCCEEDED and job.new_balance is not None:
         view["new_balance"] = to_json_number(job.new_balance)
+        if job.type == TRANSFER and job.result is not None:
+            view["to_balance"] = json.loads(job.result)["to_balance"]
     elif job.error_type:
         view["error"] = {"type": job.error_type, "message": job.error_message}
     return view

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import Response
 
@@ -25,28 +26,38 @@ RETRY_AFTER_SECONDS = "1"
 
 
 def submit_operation(account_number: str, op_type: str) -> Response:
-    services = current_services()
-    settings = services.settings
+    """A withdraw or deposit: the seed's endpoints."""
+    settings = current_services().settings
     body = json_object_body()
     amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
-    reference = parse_reference(body.get("reference"))
-    metadata = parse_metadata(body.get("metadata"))
+    return submit(
+        body,
+        lambda job_id: Operation(
+            job_id,
+            account_number,
+            op_type,
+            amount,
+            reference=parse_reference(body.get("reference")),
+            metadata=parse_metadata(body.get("metadata")),
+            request_id=current_request_id(),
+        ),
+    )
+
+
+def submit(body: dict[str, object], make: Callable[[str], Operation]) -> Response:
+    """Record the operation `make` builds (given its new job id) and answer as the contract
+    says for every operation: its 200 once applied, its error if it failed, or 202 when the
+    client asked not to wait or the wait ran out. `body` is what an Idempotency-Key covers.
+    """
+    services = current_services()
+    settings = services.settings
+    operation = make(new_id())
     prefer = parse_prefer()
     wait_seconds, applied = wait_budget(
         prefer, settings.sync_wait_seconds, settings.max_wait_seconds
     )
-
     claim = idempotency_claim(body)
     services.backpressure.admit()
-    operation = Operation(
-        new_id(),
-        account_number,
-        op_type,
-        amount,
-        reference=reference,
-        metadata=metadata,
-        request_id=current_request_id(),
-    )
     job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
     headers = {"Preference-Applied": applied} if applied else {}
     if replayed:

@@ -93,7 +93,7 @@ def test_invalid_batch_lists_every_bad_operation_and_records_nothing(
         json={
             "operations": [
                 {"account_number": number, "type": "withdraw", "amount": 1},
-                {"account_number": number, "type": "transfer", "amount": 1},
+                {"account_number": number, "type": "refund", "amount": 1},
                 {"account_number": 12, "type": "deposit", "amount": 1},
                 {"account_number": number, "type": "deposit", "amount": "0.001"},
                 "deposit",

@@ -16,7 +16,8 @@ def test_seed_readme_examples(client: Api) -> None:
     assert balance.headers["Content-Type"] == "application/json"
     assert balance.json() == {
         "success": True,
-        "data": {"account_number": "10001", "balance": 5000.0},
+        # the seed's two fields, and Part two's available balance beside them
+        "data": {"account_number": "10001", "balance": 5000.0, "available_balance": 5000.0},
         "code": 200,
     }
 

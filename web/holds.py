@@ -1,0 +1,69 @@
+"""Holds (an ATM authorisation): read one, capture it, void it. Placing one is on accounts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from shared.errors import InvalidAmount
+from shared.holds import get_hold
+from shared.models import CAPTURE, VOID
+from shared.money import format_cents, parse_amount
+from shared.operations import Operation
+from shared.references import parse_metadata, parse_reference
+from web.parsing import json_object_body
+from web.request_ids import current_request_id
+from web.responses import success
+from web.serializers import hold_view
+from web.services import current_services
+from web.submission import submit
+
+holds = Blueprint("holds", __name__)
+
+
+@holds.get("/holds/<hold_id>")
+def get_hold_view(hold_id: str) -> Response:
+    return success(hold_view(current_services().reading(get_hold, hold_id)))
+
+
+@holds.post("/holds/<hold_id>/capture")
+def capture_hold(hold_id: str) -> Response:
+    """Move the captured amount (the whole hold when none is given) out of the balance."""
+    services = current_services()
+    body = json_object_body(allow_empty=True)
+    hold = services.reading(get_hold, hold_id)
+    amount = hold.amount
+    if body.get("amount") is not None:
+        amount = parse_amount(body["amount"], max_cents=services.settings.max_amount_cents)
+        if amount > hold.amount:
+            raise InvalidAmount(
+                f"cannot capture {format_cents(amount)} of a hold of {format_cents(hold.amount)}"
+            )
+    return _submit_for(hold.account_number, hold_id, CAPTURE, amount, body)
+
+
+@holds.post("/holds/<hold_id>/void")
+def void_hold(hold_id: str) -> Response:
+    body = json_object_body(allow_empty=True)
+    hold = current_services().reading(get_hold, hold_id)
+    return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body)
+
+
+def _submit_for(
+    account_number: str, hold_id: str, op_type: str, amount: int, body: dict[str, object]
+) -> Response:
+    """A capture or void is an operation of the hold's account, in its order."""
+    reference = parse_reference(body.get("reference"))
+    metadata = parse_metadata(body.get("metadata"))
+    return submit(
+        body,
+        lambda job_id: Operation(
+            job_id,
+            account_number,
+            op_type,
+            amount,
+            reference=reference,
+            metadata=metadata,
+            request_id=current_request_id(),
+            target_id=hold_id,
+        ),
+    )

@@ -1,0 +1,46 @@
+"""Transfers between two accounts: one job, both legs in one transaction when applied."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from shared.accounts import validate_account_number
+from shared.errors import InvalidTransfer
+from shared.models import TRANSFER
+from shared.money import parse_amount
+from shared.operations import Operation
+from shared.references import parse_metadata, parse_reference
+from web.parsing import json_object_body
+from web.request_ids import current_request_id
+from web.services import current_services
+from web.submission import submit
+
+transfers = Blueprint("transfers", __name__)
+
+
+@transfers.post("/transfers")
+def create_transfer() -> Response:
+    """Ordered with the source account's operations; an unknown account on either side is
+    refused at once."""
+    settings = current_services().settings
+    body = json_object_body()
+    source = validate_account_number(body.get("from_account"))
+    destination = validate_account_number(body.get("to_account"))
+    if source == destination:
+        raise InvalidTransfer("from_account and to_account must be different accounts")
+    amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
+    reference = parse_reference(body.get("reference"))
+    metadata = parse_metadata(body.get("metadata"))
+    return submit(
+        body,
+        lambda job_id: Operation(
+            job_id,
+            source,
+            TRANSFER,
+            amount,
+            reference=reference,
+            metadata=metadata,
+            request_id=current_request_id(),
+            to_account=destination,
+        ),
+    )
