@@ -61,6 +61,9 @@ class Api:
     def post(self, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
         return self.http.post(self.url(path), timeout=30, **kwargs)
 
+    def patch(self, path: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+        return self.http.patch(self.url(path), timeout=30, **kwargs)
+
     def post_json_text(self, path: str, text: str) -> requests.Response:
         """POST a body written out as JSON text, for what a dict cannot say (1e999, 0.1)."""
         return self.post(path, data=text, headers={"Content-Type": "application/json"})
@@ -77,6 +80,11 @@ class Api:
         response = self.get(f"/accounts/{number}/balance")
         assert response.status_code == 200, response.text
         return response.json()["data"]["balance"]
+
+    def account(self, number: str) -> dict:
+        response = self.get(f"/accounts/{number}")
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
 
     def history(self, number: str) -> list[dict]:
         response = self.get(f"/accounts/{number}/transactions", params={"limit": 500})
