@@ -12,7 +12,18 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
-from shared.models import LEDGER_TYPES, OPERATION_TYPES
+from shared.models import (
+    ACCOUNT_STATUSES,
+    BATCH_TYPES,
+    CAPTURE,
+    HOLD,
+    LEDGER_TYPES,
+    OPERATION_TYPES,
+    REVERSAL,
+    TRANSFER,
+    UPDATE_ACCOUNT,
+    VOID,
+)
 
 docs = Blueprint("docs", __name__)
 
@@ -81,8 +92,157 @@ FAILURE: Schema = obj(
         "data": {"type": "object"},
     },
 )
-ACCOUNT = obj(["account_number", "balance"], {"account_number": ACCOUNT_NUMBER, "balance": MONEY})
+ACCOUNT = obj(
+    ["account_number", "balance"],
+    {"account_number": ACCOUNT_NUMBER, "balance": MONEY, "available_balance": MONEY},
+)
+DAILY_LIMIT: Schema = {**AMOUNT_IN, "nullable": True}
+ACCOUNT_VIEW = obj(
+    [
+        "account_number",
+        "balance",
+        "available_balance",
+        "status",
+        "daily_withdrawal_limit",
+        "created_at",
+    ],
+    {
+        "account_number": ACCOUNT_NUMBER,
+        "balance": MONEY,
+        "available_balance": MONEY,
+        "status": {"type": "string", "enum": list(ACCOUNT_STATUSES)},
+        "daily_withdrawal_limit": {**MONEY, "nullable": True},
+        "created_at": TIMESTAMP,
+    },
+)
 OPERATION_TYPE: Schema = {"type": "string", "enum": list(OPERATION_TYPES)}
+BATCH_TYPE: Schema = {"type": "string", "enum": list(BATCH_TYPES)}
+JOB_TYPE: Schema = {
+    "type": "string",
+    "enum": [*OPERATION_TYPES, HOLD, CAPTURE, VOID, TRANSFER, REVERSAL, UPDATE_ACCOUNT],
+}
+HOLD_STATUS: Schema = {"type": "string", "enum": ["active", "captured", "voided", "expired"]}
+HOLD_VIEW = obj(
+    [
+        "hold_id",
+        "account_number",
+        "amount",
+        "captured_amount",
+        "status",
+        "created_at",
+        "expires_at",
+        "completed_at",
+    ],
+    {
+        "hold_id": {"type": "string"},
+        "job_id": {"type": "string"},
+        "account_number": ACCOUNT_NUMBER,
+        "amount": MONEY,
+        "captured_amount": MONEY,
+        "status": HOLD_STATUS,
+        "created_at": TIMESTAMP,
+        "expires_at": TIMESTAMP,
+        "completed_at": NULLABLE_TIMESTAMP,
+        **TAGS,
+    },
+)
+HOLD_PLACED = obj(
+    [
+        "hold_id",
+        "job_id",
+        "account_number",
+        "amount",
+        "status",
+        "expires_at",
+        "balance",
+        "available_balance",
+    ],
+    {
+        "hold_id": {"type": "string"},
+        "job_id": {"type": "string"},
+        "account_number": ACCOUNT_NUMBER,
+        "amount": MONEY,
+        "status": HOLD_STATUS,
+        "expires_at": TIMESTAMP,
+        "balance": MONEY,
+        "available_balance": MONEY,
+    },
+)
+HOLD_CAPTURED = obj(
+    [
+        "hold_id",
+        "job_id",
+        "account_number",
+        "amount",
+        "status",
+        "new_balance",
+        "available_balance",
+        "transaction_id",
+    ],
+    {
+        "hold_id": {"type": "string"},
+        "job_id": {"type": "string"},
+        "account_number": ACCOUNT_NUMBER,
+        "amount": MONEY,
+        "status": HOLD_STATUS,
+        "new_balance": MONEY,
+        "available_balance": MONEY,
+        "transaction_id": {"type": "integer"},
+    },
+)
+HOLD_VOIDED = obj(
+    ["hold_id", "job_id", "account_number", "status", "available_balance"],
+    {
+        "hold_id": {"type": "string"},
+        "job_id": {"type": "string"},
+        "account_number": ACCOUNT_NUMBER,
+        "status": HOLD_STATUS,
+        "available_balance": MONEY,
+    },
+)
+TRANSFER_RESULT = obj(
+    [
+        "job_id",
+        "type",
+        "from_account",
+        "to_account",
+        "amount",
+        "from_balance",
+        "to_balance",
+        "transaction_id",
+    ],
+    {
+        "job_id": {"type": "string"},
+        "type": {"type": "string", "enum": [TRANSFER]},
+        "from_account": ACCOUNT_NUMBER,
+        "to_account": ACCOUNT_NUMBER,
+        "amount": MONEY,
+        "from_balance": MONEY,
+        "to_balance": MONEY,
+        "new_balance": MONEY,
+        "transaction_id": {"type": "integer"},
+    },
+)
+REVERSAL_RESULT = obj(
+    [
+        "job_id",
+        "reversed_job_id",
+        "type",
+        "account_number",
+        "amount",
+        "new_balance",
+        "transaction_id",
+    ],
+    {
+        "job_id": {"type": "string"},
+        "reversed_job_id": {"type": "string"},
+        "type": {"type": "string", "enum": [REVERSAL]},
+        "account_number": ACCOUNT_NUMBER,
+        "amount": MONEY,
+        "new_balance": MONEY,
+        "transaction_id": {"type": "integer"},
+    },
+)
 LEDGER_TYPE: Schema = {"type": "string", "enum": list(LEDGER_TYPES)}
 JOB_STATUS: Schema = {"type": "string", "enum": ["queued", "processing", "succeeded", "failed"]}
 OPERATION_RESULT = obj(
@@ -116,11 +276,19 @@ JOB = obj(
     ],
     {
         "job_id": {"type": "string"},
-        "type": OPERATION_TYPE,
+        "type": JOB_TYPE,
         "account_number": ACCOUNT_NUMBER,
         "amount": MONEY,
         "status": JOB_STATUS,
-        "result": {**obj(["new_balance"], {"new_balance": MONEY}), "nullable": True},
+        "result": {
+            "type": "object",
+            "nullable": True,
+            "description": "the data of the operation's 200 answer",
+        },
+        "to_account": ACCOUNT_NUMBER,
+        "hold_id": {"type": "string"},
+        "reversed_job_id": {"type": "string"},
+        "reversed_by": {"type": "string"},
         "error": {**ERROR_INFO, "nullable": True},
         "reference": {**REFERENCE, "nullable": True},
         "metadata": {**METADATA, "nullable": True},
@@ -161,7 +329,13 @@ TRANSACTIONS = obj(
 )
 BATCH_OPERATION = obj(
     ["account_number", "type", "amount"],
-    {"account_number": ACCOUNT_NUMBER, "type": OPERATION_TYPE, "amount": AMOUNT_IN, **TAGS},
+    {
+        "account_number": ACCOUNT_NUMBER,
+        "type": BATCH_TYPE,
+        "to_account": {**ACCOUNT_NUMBER, "description": "a transfer's destination"},
+        "amount": AMOUNT_IN,
+        **TAGS,
+    },
 )
 BATCH_ACCEPTED = obj(
     ["batch_id", "total", "status_url"],
@@ -211,10 +385,12 @@ BATCH_RESULTS = obj(
                     "index": COUNT,
                     "job_id": {"type": "string"},
                     "account_number": ACCOUNT_NUMBER,
-                    "type": OPERATION_TYPE,
+                    "type": BATCH_TYPE,
+                    "to_account": ACCOUNT_NUMBER,
                     "amount": MONEY,
                     "status": JOB_STATUS,
                     "new_balance": MONEY,
+                    "to_balance": MONEY,
                     "error": ERROR_INFO,
                 },
             ),
@@ -273,22 +449,42 @@ def json_body(schema: Schema, required: bool = True) -> Schema:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def money_operation(kind: str) -> Schema:
+def job_operation(
+    summary: str,
+    operation_id: str,
+    parameters: list[Schema],
+    body: Schema,
+    result: Schema,
+    *,
+    body_required: bool = True,
+) -> Schema:
+    """An operation recorded as a job: its 200 once applied, or 202 to follow."""
     return {
-        "summary": f"{kind.capitalize()} money (waits for the result by default)",
-        "operationId": kind,
-        "parameters": [path_parameter("account_number", ACCOUNT_NUMBER), PREFER, IDEMPOTENCY_KEY],
-        "requestBody": json_body(obj(["amount"], {"amount": AMOUNT_IN, **TAGS})),
+        "summary": f"{summary} (waits for the result by default)",
+        "operationId": operation_id,
+        "parameters": [*parameters, PREFER, IDEMPOTENCY_KEY],
+        "requestBody": json_body(body, required=body_required),
         "responses": {
-            "200": response("applied", envelope(OPERATION_RESULT)),
+            "200": response("applied", envelope(result)),
             "202": response("accepted; follow Location", envelope(ACCEPTED)),
-            **failures(400, 404, 413, 415, 422, 500, 503),
+            **failures(400, 404, 409, 413, 415, 422, 500, 503),
         },
     }
 
 
+def money_operation(kind: str) -> Schema:
+    return job_operation(
+        f"{kind.capitalize()} money",
+        kind,
+        [path_parameter("account_number", ACCOUNT_NUMBER)],
+        obj(["amount"], {"amount": AMOUNT_IN, **TAGS}),
+        OPERATION_RESULT,
+    )
+
+
 def build_spec() -> Schema:
     number = path_parameter("account_number", ACCOUNT_NUMBER)
+    hold = path_parameter("hold_id", {"type": "string"})
     return {
         "openapi": "3.0.3",
         "info": {"title": "ATM transaction processor", "version": "1.0.0"},
@@ -304,6 +500,7 @@ def build_spec() -> Schema:
                             "properties": {
                                 "account_number": ACCOUNT_NUMBER,
                                 "initial_balance": MONEY,
+                                "daily_withdrawal_limit": DAILY_LIMIT,
                             },
                         },
                         required=False,
@@ -313,6 +510,105 @@ def build_spec() -> Schema:
                         **failures(400, 409, 413, 415, 422, 500),
                     },
                 }
+            },
+            "/accounts/{account_number}": {
+                "get": {
+                    "summary": "The account: balances, status, daily limit",
+                    "operationId": "get_account",
+                    "parameters": [number],
+                    "responses": {
+                        "200": response("the account", envelope(ACCOUNT_VIEW)),
+                        **failures(404, 500),
+                    },
+                },
+                "patch": job_operation(
+                    "Freeze, unfreeze or close the account, or set its daily withdrawal limit",
+                    "update_account",
+                    [number],
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "status": {"type": "string", "enum": list(ACCOUNT_STATUSES)},
+                            "daily_withdrawal_limit": DAILY_LIMIT,
+                        },
+                    },
+                    ACCOUNT_VIEW,
+                ),
+            },
+            "/accounts/{account_number}/holds": {
+                "post": job_operation(
+                    "Reserve money without moving it (an authorisation)",
+                    "place_hold",
+                    [number],
+                    obj(
+                        ["amount"],
+                        {
+                            "amount": AMOUNT_IN,
+                            "expires_in": {"type": "integer", "minimum": 1, "maximum": 604800},
+                            **TAGS,
+                        },
+                    ),
+                    HOLD_PLACED,
+                )
+            },
+            "/holds/{hold_id}": {
+                "get": {
+                    "summary": "A hold",
+                    "operationId": "get_hold",
+                    "parameters": [hold],
+                    "responses": {
+                        "200": response("the hold", envelope(HOLD_VIEW)),
+                        **failures(404, 500),
+                    },
+                }
+            },
+            "/holds/{hold_id}/capture": {
+                "post": job_operation(
+                    "Capture a hold, whole or in part",
+                    "capture_hold",
+                    [hold],
+                    {"type": "object", "properties": {"amount": AMOUNT_IN, **TAGS}},
+                    HOLD_CAPTURED,
+                    body_required=False,
+                )
+            },
+            "/holds/{hold_id}/void": {
+                "post": job_operation(
+                    "Release a hold",
+                    "void_hold",
+                    [hold],
+                    {"type": "object", "properties": TAGS},
+                    HOLD_VOIDED,
+                    body_required=False,
+                )
+            },
+            "/transfers": {
+                "post": job_operation(
+                    "Move money between two accounts, both legs at once",
+                    "create_transfer",
+                    [],
+                    obj(
+                        ["from_account", "to_account", "amount"],
+                        {
+                            "from_account": ACCOUNT_NUMBER,
+                            "to_account": ACCOUNT_NUMBER,
+                            "amount": AMOUNT_IN,
+                            **TAGS,
+                        },
+                    ),
+                    TRANSFER_RESULT,
+                )
+            },
+            "/jobs/{job_id}/reverse": {
+                "post": job_operation(
+                    "Undo a succeeded deposit, withdrawal, transfer or capture",
+                    "reverse_job",
+                    [path_parameter("job_id", {"type": "string"})],
+                    {"type": "object", "properties": TAGS},
+                    REVERSAL_RESULT,
+                    body_required=False,
+                )
             },
             "/accounts/{account_number}/balance": {
                 "get": {
