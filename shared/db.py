@@ -68,6 +68,22 @@ def make_engine(settings: Settings) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
 
 
+def native_lock() -> threading.Lock:
+    """A lock of the operating system, also in a process where gevent patched `threading`.
+
+    The web's database work runs in a pool of real threads; a gevent lock shared between
+    real threads can miss the wake-up of a waiter when the holder releases it (gevent
+    issues #1744 and #2013), which stalled every writer of a web process for good under
+    concurrent account openings. These threads never run on the event loop, so blocking
+    them is what is wanted.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a runtime dependency
+        return threading.Lock()
+    return monkey.get_original("_thread", "allocate_lock")()
+
+
 class WriterQueue:
     """Lets one SQLite writer at a time reach BEGIN IMMEDIATE, across threads and processes.
 
@@ -80,7 +96,7 @@ class WriterQueue:
 
     def __init__(self, database_path: Path) -> None:
         self.path = database_path.with_name(database_path.name + ".writer-lock")
-        self.thread_lock = threading.Lock()
+        self.thread_lock = native_lock()
         self.file = None
         self.pid: int | None = None
 
