@@ -3,7 +3,8 @@
     BASE_URL=http://127.0.0.1:5000 python bench/batch_throughput.py
 
 Starts nothing itself. Opens its own accounts, then submits 100,000 operations as batches of
-10,000, first spread over 10,000 accounts, then all on 10 accounts, and times each from the
+10,000, first withdrawals and deposits spread over 10,000 accounts, then transfers between
+those accounts, then withdrawals and deposits all on 10 accounts, and times each from the
 first POST until every batch reports `completed`. Then does the same balance updates and
 ledger inserts directly with Python's sqlite3 module (same pragmas, 1,000 per transaction,
 no HTTP, no queue, no ORM) and prints the ratio. Peak memory is read from /proc for the
@@ -34,6 +35,22 @@ def operations_for(accounts: list[str], total: int, seed: int) -> list[dict]:
         }
         for _ in range(total)
     ]
+
+
+def transfers_for(accounts: list[str], total: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    operations = []
+    for _ in range(total):
+        source, destination = rng.sample(accounts, 2)
+        operations.append(
+            {
+                "account_number": source,
+                "type": "transfer",
+                "to_account": destination,
+                "amount": f"{rng.randint(1, 500)}.{rng.randint(0, 99):02d}",
+            }
+        )
+    return operations
 
 
 def run_batches(base_url: str, operations: list[dict], batch_size: int) -> dict:
@@ -155,6 +172,14 @@ def main() -> None:
         args.base_url, operations_for(accounts, args.operations, 1), args.batch_size
     )
     report(f"spread, {args.accounts} accounts", spread, limit)
+    transfers = run_batches(
+        args.base_url, transfers_for(accounts, args.operations, 3), args.batch_size
+    )
+    report(f"transfers, {args.accounts} accounts", transfers, limit)
+    print(
+        f"transfers / spread withdrawals and deposits: "
+        f"{transfers['per_second'] / spread['per_second']:.2f}"
+    )
     hot = accounts[: args.hot_accounts]
     hot_result = run_batches(
         args.base_url, operations_for(hot, args.operations, 2), args.batch_size

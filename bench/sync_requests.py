@@ -15,6 +15,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from common import open_accounts
@@ -25,7 +26,28 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_clients(base_url: str, accounts: list[str], clients: int, requests_total: int) -> dict:
+Work = Callable[[http.client.HTTPConnection, str], bool]
+
+
+def withdraw_a_cent(connection: http.client.HTTPConnection, number: str) -> bool:
+    """One synchronous withdrawal; True if it answered 200."""
+    return post(connection, f"/accounts/{number}/withdraw", b'{"amount": "0.01"}')[0] == 200
+
+
+def post(connection: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
+    connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def run_clients(
+    base_url: str,
+    accounts: list[str],
+    clients: int,
+    requests_total: int,
+    work: Work = withdraw_a_cent,
+) -> dict:
+    """`clients` threads doing `work` `requests_total` times in all, over `accounts`."""
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
@@ -37,7 +59,6 @@ def run_clients(base_url: str, accounts: list[str], clients: int, requests_total
         # http.client with keep-alive: a lean client leaves the CPU to the server under test.
         nonlocal failures
         connection = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=60)
-        headers = {"Content-Type": "application/json"}
         try:
             while True:
                 with lock:
@@ -46,18 +67,11 @@ def run_clients(base_url: str, accounts: list[str], clients: int, requests_total
                     return
                 number = accounts[index % len(accounts)]
                 started = time.perf_counter()
-                connection.request(
-                    "POST",
-                    f"/accounts/{number}/withdraw",
-                    body=b'{"amount": "0.01"}',
-                    headers=headers,
-                )
-                response = connection.getresponse()
-                response.read()
+                ok = work(connection, number)
                 elapsed = time.perf_counter() - started
                 with lock:
                     latencies.append(elapsed)
-                    if response.status != 200:
+                    if not ok:
                         failures += 1
         finally:
             connection.close()

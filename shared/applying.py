@@ -139,6 +139,7 @@ def _write(
                 o.transaction_id,
                 o.error_type,
                 o.error_message,
+                o.to_balance,
                 None if o.result is None else json.dumps(o.result, separators=(",", ":")),
             )
             for job, o in zip(jobs, outcomes, strict=True)
@@ -399,6 +400,7 @@ _FINISH_JOB = BulkStatement(
                 "transaction_id",
                 "error_type",
                 "error_message",
+                "to_balance",
                 "result",
                 "applied_by",
                 "completed_at",
@@ -412,6 +414,7 @@ _FINISH_JOB = BulkStatement(
         "transaction_id",
         "error_type",
         "error_message",
+        "to_balance",
         "result",
     ),
 )

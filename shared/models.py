@@ -127,6 +127,8 @@ class Job(Base):
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
     # A transfer's destination; a reversal's other account (credited back), if it has one.
     to_account: Mapped[str | None] = mapped_column(String(34), default=None)
+    # A transfer's destination balance after it (new_balance is the source's).
+    to_balance: Mapped[int | None] = mapped_column(BigInteger, default=None)
     # The hold a hold, capture or void is about; the job a reversal reverses.
     target_id: Mapped[str | None] = mapped_column(String(36), default=None)
     # Operation-specific input as compact JSON: a hold's expires_in, a PATCH's fields.

@@ -190,7 +190,8 @@ class Outcome:
     batch_id: str | None = None
     request_id: str | None = None
     to_account: str | None = None
-    # The data of the 200 answer, for types other than withdraw and deposit.
+    to_balance: int | None = None  # a transfer's destination balance after it
+    # The data of the 200 answer, for types whose answer the columns above do not hold.
     result: dict[str, object] | None = None
 
     def to_message(self) -> dict[str, object]:
@@ -216,6 +217,7 @@ class Outcome:
             batch_id=job.batch_id,
             request_id=job.request_id,
             to_account=job.to_account,
+            to_balance=job.to_balance,
             result=json.loads(job.result) if job.result else None,
         )
 
@@ -246,7 +248,7 @@ def decide(job: QueuedJob, chunk: Chunk) -> Outcome:
         del chunk.entries[entries_before:]  # a rule fails before it changes state
         outcome.status, outcome.error_type = "failed", failure.error.type
         outcome.error_message = failure.message
-        outcome.new_balance = outcome.result = None
+        outcome.new_balance = outcome.to_balance = outcome.result = None
     return outcome
 
 
@@ -456,18 +458,9 @@ def _transfer(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
     _count_against_limit(source, job.amount, chunk.today)
     _move(chunk, source, job, TRANSFER_OUT, -job.amount)
     _move(chunk, destination, job, TRANSFER_IN, job.amount)
-    outcome.new_balance = source.balance
-    outcome.result = {
-        "job_id": job.job_id,
-        "type": TRANSFER,
-        "from_account": source.number,
-        "to_account": destination.number,
-        "amount": to_json_number(job.amount),
-        "from_balance": to_json_number(source.balance),
-        "to_balance": to_json_number(destination.balance),
-        "new_balance": to_json_number(source.balance),
-        "transaction_id": None,
-    }
+    # Its answer follows from the job's columns (see transfer_view): a transfer batch then
+    # writes no JSON per job.
+    outcome.new_balance, outcome.to_balance = source.balance, destination.balance
 
 
 def _reversal(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
@@ -526,6 +519,21 @@ def _update_account(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
     account.changed = account.controls_changed = True
     outcome.new_balance = account.balance
     outcome.result = account.view()
+
+
+def transfer_view(outcome: Outcome) -> dict[str, object]:
+    """A succeeded transfer's answer (and its job's result)."""
+    return {
+        "job_id": outcome.job_id,
+        "type": TRANSFER,
+        "from_account": outcome.account_number,
+        "to_account": outcome.to_account,
+        "amount": to_json_number(outcome.amount),
+        "from_balance": to_json_number(outcome.new_balance or 0),
+        "to_balance": to_json_number(outcome.to_balance or 0),
+        "new_balance": to_json_number(outcome.new_balance or 0),
+        "transaction_id": outcome.transaction_id,
+    }
 
 
 RULES = {

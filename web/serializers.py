@@ -22,6 +22,7 @@ from shared.models import (
 )
 from shared.money import to_json_number
 from shared.references import metadata_value
+from shared.rules import transfer_view
 from shared.timestamps import iso
 
 
@@ -61,6 +62,8 @@ def _job_result(job: Job) -> dict[str, object] | None:
         return None
     if job.result is not None:
         return json.loads(job.result)
+    if job.type == TRANSFER:
+        return transfer_view(Outcome.from_job(job))
     return None if job.new_balance is None else {"new_balance": to_json_number(job.new_balance)}
 
 
@@ -88,6 +91,8 @@ def completed_operation_view(outcome: Outcome) -> dict[str, object]:
     built from the outcome for withdraw and deposit."""
     if outcome.result is not None:
         return outcome.result
+    if outcome.type == TRANSFER:
+        return transfer_view(outcome)
     return {
         "account_number": outcome.account_number,
         "new_balance": to_json_number(outcome.new_balance or 0),
@@ -143,8 +148,8 @@ def batch_result_view(job: Job) -> dict[str, object]:
         view["to_account"] = job.to_account
     if job.status == SUCCEEDED and job.new_balance is not None:
         view["new_balance"] = to_json_number(job.new_balance)
-        if job.type == TRANSFER and job.result is not None:
-            view["to_balance"] = json.loads(job.result)["to_balance"]
+        if job.to_balance is not None:
+            view["to_balance"] = to_json_number(job.to_balance)
     elif job.error_type:
         view["error"] = {"type": job.error_type, "message": job.error_message}
     return view
