@@ -83,7 +83,7 @@ class AccountState:
     daily_limit: int | None
     limit_day: str | None
     withdrawn: int  # counted against the limit on limit_day
-    created_at: datetime
+    created_at: datetime | None = None  # read only for a chunk that changes controls
     changed: bool = False
     controls_changed: bool = False
 
@@ -103,7 +103,7 @@ def account_view(
     held: int,
     status: str,
     daily_limit: int | None,
-    created_at: datetime,
+    created_at: datetime | None,
 ) -> dict[str, object]:
     """The contract's account view (GET /accounts/{n}, and a PATCH's answer)."""
     return {
@@ -149,7 +149,10 @@ class TargetJob:
 
 
 class Entry(NamedTuple):
-    """A ledger entry to insert; its id is reserved after the chunk's rules have run."""
+    """A ledger entry to insert; its id is reserved after the chunk's rules have run.
+
+    The rules build them as plain tuples in this order (a named tuple costs more to make,
+    at tens of thousands a second); this class documents the fields."""
 
     account_number: str
     job_id: str
@@ -170,7 +173,7 @@ class Chunk:
     accounts: dict[str, AccountState]
     holds: dict[str, HoldState]
     targets: dict[str, TargetJob]
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[tuple] = field(default_factory=list)  # Entry fields, as plain tuples
     reversed: dict[str, str] = field(default_factory=dict)  # reversed job id -> reversal id
 
 
@@ -237,15 +240,19 @@ def decide(job: QueuedJob, chunk: Chunk) -> Outcome:
         job.type,
         job.amount,
         SUCCEEDED,
-        batch_id=job.batch_id,
-        request_id=job.request_id,
-        to_account=job.to_account,
+        None,
+        None,
+        None,
+        None,
+        job.batch_id,
+        job.request_id,
+        job.to_account,
     )
-    entries_before = len(chunk.entries)
     try:
         RULES[job.type](job, chunk, outcome)
     except _Failed as failure:
-        del chunk.entries[entries_before:]  # a rule fails before it changes state
+        # Every rule checks everything before it changes anything (ending an expired hold
+        # it meets is the one change that stands), so a failure leaves no entry behind.
         outcome.status, outcome.error_type = "failed", failure.error.type
         outcome.error_message = failure.message
         outcome.new_balance = outcome.to_balance = outcome.result = None
@@ -315,11 +322,11 @@ def _move(
     account.balance += delta
     account.changed = True
     chunk.entries.append(
-        Entry(
+        (
             account.number,
             job.job_id,
             entry_type,
-            abs(delta),
+            delta if delta > 0 else -delta,
             account.balance,
             job.reference,
             job.metadata,
