@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import CompoundSelect, bindparam, insert, select, union_all, update
+from sqlalchemy import CompoundSelect, bindparam, insert, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement, reserve_ids
@@ -52,10 +52,7 @@ def has_pending(session: Session, partitions: Sequence[int], now: datetime | Non
     """Whether any of `partitions` has a queued job or a hold due to expire: a cheap read
     before taking the write lock."""
     parameters = {"partitions": list(partitions), "now": now or utcnow()}
-    return (
-        session.scalar(_ANY_QUEUED, parameters) is not None
-        or session.scalar(_ANY_DUE_HOLD, parameters) is not None
-    )
+    return bool(session.scalar(_ANYTHING_TO_DO, parameters))
 
 
 def apply_pending(
@@ -155,7 +152,7 @@ def _write_holds(session: Session, chunk: Chunk) -> None:
     new = [h for h in chunk.holds.values() if h.new]
     if new:
         session.execute(
-            insert(_hold_table),
+            _INSERT_HOLD,
             [
                 {
                     "hold_id": h.hold_id,
@@ -318,6 +315,8 @@ _DUE = (
     _hold_table.c.expires_at <= bindparam("now"),
 )
 _ANY_DUE_HOLD = select(_hold_table.c.hold_id).where(*_DUE).limit(1)
+# One round trip for both questions of has_pending.
+_ANYTHING_TO_DO = select(or_(_ANY_QUEUED.exists(), _ANY_DUE_HOLD.exists()))
 _HOLD_COLUMNS = (
     _hold_table.c.hold_id,
     _hold_table.c.job_id,
@@ -333,6 +332,7 @@ _DUE_HOLDS = select(*_HOLD_COLUMNS).where(*_DUE).limit(bindparam("limit"))
 _HOLDS_BY_ID = select(*_HOLD_COLUMNS).where(
     _hold_table.c.hold_id.in_(bindparam("ids", expanding=True))
 )
+_INSERT_HOLD = insert(_hold_table)
 _END_HOLD = (
     update(_hold_table)
     .where(_hold_table.c.hold_id == bindparam("key"))

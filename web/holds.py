@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from shared.errors import InvalidAmount
-from shared.holds import get_hold
+from shared.holds import get_hold, held_amount
 from shared.models import CAPTURE, VOID
 from shared.money import format_cents, parse_amount
 from shared.operations import Operation
@@ -30,7 +30,7 @@ def capture_hold(hold_id: str) -> Response:
     """Move the captured amount (the whole hold when none is given) out of the balance."""
     services = current_services()
     body = json_object_body(allow_empty=True)
-    hold = services.reading(get_hold, hold_id)
+    hold = services.reading(held_amount, hold_id)
     amount = hold.amount
     if body.get("amount") is not None:
         amount = parse_amount(body["amount"], max_cents=services.settings.max_amount_cents)
@@ -44,7 +44,7 @@ def capture_hold(hold_id: str) -> Response:
 @holds.post("/holds/<hold_id>/void")
 def void_hold(hold_id: str) -> Response:
     body = json_object_body(allow_empty=True)
-    hold = current_services().reading(get_hold, hold_id)
+    hold = current_services().reading(held_amount, hold_id)
     return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body)
 
 
