@@ -16,6 +16,7 @@ from shared.accounts import (
     validate_account_number,
 )
 from shared.errors import AccountExists, InvalidParameter
+from shared.holds import HeldAmount
 from shared.idempotency import StoredResponse
 from shared.models import (
     ACCOUNT_STATUSES,
@@ -113,6 +114,9 @@ def place_hold(account_number: str) -> Response:
         raise InvalidParameter(f"expires_in must be whole seconds from 1 to {MAX_HOLD_SECONDS}")
     reference = parse_reference(body.get("reference"))
     metadata = parse_metadata(body.get("metadata"))
+    hold_id = new_id()
+    # Its capture or void will need its account and amount; remember them now.
+    current_services().holds.remember(hold_id, HeldAmount(account_number, amount))
     return submit(
         body,
         lambda job_id: Operation(
@@ -123,7 +127,7 @@ def place_hold(account_number: str) -> Response:
             reference=reference,
             metadata=metadata,
             request_id=current_request_id(),
-            target_id=new_id(),
+            target_id=hold_id,
             details=json.dumps({"expires_in": expires_in}),
         ),
     )

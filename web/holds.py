@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from shared.errors import InvalidAmount
-from shared.holds import get_hold, held_amount
+from shared.holds import HeldAmount, get_hold, held_amount
 from shared.models import CAPTURE, VOID
 from shared.money import format_cents, parse_amount
 from shared.operations import Operation
@@ -14,7 +14,7 @@ from web.parsing import json_object_body
 from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import hold_view
-from web.services import current_services
+from web.services import Services, current_services
 from web.submission import submit
 
 holds = Blueprint("holds", __name__)
@@ -30,7 +30,7 @@ def capture_hold(hold_id: str) -> Response:
     """Move the captured amount (the whole hold when none is given) out of the balance."""
     services = current_services()
     body = json_object_body(allow_empty=True)
-    hold = services.reading(held_amount, hold_id)
+    hold = find_hold(services, hold_id)
     amount = hold.amount
     if body.get("amount") is not None:
         amount = parse_amount(body["amount"], max_cents=services.settings.max_amount_cents)
@@ -44,8 +44,17 @@ def capture_hold(hold_id: str) -> Response:
 @holds.post("/holds/<hold_id>/void")
 def void_hold(hold_id: str) -> Response:
     body = json_object_body(allow_empty=True)
-    hold = current_services().reading(held_amount, hold_id)
+    hold = find_hold(current_services(), hold_id)
     return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body)
+
+
+def find_hold(services: Services, hold_id: str) -> HeldAmount:
+    """The hold's account and amount: remembered, or read (and then remembered)."""
+    held = services.holds.get(hold_id)
+    if held is None:
+        held = services.reading(held_amount, hold_id)
+        services.holds.remember(hold_id, held)
+    return held
 
 
 def _submit_for(

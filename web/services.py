@@ -14,6 +14,7 @@ from shared import messaging
 from shared.db import Database
 from shared.settings import Settings
 from web.dispatch import PartitionDispatcher
+from web.hold_directory import HoldDirectory
 from web.intake import JobIntake
 from web.offload import DatabaseThreads
 from web.pressure import Backpressure
@@ -33,6 +34,7 @@ class Services:
     intake: JobIntake
     backpressure: Backpressure
     threads: DatabaseThreads
+    holds: HoldDirectory
 
     def reading(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -73,6 +75,7 @@ def init_services(app: Flask, settings: Settings) -> Services:
         ),
         backpressure=Backpressure(settings, database, threads, client),
         threads=threads,
+        holds=HoldDirectory(),
     )
     app.extensions[EXTENSION_KEY] = services
     return services
