@@ -58,8 +58,9 @@ def init_db() -> None:
 )
 @with_appcontext
 def audit(stale_after: float | None) -> None:
-    """Check every balance against its ledger, that no job moved money twice, and that no
-    accepted job is stuck; exit 1 on any finding."""
+    """Check every balance against its ledger, every job's entries against its type, holds
+    and limits against the accounts, and that no accepted job is stuck; exit 1 on any
+    finding."""
     services = current_services()
     threshold = services.settings.recovery_seconds if stale_after is None else stale_after
     with services.database.read.begin() as session:
@@ -69,7 +70,7 @@ def audit(stale_after: float | None) -> None:
     verdict = "clean" if report.clean else f"{len(report.findings)} finding(s)"
     click.echo(
         f"audit: {report.accounts} accounts, {report.ledger_entries} ledger entries, "
-        f"{report.jobs} jobs: {verdict}"
+        f"{report.jobs} jobs, {report.holds} holds: {verdict}"
     )
     sys.exit(0 if report.clean else 1)
 
