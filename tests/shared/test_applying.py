@@ -176,3 +176,50 @@ def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
         entry = entries[outcome.transaction_id]
         assert (entry.job_id, entry.balance_after) == (outcome.job_id, outcome.new_balance)
     assert len(entries) == 3  # the opening entry and the two successes
+
+
+def test_a_ledger_from_an_earlier_version_takes_transfers(database: Database) -> None:
+    """An earlier version's ledger had job_id UNIQUE, and accounts no controls: init-db
+    replaces the one by UNIQUE(job_id, account_number) and gives the others their defaults."""
+    key = (
+        "INTEGER PRIMARY KEY"
+        if database.engine.dialect.name == "sqlite"
+        else "BIGSERIAL PRIMARY KEY"
+    )
+    with database.writing() as session:
+        session.execute(text("DROP TABLE transactions"))
+        session.execute(
+            text(
+                f"CREATE TABLE transactions (id {key}, account_number VARCHAR(34) NOT NULL "
+                "REFERENCES accounts (account_number), job_id VARCHAR(36) UNIQUE, "
+                "type VARCHAR(16) NOT NULL, amount BIGINT NOT NULL, status VARCHAR(16) NOT NULL, "
+                "balance_after BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO transactions (account_number, job_id, type, amount, status, "
+                "balance_after, created_at) VALUES ('10001', 'old-job', 'deposit', 1, "
+                "'succeeded', 500001, CURRENT_TIMESTAMP)"
+            )
+        )
+        for column in ("status", "held", "withdrawn_on_limit_day", "daily_withdrawal_limit"):
+            session.execute(text(f"ALTER TABLE accounts DROP COLUMN {column}"))
+    init_database(database)
+    init_database(database)  # and again: nothing left to change
+    transfer = Operation(new_id(), "10001", "transfer", 100, to_account="10002")
+    with database.writing() as session:
+        record_operation(session, transfer, 1)
+    with database.writing() as session:
+        [outcome] = apply_pending(session, [0], 10, "test")
+    assert outcome.status == "succeeded", outcome
+    assert (outcome.new_balance, outcome.to_balance) == (499_900, 300_100)
+    with database.read.begin() as session:
+        legs = session.scalars(
+            select(LedgerEntry.type).where(LedgerEntry.job_id == transfer.job_id)
+        )
+        assert sorted(legs) == ["transfer_in", "transfer_out"]
+        assert (
+            session.scalar(select(LedgerEntry.amount).where(LedgerEntry.job_id == "old-job")) == 1
+        )
+        assert session.get(Account, "10003").status == "active"
