@@ -28,16 +28,14 @@ from shared.models import (
     WITHDRAW,
 )
 from shared.money import parse_amount, to_json_number
-from shared.operations import Operation, new_id
-from shared.references import parse_metadata, parse_reference
+from shared.operations import new_id
 from shared.rules import account_view
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_choice, query_int, query_reference
-from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import ledger_entry_view
 from web.services import current_services
-from web.submission import submit, submit_operation
+from web.submission import submit_job, submit_operation
 
 accounts = Blueprint("accounts", __name__)
 DEFAULT_HOLD_SECONDS = 600
@@ -87,16 +85,8 @@ def update_account(account_number: str) -> Response:
         changes["status"] = body["status"]
     if "daily_withdrawal_limit" in body:
         changes["daily_withdrawal_limit"] = parse_daily_limit(body["daily_withdrawal_limit"])
-    return submit(
-        body,
-        lambda job_id: Operation(
-            job_id,
-            account_number,
-            UPDATE_ACCOUNT,
-            0,
-            request_id=current_request_id(),
-            details=json.dumps(changes, separators=(",", ":")),
-        ),
+    return submit_job(
+        body, account_number, UPDATE_ACCOUNT, 0, details=json.dumps(changes, separators=(",", ":"))
     )
 
 
@@ -112,24 +102,16 @@ def place_hold(account_number: str) -> Response:
         or not 1 <= expires_in <= MAX_HOLD_SECONDS
     ):
         raise InvalidParameter(f"expires_in must be whole seconds from 1 to {MAX_HOLD_SECONDS}")
-    reference = parse_reference(body.get("reference"))
-    metadata = parse_metadata(body.get("metadata"))
     hold_id = new_id()
     # Its capture or void will need its account and amount; remember them now.
     current_services().holds.remember(hold_id, HeldAmount(account_number, amount))
-    return submit(
+    return submit_job(
         body,
-        lambda job_id: Operation(
-            job_id,
-            account_number,
-            HOLD,
-            amount,
-            reference=reference,
-            metadata=metadata,
-            request_id=current_request_id(),
-            target_id=hold_id,
-            details=json.dumps({"expires_in": expires_in}),
-        ),
+        account_number,
+        HOLD,
+        amount,
+        target_id=hold_id,
+        details=json.dumps({"expires_in": expires_in}),
     )
 
 

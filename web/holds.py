@@ -8,14 +8,11 @@ from shared.errors import InvalidAmount
 from shared.holds import HeldAmount, get_hold, held_amount
 from shared.models import CAPTURE, VOID
 from shared.money import format_cents, parse_amount
-from shared.operations import Operation
-from shared.references import parse_metadata, parse_reference
 from web.parsing import json_object_body
-from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import hold_view
 from web.services import Services, current_services
-from web.submission import submit
+from web.submission import submit_job
 
 holds = Blueprint("holds", __name__)
 
@@ -61,18 +58,4 @@ def _submit_for(
     account_number: str, hold_id: str, op_type: str, amount: int, body: dict[str, object]
 ) -> Response:
     """A capture or void is an operation of the hold's account, in its order."""
-    reference = parse_reference(body.get("reference"))
-    metadata = parse_metadata(body.get("metadata"))
-    return submit(
-        body,
-        lambda job_id: Operation(
-            job_id,
-            account_number,
-            op_type,
-            amount,
-            reference=reference,
-            metadata=metadata,
-            request_id=current_request_id(),
-            target_id=hold_id,
-        ),
-    )
+    return submit_job(body, account_number, op_type, amount, target_id=hold_id)

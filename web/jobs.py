@@ -5,15 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from shared.models import FINAL_STATUSES, REVERSAL
-from shared.operations import Operation, get_job
-from shared.references import parse_metadata, parse_reference
+from shared.operations import get_job
 from shared.reversals import plan_reversal
 from web.parsing import json_object_body
-from web.request_ids import current_request_id
 from web.responses import success
 from web.serializers import job_view
 from web.services import current_services
-from web.submission import submit
+from web.submission import submit_job
 from web.waiting import read_until_final
 
 jobs = Blueprint("jobs", __name__)
@@ -34,20 +32,12 @@ def get_job_status(job_id: str) -> Response:
 def reverse_job(job_id: str) -> Response:
     """Undo a succeeded deposit, withdrawal, transfer or capture by moving its amount back."""
     body = json_object_body(allow_empty=True)
-    reference = parse_reference(body.get("reference"))
-    metadata = parse_metadata(body.get("metadata"))
     plan = current_services().reading(plan_reversal, job_id)
-    return submit(
+    return submit_job(
         body,
-        lambda reversal_id: Operation(
-            reversal_id,
-            plan.account_number,
-            REVERSAL,
-            plan.amount,
-            reference=reference,
-            metadata=metadata,
-            request_id=current_request_id(),
-            to_account=plan.other_account,
-            target_id=job_id,
-        ),
+        plan.account_number,
+        REVERSAL,
+        plan.amount,
+        to_account=plan.other_account,
+        target_id=job_id,
     )

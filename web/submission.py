@@ -30,6 +30,17 @@ def submit_operation(account_number: str, op_type: str) -> Response:
     settings = current_services().settings
     body = json_object_body()
     amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
+    return submit_job(body, account_number, op_type, amount)
+
+
+def submit_job(
+    body: dict[str, object], account_number: str, op_type: str, amount: int, **fields: str | None
+) -> Response:
+    """Submit an operation of `account_number` with the body's reference and metadata and
+    the request's id; `fields` are the operation's own (to_account, target_id, details)."""
+    reference = parse_reference(body.get("reference"))
+    metadata = parse_metadata(body.get("metadata"))
+    request_id = current_request_id()
     return submit(
         body,
         lambda job_id: Operation(
@@ -37,9 +48,10 @@ def submit_operation(account_number: str, op_type: str) -> Response:
             account_number,
             op_type,
             amount,
-            reference=parse_reference(body.get("reference")),
-            metadata=parse_metadata(body.get("metadata")),
-            request_id=current_request_id(),
+            reference=reference,
+            metadata=metadata,
+            request_id=request_id,
+            **fields,  # type: ignore[arg-type]
         ),
     )
 

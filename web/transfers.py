@@ -8,12 +8,9 @@ from shared.accounts import validate_account_number
 from shared.errors import InvalidTransfer
 from shared.models import TRANSFER
 from shared.money import parse_amount
-from shared.operations import Operation
-from shared.references import parse_metadata, parse_reference
 from web.parsing import json_object_body
-from web.request_ids import current_request_id
 from web.services import current_services
-from web.submission import submit
+from web.submission import submit_job
 
 transfers = Blueprint("transfers", __name__)
 
@@ -29,18 +26,4 @@ def create_transfer() -> Response:
     if source == destination:
         raise InvalidTransfer("from_account and to_account must be different accounts")
     amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
-    reference = parse_reference(body.get("reference"))
-    metadata = parse_metadata(body.get("metadata"))
-    return submit(
-        body,
-        lambda job_id: Operation(
-            job_id,
-            source,
-            TRANSFER,
-            amount,
-            reference=reference,
-            metadata=metadata,
-            request_id=current_request_id(),
-            to_account=destination,
-        ),
-    )
+    return submit_job(body, source, TRANSFER, amount, to_account=destination)
