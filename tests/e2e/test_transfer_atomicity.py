@@ -1,5 +1,6 @@
 """Transfers across partitions owned by different workers, in both directions at once, on
-SQLite and on PostgreSQL: no deadlock, no lost update, the sum of all balances unchanged."""
+SQLite and on PostgreSQL: no deadlock, no lost update, the sum of all balances unchanged;
+and of concurrent reversals of one transfer, exactly one succeeds."""
 
 from __future__ import annotations
 
@@ -109,6 +110,22 @@ def test_concurrent_transfers_in_both_directions(two_worker_stack: Stack) -> Non
     seen = sum(results, Counter())
     assert set(seen) <= {(200, None), (400, "insufficient_funds"), ("batch", "completed")}, seen
     assert seen[(200, None)] > 100, seen
+    assert sum(client.balance(n) for n in numbers) == pytest.approx(total_before, abs=1e-9)
+
+    # Of many concurrent reversals of one transfer across the two workers, exactly one wins.
+    source, destination = numbers[0], numbers[1]
+    moved = client.post(
+        "/transfers", json={"from_account": source, "to_account": destination, "amount": 1}
+    ).json()["data"]
+
+    def reverse(_: int) -> int:
+        with requests.Session() as http:
+            url = client.url(f"/jobs/{moved['job_id']}/reverse")
+            return http.post(url, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = Counter(pool.map(reverse, range(32)))
+    assert statuses[200] == 1 and set(statuses) == {200, 409}, statuses
     assert sum(client.balance(n) for n in numbers) == pytest.approx(total_before, abs=1e-9)
 
     database = Database(load_settings({"DATABASE_URL": two_worker_stack.env["DATABASE_URL"]}))
