@@ -34,6 +34,7 @@ def parse_operations(
     max_batch: int,
     max_cents: int,
     request_id: str | None = None,
+    submitted_by: str | None = None,
 ) -> list[Operation]:
     """Validate every operation of a batch body; raise InvalidBatch listing each bad one.
 
@@ -63,6 +64,7 @@ def parse_operations(
                 parsed.metadata,
                 request_id,
                 to_account=parsed.to_account,
+                submitted_by=submitted_by,
             )
         )
     if details:
@@ -113,7 +115,8 @@ def record_batch(
     Operations on unknown accounts are recorded too: they fail with account_not_found when
     applied, each on its own. Returns the partitions to wake.
     """
-    session.add(Batch(batch_id=batch_id, total=len(operations)))
+    submitted_by = operations[0].submitted_by if operations else None
+    session.add(Batch(batch_id=batch_id, total=len(operations), submitted_by=submitted_by))
     session.flush()
     record_operations(session, operations, partitions, refuse_unknown_accounts=False)
     return {partition_of(op.account_number, partitions) for op in operations}
@@ -172,3 +175,11 @@ def batch_results(
         .order_by(Job.batch_index)
     ).all()
     return batch.total, list(jobs)
+
+
+def batch_submitter(session: Session, batch_id: str) -> str | None:
+    """The API key that submitted the batch; BatchNotFound if there is none."""
+    batch = session.get(Batch, batch_id) if len(batch_id) <= 36 else None
+    if batch is None:
+        raise BatchNotFound(f"batch {batch_id} not found")
+    return batch.submitted_by

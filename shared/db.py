@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.accounts import open_account
+from shared.api_keys import ADMIN, ensure_key
 from shared.models import Account, Base, LedgerEntry, Partition
 from shared.settings import Settings
 
@@ -140,7 +141,8 @@ class Database:
 
 
 def init_database(database: Database) -> None:
-    """Create tables and partition rows, and the sample accounts on an empty database.
+    """Create tables and partition rows, the sample accounts on an empty database, and the
+    bootstrap admin key when ATM_BOOTSTRAP_ADMIN_KEY names one.
 
     Safe to run from every process at start: the whole step is one write transaction
     (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
@@ -162,6 +164,8 @@ def init_database(database: Database) -> None:
         ):
             for number, cents in SAMPLE_ACCOUNTS.items():
                 open_account(session, number, cents)
+        if settings.bootstrap_admin_key:
+            ensure_key(session, "bootstrap admin", settings.bootstrap_admin_key, [ADMIN])
 
 
 def _add_missing_columns(connection: Connection) -> None:

@@ -129,6 +129,31 @@ class AlreadyReversed(DomainError):
     status = 409
 
 
+class Unauthorized(DomainError):
+    """No key, or one that is unknown or revoked."""
+
+    type = "unauthorized"
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(DomainError):
+    """A key without the scope or the account the request needs."""
+
+    type = "forbidden"
+    status = 403
+
+
+class ApiKeyNotFound(DomainError):
+    type = "api_key_not_found"
+    status = 404
+
+
+class RateLimited(DomainError):
+    type = "rate_limited"
+    status = 429
+
+
 # Every error an applied job can end with: a waiting request answers with it.
 ERRORS_BY_TYPE: dict[str, type[DomainError]] = {
     cls.type: cls

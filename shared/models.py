@@ -138,6 +138,8 @@ class Job(Base):
     result: Mapped[str | None] = mapped_column(Text, default=None)
     # The reversal that undid this job, set in the reversal's transaction.
     reversed_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    # The API key that submitted it (null with ATM_AUTH=off).
+    submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
@@ -150,6 +152,7 @@ class Batch(Base):
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     total: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class LedgerEntry(Base):
@@ -219,6 +222,22 @@ class Partition(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     applied_by: Mapped[str | None] = mapped_column(String(128), default=None)
+
+
+class ApiKey(Base):
+    """A client's API key. The secret is random (256 bits), so its SHA-256 is enough to
+    store: nobody can guess a secret from it, and a lookup is one indexed read."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[str] = mapped_column(String(64))  # space-separated
+    accounts: Mapped[str | None] = mapped_column(Text, default=None)  # JSON list, or no limit
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class IdempotencyKey(Base):

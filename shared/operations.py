@@ -35,6 +35,7 @@ _INSERT_JOBS = BulkStatement(
         "to_account",
         "target_id",
         "details",
+        "submitted_by",
     ),
 )
 
@@ -65,6 +66,7 @@ class Operation:
     to_account: str | None = None  # a transfer's destination; a reversal's other account
     target_id: str | None = None  # the hold (hold, capture, void) or reversed job
     details: str | None = None  # compact JSON: a hold's expires_in, a PATCH's fields
+    submitted_by: str | None = None  # the API key's id
 
 
 def record_operations(
@@ -108,6 +110,7 @@ def record_operations(
             op.to_account,
             op.target_id,
             op.details,
+            op.submitted_by,
         )
         for op in operations
         if op.job_id not in refused

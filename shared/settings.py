@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -54,6 +55,17 @@ class Settings:
     # maxmemory of a Redis the launcher starts (compose sets the same), so that the
     # ATM_MAX_REDIS_MEMORY_FRACTION guard has a limit to measure against.
     redis_maxmemory: str = "512mb"
+    # Access: "required" (every request but /health and /openapi.json needs an API key) or
+    # "off" (open, as the original service); off is refused on a non-loopback address
+    # unless allow_insecure says it is meant.
+    auth: str = "off"
+    allow_insecure: bool = False
+    bootstrap_admin_key: str | None = None
+    rate_limit: int = 1000  # requests per second per API key, with a burst of as many
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth == "required"
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +128,18 @@ def _synchronous(raw: str) -> str:
     if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
     return value
+
+
+def _auth_mode(raw: str) -> str:
+    if raw not in ("required", "off"):
+        raise ValueError("must be required or off")
+    return raw
+
+
+def _bootstrap_secret(raw: str) -> str:
+    if len(raw) < 32 or not raw.isprintable() or " " in raw:
+        raise ValueError("must be at least 32 printable characters without spaces")
+    return raw
 
 
 def _flag(raw: str) -> bool:
@@ -183,10 +207,36 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             env, "ATM_DATABASE_THREADS", _positive_int, defaults.database_threads
         ),
         redis_maxmemory=_read(env, "ATM_REDIS_MAXMEMORY", _memory_size, defaults.redis_maxmemory),
+        auth=_read(env, "ATM_AUTH", _auth_mode, defaults.auth),
+        allow_insecure=_read(env, "ATM_ALLOW_INSECURE", _flag, defaults.allow_insecure),
+        bootstrap_admin_key=_read(
+            env, "ATM_BOOTSTRAP_ADMIN_KEY", _bootstrap_secret, defaults.bootstrap_admin_key
+        ),
+        rate_limit=_read(env, "ATM_RATE_LIMIT", _positive_int, defaults.rate_limit),
     )
     if settings.database_url.startswith("postgres://"):
         raise SettingsError("DATABASE_URL must start with postgresql:// (not postgres://)")
+    if (
+        not settings.auth_required
+        and not settings.allow_insecure
+        and not is_loopback(settings.host)
+    ):
+        raise SettingsError(
+            f"ATM_AUTH=off would let anyone who can reach {settings.host} move money: set "
+            "ATM_AUTH=required (with ATM_BOOTSTRAP_ADMIN_KEY for a first key), or "
+            "ATM_ALLOW_INSECURE=true if an open service on that address is really meant"
+        )
     return settings
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,8 @@ from flask import Flask
 
 from shared.settings import Settings, get_settings
 from web.accounts import accounts
+from web.api_keys import api_keys
+from web.auth import register_auth
 from web.batches import batches
 from web.bodies import register_body_reading
 from web.cli import register_commands
@@ -29,11 +31,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    init_services(app, settings)
+    services = init_services(app, settings)
     register_error_handlers(app)
     register_request_ids(app)  # first of the hooks: every answer carries an id
     register_request_metrics(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
+    register_auth(app, services.keys, settings.auth_required)
     tag_log_lines_with_request_ids()
     for blueprint in (
         accounts,
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         interactive_docs,
         metrics,
         console,
+        api_keys,
     ):
         app.register_blueprint(blueprint)
     register_commands(app)

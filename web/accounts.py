@@ -30,6 +30,7 @@ from shared.models import (
 from shared.money import parse_amount, to_json_number
 from shared.operations import new_id
 from shared.rules import account_view
+from web.auth import operate, require_account
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_choice, query_int, query_reference
 from web.responses import success
@@ -46,6 +47,7 @@ MAX_DAILY_LIMIT_CENTS = 2**62
 
 @accounts.get("/accounts/<account_number>/balance")
 def get_balance(account_number: str) -> Response:
+    require_account(account_number)
     account = current_services().reading(get_account, account_number)
     return success(
         {
@@ -58,6 +60,7 @@ def get_balance(account_number: str) -> Response:
 
 @accounts.get("/accounts/<account_number>")
 def get_account_view(account_number: str) -> Response:
+    require_account(account_number)
     account = current_services().reading(get_account, account_number)
     return success(
         account_view(
@@ -91,6 +94,7 @@ def update_account(account_number: str) -> Response:
 
 
 @accounts.post("/accounts/<account_number>/holds")
+@operate
 def place_hold(account_number: str) -> Response:
     settings = current_services().settings
     body = json_object_body()
@@ -102,6 +106,7 @@ def place_hold(account_number: str) -> Response:
         or not 1 <= expires_in <= MAX_HOLD_SECONDS
     ):
         raise InvalidParameter(f"expires_in must be whole seconds from 1 to {MAX_HOLD_SECONDS}")
+    require_account(account_number)
     hold_id = new_id()
     # Its capture or void will need its account and amount; remember them now.
     current_services().holds.remember(hold_id, HeldAmount(account_number, amount))
@@ -156,6 +161,7 @@ def create_account() -> Response:
 
 @accounts.get("/accounts/<account_number>/transactions")
 def list_account_transactions(account_number: str) -> Response:
+    require_account(account_number)
     limit = query_int("limit", 50, minimum=1, maximum=MAX_HISTORY_PAGE)
     before = query_int("before", None, minimum=1)
     entry_type = query_choice("type", LEDGER_TYPES)
@@ -178,10 +184,12 @@ def list_account_transactions(account_number: str) -> Response:
 
 
 @accounts.post("/accounts/<account_number>/withdraw")
+@operate
 def withdraw(account_number: str) -> Response:
     return submit_operation(account_number, WITHDRAW)
 
 
 @accounts.post("/accounts/<account_number>/deposit")
+@operate
 def deposit(account_number: str) -> Response:
     return submit_operation(account_number, DEPOSIT)

@@ -18,8 +18,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared.api_keys import (
+    SCOPES,
+    create_key,
+    key_view,
+    list_keys,
+    parse_accounts,
+    parse_name,
+    parse_scopes,
+    revoke_key,
+)
 from shared.audit import run_audit
 from shared.db import init_database
+from shared.errors import DomainError
+from web.api_keys import revoke_everywhere
 from web.batch_files import FileOperation, read_operations
 from web.services import current_services
 
@@ -39,6 +51,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(init_db)
     app.cli.add_command(audit)
     app.cli.add_command(batch)
+    app.cli.add_command(keys)
 
 
 @click.command("init-db")
@@ -73,6 +86,74 @@ def audit(stale_after: float | None) -> None:
         f"{report.jobs} jobs, {report.holds} holds: {verdict}"
     )
     sys.exit(0 if report.clean else 1)
+
+
+@click.group(cls=AppGroup)
+def keys() -> None:
+    """Create, list and revoke API keys (the same as POST/GET/DELETE /api-keys)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(SCOPES),
+    help="read, operate or admin; repeat for several.",
+)
+@click.option("--account", "accounts", multiple=True, help="Limit the key to these accounts.")
+@with_appcontext
+def create_api_key(name: str, scopes: tuple[str, ...], accounts: tuple[str, ...]) -> None:
+    """Create a key and print its secret, which is shown only this once."""
+    try:
+        chosen = parse_accounts(list(accounts) or None)
+        parse_name(name)
+    except DomainError as error:
+        raise click.BadParameter(error.message) from error
+    with current_services().database.writing() as session:
+        created = create_key(session, name, parse_scopes(list(scopes)), chosen)
+        view = key_view(created.record)
+    click.echo(f"key_id: {view['key_id']}")
+    click.echo(f"scopes: {' '.join(view['scopes'])}")  # type: ignore[arg-type]
+    if chosen is not None:
+        click.echo(f"accounts: {' '.join(chosen)}")
+    click.echo(f"secret: {created.secret}")
+    console.print("[yellow]Keep the secret now: it is stored only as a hash.[/yellow]")
+
+
+@keys.command("list")
+@with_appcontext
+def list_api_keys() -> None:
+    """Every key: id, prefix, name, scopes, accounts, and whether it is revoked."""
+    with current_services().database.read.begin() as session:
+        views = [key_view(key) for key in list_keys(session)]
+    for view in views:
+        state = "revoked" if view["revoked"] else "live"
+        accounts = view["accounts"] or "any account"
+        click.echo(
+            f"{view['key_id']}  {view['prefix']}…  {state:<7}  {' '.join(view['scopes'])}  "  # type: ignore[arg-type]
+            f"{view['name']}  ({accounts})"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@with_appcontext
+def revoke_api_key(key_id: str) -> None:
+    """Revoke a key; every web process refuses it from its next request on."""
+    services = current_services()
+
+    def revoke() -> None:
+        with services.database.writing() as session:
+            revoke_key(session, key_id)
+
+    try:
+        revoke_everywhere(key_id, revoke)
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"revoked {key_id}")
 
 
 @click.group(cls=AppGroup)

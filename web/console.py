@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Response, send_from_directory
 
 from shared.operations import recent_failures
+from web.auth import public, require_unlimited
 from web.health import health_checks
 from web.responses import success
 from web.serializers import job_view
@@ -26,17 +27,20 @@ console = Blueprint("console", __name__)
 
 
 @console.get("/console")
+@public
 def get_console() -> Response:
     return send_from_directory(ASSETS, "index.html")
 
 
 @console.get("/console/<any('console.js', 'console.css'):asset>")
+@public
 def get_console_asset(asset: str) -> Response:
     return send_from_directory(ASSETS, asset)
 
 
 @console.get("/console/data")
 def get_console_data() -> Response:
+    require_unlimited()  # every account's failures
     services = current_services()
     checks = health_checks(services)
     failures = services.reading(recent_failures, RECENT_FAILURES)

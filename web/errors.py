@@ -32,6 +32,7 @@ def register_error_handlers(app: Flask) -> None:
 def handle_domain_error(error: DomainError) -> Response:
     retry_after = getattr(error, "retry_after_seconds", None)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    headers.update(getattr(error, "headers", {}))
     if error.close_connection:
         headers["Connection"] = "close"
     return failure(error.type, error.message, error.status, extra=error.extra, headers=headers)

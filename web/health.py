@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import messaging
+from web.auth import public
 from web.responses import failure, success
 from web.services import Services, current_services
 
@@ -15,6 +16,7 @@ health = Blueprint("health", __name__)
 
 
 @health.get("/health")
+@public
 def get_health() -> Response:
     checks = health_checks(current_services())
     if all(check["ok"] for check in checks.values()):

@@ -8,6 +8,7 @@ from shared.errors import InvalidAmount
 from shared.holds import HeldAmount, get_hold, held_amount
 from shared.models import CAPTURE, VOID
 from shared.money import format_cents, parse_amount
+from web.auth import operate, require_account
 from web.parsing import json_object_body
 from web.responses import success
 from web.serializers import hold_view
@@ -19,10 +20,13 @@ holds = Blueprint("holds", __name__)
 
 @holds.get("/holds/<hold_id>")
 def get_hold_view(hold_id: str) -> Response:
-    return success(hold_view(current_services().reading(get_hold, hold_id)))
+    hold = current_services().reading(get_hold, hold_id)
+    require_account(hold.account_number)
+    return success(hold_view(hold))
 
 
 @holds.post("/holds/<hold_id>/capture")
+@operate
 def capture_hold(hold_id: str) -> Response:
     """Move the captured amount (the whole hold when none is given) out of the balance."""
     services = current_services()
@@ -39,6 +43,7 @@ def capture_hold(hold_id: str) -> Response:
 
 
 @holds.post("/holds/<hold_id>/void")
+@operate
 def void_hold(hold_id: str) -> Response:
     body = json_object_body(allow_empty=True)
     hold = find_hold(current_services(), hold_id)

@@ -19,6 +19,7 @@ from shared.idempotency import (
     store_claim,
     stored_response,
 )
+from web.auth import scoped_idempotency_key
 from web.responses import success
 from web.services import Services
 
@@ -35,7 +36,7 @@ def idempotency_claim(body: dict[str, object]) -> Claim | None:
         raise InvalidIdempotencyKey(f"{HEADER} must be 1 to 255 printable ASCII characters")
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
-    return Claim(key, digest)
+    return Claim(scoped_idempotency_key(key), digest)
 
 
 def replayed(response: StoredResponse) -> Response:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from shared.errors import Forbidden
 from shared.models import FINAL_STATUSES, REVERSAL
 from shared.operations import get_job
 from shared.reversals import plan_reversal
+from web.auth import may_see, operate
 from web.parsing import json_object_body
 from web.responses import success
 from web.serializers import job_view
@@ -25,10 +27,13 @@ def get_job_status(job_id: str) -> Response:
         lambda session: get_job(session, job_id),
         lambda job: job.status in FINAL_STATUSES,
     )
+    if not may_see(job.account_number, job.submitted_by):
+        raise Forbidden(f"this API key may not read job {job_id}")
     return success(job_view(job), headers=headers)
 
 
 @jobs.post("/jobs/<job_id>/reverse")
+@operate
 def reverse_job(job_id: str) -> Response:
     """Undo a succeeded deposit, withdrawal, transfer or capture by moving its amount back."""
     body = json_object_body(allow_empty=True)

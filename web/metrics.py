@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
+from web.auth import require_unlimited
 from web.services import Services, current_services
 from web.state import partition_states, recorded_metrics
 
@@ -39,6 +40,7 @@ def register_request_metrics(app: Flask) -> None:
 
 @metrics.get("/metrics")
 def get_metrics() -> Response:
+    require_unlimited()  # every account's activity
     shared = CollectorRegistry()
     shared.register(SharedState(current_services()))
     body = generate_latest(recorded_metrics()) + generate_latest(shared)

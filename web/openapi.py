@@ -24,6 +24,7 @@ from shared.models import (
     UPDATE_ACCOUNT,
     VOID,
 )
+from web.auth import public
 
 docs = Blueprint("docs", __name__)
 
@@ -723,6 +724,7 @@ SPEC = build_spec()
 
 
 @docs.get("/openapi.json")
+@public
 def get_openapi() -> Response:
     return jsonify(SPEC)
 

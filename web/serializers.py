@@ -43,6 +43,7 @@ def job_view(job: Job) -> dict[str, object]:
         "error": {"type": job.error_type, "message": job.error_message} if job.error_type else None,
         "reference": job.reference,
         "metadata": metadata_value(job.metadata_json),
+        "submitted_by": job.submitted_by,
         "created_at": iso(job.created_at),
         "completed_at": iso(job.completed_at),
     }

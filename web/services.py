@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from shared import messaging
 from shared.db import Database
 from shared.settings import Settings
+from web.auth import KeyDirectory
 from web.dispatch import PartitionDispatcher
 from web.hold_directory import HoldDirectory
 from web.intake import JobIntake
@@ -35,6 +36,7 @@ class Services:
     backpressure: Backpressure
     threads: DatabaseThreads
     holds: HoldDirectory
+    keys: KeyDirectory
 
     def reading(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -76,6 +78,7 @@ def init_services(app: Flask, settings: Settings) -> Services:
         backpressure=Backpressure(settings, database, threads, client),
         threads=threads,
         holds=HoldDirectory(),
+        keys=KeyDirectory(client, threads, database),
     )
     app.extensions[EXTENSION_KEY] = services
     return services

@@ -14,6 +14,7 @@ from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
 from shared.operations import Operation, get_job, new_id
 from shared.references import parse_metadata, parse_reference
+from web.auth import caller_id, require_account
 from web.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.request_ids import current_request_id
@@ -38,9 +39,11 @@ def submit_job(
 ) -> Response:
     """Submit an operation of `account_number` with the body's reference and metadata and
     the request's id; `fields` are the operation's own (to_account, target_id, details)."""
+    require_account(account_number)
     reference = parse_reference(body.get("reference"))
     metadata = parse_metadata(body.get("metadata"))
     request_id = current_request_id()
+    submitted_by = caller_id()
     return submit(
         body,
         lambda job_id: Operation(
@@ -51,6 +54,7 @@ def submit_job(
             reference=reference,
             metadata=metadata,
             request_id=request_id,
+            submitted_by=submitted_by,
             **fields,  # type: ignore[arg-type]
         ),
     )

@@ -8,6 +8,7 @@ from shared.accounts import validate_account_number
 from shared.errors import InvalidTransfer
 from shared.models import TRANSFER
 from shared.money import parse_amount
+from web.auth import operate
 from web.parsing import json_object_body
 from web.services import current_services
 from web.submission import submit_job
@@ -16,6 +17,7 @@ transfers = Blueprint("transfers", __name__)
 
 
 @transfers.post("/transfers")
+@operate
 def create_transfer() -> Response:
     """Ordered with the source account's operations; an unknown account on either side is
     refused at once."""

@@ -74,9 +74,21 @@ function render(data) {
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
 
+// With ATM_AUTH=required the data needs an API key with the read scope: asked for once,
+// kept for this browser tab only.
+function apiKeyHeaders() {
+  const key = sessionStorage.getItem("atmApiKey");
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
 async function poll() {
   try {
-    const response = await fetch("/console/data", { cache: "no-store" });
+    const response = await fetch("/console/data", { cache: "no-store", headers: apiKeyHeaders() });
+    if (response.status === 401 || response.status === 403) {
+      const key = window.prompt("An API key with the read scope, for the console:");
+      if (key) sessionStorage.setItem("atmApiKey", key.trim());
+      throw new Error("no API key");
+    }
     const body = await response.json();
     render(body.data);
   } catch (error) {
