@@ -254,3 +254,59 @@ def test_auth_off_is_refused_on_a_public_address(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "ATM_AUTH=off would let anyone" in result.stderr + result.stdout
+
+
+def test_the_rate_limit_is_per_key_and_shared_by_the_web_processes(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    stack = Stack(
+        tmp_path,
+        redis_server.url.replace("/0", "/8"),
+        ATM_AUTH="required",
+        ATM_BOOTSTRAP_ADMIN_KEY=BOOTSTRAP,
+        ATM_RATE_LIMIT="20",
+    )
+    stack.redis.flushdb()
+    try:
+        stack.start_web()
+        first, second = (
+            KeyedApi(
+                stack.base_url, new_key(KeyedApi(stack.base_url, BOOTSTRAP), ["read"])["secret"]
+            )
+            for _ in range(2)
+        )
+        answered = []
+        for _ in range(60):  # new connections: both gunicorn processes count
+            response = requests.get(
+                f"{stack.base_url}/openapi.json", timeout=10
+            )  # public: never counted
+            assert "RateLimit-Limit" not in response.headers
+            response = first.http.get(
+                f"{stack.base_url}/accounts/10001/balance",
+                headers={"Connection": "close"},
+                timeout=10,
+            )
+            answered.append(response)
+        limited = [r for r in answered if r.status_code == 429]
+        assert limited, "60 requests in well under 3 s never passed a limit of 20 a second"
+        assert len(limited) < 60
+        body = limited[0].json()
+        assert body["error"]["type"] == "rate_limited" and body["code"] == 429
+        assert int(limited[0].headers["Retry-After"]) >= 0
+        ok = next(r for r in answered if r.status_code == 200)
+        assert ok.headers["RateLimit-Limit"] == "20"
+        assert int(ok.headers["RateLimit-Remaining"]) < 20
+        assert int(ok.headers["RateLimit-Reset"]) > 0
+        # One count for both processes: within a window no two answers show the same
+        # remaining count (two counts of their own would each count down from 20).
+        windows: dict[str, list[str]] = {}
+        for response in answered:
+            if response.status_code == 200:
+                windows.setdefault(response.headers["RateLimit-Reset"], []).append(
+                    response.headers["RateLimit-Remaining"]
+                )
+        assert all(len(set(seen)) == len(seen) for seen in windows.values()), windows
+        # another key has its own count
+        assert second.get("/accounts/10001/balance").status_code == 200
+    finally:
+        stack.stop()
