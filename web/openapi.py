@@ -290,6 +290,7 @@ JOB = obj(
         "hold_id": {"type": "string"},
         "reversed_job_id": {"type": "string"},
         "reversed_by": {"type": "string"},
+        "submitted_by": {"type": "string", "nullable": True, "description": "API key id"},
         "error": {**ERROR_INFO, "nullable": True},
         "reference": {**REFERENCE, "nullable": True},
         "metadata": {**METADATA, "nullable": True},
@@ -414,9 +415,12 @@ def failures(*statuses: int) -> dict[str, Schema]:
         404: "not found",
         405: "method not allowed",
         409: "conflict",
+        401: "no API key, or an unknown or revoked one (ATM_AUTH=required)",
+        403: "the API key lacks the scope or the account",
         413: "body too large",
         415: "body is not JSON",
         422: "idempotency key reused",
+        429: "rate limit of the API key passed",
         500: "unexpected failure",
         503: "overloaded",
     }
@@ -481,6 +485,48 @@ def money_operation(kind: str) -> Schema:
         obj(["amount"], {"amount": AMOUNT_IN, **TAGS}),
         OPERATION_RESULT,
     )
+
+
+API_KEY = obj(
+    ["key_id", "name", "scopes", "accounts", "prefix", "created_at"],
+    {
+        "key_id": {"type": "string"},
+        "name": {"type": "string"},
+        "scopes": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["read", "operate", "admin"]},
+        },
+        "accounts": {"type": "array", "items": ACCOUNT_NUMBER, "nullable": True},
+        "prefix": {"type": "string"},
+        "created_at": TIMESTAMP,
+        "revoked": {"type": "boolean"},
+        "revoked_at": NULLABLE_TIMESTAMP,
+        "secret": {"type": "string", "description": "only in the answer that creates it"},
+    },
+)
+PUBLIC_OPERATIONS = frozenset({"get_health", "get_openapi"})
+
+
+def with_access(spec: Schema) -> Schema:
+    """Every operation but the public ones takes the bearer key and may answer 401, 403
+    (scope or account) and 429 (rate limit)."""
+    spec["components"] = {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "an API key's secret; needed when ATM_AUTH=required",
+            }
+        }
+    }
+    spec["security"] = [{"bearer": []}]
+    for path in spec["paths"].values():
+        for operation in path.values():
+            if operation["operationId"] in PUBLIC_OPERATIONS:
+                operation["security"] = []
+            else:
+                operation["responses"].update(failures(401, 403, 429))
+    return spec
 
 
 def build_spec() -> Schema:
@@ -699,6 +745,58 @@ def build_spec() -> Schema:
                     },
                 }
             },
+            "/api-keys": {
+                "post": {
+                    "summary": "Create an API key (admin); its secret is shown only here",
+                    "operationId": "create_api_key",
+                    "requestBody": json_body(
+                        obj(
+                            ["name", "scopes"],
+                            {
+                                "name": {"type": "string", "minLength": 1, "maxLength": 128},
+                                "scopes": API_KEY["properties"]["scopes"],
+                                "accounts": {"type": "array", "items": ACCOUNT_NUMBER},
+                            },
+                        )
+                    ),
+                    "responses": {
+                        "201": response("created", envelope(API_KEY)),
+                        **failures(400, 413, 415, 500),
+                    },
+                },
+                "get": {
+                    "summary": "Every API key, without secrets (admin)",
+                    "operationId": "list_api_keys",
+                    "responses": {
+                        "200": response(
+                            "the keys",
+                            envelope(
+                                obj(["api_keys"], {"api_keys": {"type": "array", "items": API_KEY}})
+                            ),
+                        ),
+                        **failures(500),
+                    },
+                },
+            },
+            "/api-keys/{key_id}": {
+                "delete": {
+                    "summary": "Revoke an API key (admin): refused from the next request on",
+                    "operationId": "revoke_api_key",
+                    "parameters": [path_parameter("key_id", {"type": "string"})],
+                    "responses": {
+                        "200": response(
+                            "revoked",
+                            envelope(
+                                obj(
+                                    ["key_id", "revoked"],
+                                    {"key_id": {"type": "string"}, "revoked": {"type": "boolean"}},
+                                )
+                            ),
+                        ),
+                        **failures(404, 500, 503),
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Database, Redis and workers",
@@ -720,7 +818,7 @@ def build_spec() -> Schema:
     }
 
 
-SPEC = build_spec()
+SPEC = with_access(build_spec())
 
 
 @docs.get("/openapi.json")
