@@ -60,6 +60,16 @@ def test_compose_variables_are_valid_settings_and_shared() -> None:
     assert settings.database_url == "sqlite:////data/atm.db"
     assert web_env["PORT"] == "5000"
     assert web_env["HOST"] == "0.0.0.0"  # inside its network; the launcher binds loopback
+    # beyond loopback it runs with keys, the admin key from the environment of compose
+    assert web_env["ATM_AUTH"] == "required"
+    assert web_env["ATM_BOOTSTRAP_ADMIN_KEY"].startswith("${ATM_BOOTSTRAP_ADMIN_KEY:?")
+    secret = "s" * 40
+    web_settings = load_settings({**web_env, "ATM_BOOTSTRAP_ADMIN_KEY": secret})
+    assert web_settings.auth_required and web_settings.bootstrap_admin_key == secret
+    prometheus = yaml.safe_load((PROJECT_ROOT / "deploy" / "prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/atm_metrics_key"
+    assert COMPOSE["secrets"]["atm_metrics_key"] == {"environment": "ATM_BOOTSTRAP_ADMIN_KEY"}
 
 
 def test_every_service_has_a_healthcheck_and_the_app_waits_for_redis() -> None:
