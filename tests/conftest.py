@@ -1,9 +1,14 @@
-"""Fixtures: one private Redis for the run, and a running stack (web + 2 workers) to share."""
+"""Fixtures: one private Redis for the run, and running stacks (web + 2 workers) to share.
+
+The end-to-end tests that use `client` run twice: against a stack with ATM_AUTH=off, and
+against one with ATM_AUTH=required through an admin key; the behaviour must be the same.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,6 +17,7 @@ from tests.stack import RedisServer, Stack, logs
 
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 3
+ADMIN_SECRET = "admin-secret-of-the-shared-keyed-stack-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -23,15 +29,33 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Stack]:
-    """The shared stack: its own SQLite file and Redis database 1, two workers, gunicorn."""
-    directory = tmp_path_factory.mktemp("stack")
+    """The shared open stack: its own SQLite file and Redis database 1, two workers."""
+    yield from _shared_stack(tmp_path_factory.mktemp("stack"), redis_server.url.replace("/0", "/1"))
+
+
+@pytest.fixture(scope="session")
+def keyed_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[Stack]:
+    """The same with ATM_AUTH=required and an admin key (Redis database 10)."""
+    yield from _shared_stack(
+        tmp_path_factory.mktemp("keyed-stack"),
+        redis_server.url.replace("/0", "/10"),
+        ATM_AUTH="required",
+        ATM_BOOTSTRAP_ADMIN_KEY=ADMIN_SECRET,
+    )
+
+
+def _shared_stack(directory: Path, redis_url: str, **env: str) -> Iterator[Stack]:
     # Short read timeouts, so the tests of slow clients need not wait long.
     running = Stack(
         directory,
-        redis_server.url.replace("/0", "/1"),
+        redis_url,
         ATM_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
         ATM_BODY_TIMEOUT=str(BODY_TIMEOUT),
+        **env,
     )
+    running.redis.flushdb()
     try:
         running.start_worker("worker-a")
         running.start_worker("worker-b")
@@ -46,11 +70,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -
 
 
 class Api:
-    """Small helpers over the HTTP API of a stack."""
+    """Small helpers over the HTTP API of a stack, sending an API key when given one."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, secret: str | None = None) -> None:
         self.base_url = base_url
+        self.secret = secret
         self.http = requests.Session()
+        if secret is not None:
+            self.http.headers["Authorization"] = f"Bearer {secret}"
+
+    def clone(self) -> Api:
+        """Another client of the same stack with the same key, on connections of its own."""
+        return Api(self.base_url, self.secret)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
@@ -92,8 +123,16 @@ class Api:
         return response.json()["data"]["transactions"]
 
 
+@pytest.fixture(params=["auth-off", "auth-required"])
+def client(request: pytest.FixtureRequest) -> Api:
+    if request.param == "auth-off":
+        return Api(request.getfixturevalue("stack").base_url)
+    return Api(request.getfixturevalue("keyed_stack").base_url, ADMIN_SECRET)
+
+
 @pytest.fixture
-def client(stack: Stack) -> Api:
+def open_client(stack: Stack) -> Api:
+    """For tests that also talk to `stack` directly (raw sockets, its logs)."""
     return Api(stack.base_url)
 
 

@@ -180,8 +180,19 @@ def batch() -> None:
     is_flag=True,
     help=f"Exit {EXIT_OPERATIONS_FAILED} if any operation failed (insufficient funds, ...).",
 )
+@click.option(
+    "--api-key",
+    envvar="ATM_API_KEY",
+    show_envvar=True,
+    help="The secret of an API key with the operate scope (when the API needs keys).",
+)
 def submit(
-    file: Path, url: str, batch_size: int, results: Path | None, fail_on_error: bool
+    file: Path,
+    url: str,
+    batch_size: int,
+    results: Path | None,
+    fail_on_error: bool,
+    api_key: str | None,
 ) -> None:
     """Validate FILE (CSV or JSON Lines of account_number,type,amount), submit it in
     batches, wait for every operation, and print a summary.
@@ -191,7 +202,7 @@ def submit(
     2 when the API cannot be reached, 3 with --fail-on-error when any operation failed.
     """
     try:
-        rows = _submit_all(file, url, batch_size, results)
+        rows = _submit_all(file, url, batch_size, results, api_key)
     except requests.RequestException as exc:
         reason = exc.__class__.__name__
         console.print(f"[red]cannot reach the API at {url}[/red] ({reason}); is it running?")
@@ -200,7 +211,9 @@ def submit(
         sys.exit(EXIT_OPERATIONS_FAILED)
 
 
-def _submit_all(file: Path, url: str, batch_size: int, results: Path | None) -> list[dict]:
+def _submit_all(
+    file: Path, url: str, batch_size: int, results: Path | None, api_key: str | None
+) -> list[dict]:
     settings = current_services().settings
     operations, errors = read_operations(file, settings.max_amount_cents)
     if errors:
@@ -214,6 +227,8 @@ def _submit_all(file: Path, url: str, batch_size: int, results: Path | None) -> 
         console.print("no operations in the file; nothing was submitted.")
         sys.exit(EXIT_BAD_INPUT)
     http = requests.Session()
+    if api_key:
+        http.headers["Authorization"] = f"Bearer {api_key}"
     started = time.perf_counter()
     chunks = [operations[i : i + batch_size] for i in range(0, len(operations), batch_size)]
     batch_ids = [_post_batch(http, url, chunk) for chunk in chunks]

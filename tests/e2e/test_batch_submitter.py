@@ -15,6 +15,11 @@ from tests.stack import free_port
 from web import create_app
 
 
+def key_env(client: Api) -> dict[str, str]:
+    """The client's API key for the submitter (ATM_API_KEY), when its stack needs one."""
+    return {"ATM_API_KEY": client.secret or ""}
+
+
 @pytest.fixture
 def runner(tmp_path: Path) -> FlaskCliRunner:
     app = create_app(load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}))
@@ -30,7 +35,9 @@ def test_bad_lines_are_reported_by_number_and_nothing_is_submitted(
         f"account_number,type,amount\n{number},deposit,5\n{number},refund,5\n\n"
         f"{number},withdraw,0.001\n{number},deposit\n"
     )
-    result = runner.invoke(args=["batch", "submit", str(path), "--url", client.base_url])
+    result = runner.invoke(
+        args=["batch", "submit", str(path), "--url", client.base_url], env=key_env(client)
+    )
     assert result.exit_code == 1
     assert f"{path}:3 invalid_operation" in result.output
     assert f"{path}:5 invalid_amount" in result.output
@@ -60,6 +67,8 @@ def test_a_file_is_submitted_in_batches_and_results_are_written(
             "4",
             "--results",
             str(out),
+            "--api-key",
+            client.secret or "",
         ]
     )
     assert result.exit_code == 0, result.output
@@ -85,7 +94,9 @@ def test_references_and_metadata_in_a_json_lines_file_reach_the_ledger(
         "metadata": {"employee": "E-17", "hours": 37.5},
     }
     path.write_text(json.dumps(line) + "\n")
-    result = runner.invoke(args=["batch", "submit", str(path), "--url", client.base_url])
+    result = runner.invoke(
+        args=["batch", "submit", str(path), "--url", client.base_url], env=key_env(client)
+    )
     assert result.exit_code == 0, result.output
     entry = client.history(number)[0]
     assert entry["reference"] == "payroll-2026-11"
@@ -108,7 +119,7 @@ def test_the_url_comes_from_atm_url_and_fail_on_error_exits_3(
     number = new_account("1.00")
     path = tmp_path / "ops.csv"
     path.write_text(f"{number},withdraw,5\n{number},deposit,1\n")
-    env = {"ATM_URL": client.base_url}
+    env = {"ATM_URL": client.base_url, **key_env(client)}
     result = runner.invoke(args=["batch", "submit", str(path), "--fail-on-error"], env=env)
     assert result.exit_code == 3, result.output  # the withdrawal failed: insufficient funds
     assert client.balance(number) == 2.0

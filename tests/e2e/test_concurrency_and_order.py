@@ -7,8 +7,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import requests
-
 from tests.conftest import Api
 
 
@@ -17,7 +15,7 @@ def test_200_concurrent_withdrawals_never_overdraw(client: Api, new_account) -> 
     url = client.url(f"/accounts/{number}/withdraw")
 
     def withdraw(_: int) -> tuple[int, str]:
-        with requests.Session() as http:
+        with client.clone().http as http:
             response = http.post(url, json={"amount": 100.0}, timeout=60)
             return response.status_code, response.json().get("error", {}).get("type", "")
 

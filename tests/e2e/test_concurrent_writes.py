@@ -10,7 +10,7 @@ from tests.conftest import Api
 
 def test_concurrent_account_openings_all_answer(client: Api) -> None:
     def open_some(_: int) -> list[str]:
-        api = Api(client.base_url)  # a connection of its own
+        api = client.clone()  # connections of its own
         return [api.open_account("1.00") for _ in range(40)]
 
     with ThreadPoolExecutor(max_workers=24) as pool:

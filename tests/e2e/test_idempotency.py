@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
-
 from tests.conftest import Api
 from tests.e2e.test_batches import wait_completed
 from tests.e2e.test_validation_errors import assert_error
@@ -71,7 +69,7 @@ def test_16_concurrent_replays_apply_once(client: Api, new_account) -> None:
     url = client.url(f"/accounts/{number}/withdraw")
 
     def withdraw(_: int) -> tuple[int, str]:
-        with requests.Session() as http:
+        with client.clone().http as http:
             response = http.post(
                 url, json={"amount": 10}, headers={"Idempotency-Key": shared_key}, timeout=60
             )

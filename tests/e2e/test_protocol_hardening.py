@@ -104,8 +104,8 @@ def test_unusable_wait_preferences_are_ignored(client: Api, new_account, value: 
     assert "Preference-Applied" not in response.headers
 
 
-def test_a_chunked_body_is_read_whole(stack, client: Api, new_account) -> None:
-    number = new_account("10.00")
+def test_a_chunked_body_is_read_whole(stack, open_client: Api) -> None:
+    number = open_client.open_account("10.00")
     payload = b'{"amount": "2.50"}'
     raw = exchange(
         stack.base_url,
@@ -117,10 +117,8 @@ def test_a_chunked_body_is_read_whole(stack, client: Api, new_account) -> None:
     assert body["data"]["new_balance"] == 12.5
 
 
-def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(
-    stack, client: Api, new_account
-) -> None:
-    number = new_account("10.00")
+def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(stack, open_client: Api) -> None:
+    number = open_client.open_account("10.00")
     # Valid JSON within the first 2 MiB, garbage after it: cut at the limit it would parse.
     payload = b'{"amount":1}' + b" " * (3 * MIB) + b"garbage"
     raw = exchange(
@@ -131,16 +129,16 @@ def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(
     status, body = status_and_body(raw)
     assert status == 413, body
     assert body["error"]["type"] == "payload_too_large"
-    assert client.balance(number) == 10.0
-    assert [entry["type"] for entry in client.history(number)] == ["opening"]
+    assert open_client.balance(number) == 10.0
+    assert [entry["type"] for entry in open_client.history(number)] == ["opening"]
 
 
 @pytest.mark.parametrize(
     "framing",
     [b"zz\r\n{}\r\n0\r\n\r\n", b'5\r\n{"a":1}garbage\r\n0\r\n\r\n', b"-1\r\n\r\n"],
 )
-def test_malformed_chunked_encoding_is_400(stack, client: Api, new_account, framing) -> None:
-    number = new_account("10.00")
+def test_malformed_chunked_encoding_is_400(stack, open_client: Api, framing) -> None:
+    number = open_client.open_account("10.00")
     raw = exchange(
         stack.base_url,
         post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n") + framing,
@@ -148,7 +146,7 @@ def test_malformed_chunked_encoding_is_400(stack, client: Api, new_account, fram
     status, body = status_and_body(raw)
     assert status == 400, body
     assert body["success"] is False and body["code"] == 400
-    assert client.balance(number) == 10.0
+    assert open_client.balance(number) == 10.0
 
 
 # Property-based: whatever the client sends in these places, the answer is never a 500, and

@@ -56,11 +56,11 @@ def worker_log_lines(stack: Stack) -> list[dict]:
 
 
 def test_the_request_id_reaches_the_log_line_of_the_worker_that_applied_the_job(
-    stack: Stack, client: Api, new_account
+    stack: Stack, open_client: Api
 ) -> None:
-    number = new_account("10.00")
+    number = open_client.open_account("10.00")
     request_id = f"trace-{secrets.token_hex(6)}"
-    response = client.post(
+    response = open_client.post(
         f"/accounts/{number}/withdraw", json={"amount": 1}, headers={HEADER: request_id}
     )
     assert response.status_code == 200, response.text
@@ -75,11 +75,11 @@ def test_the_request_id_reaches_the_log_line_of_the_worker_that_applied_the_job(
     assert line["level"] == "INFO" and line["logger"] == "worker.draining"
 
 
-def test_a_batch_request_id_reaches_the_workers_log(stack: Stack, client: Api, new_account):
-    number = new_account("10.00")
+def test_a_batch_request_id_reaches_the_workers_log(stack: Stack, open_client: Api):
+    number = open_client.open_account("10.00")
     request_id = f"batch-{secrets.token_hex(6)}"
     operations = [{"account_number": number, "type": "deposit", "amount": 1}] * 3
-    response = client.post(
+    response = open_client.post(
         "/batches", json={"operations": operations}, headers={HEADER: request_id}
     )
     batch_id = response.json()["data"]["batch_id"]

@@ -157,7 +157,7 @@ def test_of_many_concurrent_reversals_exactly_one_succeeds(client: Api, new_acco
     moved = transfer(client, number, other, 60)
 
     def reverse(_: int) -> int:
-        return Api(client.base_url).post(f"/jobs/{moved['job_id']}/reverse").status_code
+        return client.clone().post(f"/jobs/{moved['job_id']}/reverse").status_code
 
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(reverse, range(32)))
