@@ -8,8 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 
-def open_accounts(base_url: str, count: int, balance: int = 1_000_000) -> list[str]:
-    """Open `count` fresh accounts (16 at a time) and return their numbers."""
+def open_accounts(
+    base_url: str, count: int, balance: int = 1_000_000, api_key: str | None = None
+) -> list[str]:
+    """Open `count` fresh accounts (16 at a time) and return their numbers (with an admin
+    key when the API needs one)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     prefix = "9" + str(secrets.randbelow(10**6)).zfill(6)
 
     def open_one(index: int) -> str:
@@ -18,6 +22,7 @@ def open_accounts(base_url: str, count: int, balance: int = 1_000_000) -> list[s
             response = http.post(
                 f"{base_url}/accounts",
                 json={"account_number": number, "initial_balance": balance},
+                headers=headers,
                 timeout=60,
             )
         if response.status_code != 201:

@@ -12,15 +12,14 @@ withdrawals per second).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 
 from common import open_accounts
-from sync_requests import post, report, run_clients
+from sync_requests import Client, post, report, run_clients
 
 
-def hold_and_capture(connection: http.client.HTTPConnection, number: str) -> bool:
+def hold_and_capture(connection: Client, number: str) -> bool:
     """One cycle: an authorisation of 1.00, then its capture; True if both answered 200."""
     status, body = post(connection, f"/accounts/{number}/holds", b'{"amount": "1.00"}')
     if status != 200:

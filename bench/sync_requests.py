@@ -26,16 +26,26 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-Work = Callable[[http.client.HTTPConnection, str], bool]
+class Client(http.client.HTTPConnection):
+    """A keep-alive connection that sends the API key, when one is given, with each request."""
+
+    def __init__(self, host: str, port: int, api_key: str | None) -> None:
+        super().__init__(host, port, timeout=60)
+        self.headers = {"Content-Type": "application/json"}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
 
 
-def withdraw_a_cent(connection: http.client.HTTPConnection, number: str) -> bool:
+Work = Callable[[Client, str], bool]
+
+
+def withdraw_a_cent(connection: Client, number: str) -> bool:
     """One synchronous withdrawal; True if it answered 200."""
     return post(connection, f"/accounts/{number}/withdraw", b'{"amount": "0.01"}')[0] == 200
 
 
-def post(connection: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
-    connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+def post(connection: Client, path: str, body: bytes) -> tuple[int, bytes]:
+    connection.request("POST", path, body=body, headers=connection.headers)
     response = connection.getresponse()
     return response.status, response.read()
 
@@ -46,6 +56,7 @@ def run_clients(
     clients: int,
     requests_total: int,
     work: Work = withdraw_a_cent,
+    api_key: str | None = None,
 ) -> dict:
     """`clients` threads doing `work` `requests_total` times in all, over `accounts`."""
     latencies: list[float] = []
@@ -58,7 +69,7 @@ def run_clients(
     def client() -> None:
         # http.client with keep-alive: a lean client leaves the CPU to the server under test.
         nonlocal failures
-        connection = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=60)
+        connection = Client(target.hostname or "127.0.0.1", target.port or 80, api_key)
         try:
             while True:
                 with lock:
@@ -109,18 +120,20 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=1000, help="requests by the single client")
     parser.add_argument("--concurrent", type=int, default=8000, help="requests by 32 clients")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--api-key", default=os.environ.get("ATM_API_KEY"))
     args = parser.parse_args()
+    key = args.api_key
 
-    accounts = open_accounts(args.base_url, args.accounts)
-    run_clients(args.base_url, accounts, args.clients, 500)  # warm up connections and pools
-    report("1 client, spread", run_clients(args.base_url, accounts, 1, args.single))
+    accounts = open_accounts(args.base_url, args.accounts, api_key=key)
+    run_clients(args.base_url, accounts, args.clients, 500, api_key=key)  # warm up
+    report("1 client, spread", run_clients(args.base_url, accounts, 1, args.single, api_key=key))
     report(
         f"{args.clients} clients, {args.accounts} accounts",
-        run_clients(args.base_url, accounts, args.clients, args.concurrent),
+        run_clients(args.base_url, accounts, args.clients, args.concurrent, api_key=key),
     )
     report(
         f"{args.clients} clients, one account",
-        run_clients(args.base_url, accounts[:1], args.clients, args.concurrent),
+        run_clients(args.base_url, accounts[:1], args.clients, args.concurrent, api_key=key),
     )
 
 

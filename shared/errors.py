@@ -153,6 +153,10 @@ class RateLimited(DomainError):
     type = "rate_limited"
     status = 429
 
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
 
 # Every error an applied job can end with: a waiting request answers with it.
 ERRORS_BY_TYPE: dict[str, type[DomainError]] = {

@@ -20,7 +20,6 @@ from web.holds import holds
 from web.jobs import jobs
 from web.metrics import metrics, register_request_metrics
 from web.openapi import docs, interactive_docs
-from web.rate_limits import register_rate_limits
 from web.request_ids import RequestIdFilter, register_request_ids
 from web.services import init_services
 from web.transfers import transfers
@@ -37,8 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_ids(app)  # first of the hooks: every answer carries an id
     register_request_metrics(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
-    register_auth(app, services.keys, settings.auth_required)
-    register_rate_limits(app, settings)
+    register_auth(app, services.keys, settings.auth_required, settings.rate_limit)
     tag_log_lines_with_request_ids()
     for blueprint in (
         accounts,

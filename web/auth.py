@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from redis.exceptions import RedisError
 
 from shared.api_keys import ADMIN, OPERATE, READ, KeyIdentity, hash_secret, identify
 from shared.db import Database
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, RateLimited, Unauthorized
 from web.offload import DatabaseThreads
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,13 @@ PUBLIC = "public"
 # Bumped around every revocation; a web process drops the keys it remembers when it
 # changes (see KeyDirectory).
 REVOCATIONS_KEY = "atm:api-keys:revocations"
+RATE_PREFIX = "atm:rate"
+# KEYS[1]: the revocation counter; KEYS[2]: this key's counter for this second.
+ADMISSION_SCRIPT = """
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('EXPIRE', KEYS[2], 2) end
+return {redis.call('GET', KEYS[1]), count}
+"""
 
 
 def requires(scope: str) -> Callable[[F], F]:
@@ -42,14 +51,27 @@ def requires(scope: str) -> Callable[[F], F]:
     return mark
 
 
-class KeyDirectory:
-    """Finds the key of a secret, remembering live keys between requests.
+@dataclass(frozen=True)
+class Admission:
+    """What one request's key check found: its key (None: unknown or revoked) and, when
+    Redis answered, the request's place in its key's current one-second window."""
 
-    A revocation must hold from the next request on, in every web process. Each request
-    therefore reads one Redis counter (one round trip, no database work): the revoking
-    request bumps it before and after its database commit, and a process that sees it
-    change forgets every key it remembered. When Redis cannot be asked, nothing is
-    remembered or used from memory, and every request reads its key from the database.
+    identity: KeyIdentity | None
+    count: int | None = None
+    window: int = 0
+
+
+class KeyDirectory:
+    """Finds the key of a secret and counts its requests, in one Redis round trip.
+
+    Revocation must hold from the next request on, in every web process, so each request
+    reads a Redis counter that every revocation bumps before and after its database commit;
+    a process that sees it change forgets every key it remembered, and otherwise finds a
+    key in memory with no database work. The same round trip (one Lua script) counts the
+    request in its key's one-second window (INCR, and EXPIRE when the window is new): a
+    fixed window of ATM_RATE_LIMIT requests, shared by every web process. When Redis cannot
+    be asked, nothing is remembered or used from memory (every request reads its key from
+    the database) and nothing is counted.
     """
 
     def __init__(
@@ -60,17 +82,22 @@ class KeyDirectory:
         self.database = database
         self.known: dict[str, KeyIdentity] = {}
         self.generation: bytes | None = None
+        # One command instead of a pipeline of three: the round trip is the same, but
+        # redis-py's work per command is a measurable share of a request's CPU.
+        self.check = redis_client.register_script(ADMISSION_SCRIPT)
 
-    def identify(self, secret: str) -> KeyIdentity | None:
+    def admit(self, secret: str) -> Admission:
+        digest = hash_secret(secret)
+        window = int(time.time())
+        counter = f"{RATE_PREFIX}:{digest[:32]}:{window}"
         try:
-            generation = self.redis.get(REVOCATIONS_KEY)
+            generation, count = self.check(keys=[REVOCATIONS_KEY, counter])
         except RedisError as exc:
             log.warning("cannot ask Redis for revocations; reading keys from the database: %s", exc)
             self.known.clear()
-            return self._read(secret)
+            return Admission(self._read(secret))
         if generation != self.generation:
             self.known, self.generation = {}, generation
-        digest = hash_secret(secret)
         identity = self.known.get(digest)
         if identity is None:
             identity = self._read(secret)
@@ -78,7 +105,7 @@ class KeyDirectory:
                 # A key read just before a revocation's commit is forgotten again: the
                 # revocation bumps the counter once more after it commits.
                 self.known[digest] = identity  # unknown secrets are never remembered
-        return identity
+        return Admission(identity, int(count), window)
 
     def _read(self, secret: str) -> KeyIdentity | None:
         def read() -> KeyIdentity | None:
@@ -93,8 +120,20 @@ class KeyDirectory:
         self.redis.incr(REVOCATIONS_KEY)
 
 
-def register_auth(app: Flask, directory: KeyDirectory, required: bool) -> None:
+def register_auth(app: Flask, directory: KeyDirectory, required: bool, rate_limit: int) -> None:
+    """Check every request's key, scope and rate (see the module and KeyDirectory); counted
+    answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (the Unix time
+    its window ends), and one past the limit is 429 rate_limited with Retry-After."""
     app.extensions["atm-keys"] = directory
+
+    @app.after_request
+    def rate_limit_headers(response: Response) -> Response:
+        admission = g.get("admission")
+        if admission is not None and admission.count is not None:
+            response.headers["RateLimit-Limit"] = str(rate_limit)
+            response.headers["RateLimit-Remaining"] = str(max(0, rate_limit - admission.count))
+            response.headers["RateLimit-Reset"] = str(admission.window + 1)
+        return response
 
     @app.before_request
     def authenticate() -> None:
@@ -108,14 +147,20 @@ def register_auth(app: Flask, directory: KeyDirectory, required: bool) -> None:
         if scope == PUBLIC or request.blueprint in PUBLIC_BLUEPRINTS:
             return
         secret = bearer_secret()
-        identity = directory.identify(secret) if secret else None
+        admission = directory.admit(secret) if secret else Admission(None)
+        identity = admission.identity
         if identity is None:
             raise Unauthorized(
                 "a valid API key is required: Authorization: Bearer <secret>"
                 if secret is None
                 else "this API key is unknown or revoked"
             )
-        g.api_key = identity
+        g.api_key, g.admission = identity, admission
+        if admission.count is not None and admission.count > rate_limit:
+            raise RateLimited(
+                f"more than {rate_limit} requests in one second with this API key",
+                retry_after_seconds=1,
+            )
         if not identity.allows(scope):
             raise Forbidden(f"this API key does not have the {scope} scope")
 

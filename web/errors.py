@@ -20,7 +20,6 @@ HTTP_ERROR_TYPES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
-    429: "rate_limited",
 }
 
 
@@ -46,8 +45,6 @@ def handle_http_exception(error: HTTPException) -> Response:
         discard_unread_body(request.environ, current_services().settings.body_timeout_seconds)
         headers["Connection"] = "close"
     message = error.description or error.name
-    if status == 429:
-        message = f"too many requests for this API key ({message}); retry after the window"
     if status == 404:
         message = f"no such endpoint: {request.path}"
     elif status == 405:
