@@ -71,8 +71,11 @@ def test_hundreds_of_waiting_clients_while_reads_answer_then_all_get_their_outco
     timed_balance_reads(api, number, 50)
 
     paused_stack.start_worker("worker")
-    for sock in polls:
-        status, body = status_and_body(read_all(sock))
+    for index, sock in enumerate(polls):
+        raw = read_all(sock)
+        # An empty answer has been seen once, in a full CI run: keep what the stack said.
+        assert raw, f"long-poll {index} got no answer\n{logs(paused_stack.directory)[-20000:]}"
+        status, body = status_and_body(raw)
         sock.close()
         assert status == 200, body
         assert body["data"]["status"] == "succeeded"
