@@ -310,3 +310,34 @@ def test_the_rate_limit_is_per_key_and_shared_by_the_web_processes(
         assert second.get("/accounts/10001/balance").status_code == 200
     finally:
         stack.stop()
+
+
+def test_without_redis_keys_are_read_from_the_database_and_revocation_waits(
+    tmp_path: Path,
+) -> None:
+    """Redis down: a live key still works (read from the database each time, nothing
+    remembered), and a revocation is refused (503) rather than left unseen by processes
+    that remember the key; with Redis back, the revocation goes through."""
+    own_redis = RedisServer(tmp_path / "redis")
+    stack = Stack(
+        tmp_path / "stack", own_redis.url, ATM_AUTH="required", ATM_BOOTSTRAP_ADMIN_KEY=BOOTSTRAP
+    )
+    try:
+        stack.start_web()
+        admin = KeyedApi(stack.base_url, BOOTSTRAP)
+        key = new_key(admin, ["read"])
+        reader = KeyedApi(stack.base_url, key["secret"])
+        assert reader.get("/accounts/10001/balance").status_code == 200
+        own_redis.stop()
+        assert reader.get("/accounts/10001/balance").status_code == 200
+        assert KeyedApi(stack.base_url, "atm_wrong").get("/accounts/10001").status_code == 401
+        refused = admin.http.delete(f"{stack.base_url}/api-keys/{key['key_id']}", timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert reader.get("/accounts/10001/balance").status_code == 200  # nothing revoked
+        own_redis.start()
+        revoked = admin.http.delete(f"{stack.base_url}/api-keys/{key['key_id']}", timeout=30)
+        assert revoked.status_code == 200, revoked.text
+        assert reader.get("/accounts/10001/balance").status_code == 401
+    finally:
+        stack.stop()
+        own_redis.stop()
