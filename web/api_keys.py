@@ -18,7 +18,7 @@ from shared.api_keys import (
     revoke_key,
 )
 from shared.errors import ServiceUnavailable
-from web.auth import admin, key_directory, require_unlimited
+from web.auth import admin, require_unlimited
 from web.parsing import json_object_body
 from web.responses import success
 from web.services import current_services
@@ -63,7 +63,7 @@ def revoke_api_key(key_id: str) -> Response:
 def revoke_everywhere(key_id: str, revoke: Callable[[], object]) -> None:
     """Revoke, telling every web process to forget the keys it remembers before and after
     the commit; if Redis cannot carry that, nothing is revoked (503)."""
-    directory = key_directory()
+    directory = current_services().keys
     try:
         directory.revocations_changed()
         revoke()

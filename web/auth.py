@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from redis.exceptions import RedisError
 
-from shared.api_keys import ADMIN, OPERATE, READ, KeyIdentity, hash_secret, identify
-from shared.db import Database
+from shared.api_keys import ADMIN, OPERATE, READ, KeyIdentity, hash_secret
 from shared.errors import Forbidden, RateLimited, Unauthorized
-from web.offload import DatabaseThreads
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
@@ -75,11 +73,10 @@ class KeyDirectory:
     """
 
     def __init__(
-        self, redis_client: redis.Redis, threads: DatabaseThreads, database: Database
+        self, redis_client: redis.Redis, read_key: Callable[[str], KeyIdentity | None]
     ) -> None:
         self.redis = redis_client
-        self.threads = threads
-        self.database = database
+        self._read = read_key  # the database read, off the event loop
         self.known: dict[str, KeyIdentity] = {}
         self.generation: bytes | None = None
         # One command instead of a pipeline of three: the round trip is the same, but
@@ -107,13 +104,6 @@ class KeyDirectory:
                 self.known[digest] = identity  # unknown secrets are never remembered
         return Admission(identity, int(count), window)
 
-    def _read(self, secret: str) -> KeyIdentity | None:
-        def read() -> KeyIdentity | None:
-            with self.database.read.begin() as session:
-                return identify(session, secret)
-
-        return self.threads.run(read)
-
     def revocations_changed(self) -> None:
         """Called around a revocation; raises RedisError if the change cannot be announced
         (the revocation is then refused rather than left unseen by other processes)."""
@@ -124,7 +114,6 @@ def register_auth(app: Flask, directory: KeyDirectory, required: bool, rate_limi
     """Check every request's key, scope and rate (see the module and KeyDirectory); counted
     answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (the Unix time
     its window ends), and one past the limit is 429 rate_limited with Retry-After."""
-    app.extensions["atm-keys"] = directory
 
     @app.after_request
     def rate_limit_headers(response: Response) -> Response:
@@ -217,10 +206,6 @@ def scoped_idempotency_key(key: str) -> str:
     if identity is None:
         return key
     return f"{identity.key_id}:{hashlib.sha256(key.encode()).hexdigest()}"
-
-
-def key_directory() -> KeyDirectory:
-    return current_app.extensions["atm-keys"]
 
 
 operate = requires(OPERATE)

@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from shared import messaging
+from shared.api_keys import identify
 from shared.db import Database
 from shared.settings import Settings
 from web.auth import KeyDirectory
@@ -78,7 +79,8 @@ def init_services(app: Flask, settings: Settings) -> Services:
         backpressure=Backpressure(settings, database, threads, client),
         threads=threads,
         holds=HoldDirectory(),
-        keys=KeyDirectory(client, threads, database),
+        # Reads a key through this same Services (the name is bound when it is called).
+        keys=KeyDirectory(client, lambda secret: services.reading(identify, secret)),
     )
     app.extensions[EXTENSION_KEY] = services
     return services
