@@ -26,6 +26,17 @@ from shared.rules import transfer_view
 from shared.timestamps import iso
 
 
+def with_tags(
+    view: dict[str, object], reference: str | None, metadata_json: str | None
+) -> dict[str, object]:
+    """`view` with `reference` and `metadata`, each only when its operation carried it."""
+    if reference is not None:
+        view["reference"] = reference
+    if metadata_json is not None:
+        view["metadata"] = metadata_value(metadata_json)
+    return view
+
+
 def job_status_url(job_id: str) -> str:
     return f"/jobs/{job_id}"
 
@@ -80,11 +91,7 @@ def hold_view(hold: Hold) -> dict[str, object]:
         "expires_at": iso(hold.expires_at),
         "completed_at": iso(hold.completed_at),
     }
-    if hold.reference is not None:
-        view["reference"] = hold.reference
-    if hold.metadata_json is not None:
-        view["metadata"] = metadata_value(hold.metadata_json)
-    return view
+    return with_tags(view, hold.reference, hold.metadata_json)
 
 
 def completed_operation_view(outcome: Outcome) -> dict[str, object]:
@@ -115,11 +122,7 @@ def ledger_entry_view(entry: LedgerEntry) -> dict[str, object]:
         "job_id": entry.job_id,
         "created_at": iso(entry.created_at),
     }
-    if entry.reference is not None:
-        view["reference"] = entry.reference
-    if entry.metadata_json is not None:
-        view["metadata"] = metadata_value(entry.metadata_json)
-    return view
+    return with_tags(view, entry.reference, entry.metadata_json)
 
 
 def batch_view(progress: BatchProgress) -> dict[str, object]:
