@@ -37,6 +37,7 @@ from shared.models import (
     DEBIT,
     DEPOSIT,
     EXPIRED,
+    FAILED,
     FROZEN,
     HOLD,
     REVERSAL,
@@ -148,22 +149,6 @@ class TargetJob:
     reversed_by: str | None
 
 
-class Entry(NamedTuple):
-    """A ledger entry to insert; its id is reserved after the chunk's rules have run.
-
-    The rules build them as plain tuples in this order (a named tuple costs more to make,
-    at tens of thousands a second); this class documents the fields."""
-
-    account_number: str
-    job_id: str
-    type: str
-    amount: int
-    balance_after: int
-    reference: str | None
-    metadata: str | None
-    direction: str | None
-
-
 @dataclass
 class Chunk:
     """What one apply transaction works on: rows read up front, changes made in memory."""
@@ -173,7 +158,10 @@ class Chunk:
     accounts: dict[str, AccountState]
     holds: dict[str, HoldState]
     targets: dict[str, TargetJob]
-    entries: list[tuple] = field(default_factory=list)  # Entry fields, as plain tuples
+    # Ledger entries to insert, their ids reserved once the rules have run: plain tuples
+    # (a named tuple costs more to make, at tens of thousands a second) of account_number,
+    # job_id, type, amount, balance_after, reference, metadata, direction.
+    entries: list[tuple] = field(default_factory=list)
     reversed: dict[str, str] = field(default_factory=dict)  # reversed job id -> reversal id
 
 
@@ -253,7 +241,7 @@ def decide(job: QueuedJob, chunk: Chunk) -> Outcome:
     except _Failed as failure:
         # Every rule checks everything before it changes anything (ending an expired hold
         # it meets is the one change that stands), so a failure leaves no entry behind.
-        outcome.status, outcome.error_type = "failed", failure.error.type
+        outcome.status, outcome.error_type = FAILED, failure.error.type
         outcome.error_message = failure.message
         outcome.new_balance = outcome.to_balance = outcome.result = None
     return outcome
