@@ -100,9 +100,22 @@ def run_audit(
         )
     ]
     report.ledger_entries = len(entries)
-    _check_balances(session, entries, report)
+    accounts = list(
+        session.execute(
+            select(
+                Account.account_number,
+                Account.balance,
+                Account.opening_balance,
+                Account.held,
+                Account.limit_day,
+                Account.withdrawn_on_limit_day,
+            )
+        )
+    )
+    report.accounts = len(accounts)
+    _check_balances(accounts, entries, report)
     _check_jobs(session, entries, report)
-    _check_holds_and_limits(session, entries, report, now, stale_after_seconds)
+    _check_holds_and_limits(session, accounts, entries, report, now, stale_after_seconds)
     _check_pending(session, report, now - timedelta(seconds=stale_after_seconds))
     return report
 
@@ -116,16 +129,9 @@ def signed(entry_type: str, amount: int, direction: str | None) -> int | None:
     return {DEBIT: -amount, CREDIT: amount}.get(direction or "")
 
 
-def _check_balances(session: Session, entries: list[_Entry], report: AuditReport) -> None:
+def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditReport) -> None:
     """balance = opening + the signed sum of its entries, ≥ 0, and each balance_after in
     sequence; transfers add up to nothing across all accounts."""
-    accounts = {
-        number: (balance, opening)
-        for number, balance, opening in session.execute(
-            select(Account.account_number, Account.balance, Account.opening_balance)
-        )
-    }
-    report.accounts = len(accounts)
     running: dict[str, int] = defaultdict(int)
     openings: dict[str, int] = defaultdict(int)
     transfers = {TRANSFER_IN: 0, TRANSFER_OUT: 0}
@@ -148,7 +154,8 @@ def _check_balances(session: Session, entries: list[_Entry], report: AuditReport
             )
         if entry.balance_after < 0:
             report.findings.append(f"account {number}: transaction {entry.id} leaves it negative")
-    for number, (balance, opening) in accounts.items():
+    for account in accounts:
+        number, balance, opening = account.account_number, account.balance, account.opening_balance
         if balance < 0:
             report.findings.append(f"account {number}: negative balance {balance} cents")
         if running.get(number, 0) != balance:
@@ -260,6 +267,7 @@ def _check_reversal(
 
 def _check_holds_and_limits(
     session: Session,
+    accounts: list[Row],
     entries: list[_Entry],
     report: AuditReport,
     now: datetime,
@@ -299,15 +307,9 @@ def _check_holds_and_limits(
     for entry in entries:
         if entry.type in (WITHDRAW, TRANSFER_OUT):
             counted[(entry.account_number, utc_day(entry.created_at))] += entry.amount
-    for number, balance, held, limit_day, withdrawn in session.execute(
-        select(
-            Account.account_number,
-            Account.balance,
-            Account.held,
-            Account.limit_day,
-            Account.withdrawn_on_limit_day,
-        )
-    ):
+    for account in accounts:
+        number, balance, held = account.account_number, account.balance, account.held
+        limit_day, withdrawn = account.limit_day, account.withdrawn_on_limit_day
         if (held or 0) != active.get(number, 0):
             report.findings.append(
                 f"account {number}: {format_cents(held or 0)} held but its active holds add up "
