@@ -106,7 +106,6 @@ def place_hold(account_number: str) -> Response:
         or not 1 <= expires_in <= MAX_HOLD_SECONDS
     ):
         raise InvalidParameter(f"expires_in must be whole seconds from 1 to {MAX_HOLD_SECONDS}")
-    require_account(account_number)
     hold_id = new_id()
     # Its capture or void will need its account and amount; remember them now.
     current_services().holds.remember(hold_id, HeldAmount(account_number, amount))
