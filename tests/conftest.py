@@ -57,10 +57,7 @@ def _shared_stack(directory: Path, redis_url: str, **env: str) -> Iterator[Stack
     )
     running.redis.flushdb()
     try:
-        running.start_worker("worker-a")
-        running.start_worker("worker-b")
-        running.start_web()
-        running.wait_healthy()
+        running.start_service("worker-a", "worker-b")
         yield running
     except Exception:
         print(logs(directory))

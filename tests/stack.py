@@ -123,6 +123,14 @@ class Stack:
         wait_until(self._web_answers, 30, "gunicorn to answer")
         return self.base_url
 
+    def start_service(self, *workers: str) -> str:
+        """The named workers and the web, once /health says 200; the web's base URL."""
+        for name in workers:
+            self.start_worker(name)
+        base_url = self.start_web()
+        self.wait_healthy()
+        return base_url
+
     def _web_answers(self) -> bool:
         try:
             requests.get(f"{self.base_url}/health", timeout=1)

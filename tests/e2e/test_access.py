@@ -40,9 +40,7 @@ def auth_stack(
     )
     stack.redis.flushdb()
     try:
-        stack.start_worker("worker")
-        stack.start_web()
-        stack.wait_healthy()
+        stack.start_service("worker")
         yield stack
     finally:
         stack.stop()

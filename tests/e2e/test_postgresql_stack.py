@@ -25,10 +25,7 @@ def postgres_stack(tmp_path: Path, redis_server: RedisServer) -> Iterator[Stack]
         stack = Stack(tmp_path, redis_server.url.replace("/0", "/5"), DATABASE_URL=url)
         stack.redis.flushdb()
         try:
-            stack.start_worker("first")
-            stack.start_worker("second")
-            stack.start_web()
-            stack.wait_healthy()
+            stack.start_service("first", "second")
             yield stack
         finally:
             stack.stop()

@@ -33,10 +33,7 @@ def two_worker_stack(
         stack = Stack(tmp_path, redis_server.url.replace("/0", "/6"), **env)
         stack.redis.flushdb()
         try:
-            stack.start_worker("first")
-            stack.start_worker("second")
-            stack.start_web()
-            stack.wait_healthy()
+            stack.start_service("first", "second")
             wait_until(
                 lambda: (
                     len(stack.lease_owners()) == PARTITIONS

@@ -55,9 +55,7 @@ def batch_in_progress(
 
     Returns the client, the operations and the batch id, for the test to break things.
     """
-    stack.start_worker("first")
-    client = Api(stack.start_web())
-    stack.wait_healthy()
+    client = Api(stack.start_service("first"))
     wait_until(lambda: len(stack.lease_owners()) == 4, 20, "the worker to own every partition")
     numbers = [client.open_account("100.00") for _ in range(30)]
     operations = random_operations(numbers, 10_000, seed=seed, largest=30)

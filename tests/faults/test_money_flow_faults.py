@@ -13,9 +13,7 @@ from tests.stack import Stack, wait_until
 
 
 def test_kill_9_and_a_redis_flush_amid_transfers_and_holds(fault_stack: Stack) -> None:
-    fault_stack.start_worker("first")
-    client = Api(fault_stack.start_web())
-    fault_stack.wait_healthy()
+    client = Api(fault_stack.start_service("first"))
     wait_until(lambda: len(fault_stack.lease_owners()) == 4, 20, "the worker to own partitions")
     numbers = [client.open_account("100.00") for _ in range(20)]
     rng = random.Random(21)
