@@ -30,11 +30,11 @@ from shared.models import (
 from shared.money import parse_amount, to_json_number
 from shared.operations import new_id
 from shared.rules import account_view
+from shared.views import ledger_entry_view
 from web.auth import operate, require_account
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_choice, query_int, query_reference
 from web.responses import success
-from web.serializers import ledger_entry_view
 from web.services import current_services
 from web.submission import submit_job, submit_operation
 

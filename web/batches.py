@@ -15,12 +15,12 @@ from shared.batches import (
 from shared.errors import Forbidden
 from shared.idempotency import StoredResponse
 from shared.operations import new_id
+from shared.views import batch_result_view, batch_status_url, batch_view
 from web.auth import caller, caller_id, operate, require_account
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_int
 from web.request_ids import current_request_id
 from web.responses import success
-from web.serializers import batch_result_view, batch_status_url, batch_view
 from web.services import current_services
 from web.waiting import read_until_final
 

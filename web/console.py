@@ -13,10 +13,10 @@ from pathlib import Path
 from flask import Blueprint, Response, send_from_directory
 
 from shared.operations import recent_failures
+from shared.views import job_view
 from web.auth import public, require_unlimited
 from web.health import health_checks
 from web.responses import success
-from web.serializers import job_view
 from web.services import current_services
 from web.state import partition_states, recorded_totals
 

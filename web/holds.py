@@ -8,10 +8,10 @@ from shared.errors import InvalidAmount
 from shared.holds import HeldAmount, get_hold, held_amount
 from shared.models import CAPTURE, VOID
 from shared.money import format_cents, parse_amount
+from shared.views import hold_view
 from web.auth import operate, require_account
 from web.parsing import json_object_body
 from web.responses import success
-from web.serializers import hold_view
 from web.services import Services, current_services
 from web.submission import submit_job
 

@@ -8,10 +8,10 @@ from shared.errors import Forbidden
 from shared.models import FINAL_STATUSES, REVERSAL
 from shared.operations import get_job
 from shared.reversals import plan_reversal
+from shared.views import job_view
 from web.auth import may_see, operate
 from web.parsing import json_object_body
 from web.responses import success
-from web.serializers import job_view
 from web.services import current_services
 from web.submission import submit_job
 from web.waiting import read_until_final

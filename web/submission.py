@@ -14,12 +14,12 @@ from shared.models import FINAL_STATUSES, SUCCEEDED
 from shared.money import parse_amount
 from shared.operations import Operation, get_job, new_id
 from shared.references import parse_metadata, parse_reference
+from shared.views import completed_operation_view, job_status_url
 from web.auth import caller_id, require_account
 from web.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.parsing import Preferences, json_object_body, parse_prefer
 from web.request_ids import current_request_id
 from web.responses import success
-from web.serializers import completed_operation_view, job_status_url
 from web.services import Services, current_services
 from web.waiting import Waiter
 

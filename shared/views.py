@@ -1,4 +1,5 @@
-"""Turning rows into the JSON shapes of the contract."""
+"""Turning rows into the JSON shapes of the contract: the API answers with them, and the
+webhook sender sends them."""
 
 from __future__ import annotations
 
