@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
@@ -31,6 +32,7 @@ from shared.models import (
     Partition,
     utcnow,
 )
+from shared.outbox import record_events
 from shared.rules import (
     AccountState,
     Chunk,
@@ -43,9 +45,18 @@ from shared.rules import (
 )
 from shared.timestamps import as_utc, utc_day
 
-__all__ = ["Outcome", "QueuedJob", "apply_pending", "has_pending"]
+__all__ = ["Applied", "Outcome", "QueuedJob", "apply_pending", "has_pending"]
 
 DUE_HOLDS_PER_CHUNK = 1000
+
+
+@dataclass
+class Applied:
+    """What one apply transaction did: its jobs' outcomes, and how many webhook deliveries
+    it recorded (the sender is woken only when there are some)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    events: int = 0
 
 
 def has_pending(session: Session, partitions: Sequence[int], now: datetime | None = None) -> bool:
@@ -60,9 +71,9 @@ def apply_pending(
     partitions: Sequence[int],
     limit: int,
     applied_by: str,
-) -> list[Outcome]:
+) -> Applied:
     """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order,
-    and expire their holds that are due.
+    and expire their holds that are due; record the webhook events that makes true.
 
     Runs inside the caller's write transaction. The partition rows are locked first, so two
     processes that both believe they own a partition still apply it one at a time; a job
@@ -85,7 +96,7 @@ def apply_pending(
     jobs = _queued_jobs(session, partitions, limit)
     holds = _holds(session, partitions, jobs, now)
     if not jobs and not holds:
-        return []
+        return Applied()
     targets = _targets(session, jobs)
     numbers = {job.account_number for job in jobs}
     numbers.update(job.to_account for job in jobs if job.to_account is not None)
@@ -97,7 +108,7 @@ def apply_pending(
     expire_due_holds(chunk)
     outcomes = [decide(job, chunk) for job in jobs]
     _write(session, chunk, jobs, outcomes, applied_by)
-    return outcomes
+    return Applied(outcomes, record_events(session, chunk, outcomes))
 
 
 def _write(

@@ -206,3 +206,12 @@ class Overloaded(DomainError):
     type = "overloaded"
     status = 503
     retry_after_seconds = 5
+
+
+class InvalidWebhookUrl(DomainError):
+    type = "invalid_webhook_url"
+
+
+class WebhookNotFound(DomainError):
+    type = "webhook_not_found"
+    status = 404

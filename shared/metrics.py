@@ -44,6 +44,12 @@ APPLY_LAG = Histogram(
     "atm_apply_lag_seconds", "From a job's acceptance to its commit", buckets=LAG_BUCKETS
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "atm_webhook_deliveries",
+    "Webhook delivery attempts, by result (delivered, retry, failed)",
+    ["result"],
+)
+
 
 def record_applied(outcomes: Iterable[Outcome]) -> None:
     """Count a chunk's jobs by type and outcome, and observe each one's apply lag."""

@@ -55,6 +55,16 @@ IS_QUEUED = text(f"status = '{QUEUED}'")
 IS_FAILED = text(f"status = '{FAILED}'")
 IS_ACTIVE = text(f"status = '{ACTIVE}'")
 
+# Webhook events, and the statuses of their deliveries.
+JOB_SUCCEEDED = "job.succeeded"
+JOB_FAILED = "job.failed"
+BATCH_COMPLETED = "batch.completed"
+HOLD_EXPIRED = "hold.expired"
+EVENT_TYPES = (JOB_SUCCEEDED, JOB_FAILED, BATCH_COMPLETED, HOLD_EXPIRED)
+PENDING = "pending"
+DELIVERED = "delivered"
+IS_PENDING = text(f"status = '{PENDING}'")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -151,6 +161,10 @@ class Batch(Base):
 
     batch_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     total: Mapped[int] = mapped_column(Integer)
+    # How many of its jobs have been applied, counted by the apply transactions: the one
+    # that reaches `total` knows the batch is complete (for its batch.completed event)
+    # without counting the jobs. Null on batches from before it was kept.
+    applied: Mapped[int | None] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
 
@@ -252,3 +266,56 @@ class IdempotencyKey(Base):
     response_body: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Webhook(Base):
+    """A subscription: events of the listed types are POSTed to `url`, signed with `secret`.
+
+    The secret is kept as given (not hashed): signing needs it. A deleted webhook keeps its
+    row, for the history of its deliveries, and gets no more events.
+    """
+
+    __tablename__ = "webhooks"
+
+    webhook_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[str] = mapped_column(String(128))  # space-separated
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one webhook, written in the transaction that made the event
+    true, and sent (and re-sent) from here until delivered or out of attempts.
+
+    The event names its subject (a job, batch or hold id) rather than carrying a copy: the
+    subject's view is built when it is sent, and nothing in it changes after the event
+    (a reversal adds `reversed_by` to a job, which the receiver then sees too).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # What is due to be sent, in due order, without walking finished deliveries.
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            sqlite_where=IS_PENDING,
+            postgresql_where=IS_PENDING,
+        ),
+        Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # One event sent to two webhooks has one event_id.
+    event_id: Mapped[str] = mapped_column(String(36))
+    webhook_id: Mapped[str] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

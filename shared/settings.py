@@ -62,6 +62,17 @@ class Settings:
     allow_insecure: bool = False
     bootstrap_admin_key: str | None = None
     rate_limit: int = 1000  # requests per second per API key, with a burst of as many
+    # Webhooks: receivers on private or loopback addresses are refused unless allowed (a
+    # service inside a private network must not become a way into it). A delivery without
+    # a 2xx in `webhook_timeout_seconds` is retried after base, twice base, four times base
+    # … seconds, `webhook_max_attempts` times in all; the sender looks for due deliveries
+    # every `webhook_sweep_seconds` whether or not a wake-up reached it.
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_timeout_seconds: float = 5.0
+    webhook_concurrency: int = 16
+    webhook_sweep_seconds: float = 5.0
 
     @property
     def auth_required(self) -> bool:
@@ -213,6 +224,27 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             env, "ATM_BOOTSTRAP_ADMIN_KEY", _bootstrap_secret, defaults.bootstrap_admin_key
         ),
         rate_limit=_read(env, "ATM_RATE_LIMIT", _positive_int, defaults.rate_limit),
+        webhook_allow_private=_read(
+            env, "ATM_WEBHOOK_ALLOW_PRIVATE", _flag, defaults.webhook_allow_private
+        ),
+        webhook_retry_base_seconds=_read(
+            env,
+            "ATM_WEBHOOK_RETRY_BASE_SECONDS",
+            _positive_float,
+            defaults.webhook_retry_base_seconds,
+        ),
+        webhook_max_attempts=_read(
+            env, "ATM_WEBHOOK_MAX_ATTEMPTS", _positive_int, defaults.webhook_max_attempts
+        ),
+        webhook_timeout_seconds=_read(
+            env, "ATM_WEBHOOK_TIMEOUT_SECONDS", _positive_float, defaults.webhook_timeout_seconds
+        ),
+        webhook_concurrency=_read(
+            env, "ATM_WEBHOOK_CONCURRENCY", _positive_int, defaults.webhook_concurrency
+        ),
+        webhook_sweep_seconds=_read(
+            env, "ATM_WEBHOOK_SWEEP_SECONDS", _positive_float, defaults.webhook_sweep_seconds
+        ),
     )
     if settings.database_url.startswith("postgres://"):
         raise SettingsError("DATABASE_URL must start with postgresql:// (not postgres://)")

@@ -115,6 +115,12 @@ class Stack:
         self.workers[name] = process
         return process
 
+    def start_sender(self, name: str = "sender", **env: str) -> subprocess.Popen:
+        """The webhook sender; stopped and killed like a worker, by its name."""
+        process = self._spawn("sender", name, **env)
+        self.workers[name] = process
+        return process
+
     def start_web(self, **env: str) -> str:
         port = free_port()
         env = {"HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", **env, "PORT": str(port)}

@@ -23,6 +23,7 @@ from web.openapi import docs, interactive_docs
 from web.request_ids import RequestIdFilter, register_request_ids
 from web.services import init_services
 from web.transfers import transfers
+from web.webhooks import webhooks
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         metrics,
         console,
         api_keys,
+        webhooks,
     ):
         app.register_blueprint(blueprint)
     register_commands(app)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+import redis
+from celery import current_app
+
 from shared import messaging
 from shared.applying import Outcome, apply_pending, has_pending
 from shared.metrics import record_applied
+from shared.outbox import DELIVER_TASK, WEBHOOKS_DOORBELL, WEBHOOKS_QUEUE
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -36,14 +40,24 @@ def drain(runtime: WorkerRuntime) -> int:
     chunk = runtime.settings.apply_chunk
     while not runtime.stopping.is_set() and (owned := runtime.leases.owned()):
         with runtime.database.writing() as session:
-            outcomes = apply_pending(session, owned, chunk, runtime.identity)
+            applied_now = apply_pending(session, owned, chunk, runtime.identity)
+        outcomes = applied_now.outcomes
         messaging.publish_outcomes(runtime.redis, outcomes)
+        if applied_now.events:
+            wake_sender(runtime.redis)
         log_applied(outcomes)
         record_applied(outcomes)
         applied += len(outcomes)
         if len(outcomes) < chunk:
             break
     return applied
+
+
+def wake_sender(client: redis.Redis) -> None:
+    """Wake the webhook sender, unless a wake-up is already waiting for it (the sender
+    clears the flag before it looks for due deliveries, as a partition's worker does)."""
+    if client.set(WEBHOOKS_DOORBELL, 1, nx=True, ex=messaging.DOORBELL_TTL_SECONDS):
+        current_app.send_task(DELIVER_TASK, queue=WEBHOOKS_QUEUE)
 
 
 def log_applied(outcomes: list[Outcome]) -> None:

@@ -1,12 +1,14 @@
-"""Thin Celery tasks: the wake-up for a partition."""
+"""Thin Celery tasks: the wake-up for a partition, and the one for the webhook sender."""
 
 from __future__ import annotations
 
 import logging
 
 from shared import messaging
+from shared.outbox import DELIVER_TASK
 from shared.partitioning import DRAIN_TASK, queue_name
 from worker.app import celery_app
+from worker.delivery import deliver_due
 from worker.draining import drain
 from worker.runtime import get_runtime
 
@@ -27,3 +29,9 @@ def drain_partition(partition: int) -> int:
 def _send_again(partitions: list[int]) -> None:
     for partition in partitions:
         celery_app.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
+
+
+@celery_app.task(name=DELIVER_TASK)
+def deliver_webhooks() -> int:
+    """Send the webhook deliveries that are due (consumed by the sender process only)."""
+    return deliver_due(get_runtime())

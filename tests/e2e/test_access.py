@@ -98,6 +98,9 @@ def test_each_scope_allows_what_it_should(auth_stack: Stack, admin: KeyedApi) ->
         operator.patch(f"/accounts/{number}", json={"status": "frozen"}),
         operator.get("/api-keys"),
         operator.post("/api-keys", json={"name": "x", "scopes": ["admin"]}),
+        operator.get("/webhooks"),
+        operator.post("/webhooks", json={"url": "http://93.184.216.34/", "events": ["job.failed"]}),
+        reader.get("/webhooks"),
     ):
         assert response.status_code == 403, response.text
     assert admin.patch(f"/accounts/{number}", json={"daily_withdrawal_limit": 5}).status_code == 200

@@ -32,7 +32,7 @@ def test_jobs_apply_in_order_each_on_its_own(database: Database) -> None:
         ]:
             record_operation(session, Operation(new_id(), "42", op_type, cents), 1)
     with database.writing() as session:
-        outcomes = apply_pending(session, [0], 1000, "test")
+        outcomes = apply_pending(session, [0], 1000, "test").outcomes
     assert [(o.status, o.new_balance, o.error_type) for o in outcomes] == [
         ("failed", None, "insufficient_funds"),
         ("succeeded", 700, None),
@@ -40,7 +40,7 @@ def test_jobs_apply_in_order_each_on_its_own(database: Database) -> None:
         ("failed", None, "insufficient_funds"),
     ]
     with database.writing() as session:
-        assert apply_pending(session, [0], 1000, "test") == []
+        assert apply_pending(session, [0], 1000, "test").outcomes == []
         assert session.get(Account, "42").balance == 100
 
 
@@ -49,7 +49,7 @@ def test_unknown_account_fails_that_job_only(database: Database) -> None:
         session.add(Job(job_id="x-1", partition=0, type="deposit", account_number="404", amount=1))
         record_operation(session, Operation(new_id(), "10002", "deposit", 5), 1)
     with database.writing() as session:
-        outcomes = apply_pending(session, [0], 1000, "test")
+        outcomes = apply_pending(session, [0], 1000, "test").outcomes
     assert [o.error_type for o in outcomes] == ["account_not_found", None]
 
 
@@ -64,7 +64,7 @@ def test_concurrent_appliers_apply_each_job_once(database: Database) -> None:
     def applier() -> None:
         while True:
             with database.writing() as session:
-                outcomes = apply_pending(session, [0], 7, threading.current_thread().name)
+                outcomes = apply_pending(session, [0], 7, threading.current_thread().name).outcomes
             with lock:
                 applied.extend(o.job_id for o in outcomes)
             if not outcomes:
@@ -107,14 +107,14 @@ def test_a_chunk_shares_out_among_partitions_and_fills_up(database: Database) ->
         quiet_jobs = [Operation(new_id(), quiet, "deposit", 1) for _ in range(2)]
         assert record_operations(session, busy_jobs + quiet_jobs, 2) == set()
     with database.writing() as session:
-        first = apply_pending(session, [0, 1], 10, "test")
+        first = apply_pending(session, [0, 1], 10, "test").outcomes
     assert len(first) == 10
     assert {o.job_id for o in first} >= {op.job_id for op in quiet_jobs}
     assert [o.job_id for o in first if o.account_number == busy] == [
         op.job_id for op in busy_jobs[:8]
     ]
     with database.writing() as session:
-        rest = apply_pending(session, [0, 1], 1000, "test")
+        rest = apply_pending(session, [0, 1], 1000, "test").outcomes
     assert [o.job_id for o in rest] == [op.job_id for op in busy_jobs[8:]]
     assert [o.new_balance for o in rest] == list(range(9, 51))
 
@@ -161,7 +161,7 @@ def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
         ]
         record_operations(session, operations, 1)
     with database.writing() as session:
-        outcomes = apply_pending(session, [0], 1000, "test")
+        outcomes = apply_pending(session, [0], 1000, "test").outcomes
     with database.read.begin() as session:
         entries = {
             entry.id: entry
@@ -211,7 +211,7 @@ def test_a_ledger_from_an_earlier_version_takes_transfers(database: Database) ->
     with database.writing() as session:
         record_operation(session, transfer, 1)
     with database.writing() as session:
-        [outcome] = apply_pending(session, [0], 10, "test")
+        [outcome] = apply_pending(session, [0], 10, "test").outcomes
     assert outcome.status == "succeeded", outcome
     assert (outcome.new_balance, outcome.to_balance) == (499_900, 300_100)
     with database.read.begin() as session:

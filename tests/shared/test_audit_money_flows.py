@@ -56,7 +56,7 @@ def apply(db: Database, operations: list[Operation]) -> None:
     with db.writing() as session:
         record_operations(session, operations, 1)
     with db.writing() as session:
-        outcomes = apply_pending(session, [0], 100, "test")
+        outcomes = apply_pending(session, [0], 100, "test").outcomes
     assert all(o.status == "succeeded" for o in outcomes), outcomes
 
 

@@ -1,0 +1,79 @@
+"""Start the webhook sender: `python -m worker.sender` (what the Procfile and compose run).
+
+A Celery worker of its own queue (atm.webhooks) and nothing else: it owns no partition,
+so a receiver that hangs costs the appliers nothing. It runs at a lower CPU priority
+than the appliers, whose work is the money; events wait a little under load instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+
+from celery import bootsteps
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.logs import use_json_logs
+from shared.outbox import WEBHOOKS_QUEUE
+from worker.app import celery_app
+from worker.delivery import deliver_due
+from worker.ownership import PartitionOwnershipStep
+from worker.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+NICENESS = 5
+
+
+class DeliverySweepStep(bootsteps.StartStopStep):
+    """Every ATM_WEBHOOK_SWEEP_SECONDS, send what is due: retries whose time has come, and
+    events whose wake-up was lost (Redis restarted empty, a sender killed mid-round)."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent, **kwargs)
+        self.timer_entry = None
+
+    def start(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        self.tick()
+        interval = get_runtime().settings.webhook_sweep_seconds
+        self.timer_entry = consumer.timer.call_repeatedly(interval, self.tick)
+
+    def stop(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+            self.timer_entry = None
+
+    def tick(self) -> None:
+        try:
+            deliver_due(get_runtime())
+        except (RedisError, SQLAlchemyError) as exc:
+            log.warning("webhook sweep failed: %s", exc)  # tried again on the next tick
+
+
+def main() -> None:
+    use_json_logs()
+    os.nice(NICENESS)
+    consumer_steps = celery_app.steps["consumer"]
+    consumer_steps.discard(PartitionOwnershipStep)
+    consumer_steps.add(DeliverySweepStep)
+    celery_app.worker_main(
+        [
+            "--quiet",
+            "worker",
+            "--pool=solo",
+            f"--queues={WEBHOOKS_QUEUE}",
+            f"--hostname=sender-{os.getpid()}@{socket.gethostname()}",
+            "--without-gossip",
+            "--without-mingle",
+            f"--loglevel={os.environ.get('ATM_LOG_LEVEL', 'INFO')}",
+            *sys.argv[1:],
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
