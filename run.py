@@ -1,4 +1,5 @@
-"""Run the whole service in the foreground: Redis (if none answers), partition workers, web.
+"""Run the whole service in the foreground: Redis (if none answers), partition workers, the
+webhook sender, web.
 
 Ctrl-C stops everything. Processes come from the Procfile, as on Heroku.
 """
@@ -161,7 +162,7 @@ def main() -> None:
         manager.add_process(process.name, process.cmd, env=process.env, cwd=str(PROJECT_ROOT))
     print(
         f"run: API on http://{settings.host}:{settings.port}/ "
-        f"with {workers} partition worker process(es)"
+        f"with {workers} partition worker process(es) and a webhook sender"
     )
     manager.loop()
     sys.exit(exit_status(manager.returncode))

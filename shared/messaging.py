@@ -11,6 +11,7 @@ import redis
 from shared.applying import Outcome
 
 WORKERS_KEY = "atm:workers"
+SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
 DOORBELL_TTL_SECONDS = 60
 
 
@@ -84,13 +85,15 @@ def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:
         client.publish(completions_channel(client), json.dumps(payload, separators=(",", ":")))
 
 
-def register_worker(client: redis.Redis, worker_id: str, ttl_seconds: float) -> int:
+def register_worker(
+    client: redis.Redis, worker_id: str, ttl_seconds: float, key: str = WORKERS_KEY
+) -> int:
     """Mark this worker alive until now + ttl and return how many workers are alive."""
     now = time.time()
     pipe = client.pipeline()
-    pipe.zadd(WORKERS_KEY, {worker_id: now + ttl_seconds})
-    pipe.zremrangebyscore(WORKERS_KEY, "-inf", now)
-    pipe.zcard(WORKERS_KEY)
+    pipe.zadd(key, {worker_id: now + ttl_seconds})
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zcard(key)
     return int(pipe.execute()[-1])
 
 

@@ -14,7 +14,14 @@ PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
 
 
 def test_compose_has_redis_web_worker_and_monitoring() -> None:
-    assert set(COMPOSE["services"]) == {"redis", "web", "worker", "prometheus", "grafana"}
+    assert set(COMPOSE["services"]) == {
+        "redis",
+        "web",
+        "worker",
+        "sender",
+        "prometheus",
+        "grafana",
+    }
 
 
 def test_prometheus_scrapes_the_api_and_grafana_gets_the_dashboard() -> None:
@@ -43,7 +50,7 @@ def test_redis_keeps_its_data_and_never_evicts() -> None:
 
 def test_web_and_worker_run_the_procfile_commands_from_one_image() -> None:
     services = COMPOSE["services"]
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "sender"):
         assert shlex.split(services[name]["command"]) == shlex.split(PROCFILE[name])
     assert services["web"]["image"] == services["worker"]["image"]
     assert services["web"]["build"] == services["worker"]["build"] == "."
@@ -74,9 +81,15 @@ def test_compose_variables_are_valid_settings_and_shared() -> None:
 
 def test_every_service_has_a_healthcheck_and_the_app_waits_for_redis() -> None:
     services = COMPOSE["services"]
-    for name in ("redis", "web", "worker"):
+    for name in ("redis", "web", "worker", "sender"):
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
     assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
     assert services["worker"]["healthcheck"]["test"][1:] == ["python", "-m", "worker.health"]
-    for name in ("web", "worker"):
+    assert services["sender"]["healthcheck"]["test"][1:] == [
+        "python",
+        "-m",
+        "worker.health",
+        "sender",
+    ]
+    for name in ("web", "worker", "sender"):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"

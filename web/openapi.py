@@ -504,6 +504,34 @@ API_KEY = obj(
         "secret": {"type": "string", "description": "only in the answer that creates it"},
     },
 )
+EVENT_TYPE = {
+    "type": "string",
+    "enum": ["job.succeeded", "job.failed", "batch.completed", "hold.expired"],
+}
+WEBHOOK = obj(
+    ["webhook_id", "url", "events", "created_at"],
+    {
+        "webhook_id": {"type": "string"},
+        "url": {"type": "string", "format": "uri", "maxLength": 2048},
+        "events": {"type": "array", "items": EVENT_TYPE, "minItems": 1},
+        "created_at": TIMESTAMP,
+        "secret": {"type": "string", "description": "only in the answer that creates it"},
+    },
+)
+DELIVERY = obj(
+    ["event_id", "type", "attempts", "status", "last_status_code"],
+    {
+        "event_id": {"type": "string"},
+        "type": EVENT_TYPE,
+        "subject_id": {"type": "string", "description": "the job, batch or hold id"},
+        "attempts": {"type": "integer"},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "last_status_code": {"type": "integer", "nullable": True},
+        "last_error": {"type": "string", "nullable": True},
+        "created_at": TIMESTAMP,
+        "completed_at": NULLABLE_TIMESTAMP,
+    },
+)
 PUBLIC_OPERATIONS = frozenset({"get_health", "get_openapi"})
 
 
@@ -794,6 +822,87 @@ def build_spec() -> Schema:
                             ),
                         ),
                         **failures(404, 500, 503),
+                    },
+                }
+            },
+            "/webhooks": {
+                "post": {
+                    "summary": "Subscribe a URL to events (admin); the secret is shown only here",
+                    "description": "Each event is POSTed as {event_id, type, created_at, data} "
+                    "with ATM-Event-Id and ATM-Signature: t=<unix seconds>,v1=<hex "
+                    "HMAC-SHA256 of '<t>.<body>'>. Private and loopback addresses are "
+                    "refused unless ATM_WEBHOOK_ALLOW_PRIVATE=true.",
+                    "operationId": "create_webhook",
+                    "requestBody": json_body(
+                        obj(
+                            ["url", "events"],
+                            {
+                                "url": WEBHOOK["properties"]["url"],
+                                "events": WEBHOOK["properties"]["events"],
+                                "secret": {"type": "string", "minLength": 16, "maxLength": 128},
+                            },
+                        )
+                    ),
+                    "responses": {
+                        "201": response("subscribed", envelope(WEBHOOK)),
+                        **failures(400, 413, 415, 500),
+                    },
+                },
+                "get": {
+                    "summary": "Every webhook, without secrets (admin)",
+                    "operationId": "list_webhooks",
+                    "responses": {
+                        "200": response(
+                            "the webhooks",
+                            envelope(
+                                obj(["webhooks"], {"webhooks": {"type": "array", "items": WEBHOOK}})
+                            ),
+                        ),
+                        **failures(500),
+                    },
+                },
+            },
+            "/webhooks/{webhook_id}": {
+                "delete": {
+                    "summary": "Delete a webhook (admin): nothing more is sent to it",
+                    "operationId": "delete_webhook",
+                    "parameters": [path_parameter("webhook_id", {"type": "string"})],
+                    "responses": {
+                        "200": response(
+                            "deleted",
+                            envelope(
+                                obj(
+                                    ["webhook_id", "deleted"],
+                                    {
+                                        "webhook_id": {"type": "string"},
+                                        "deleted": {"type": "boolean"},
+                                    },
+                                )
+                            ),
+                        ),
+                        **failures(404, 500),
+                    },
+                }
+            },
+            "/webhooks/{webhook_id}/deliveries": {
+                "get": {
+                    "summary": "A webhook's deliveries, the most recent first (admin)",
+                    "operationId": "list_webhook_deliveries",
+                    "parameters": [
+                        path_parameter("webhook_id", {"type": "string"}),
+                        integer_query("limit", 1),
+                    ],
+                    "responses": {
+                        "200": response(
+                            "the deliveries",
+                            envelope(
+                                obj(
+                                    ["deliveries"],
+                                    {"deliveries": {"type": "array", "items": DELIVERY}},
+                                )
+                            ),
+                        ),
+                        **failures(400, 404, 500),
                     },
                 }
             },

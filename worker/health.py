@@ -1,4 +1,5 @@
-"""`python -m worker.health`: exit 0 if a worker on this host is alive, for container checks.
+"""`python -m worker.health [sender]`: exit 0 if a partition worker (or a webhook sender) on
+this host is alive, for container checks.
 
 A worker announces itself in Redis on every lease tick (its identity is host:pid), so
 "alive" means it renewed its registration within the lease time, not merely that the
@@ -17,19 +18,20 @@ from shared import messaging
 from shared.settings import get_settings
 
 
-def main() -> int:
+def main(kind: str = "worker") -> int:
     prefix = f"{socket.gethostname()}:"
+    key = messaging.SENDERS_KEY if kind == "sender" else messaging.WORKERS_KEY
     try:
         client = messaging.connect(get_settings().redis_url)
-        alive = client.zrangebyscore(messaging.WORKERS_KEY, time.time(), "+inf")
+        alive = client.zrangebyscore(key, time.time(), "+inf")
     except RedisError as exc:
         print(f"unhealthy: Redis does not answer ({exc})")
         return 1
     if any(identity.decode().startswith(prefix) for identity in alive):
         return 0
-    print(f"unhealthy: no live worker registered for host {socket.gethostname()}")
+    print(f"unhealthy: no live {kind} registered for host {socket.gethostname()}")
     return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(*sys.argv[1:2]))

@@ -16,7 +16,9 @@ from celery import bootsteps
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared import messaging
 from shared.logs import use_json_logs
+from shared.messaging import SENDERS_KEY
 from shared.outbox import WEBHOOKS_QUEUE
 from worker.app import celery_app
 from worker.delivery import deliver_due
@@ -48,8 +50,12 @@ class DeliverySweepStep(bootsteps.StartStopStep):
             self.timer_entry = None
 
     def tick(self) -> None:
+        runtime = get_runtime()
         try:
-            deliver_due(get_runtime())
+            # Alive, for `python -m worker.health sender`, if it ticked lately.
+            ttl = max(30.0, 3 * runtime.settings.webhook_sweep_seconds)
+            messaging.register_worker(runtime.redis, runtime.identity, ttl, SENDERS_KEY)
+            deliver_due(runtime)
         except (RedisError, SQLAlchemyError) as exc:
             log.warning("webhook sweep failed: %s", exc)  # tried again on the next tick
 

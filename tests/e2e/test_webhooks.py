@@ -16,6 +16,7 @@ from shared.webhooks import create_webhook
 from tests.conftest import Api
 from tests.receiver import Receiver
 from tests.stack import RedisServer, Stack, logs, wait_until
+from tests.worker.test_health_check import health
 
 SECRET = "a-receivers-signing-secret-0123456789"
 RETRY_BASE = 0.3
@@ -282,6 +283,11 @@ def test_a_hanging_receiver_costs_the_appliers_nothing(
 
     wait_until(timed_out, 20, "a delivery to the hanging receiver to time out")
     assert timed_out()[0]["last_error"] == "timed out"
+
+
+def test_the_sender_reports_itself_alive(webhook_stack: Stack) -> None:
+    result = health(webhook_stack.env["REDIS_URL"], "sender")
+    assert result.returncode == 0, result.stdout
 
 
 def test_events_survive_a_redis_flush_and_killed_processes(
