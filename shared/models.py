@@ -285,9 +285,31 @@ class Webhook(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
+class WebhookEvent(Base):
+    """The outbox: the events one apply transaction made true, of one type, for the webhooks
+    subscribed to that type at that moment; written in that transaction.
+
+    One row per type and transaction rather than one per event keeps the applier's cost of
+    a subscription to a single insert however many jobs it applied. The sender takes the
+    oldest row, sends its events, writes each one's delivery and deletes the row, in one
+    transaction; so a row exists until every one of its events has a delivery.
+    """
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(32))
+    webhook_ids: Mapped[str] = mapped_column(Text)  # space-separated
+    subject_ids: Mapped[str] = mapped_column(Text)  # job, batch or hold ids, space-separated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A sender that took the row sends its events until then; past it (the sender died),
+    # another takes it and sends them again.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
 class WebhookDelivery(Base):
-    """The outbox: one event for one webhook, written in the transaction that made the event
-    true, and sent (and re-sent) from here until delivered or out of attempts.
+    """One event for one webhook: written by the sender once it first tried to send it, and
+    re-sent from here until delivered or out of attempts.
 
     The event names its subject (a job, batch or hold id) rather than carrying a copy: the
     subject's view is built when it is sent, and nothing in it changes after the event
@@ -307,7 +329,8 @@ class WebhookDelivery(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    # One event sent to two webhooks has one event_id.
+    # Derived from the event's type and subject (shared.outbox.event_id): one event sent
+    # to two webhooks, or sent again, has one id.
     event_id: Mapped[str] = mapped_column(String(36))
     webhook_id: Mapped[str] = mapped_column(String(36))
     type: Mapped[str] = mapped_column(String(32))

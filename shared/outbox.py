@@ -1,13 +1,15 @@
 """Recording webhook events in the transaction that makes them true: the outbox.
 
-An apply transaction that finishes a job, completes a batch or expires a hold writes one
-delivery row per subscribed webhook before it commits, so an event exists exactly when
-its change does: a lost Redis or a killed worker can delay a delivery but never lose or
-invent one. Sending is another process's work (worker.delivery).
+An apply transaction that finishes jobs, completes a batch or expires holds writes, for
+each such event type that has subscribers, one outbox row listing the events and the
+webhooks to tell, before it commits. So an event exists exactly when its change does: a
+lost Redis or a killed worker can delay a delivery but never lose or invent one. Sending,
+and the row per delivery, are the sender's work (worker.delivery), off the apply path.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 
@@ -21,51 +23,48 @@ from shared.models import (
     HOLD_EXPIRED,
     JOB_FAILED,
     JOB_SUCCEEDED,
-    PENDING,
     SUCCEEDED,
     Batch,
     Webhook,
-    WebhookDelivery,
+    WebhookEvent,
 )
-from shared.operations import new_id
 from shared.rules import Chunk, Outcome
 
 WEBHOOKS_DOORBELL = "atm:doorbell:webhooks"
 WEBHOOKS_QUEUE = "atm.webhooks"
 DELIVER_TASK = "worker.tasks.deliver_webhooks"
+_EVENT_NAMESPACE = uuid.UUID("6f1c2a8e-3b1d-4c59-9a57-2d0f5e8b7c41")
+
+
+def event_id(kind: str, subject_id: str) -> str:
+    """An event's id, from what it says: a job finishes once, a hold expires once, a batch
+    completes once, so (type, subject) is one event, whoever it is sent to and how often."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{kind} {subject_id}"))
 
 
 def record_events(session: Session, chunk: Chunk, outcomes: Sequence[Outcome]) -> int:
-    """Count the chunk's batch jobs, and write the events it makes true for every webhook
-    subscribed to them; returns how many deliveries were written."""
+    """Count the chunk's batch jobs, and record the events it makes true for the webhooks
+    subscribed to them; returns how many deliveries that makes."""
     completed_batches = _count_batch_progress(session, outcomes)
     subscribers = _subscribers(session)
     if not subscribers:
         return 0
-    events: list[tuple[str, str]] = []  # (type, subject id)
+    subjects: dict[str, list[str]] = {kind: [] for kind in subscribers}
     for outcome in outcomes:
         kind = JOB_SUCCEEDED if outcome.status == SUCCEEDED else JOB_FAILED
-        if kind in subscribers:
-            events.append((kind, outcome.job_id))
-    if HOLD_EXPIRED in subscribers:
-        events.extend(
-            (HOLD_EXPIRED, hold.hold_id)
-            for hold in chunk.holds.values()
-            if hold.changed and hold.status == EXPIRED
+        if kind in subjects:
+            subjects[kind].append(outcome.job_id)
+    if HOLD_EXPIRED in subjects:
+        subjects[HOLD_EXPIRED].extend(
+            hold.hold_id for hold in chunk.holds.values() if hold.changed and hold.status == EXPIRED
         )
-    if BATCH_COMPLETED in subscribers and completed_batches:
-        completed = session.scalars(_COMPLETED, {"ids": completed_batches})
-        events.extend((BATCH_COMPLETED, batch_id) for batch_id in completed)
-    rows: list[tuple[str, str, str, str]] = []
-    for kind, subject in events:
-        event_id = new_id()  # one event, however many webhooks hear of it
-        rows.extend((event_id, webhook_id, kind, subject) for webhook_id in subscribers[kind])
-    _INSERT_DELIVERIES.executemany(
-        session,
-        rows,
-        {"status": PENDING, "attempts": 0, "created_at": chunk.now, "next_attempt_at": chunk.now},
-    )
-    return len(rows)
+    if BATCH_COMPLETED in subjects and completed_batches:
+        subjects[BATCH_COMPLETED].extend(session.scalars(_COMPLETED, {"ids": completed_batches}))
+    rows = [
+        (kind, " ".join(subscribers[kind]), " ".join(ids)) for kind, ids in subjects.items() if ids
+    ]
+    _INSERT_EVENTS.executemany(session, rows, {"created_at": chunk.now})
+    return sum(len(ids) * len(subscribers[kind]) for kind, ids in subjects.items())
 
 
 def _subscribers(session: Session) -> dict[str, list[str]]:
@@ -104,7 +103,6 @@ _COUNT_APPLIED = BulkStatement(
     .values(applied=_batches.c.applied + bindparam("count")),
     columns=("key", "count"),
 )
-_INSERT_DELIVERIES = BulkStatement(
-    insert(WebhookDelivery.__table__),
-    columns=("event_id", "webhook_id", "type", "subject_id"),
+_INSERT_EVENTS = BulkStatement(
+    insert(WebhookEvent.__table__), columns=("type", "webhook_ids", "subject_ids")
 )

@@ -1,11 +1,13 @@
 """Sending webhook events: claim what is due, POST it signed, record what came of it.
 
 Runs in the sender process (`python -m worker.sender`), never in a partition worker, so a
-receiver that hangs or fails for hours costs the appliers nothing. Each round claims up to
-CLAIM_SIZE due deliveries in one write transaction (moving their next attempt past the
-claim time, so a second sender does not take them too), sends them on a pool of threads,
-and records every result in one more. A sender that dies mid-round leaves its claims to
-run out: those deliveries are sent again (at least once, never lost).
+receiver that hangs or fails for hours costs the appliers nothing. Each round claims, in
+one write transaction, the oldest outbox rows (new events, up to about CLAIM_SIZE) and up
+to CLAIM_SIZE deliveries due for a retry, moving their claim past the time a round can
+take so that a second sender does not take them too; sends them all on a pool of threads;
+and in one more transaction writes a delivery row for each new event, updates the retried
+ones and deletes the outbox rows. A sender that dies mid-round leaves its claims to run
+out: those events are sent again (at least once, never lost).
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import NamedTuple
 
 import urllib3
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared.applying import has_pending
 from shared.batches import batch_progress
+from shared.bulk import BulkStatement
 from shared.errors import InvalidWebhookUrl
 from shared.metrics import WEBHOOK_DELIVERIES
 from shared.models import (
@@ -34,15 +38,17 @@ from shared.models import (
     FAILED,
     HOLD_EXPIRED,
     IS_PENDING,
+    PENDING,
     Hold,
     Job,
     Webhook,
     WebhookDelivery,
+    WebhookEvent,
     utcnow,
 )
-from shared.outbox import WEBHOOKS_DOORBELL
+from shared.outbox import WEBHOOKS_DOORBELL, event_id
 from shared.settings import Settings
-from shared.timestamps import iso
+from shared.timestamps import as_utc, iso
 from shared.views import batch_view, hold_view, job_view
 from shared.webhook_targets import Target, resolve
 from shared.webhooks import signature
@@ -51,6 +57,10 @@ from worker.runtime import WorkerRuntime
 log = logging.getLogger(__name__)
 
 CLAIM_SIZE = 500
+# While the appliers have work, a round of sending is followed by a pause this many times
+# as long as the round: the sender then works a third of the time.
+BUSY_PAUSE = 2.0
+EVENT_ROWS_PER_ROUND = 100  # outbox rows read at most per round (each one transaction's)
 CLAIM_SECONDS = 120  # well past a round's longest possible time
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read this far, then dropped
 MAX_DELAY = timedelta(days=1)
@@ -58,7 +68,7 @@ USER_AGENT = "atm-webhooks/1"
 
 
 class Due(NamedTuple):
-    id: int
+    id: int | None  # the delivery row; None for an event sent for the first time
     event_id: str
     webhook_id: str
     type: str
@@ -83,8 +93,57 @@ class Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+class FreshEvents(NamedTuple):
+    """An outbox row: events of one type for the webhooks subscribed then."""
+
+    type: str
+    webhook_ids: str
+    subject_ids: str
+    created_at: datetime
+
+
+@dataclass
+class Round:
+    """What one round sends: the events of the outbox rows `event_rows`, and retries."""
+
+    event_rows: list[int]
+    fresh: list[FreshEvents]
+    retries: list[Due]
+
+    @cached_property
+    def due(self) -> list[Due]:
+        """Every delivery of the round: each new event once per webhook, then the retries.
+        Worked out when first asked, after the claiming transaction, not while it holds
+        the database's write lock."""
+        due = []
+        for events in self.fresh:
+            created_at = as_utc(events.created_at)
+            webhooks = events.webhook_ids.split()
+            for subject in events.subject_ids.split():
+                event = event_id(events.type, subject)
+                due.extend(
+                    Due(None, event, webhook, events.type, subject, 0, created_at)
+                    for webhook in webhooks
+                )
+        return due + self.retries
+
+
+@dataclass
+class Recording:
+    """A round's results as the rows and updates to write, worked out before the write
+    transaction begins. New rows are grouped by their timestamps, which are written as
+    values shared by the group (see shared.bulk)."""
+
+    new: dict[tuple[datetime, datetime, datetime | None], list[tuple]] = field(default_factory=dict)
+    finished: list[dict[str, object]] = field(default_factory=list)
+    retried: list[dict[str, object]] = field(default_factory=list)
+    deferred: list[dict[str, object]] = field(default_factory=list)
+    event_rows: list[int] = field(default_factory=list)
+
+
 def deliver_due(runtime: WorkerRuntime) -> int:
-    """Send every delivery that is due, round after round; returns how many were delivered.
+    """Send every event and retry that is due, round after round; returns how many were
+    delivered.
 
     The doorbell is cleared first, so an event recorded after the first claim rings again.
     """
@@ -94,62 +153,87 @@ def deliver_due(runtime: WorkerRuntime) -> int:
         log.warning("could not clear the webhook doorbell: %s", exc)
     delivered = 0
     while not runtime.stopping.is_set():
+        started = time.monotonic()
         with runtime.database.writing() as session:
-            due = claim(session, utcnow(), CLAIM_SIZE)
-        if not due:
+            work = claim(session, utcnow(), CLAIM_SIZE)
+        if not work.event_rows and not work.retries:
             break
-        results = sender(runtime.settings).send(runtime, due)
+        results = sender(runtime.settings).send(runtime, work.due) if work.due else []
+        recording = prepare(work, results, runtime.settings)
         with runtime.database.writing() as session:
-            record(session, results, runtime.settings)
+            record(session, recording)
         delivered += sum(result.delivered for result in results)
+        if appliers_busy(runtime):
+            runtime.stopping.wait((time.monotonic() - started) * BUSY_PAUSE)
     return delivered
 
 
-def claim(session: Session, now: datetime, size: int) -> list[Due]:
-    """Up to `size` pending deliveries due by `now`, oldest due first, claimed for this
-    round. On PostgreSQL rows another sender is claiming are skipped, not waited for."""
-    query = _DUE.limit(size)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    due = [Due(*row) for row in session.execute(query, {"now": now})]
-    if due:
-        session.execute(
-            _CLAIM,
-            {"ids": [d.id for d in due], "until": now + timedelta(seconds=CLAIM_SECONDS)},
-        )
-    return due
+def appliers_busy(runtime: WorkerRuntime) -> bool:
+    """Whether jobs are waiting to be applied: then the sender pauses between rounds, so
+    that on a machine it shares with the appliers it takes a small part of the CPU and of
+    the database's write lock from the money's path, and catches up once they are idle."""
+    with runtime.database.read.begin() as session:
+        return has_pending(session, range(runtime.settings.partitions))
 
 
-def record(session: Session, results: list[Result], settings: Settings) -> None:
-    """Delivered, failed for good, or due again after an exponential backoff."""
+def claim(session: Session, now: datetime, size: int) -> Round:
+    """The oldest outbox rows (about `size` events) and up to `size` retries due by `now`,
+    claimed for this round. On PostgreSQL rows another sender holds are skipped."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    events = _FRESH_EVENTS.with_for_update(skip_locked=True) if postgresql else _FRESH_EVENTS
+    rows, fresh, count = [], [], 0
+    for row in session.execute(events, {"now": now}).all():
+        rows.append(row.id)
+        fresh.append(FreshEvents(row.type, row.webhook_ids, row.subject_ids, row.created_at))
+        count += (row.subject_ids.count(" ") + 1) * (row.webhook_ids.count(" ") + 1)
+        if count >= size:
+            break
+    if rows:
+        session.execute(_CLAIM_EVENTS, {"ids": rows, "until": until})
+    retries = _DUE.limit(size)
+    if postgresql:
+        retries = retries.with_for_update(skip_locked=True)
+    claimed = [Due(*row) for row in session.execute(retries, {"now": now})]
+    if claimed:
+        session.execute(_CLAIM, {"ids": [d.id for d in claimed], "until": until})
+    return Round(rows, fresh, claimed)
+
+
+def prepare(work: Round, results: list[Result], settings: Settings) -> Recording:
+    """Delivered, failed for good, or due again after an exponential backoff: a new row for
+    an event tried for the first time, an update for a retry; and the outbox rows to go."""
     now = utcnow()
-    finished, retried, deferred = [], [], []
+    recording = Recording(event_rows=work.event_rows)
     tally: Counter[str] = Counter()
     for result in results:
         due = result.due
-        if result.deferred:
-            deferred.append({"key": due.id, "next": now + _backoff(settings, 1)})
-            continue
-        attempts = due.attempts + 1
-        common = {
-            "key": due.id,
-            "attempts": attempts,
-            "code": result.status_code,
-            "error": None if result.delivered else (result.error or f"HTTP {result.status_code}"),
-        }
-        if result.delivered or result.gone or attempts >= settings.webhook_max_attempts:
-            status = DELIVERED if result.delivered else FAILED
-            finished.append({**common, "status": status, "completed_at": now})
-            tally[status] += 1
+        state = _state(result, settings, now)
+        tally[state["result"]] += 1
+        if due.id is None:
+            key = (due.created_at, state["next"], state["completed_at"])
+            recording.new.setdefault(key, []).append(  # type: ignore[arg-type]
+                (
+                    due.event_id,
+                    due.webhook_id,
+                    due.type,
+                    due.subject_id,
+                    state["status"],
+                    state["attempts"],
+                    state["code"],
+                    state["error"],
+                )
+            )
+        elif result.deferred:
+            recording.deferred.append({"key": due.id, "next": state["next"]})
+        elif state["status"] == PENDING:
+            recording.retried.append({"key": due.id, **state})
         else:
-            retried.append({**common, "next": now + _backoff(settings, attempts)})
-            tally["retry"] += 1
-    for statement, rows in ((_FINISH, finished), (_RETRY, retried), (_DEFER, deferred)):
-        if rows:
-            session.execute(statement, rows)
+            recording.finished.append({"key": due.id, **state})
     for result_name, count in tally.items():
-        WEBHOOK_DELIVERIES.labels(result_name).inc(count)
-    failures = [r for r in results if not r.delivered and not r.deferred]
+        if result_name != "deferred":
+            WEBHOOK_DELIVERIES.labels(result_name).inc(count)
+    failures = [r for r in results if not (r.delivered or r.deferred or r.gone)]
     for result in failures[:10]:  # a receiver that is down fails hundreds at once
         log.warning(
             "webhook delivery failed",
@@ -161,6 +245,65 @@ def record(session: Session, results: list[Result], settings: Settings) -> None:
                 "attempts": result.due.attempts + 1,
             },
         )
+    return recording
+
+
+def record(session: Session, recording: Recording) -> None:
+    """Write a prepared round's results and delete its outbox rows, in the caller's
+    transaction."""
+    for (created_at, next_attempt_at, completed_at), rows in recording.new.items():
+        _INSERT_DELIVERIES.executemany(
+            session,
+            rows,
+            {
+                "created_at": created_at,
+                "next_attempt_at": next_attempt_at,
+                "completed_at": completed_at,
+            },
+        )
+    for statement, rows in (
+        (_FINISH, recording.finished),
+        (_RETRY, recording.retried),
+        (_DEFER, recording.deferred),
+    ):
+        if rows:
+            session.execute(statement, rows)
+    if recording.event_rows:
+        session.execute(_DELETE_EVENTS, {"ids": recording.event_rows})
+
+
+def _state(result: Result, settings: Settings, now: datetime) -> dict[str, object]:
+    """A delivery's columns after this result."""
+    if result.deferred:  # not tried: its receiver had just failed
+        return {
+            "result": "deferred",
+            "status": PENDING,
+            "attempts": result.due.attempts,
+            "code": None,
+            "error": None,
+            "next": now + _backoff(settings, 1),
+            "completed_at": None,
+        }
+    attempts = result.due.attempts + 1
+    error = None if result.delivered else (result.error or f"HTTP {result.status_code}")
+    state: dict[str, object] = {
+        "attempts": attempts,
+        "code": result.status_code,
+        "error": error,
+        "next": now,
+        "completed_at": now,
+    }
+    if result.delivered:
+        return {**state, "result": DELIVERED, "status": DELIVERED}
+    if result.gone or attempts >= settings.webhook_max_attempts:
+        return {**state, "result": FAILED, "status": FAILED}
+    return {
+        **state,
+        "result": "retry",
+        "status": PENDING,
+        "next": now + _backoff(settings, attempts),
+        "completed_at": None,
+    }
 
 
 def _backoff(settings: Settings, attempts: int) -> timedelta:
@@ -201,7 +344,7 @@ class Sender:
             target = targets[item.webhook_id]
             if isinstance(target, str):
                 return Result(item, error=target)
-            result = self.post(target, webhook.secret, item, bodies[item.id])
+            result = self.post(target, webhook.secret, item, bodies[item.event_id])
             if not result.delivered:
                 failed_receivers.add(item.webhook_id)
             return result
@@ -278,7 +421,7 @@ def _webhooks(session: Session, ids: set[str]) -> dict[str, Webhook]:
     return {webhook.webhook_id: webhook for webhook in found}
 
 
-def _bodies(session: Session, due: list[Due]) -> dict[int, bytes]:
+def _bodies(session: Session, due: list[Due]) -> dict[str, bytes]:
     """Each delivery's JSON body: `{event_id, type, created_at, data}`, `data` being the
     view of the job, batch or hold the event is about."""
     subjects: dict[str, dict[str, object] | None] = {}
@@ -293,7 +436,7 @@ def _bodies(session: Session, due: list[Due]) -> dict[int, bytes]:
     for batch_id in {d.subject_id for d in due if d.type == BATCH_COMPLETED}:
         subjects[batch_id] = batch_view(batch_progress(session, batch_id))
     return {
-        d.id: json.dumps(
+        d.event_id: json.dumps(
             {
                 "event_id": d.event_id,
                 "type": d.type,
@@ -348,3 +491,34 @@ _RETRY = (
     )
 )
 _DEFER = update(_deliveries).where(_BY_KEY).values(next_attempt_at=bindparam("next"))
+_INSERT_DELIVERIES = BulkStatement(
+    insert(_deliveries),
+    columns=(
+        "event_id",
+        "webhook_id",
+        "type",
+        "subject_id",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+    ),
+)
+_events = WebhookEvent.__table__
+_FRESH_EVENTS = (
+    select(
+        _events.c.id,
+        _events.c.type,
+        _events.c.webhook_ids,
+        _events.c.subject_ids,
+        _events.c.created_at,
+    )
+    .where(or_(_events.c.claimed_until.is_(None), _events.c.claimed_until <= bindparam("now")))
+    .order_by(_events.c.id)
+    .limit(EVENT_ROWS_PER_ROUND)
+)
+_IDS = bindparam("ids", expanding=True)
+_CLAIM_EVENTS = (
+    update(_events).where(_events.c.id.in_(_IDS)).values(claimed_until=bindparam("until"))
+)
+_DELETE_EVENTS = delete(_events).where(_events.c.id.in_(_IDS))

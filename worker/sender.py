@@ -26,7 +26,7 @@ from worker.ownership import PartitionOwnershipStep
 from worker.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-NICENESS = 5
+NICENESS = 10
 
 
 class DeliverySweepStep(bootsteps.StartStopStep):

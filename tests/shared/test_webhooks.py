@@ -8,19 +8,19 @@ import ipaddress
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
 from shared.batches import record_batch
 from shared.db import Database
 from shared.errors import InvalidWebhookUrl
-from shared.models import WebhookDelivery
-from shared.operations import Operation, new_id
+from shared.models import WebhookDelivery, WebhookEvent, utcnow
+from shared.operations import Operation, new_id, record_operations
 from shared.settings import load_settings
 from shared.webhook_targets import is_public, resolve
 from shared.webhooks import create_webhook, delete_webhook, signature
-from worker.delivery import _backoff
+from worker.delivery import CLAIM_SECONDS, Result, _backoff, claim, prepare, record
 
 
 @pytest.mark.parametrize(
@@ -79,12 +79,12 @@ def test_retries_back_off_exponentially_from_the_base() -> None:
     assert _backoff(settings, 40) == timedelta(days=1)
 
 
-def _deliveries(database: Database) -> list[tuple[str, str, str]]:
+def _events(database: Database) -> list[tuple[str, list[str], list[str]]]:
     with database.read.begin() as session:
         rows = session.execute(
-            select(WebhookDelivery.webhook_id, WebhookDelivery.type, WebhookDelivery.subject_id)
+            select(WebhookEvent.type, WebhookEvent.webhook_ids, WebhookEvent.subject_ids)
         )
-        return sorted(tuple(row) for row in rows)
+        return sorted((kind, hooks.split(), subjects.split()) for kind, hooks, subjects in rows)
 
 
 def test_events_are_written_by_the_transaction_that_makes_them_true(database: Database) -> None:
@@ -106,14 +106,72 @@ def test_events_are_written_by_the_transaction_that_makes_them_true(database: Da
     with pytest.raises(Abort), database.writing() as session:
         assert apply_pending(session, [0], 2, "test").events == 2
         raise Abort  # rolled back: the money did not move, so no event either
-    assert _deliveries(database) == []
+    assert _events(database) == []
 
     with database.writing() as session:
-        applied = apply_pending(session, [0], 2, "test")
-    assert applied.events == 2  # two jobs; the batch is not complete yet
+        assert apply_pending(session, [0], 2, "test").events == 2  # the batch is not complete
     with database.writing() as session:
-        applied = apply_pending(session, [0], 2, "test")
-    assert applied.events == 2  # the last job, and now the batch
-    expected = [(jobs_hook.webhook_id, "job.succeeded", op.job_id) for op in operations]
-    expected.append((batch_hook.webhook_id, "batch.completed", batch_id))
-    assert _deliveries(database) == sorted(expected)
+        assert apply_pending(session, [0], 2, "test").events == 2  # the last job, and the batch
+    jobs = [op.job_id for op in operations]
+    assert _events(database) == [
+        ("batch.completed", [batch_hook.webhook_id], [batch_id]),
+        ("job.succeeded", [jobs_hook.webhook_id], jobs[:2]),
+        ("job.succeeded", [jobs_hook.webhook_id], jobs[2:]),
+    ]
+
+
+def test_the_sender_claims_events_once_and_again_after_a_crash(database: Database) -> None:
+    settings = load_settings({"ATM_WEBHOOK_MAX_ATTEMPTS": "2"})
+    with database.writing() as session:
+        open_account(session, "502", 1000)
+        first = create_webhook(session, "http://x.test/", ["job.succeeded"], "s" * 16)
+        second = create_webhook(session, "http://y.test/", ["job.succeeded"], "s" * 16)
+        operations = [Operation(new_id(), "502", "deposit", 1) for _ in range(2)]
+        record_operations(session, operations, 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 10, "test")
+    now = utcnow()
+    with database.writing() as session:
+        work = claim(session, now, 500)
+    assert len(work.due) == 4  # two events, each for two webhooks
+    assert {(d.webhook_id, d.subject_id) for d in work.due} == {
+        (hook.webhook_id, op.job_id) for hook in (first, second) for op in operations
+    }
+    # One event, one id, whichever webhook it goes to.
+    assert len({d.event_id for d in work.due}) == 2
+    with database.writing() as session:
+        assert claim(session, now, 500).due == []  # claimed: nobody else takes them
+    # The sender died; once its claim runs out the same events are sent again.
+    later = now + timedelta(seconds=CLAIM_SECONDS + 1)
+    with database.writing() as session:
+        again = claim(session, later, 500)
+    assert sorted(again.due) == sorted(work.due)
+    results = [
+        Result(due, status_code=200 if due.webhook_id == first.webhook_id else 503)
+        for due in again.due
+    ]
+    with database.writing() as session:
+        record(session, prepare(again, results, settings))
+    with database.read.begin() as session:
+        rows = session.execute(
+            select(WebhookDelivery.webhook_id, WebhookDelivery.status, WebhookDelivery.attempts)
+        ).all()
+        assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+    assert sorted(rows) == sorted(
+        [(first.webhook_id, "delivered", 1)] * 2 + [(second.webhook_id, "pending", 1)] * 2
+    )
+    # The failed ones come back as retries after the backoff, and fail for good at the last.
+    with database.writing() as session:
+        retries = claim(session, utcnow() + timedelta(hours=1), 500)
+    assert [d.webhook_id for d in retries.due] == [second.webhook_id] * 2
+    with database.writing() as session:
+        record(
+            session, prepare(retries, [Result(d, error="timed out") for d in retries.due], settings)
+        )
+    with database.read.begin() as session:
+        final = session.execute(
+            select(
+                WebhookDelivery.status, WebhookDelivery.attempts, WebhookDelivery.last_error
+            ).where(WebhookDelivery.webhook_id == second.webhook_id)
+        ).all()
+    assert final == [("failed", 2, "timed out")] * 2
