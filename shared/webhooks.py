@@ -16,9 +16,11 @@ from shared.models import (
     PENDING,
     Webhook,
     WebhookDelivery,
+    WebhookEvent,
     utcnow,
 )
 from shared.operations import new_id
+from shared.outbox import event_id
 from shared.timestamps import iso
 
 SECRET_PREFIX = "whsec_"
@@ -83,16 +85,44 @@ def delete_webhook(session: Session, webhook_id: str) -> None:
     )
 
 
-def recent_deliveries(session: Session, webhook_id: str, limit: int) -> list[WebhookDelivery]:
+def recent_deliveries(session: Session, webhook_id: str, limit: int) -> list[dict[str, object]]:
+    """The webhook's most recent deliveries, newest first: events still in the outbox (not
+    tried yet: pending, no attempt), then those tried at least once."""
     get_webhook(session, webhook_id)
-    return list(
-        session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.webhook_id == webhook_id)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(limit)
-        )
+    views: list[dict[str, object]] = []
+    untried = (
+        select(WebhookEvent)
+        .where(WebhookEvent.webhook_ids.contains(webhook_id))
+        .order_by(WebhookEvent.id.desc())
     )
+    for events in session.scalars(untried):
+        if webhook_id not in events.webhook_ids.split():
+            continue
+        for subject in reversed(events.subject_ids.split()):
+            if len(views) == limit:
+                return views
+            views.append(_untried_view(events, subject))
+    tried = session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit - len(views))
+    )
+    return views + [delivery_view(delivery) for delivery in tried]
+
+
+def _untried_view(events: WebhookEvent, subject_id: str) -> dict[str, object]:
+    return {
+        "event_id": event_id(events.type, subject_id),
+        "type": events.type,
+        "subject_id": subject_id,
+        "attempts": 0,
+        "status": PENDING,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": iso(events.created_at),
+        "completed_at": None,
+    }
 
 
 def webhook_view(webhook: Webhook) -> dict[str, object]:

@@ -13,7 +13,6 @@ from shared.webhook_targets import resolve
 from shared.webhooks import (
     create_webhook,
     delete_webhook,
-    delivery_view,
     list_webhooks,
     parse_events,
     parse_secret,
@@ -69,5 +68,4 @@ def deliveries(webhook_id: str) -> Response:
     """The most recent first."""
     require_unlimited()
     limit = query_int("limit", 50, minimum=1, maximum=MAX_DELIVERIES_PAGE) or 50
-    found = current_services().reading(recent_deliveries, webhook_id, limit)
-    return success({"deliveries": [delivery_view(delivery) for delivery in found]})
+    return success({"deliveries": current_services().reading(recent_deliveries, webhook_id, limit)})

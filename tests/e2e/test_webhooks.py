@@ -296,9 +296,13 @@ def test_events_survive_a_redis_flush_and_killed_processes(
     """Events are rows written with the money: with the sender dead, the worker killed
     after applying and Redis emptied, they are all delivered once things run again."""
     webhook_stack.kill_worker("sender")
-    subscribe("/ok?durable", ["job.succeeded"])
+    webhook = subscribe("/ok?durable", ["job.succeeded"])
     number = api.open_account("100")
     job_ids = [withdraw(api, number, "1")["data"]["job_id"] for _ in range(10)]
+    # Recorded, not tried yet: listed as pending, newest first.
+    listed = deliveries(api, webhook["webhook_id"])
+    assert [d["subject_id"] for d in listed] == job_ids[::-1]
+    assert {(d["status"], d["attempts"]) for d in listed} == {("pending", 0)}
     webhook_stack.kill_worker("worker")
     webhook_stack.redis.flushdb()
     assert receiver.at("/ok?durable") == []
@@ -309,6 +313,8 @@ def test_events_survive_a_redis_flush_and_killed_processes(
         return all(receiver.about("/ok?durable", "job_id", job_id) for job_id in job_ids)
 
     wait_until(all_arrived, 30, "every event recorded before the kill to be delivered")
+    arrived = {r.event["event_id"] for r in receiver.at("/ok?durable")}
+    assert arrived == {d["event_id"] for d in listed}  # the ids listed before are the ones sent
     webhook_stack.wait_healthy()
 
 
