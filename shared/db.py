@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
 
 from shared.accounts import open_account
 from shared.api_keys import ADMIN, ensure_key
@@ -48,8 +49,18 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(settings: Settings) -> Engine:
-    """An engine for DATABASE_URL; for SQLite the file's folder is created."""
+def make_engine(settings: Settings, *, connection_per_thread: bool = False) -> Engine:
+    """An engine for DATABASE_URL; for SQLite the file's folder is created.
+
+    `connection_per_thread` (the web's, under gevent): each of the few real threads that
+    run the database work keeps a connection of its own (SingletonThreadPool), instead of
+    sharing a queue of them. The queue's mutex and condition would be gevent's (gunicorn
+    patches `threading` before anything is imported), and a gevent lock shared by real
+    threads can miss a wake-up (see native_lock); a connection per thread needs no lock.
+    """
+    pooling: dict[str, object] = {"pool_size": 20, "max_overflow": 40}
+    if connection_per_thread:
+        pooling = {"poolclass": SingletonThreadPool, "pool_size": settings.database_threads + 4}
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
@@ -61,12 +72,11 @@ def make_engine(settings: Settings) -> Engine:
                 "timeout": settings.sqlite_busy_timeout_ms / 1000,
                 "check_same_thread": False,
             },
-            pool_size=20,
-            max_overflow=40,
+            **pooling,
         )
         _configure_sqlite(engine, settings)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pooling)
 
 
 def native_lock() -> threading.Lock:
@@ -117,9 +127,9 @@ class WriterQueue:
 class Database:
     """The engine plus session factories: `read` (plain BEGIN) and `writing()` (locks up front)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connection_per_thread: bool = False) -> None:
         self.settings = settings
-        self.engine = make_engine(settings)
+        self.engine = make_engine(settings, connection_per_thread=connection_per_thread)
         self.read = sessionmaker(self.engine, expire_on_commit=False)
         self.write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False

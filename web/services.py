@@ -18,7 +18,7 @@ from web.auth import KeyDirectory
 from web.dispatch import PartitionDispatcher
 from web.hold_directory import HoldDirectory
 from web.intake import JobIntake
-from web.offload import DatabaseThreads
+from web.offload import DatabaseThreads, serving_on_gevent
 from web.pressure import Backpressure
 from web.waiting import CompletionListener
 
@@ -64,7 +64,9 @@ class Services:
 
 
 def init_services(app: Flask, settings: Settings) -> Services:
-    database = Database(settings)  # connects on first use; tables come from init_database
+    # Connects on first use; tables come from init_database. Under gevent only the real
+    # threads of DatabaseThreads touch it, each with a connection of its own.
+    database = Database(settings, connection_per_thread=serving_on_gevent())
     threads = DatabaseThreads(settings.database_threads)
     client = messaging.connect(settings.redis_url)
     dispatcher = PartitionDispatcher(settings, client)
