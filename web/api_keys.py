@@ -62,11 +62,12 @@ def revoke_api_key(key_id: str) -> Response:
 
 def revoke_everywhere(key_id: str, revoke: Callable[[], object]) -> None:
     """Revoke, telling every web process to forget the keys it remembers before and after
-    the commit; if Redis cannot carry that, nothing is revoked (503)."""
+    the commit, and answer once they all have; if Redis cannot carry that, nothing is
+    revoked (503)."""
     directory = current_services().keys
     try:
         directory.revocations_changed()
         revoke()
-        directory.revocations_changed()
+        directory.wait_until_applied(directory.revocations_changed())
     except RedisError as exc:
         raise ServiceUnavailable(f"cannot announce the revocation of {key_id}: {exc}") from exc

@@ -82,7 +82,9 @@ def init_services(app: Flask, settings: Settings) -> Services:
         threads=threads,
         holds=HoldDirectory(),
         # Reads a key through this same Services (the name is bound when it is called).
-        keys=KeyDirectory(client, lambda secret: services.reading(identify, secret)),
+        keys=KeyDirectory(
+            client, lambda secret: services.reading(identify, secret), flushing=serving_on_gevent()
+        ),
     )
     app.extensions[EXTENSION_KEY] = services
     return services

@@ -298,15 +298,15 @@ def test_the_rate_limit_is_per_key_and_shared_by_the_web_processes(
         assert ok.headers["RateLimit-Limit"] == "20"
         assert int(ok.headers["RateLimit-Remaining"]) < 20
         assert int(ok.headers["RateLimit-Reset"]) > 0
-        # One count for both processes: within a window no two answers show the same
-        # remaining count (two counts of their own would each count down from 20).
-        windows: dict[str, list[str]] = {}
+        # One count for both processes: no window admits much more than the limit (two
+        # counts of their own would admit up to twice as many). Each process learns the
+        # other's count within a flush interval, so a window may admit a few more.
+        admitted: dict[str, int] = {}
         for response in answered:
             if response.status_code == 200:
-                windows.setdefault(response.headers["RateLimit-Reset"], []).append(
-                    response.headers["RateLimit-Remaining"]
-                )
-        assert all(len(set(seen)) == len(seen) for seen in windows.values()), windows
+                window = response.headers["RateLimit-Reset"]
+                admitted[window] = admitted.get(window, 0) + 1
+        assert all(count <= 20 + 4 for count in admitted.values()), admitted
         # another key has its own count
         assert second.get("/accounts/10001/balance").status_code == 200
     finally:
