@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import socket
+import sys
 
 from celery import Celery, signals
 
@@ -38,6 +41,29 @@ def make_celery() -> Celery:
 
 
 celery_app = make_celery()
+
+
+def run_worker(queue: str, name: str) -> None:
+    """Run this process as a Celery worker of `queue`, with the command line's extra options.
+
+    The solo pool does the work on the consumer's own thread: one process, one applier (or
+    sender). The node name carries the pid, so several workers on one host stay
+    distinguishable. --quiet: no start-up banner, so that every line written is a JSON log
+    line.
+    """
+    celery_app.worker_main(
+        [
+            "--quiet",
+            "worker",
+            "--pool=solo",
+            f"--queues={queue}",
+            f"--hostname={name}-{os.getpid()}@{socket.gethostname()}",
+            "--without-gossip",
+            "--without-mingle",
+            f"--loglevel={os.environ.get('ATM_LOG_LEVEL', 'INFO')}",
+            *sys.argv[1:],
+        ]
+    )
 
 
 @signals.after_setup_logger.connect

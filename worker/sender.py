@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import sys
 
 from celery import bootsteps
 from redis.exceptions import RedisError
@@ -20,7 +18,7 @@ from shared import messaging
 from shared.logs import use_json_logs
 from shared.messaging import SENDERS_KEY
 from shared.outbox import WEBHOOKS_QUEUE
-from worker.app import celery_app
+from worker.app import celery_app, run_worker
 from worker.delivery import deliver_due
 from worker.ownership import PartitionOwnershipStep
 from worker.runtime import get_runtime
@@ -66,19 +64,7 @@ def main() -> None:
     consumer_steps = celery_app.steps["consumer"]
     consumer_steps.discard(PartitionOwnershipStep)
     consumer_steps.add(DeliverySweepStep)
-    celery_app.worker_main(
-        [
-            "--quiet",
-            "worker",
-            "--pool=solo",
-            f"--queues={WEBHOOKS_QUEUE}",
-            f"--hostname=sender-{os.getpid()}@{socket.gethostname()}",
-            "--without-gossip",
-            "--without-mingle",
-            f"--loglevel={os.environ.get('ATM_LOG_LEVEL', 'INFO')}",
-            *sys.argv[1:],
-        ]
-    )
+    run_worker(WEBHOOKS_QUEUE, "sender")
 
 
 if __name__ == "__main__":
