@@ -123,21 +123,20 @@ class KeyDirectory:
     def admit(self, secret: str) -> Admission:
         if self.flushing:
             self._start_flusher()
-        if time.monotonic() > self.fresh_until:
-            return self._admit_with_round_trip(secret)
         digest = hash_secret(secret)
+        window = int(time.time())
+        counter = f"{RATE_PREFIX}:{digest[:32]}:{window}"
+        if time.monotonic() > self.fresh_until:
+            return self._admit_with_round_trip(secret, digest, counter, window)
         identity = self._identity(digest, secret)
         if identity is None:
             return Admission(None)
-        window = int(time.time())
-        counter = f"{RATE_PREFIX}:{digest[:32]}:{window}"
         self.pending[counter] += 1
         return Admission(identity, self.totals.get(counter, 0) + self.pending[counter], window)
 
-    def _admit_with_round_trip(self, secret: str) -> Admission:
-        digest = hash_secret(secret)
-        window = int(time.time())
-        counter = f"{RATE_PREFIX}:{digest[:32]}:{window}"
+    def _admit_with_round_trip(
+        self, secret: str, digest: str, counter: str, window: int
+    ) -> Admission:
         try:
             generation, count = self.check(keys=[REVOCATIONS_KEY, counter])
         except RedisError as exc:
