@@ -45,8 +45,8 @@ def event_id(kind: str, subject_id: str) -> str:
 def record_events(session: Session, chunk: Chunk, outcomes: Sequence[Outcome]) -> int:
     """Count the chunk's batch jobs, and record the events it makes true for the webhooks
     subscribed to them; returns how many deliveries that makes."""
-    completed_batches = _count_batch_progress(session, outcomes)
     subscribers = _subscribers(session)
+    completed_batches = _count_batch_progress(session, outcomes)
     if not subscribers:
         return 0
     subjects: dict[str, list[str]] = {kind: [] for kind in subscribers}
@@ -80,8 +80,9 @@ def _subscribers(session: Session) -> dict[str, list[str]]:
 def _count_batch_progress(session: Session, outcomes: Sequence[Outcome]) -> list[str]:
     """Add this chunk's applied jobs to their batches' counters; returns those batches.
 
-    Run last before the commit, in batch-id order: on PostgreSQL two workers applying one
-    batch's jobs wait for each other's counter row only briefly, and in a fixed order.
+    Run at the end of the apply transaction (only the events it completes are written
+    after it), in batch-id order: on PostgreSQL two workers applying one batch's jobs wait
+    for each other's counter row only briefly, and in a fixed order.
     """
     counts = Counter(o.batch_id for o in outcomes if o.batch_id is not None)
     ordered = sorted(counts)
