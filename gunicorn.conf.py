@@ -25,6 +25,7 @@ preload_app = False
 timeout = 60
 graceful_timeout = 30
 accesslog = os.environ.get("ACCESS_LOG") or None
+logger_class = "web.access_log.AccessLogWhenAsked"
 # The access line ends with the request's id (the X-Request-ID response header).
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus %({x-request-id}o)s'
 # Every log line one JSON object, gunicorn's own and the app's (the app adds request ids).
