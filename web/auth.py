@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -117,6 +118,7 @@ class KeyDirectory:
         self.flusher_pid: int | None = None
         self.process_id = ""
         self.pending: Counter[str] = Counter()  # admitted here, not yet added in Redis
+        self.counted = threading.Event()  # set by the first count after a flush
         self.totals: dict[str, int] = {}  # each counter's total at the last flush
         self.fresh_until = 0.0  # monotonic; until then the flushed state may be used
 
@@ -131,6 +133,8 @@ class KeyDirectory:
         identity = self._identity(digest, secret)
         if identity is None:
             return Admission(None)
+        if not self.pending:
+            self.counted.set()  # an idle flusher flushes within FLUSH_SECONDS, not IDLE_…
         self.pending[counter] += 1
         return Admission(identity, self.totals.get(counter, 0) + self.pending[counter], window)
 
@@ -177,6 +181,7 @@ class KeyDirectory:
         import gevent
 
         while True:
+            self.counted.clear()
             busy = bool(self.pending)
             try:
                 self.flush()
@@ -185,8 +190,12 @@ class KeyDirectory:
                 self.known.clear()
                 self.fresh_until = 0.0  # each request checks for itself until a flush works
                 gevent.sleep(STALE_SECONDS)
-            # Idle, a process flushes less often: a revocation then waits a little longer.
-            gevent.sleep(FLUSH_SECONDS if busy else IDLE_FLUSH_SECONDS)
+            # Idle, a process flushes less often (a revocation then waits a little longer),
+            # but a request counted meanwhile brings the next flush forward: counts stay
+            # shared within FLUSH_SECONDS whether requests come in a stream or one by one.
+            if not busy:
+                self.counted.wait(IDLE_FLUSH_SECONDS)
+            gevent.sleep(FLUSH_SECONDS)
 
     def flush(self) -> None:
         """One pipeline: the revocation counter, this process's acknowledgement and
