@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from functools import cache
 
 import redis
+from redis.commands.core import Script
 
 from shared.applying import Outcome
+from shared.partitioning import lease_key
 
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
@@ -32,7 +35,42 @@ def completions_channel(client: redis.Redis) -> str:
 
 
 def doorbell_key(partition: int) -> str:
+    """The flag of a partition that no worker holds at the moment it is rung."""
     return f"atm:doorbell:{partition}"
+
+
+def owner_doorbell_key(identity: str) -> str:
+    """The flag of one worker: one drain applies every partition it holds, so one wake-up
+    covers them all."""
+    return f"atm:doorbell:worker:{identity}"
+
+
+# For each partition (KEYS: its lease key; ARGV: force, TTL, then the partitions): set the
+# flag of the lease's holder (the partition's own flag if nobody holds it), and list the
+# partition to wake if this call set that flag and no earlier partition of the call did
+# (one message per owner), or always with force. The flag keys come from the lease values,
+# so they cannot be declared up front: a single Redis server, not a cluster, runs this.
+_RING = """
+local force, ttl, flagged, to_wake = ARGV[1] == '1', ARGV[2], {}, {}
+for i, lease in ipairs(KEYS) do
+  local partition = ARGV[i + 2]
+  local owner = redis.call('GET', lease)
+  local flag = owner and ('atm:doorbell:worker:' .. owner) or ('atm:doorbell:' .. partition)
+  local first = flagged[flag] == nil
+  if first then
+    flagged[flag] = redis.call('SET', flag, 1, 'NX', 'EX', ttl) and true or false
+  end
+  if force or (first and flagged[flag]) then
+    table.insert(to_wake, tonumber(partition))
+  end
+end
+return to_wake
+"""
+
+
+@cache
+def _ring_script(client: redis.Redis) -> Script:
+    return client.register_script(_RING)
 
 
 def ring_doorbells(
@@ -42,29 +80,43 @@ def ring_doorbells(
     *,
     force: bool = False,
 ) -> None:
-    """Wake each partition's worker unless a wake-up is already waiting for it.
+    """Wake the owner of each partition unless a wake-up is already waiting for it.
 
-    The flag is set before the message is sent and cleared by the worker before it reads
-    the queued jobs, so a job recorded before a failed SET is always seen by that read.
-    Many requests arriving together thus share one message and one group commit. All the
-    flags go in one round trip, and `send` gets every partition to wake at once. `force`
-    sends even when the flag is set: for a wake-up that reached a worker which no longer
-    owns the partition.
+    The flag belongs to the worker holding the partition's lease (read in the same script):
+    it is set before the message is sent and cleared by that worker only once a look finds
+    nothing, after which it looks again, so a job recorded before a failed SET is always
+    seen. Requests arriving while their owner drains, whichever of its partitions they
+    are for, thus send nothing, and an idle owner gets one message for all of them. A
+    partition nobody holds has a flag of its own (its next owner applies what is queued
+    when it takes it). `send` gets every partition to wake at once. `force` sends even when
+    the flag is set: for a wake-up that reached a worker which no longer owns the
+    partition, and for a drain that hands the event loop back mid-way.
     """
     chosen = sorted(set(partitions))
-    pipe = client.pipeline(transaction=False)
-    for partition in chosen:
-        pipe.set(doorbell_key(partition), 1, nx=True, ex=DOORBELL_TTL_SECONDS)
-    unset = pipe.execute()
-    to_wake = [p for p, was_unset in zip(chosen, unset, strict=True) if was_unset or force]
+    if not chosen:
+        return
+    to_wake = _ring_script(client)(
+        keys=[lease_key(partition) for partition in chosen],
+        args=["1" if force else "0", DOORBELL_TTL_SECONDS, *chosen],
+    )
     if to_wake:
-        send(to_wake)
+        send([int(partition) for partition in to_wake])
 
 
-def clear_doorbells(client: redis.Redis, partitions: Iterable[int]) -> None:
-    keys = [doorbell_key(partition) for partition in partitions]
-    if keys:
-        client.delete(*keys)
+def doorbell_rung(client: redis.Redis, identity: str, partition: int) -> bool:
+    """Whether the flag a wake-up for `partition` reached this worker through is still set.
+
+    A wake-up that finds both flags clear is stale: its flag was set before the message was
+    sent, and either this worker cleared it and then looked for queued jobs (that look saw
+    every job committed before the flag was set), or it was the flag of an earlier owner or
+    of nobody, and this worker's look on taking the partition came after it.
+    """
+    return bool(client.exists(owner_doorbell_key(identity), doorbell_key(partition)))
+
+
+def clear_doorbells(client: redis.Redis, identity: str, partitions: Iterable[int]) -> None:
+    """Clear this worker's flag, and the flags of its partitions from before it held them."""
+    client.delete(owner_doorbell_key(identity), *(doorbell_key(p) for p in partitions))
 
 
 def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:

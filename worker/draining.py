@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 
 import redis
@@ -12,45 +13,82 @@ from shared import messaging
 from shared.applying import Outcome, apply_pending, has_pending
 from shared.metrics import record_applied
 from shared.outbox import DELIVER_TASK, WEBHOOKS_DOORBELL, WEBHOOKS_QUEUE
+from shared.partitioning import DRAIN_TASK, queue_name
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
+# The longest a drain applies before handing the event loop back (it wakes itself again).
+DRAIN_SLICE_SECONDS = 1.0
 
 
-def drain(runtime: WorkerRuntime) -> int:
+def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
     """Apply everything queued for the partitions this worker owns; return how many jobs.
 
-    The doorbells are cleared before the first read, so a job recorded after that read
-    rings again. Ownership is checked before every chunk: a worker that lost a partition
-    stops applying it, and the partition lock in the database covers the moment between.
-    A shutdown stops it between transactions; the next owner applies the rest.
+    It applies, clears the worker's doorbell after the first transaction that leaves
+    nothing more in sight, and goes on looking (a plain read) and applying while the looks
+    find work; it returns only when a look made after the clear finds nothing. A job
+    committed before the clear is seen by a later look; one committed after it rings again
+    (its request sets the flag after its commit), once for the whole worker: later
+    requests find the flag set and send nothing. Under load a drain thus runs on with at
+    most one message waiting for it, instead of a message per request or per partition.
 
-    It first looks with a plain read: a sweep usually finds nothing, and under load many
-    wake-ups arrive for jobs an earlier drain already applied (measured: more than half at
-    32 clients). An empty look costs no write lock and no commit.
+    A wake-up that found its flag set skips the first look (`look_first=False`): its job
+    is likely there, and an apply that finds nothing counts as an empty look. Ownership is
+    checked before every chunk: a worker that lost a partition stops applying it, and the
+    partition lock in the database covers the moment between. A shutdown stops it between
+    transactions, and clears the doorbell so that later requests ring the next owner.
+    After DRAIN_SLICE_SECONDS of work it wakes itself again and returns, so the consumer's
+    event loop (lease renewals, the heartbeat, shutdown) is never starved.
     """
-    owned = runtime.leases.owned()
-    if not owned:
-        return 0
-    messaging.clear_doorbells(runtime.redis, owned)
-    with runtime.database.read.begin() as session:
-        if not has_pending(session, owned):
-            return 0
     applied = 0
+    cleared = False
+    found: bool | None = None if look_first else True  # None: not known, look
     chunk = runtime.settings.apply_chunk
-    while not runtime.stopping.is_set() and (owned := runtime.leases.owned()):
-        with runtime.database.writing() as session:
-            applied_now = apply_pending(session, owned, chunk, runtime.identity)
-        outcomes = applied_now.outcomes
-        messaging.publish_outcomes(runtime.redis, outcomes)
-        if applied_now.events:
-            wake_sender(runtime.redis)
-        log_applied(outcomes)
-        record_applied(outcomes)
-        applied += len(outcomes)
-        if len(outcomes) < chunk:
+    slice_ends = time.monotonic() + DRAIN_SLICE_SECONDS
+    while owned := runtime.leases.owned():
+        if runtime.stopping.is_set():
+            messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
             break
+        if time.monotonic() > slice_ends:
+            messaging.ring_doorbells(runtime.redis, owned[:1], wake_again, force=True)
+            break
+        if found is None:
+            with runtime.database.read.begin() as session:
+                found = has_pending(session, owned)
+        if found:
+            applied_now = _apply_chunk(runtime, owned, chunk)
+            applied += applied_now
+            if applied_now == chunk:  # a full chunk says there is more
+                continue
+            found = None  # after a partial one, look
+            if cleared:
+                if not applied_now:
+                    break
+                continue
+        elif cleared:  # found nothing after a clear: every later job has rung again
+            break
+        messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
+        cleared, found = True, None
     return applied
+
+
+def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
+    """One transaction of up to `chunk` jobs; its outcomes told, logged and counted."""
+    with runtime.database.writing() as session:
+        applied = apply_pending(session, owned, chunk, runtime.identity)
+    outcomes = applied.outcomes
+    messaging.publish_outcomes(runtime.redis, outcomes)
+    if applied.events:
+        wake_sender(runtime.redis)
+    log_applied(outcomes)
+    record_applied(outcomes)
+    return len(outcomes)
+
+
+def wake_again(partitions: list[int]) -> None:
+    """Send a wake-up to each of `partitions` (the doorbell flags are the caller's)."""
+    for partition in partitions:
+        current_app.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
 
 
 def wake_sender(client: redis.Redis) -> None:

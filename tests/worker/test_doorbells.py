@@ -1,0 +1,118 @@
+"""Wake-ups against a real Redis: one per idle owner, none while its drain finds work, and a
+wake-up that arrives after a drain has looked is recognised as stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared import messaging
+from shared.accounts import open_account
+from shared.db import Database, init_database
+from shared.operations import Operation, get_job, new_id, record_operations
+from shared.partitioning import partition_of
+from shared.settings import load_settings
+from tests.stack import RedisServer
+from worker import draining
+from worker.leases import PartitionLeases
+from worker.runtime import WorkerRuntime
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    url = redis_server.url.replace("/0", "/13")
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def leases_for(url: str, identity: str) -> PartitionLeases:
+    settings = load_settings({"ATM_PARTITIONS": "4", "ATM_LEASE_SECONDS": "5"})
+    return PartitionLeases(redis.Redis.from_url(url), identity, settings)
+
+
+def ring(client: redis.Redis, partitions: list[int], *, force: bool = False) -> list[int]:
+    sent: list[int] = []
+    messaging.ring_doorbells(client, partitions, sent.extend, force=force)
+    return sent
+
+
+def test_an_idle_owner_gets_one_wake_up_for_all_its_partitions(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    first, second = leases_for(redis_url, "first"), leases_for(redis_url, "second")
+    first.acquire_free(live_workers=2)
+    second.acquire_free(live_workers=2)
+    owner = {p: "first" for p in first.owned()} | {p: "second" for p in second.owned()}
+    assert sorted(owner) == [0, 1, 2, 3]
+
+    sent = ring(client, [0, 1, 2, 3])
+    assert sorted(owner[p] for p in sent) == ["first", "second"]  # one message per owner
+    assert ring(client, [0, 1, 2, 3]) == []  # both already rung: nothing more to send
+    assert all(messaging.doorbell_rung(client, owner[p], p) for p in range(4))
+
+    messaging.clear_doorbells(client, "first", first.owned())
+    assert not messaging.doorbell_rung(client, "first", first.owned()[0])
+    assert [owner[p] for p in ring(client, [0, 1, 2, 3])] == ["first"]
+    assert ring(client, [1, 2], force=True) == [1, 2]
+
+
+def test_a_partition_nobody_holds_has_a_flag_of_its_own(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    assert ring(client, [3, 1]) == [1, 3]
+    assert ring(client, [1, 3]) == []
+    taker = leases_for(redis_url, "taker")
+    taker.acquire_free(live_workers=1)
+    assert messaging.doorbell_rung(client, "taker", 1)  # the flag rung before it took it
+    messaging.clear_doorbells(client, "taker", taker.owned())
+    assert not messaging.doorbell_rung(client, "taker", 1)
+
+
+def test_a_request_accepted_while_a_drain_applies_sends_no_wake_up(
+    tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'atm.db'}",
+            "REDIS_URL": redis_url,
+            "ATM_PARTITIONS": "4",
+        }
+    )
+    database = Database(settings)
+    init_database(database)
+    client = messaging.connect(redis_url)
+    leases = PartitionLeases(client, "applier", settings)
+    leases.acquire_free(live_workers=1)
+    runtime = WorkerRuntime(settings, database, client, "applier", leases)
+    with database.writing() as session:
+        open_account(session, "70001", 0)
+    partition = partition_of("70001", settings.partitions)
+
+    def accept_deposit() -> list[int]:
+        """What a request does: record its job, then ring; returns the wake-ups it sent."""
+        operation = Operation(new_id(), "70001", "deposit", 100)
+        with database.writing() as session:
+            record_operations(session, [operation], settings.partitions)
+        accepted.append(operation.job_id)
+        return ring(client, [partition])
+
+    accepted: list[str] = []
+    assert accept_deposit() == [partition]
+    rung_while_draining: list[int] = []
+    apply_chunk = draining._apply_chunk
+
+    def apply_while_another_arrives(*args: object) -> int:
+        applied = apply_chunk(*args)  # type: ignore[arg-type]
+        if len(accepted) == 1:  # a second request arrives while the first chunk is applied
+            rung_while_draining.extend(accept_deposit())
+        return applied
+
+    monkeypatch.setattr(draining, "_apply_chunk", apply_while_another_arrives)
+    assert draining.drain(runtime, look_first=False) == 2  # the same drain applied both
+    assert rung_while_draining == []  # the doorbell was still set: no wake-up sent
+    with database.read.begin() as session:
+        assert [get_job(session, job_id).status for job_id in accepted] == ["succeeded"] * 2
+    # Cleared once the drain found nothing, after which it looked again: a wake-up that
+    # arrives now is stale, and the next request rings afresh.
+    assert not messaging.doorbell_rung(client, "applier", partition)
+    assert accept_deposit() == [partition]
