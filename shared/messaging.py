@@ -16,6 +16,8 @@ from shared.partitioning import lease_key
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
 DOORBELL_TTL_SECONDS = 60
+DOORBELL_PREFIX = "atm:doorbell:"  # + a partition nobody holds
+OWNER_DOORBELL_PREFIX = "atm:doorbell:worker:"  # + the identity of a worker
 
 
 def connect(url: str) -> redis.Redis:
@@ -36,26 +38,28 @@ def completions_channel(client: redis.Redis) -> str:
 
 def doorbell_key(partition: int) -> str:
     """The flag of a partition that no worker holds at the moment it is rung."""
-    return f"atm:doorbell:{partition}"
+    return f"{DOORBELL_PREFIX}{partition}"
 
 
 def owner_doorbell_key(identity: str) -> str:
     """The flag of one worker: one drain applies every partition it holds, so one wake-up
     covers them all."""
-    return f"atm:doorbell:worker:{identity}"
+    return f"{OWNER_DOORBELL_PREFIX}{identity}"
 
 
-# For each partition (KEYS: its lease key; ARGV: force, TTL, then the partitions): set the
-# flag of the lease's holder (the partition's own flag if nobody holds it), and list the
-# partition to wake if this call set that flag and no earlier partition of the call did
-# (one message per owner), or always with force. The flag keys come from the lease values,
-# so they cannot be declared up front: a single Redis server, not a cluster, runs this.
+# For each partition (KEYS: its lease key; ARGV: force, TTL, the two flag prefixes above,
+# then the partitions): set the flag of the lease's holder (the partition's own flag if
+# nobody holds it), and list the partition to wake if this call set that flag and no
+# earlier partition of the call did (one message per owner), or always with force. The flag
+# keys come from the lease values, so they cannot be declared up front: a single Redis
+# server, not a cluster, runs this.
 _RING = """
-local force, ttl, flagged, to_wake = ARGV[1] == '1', ARGV[2], {}, {}
+local force, ttl, by_owner, by_partition = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
+local flagged, to_wake = {}, {}
 for i, lease in ipairs(KEYS) do
-  local partition = ARGV[i + 2]
+  local partition = ARGV[i + 4]
   local owner = redis.call('GET', lease)
-  local flag = owner and ('atm:doorbell:worker:' .. owner) or ('atm:doorbell:' .. partition)
+  local flag = owner and (by_owner .. owner) or (by_partition .. partition)
   local first = flagged[flag] == nil
   if first then
     flagged[flag] = redis.call('SET', flag, 1, 'NX', 'EX', ttl) and true or false
@@ -97,7 +101,13 @@ def ring_doorbells(
         return
     to_wake = _ring_script(client)(
         keys=[lease_key(partition) for partition in chosen],
-        args=["1" if force else "0", DOORBELL_TTL_SECONDS, *chosen],
+        args=[
+            "1" if force else "0",
+            DOORBELL_TTL_SECONDS,
+            OWNER_DOORBELL_PREFIX,
+            DOORBELL_PREFIX,
+            *chosen,
+        ],
     )
     if to_wake:
         send([int(partition) for partition in to_wake])
