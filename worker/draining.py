@@ -55,20 +55,18 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
         if found is None:
             with runtime.database.read.begin() as session:
                 found = has_pending(session, owned)
+        nothing = not found
         if found:
             applied_now = _apply_chunk(runtime, owned, chunk)
             applied += applied_now
             if applied_now == chunk:  # a full chunk says there is more
                 continue
-            found = None  # after a partial one, look
-            if cleared:
-                if not applied_now:
-                    break
-                continue
-        elif cleared:  # found nothing after a clear: every later job has rung again
+            nothing, found = applied_now == 0, None  # after a partial one, look
+        if nothing and cleared:  # found nothing after a clear: every later job rang again
             break
-        messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
-        cleared, found = True, None
+        if not cleared:
+            messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
+            cleared, found = True, None
     return applied
 
 
