@@ -9,19 +9,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
 from shared.accounts import open_account
 from shared.api_keys import ADMIN, ensure_key
-from shared.models import Account, Base, LedgerEntry, Partition
+from shared.migrating import upgrade_schema
+from shared.models import Account, Partition
 from shared.settings import Settings
 
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
-# Indexes an earlier version created that a current one replaces (by ix_jobs_queued).
-REPLACED_INDEXES = ("ix_jobs_partition_status_id",)
 WRITE_OPTION = "atm_write"
 
 
@@ -151,8 +150,9 @@ class Database:
 
 
 def init_database(database: Database) -> None:
-    """Create tables and partition rows, the sample accounts on an empty database, and the
-    bootstrap admin key when ATM_BOOTSTRAP_ADMIN_KEY names one.
+    """Migrate the schema to the newest revision, then add the partition rows, the sample
+    accounts on an empty database, and the bootstrap admin key when ATM_BOOTSTRAP_ADMIN_KEY
+    names one.
 
     Safe to run from every process at start: the whole step is one write transaction
     (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
@@ -161,11 +161,7 @@ def init_database(database: Database) -> None:
     with database.writing() as session:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-        Base.metadata.create_all(session.connection())
-        _add_missing_columns(session.connection())
-        _fill_new_account_columns(session.connection())
-        _relax_ledger_job_uniqueness(session.connection())
-        _upgrade_indexes(session.connection())
+        upgrade_schema(session.connection())
         known = set(session.scalars(select(Partition.id)))
         session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
         if (
@@ -176,68 +172,3 @@ def init_database(database: Database) -> None:
                 open_account(session, number, cents)
         if settings.bootstrap_admin_key:
             ensure_key(session, "bootstrap admin", settings.bootstrap_admin_key, [ADMIN])
-
-
-def _add_missing_columns(connection: Connection) -> None:
-    """Give a table made by an earlier version the columns added since (all nullable).
-
-    create_all skips tables that already exist, so a new column is added here, empty.
-    """
-    inspector = inspect(connection)
-    for table in Base.metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in present and column.nullable:
-                kind = column.type.compile(dialect=connection.dialect)
-                connection.exec_driver_sql(
-                    f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
-                )
-
-
-def _fill_new_account_columns(connection: Connection) -> None:
-    """Accounts from before controls and holds: active, nothing held, nothing withdrawn."""
-    for column, value in (("status", "'active'"), ("held", "0"), ("withdrawn_on_limit_day", "0")):
-        connection.exec_driver_sql(f"UPDATE accounts SET {column} = {value} WHERE {column} IS NULL")
-
-
-def _relax_ledger_job_uniqueness(connection: Connection) -> None:
-    """Replace an earlier version's UNIQUE(job_id) on the ledger by UNIQUE(job_id, account).
-
-    A transfer writes one entry on each of its accounts. PostgreSQL drops the constraint;
-    SQLite cannot drop a column's UNIQUE, so the table is rebuilt (copied into a new one),
-    inside the init transaction like everything else here.
-    """
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "ALTER TABLE transactions DROP CONSTRAINT IF EXISTS transactions_job_id_key"
-        )
-        return
-    old_unique = [
-        row
-        for row in connection.exec_driver_sql("PRAGMA index_list(transactions)")
-        if row[1].startswith("sqlite_autoindex_")
-    ]
-    if not old_unique:
-        return
-    columns = ", ".join(f'"{c.name}"' for c in LedgerEntry.__table__.columns)
-    for index in LedgerEntry.__table__.indexes:
-        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
-    connection.exec_driver_sql("ALTER TABLE transactions RENAME TO transactions_before_upgrade")
-    LedgerEntry.__table__.create(connection)
-    connection.exec_driver_sql(
-        f"INSERT INTO transactions ({columns}) SELECT {columns} FROM transactions_before_upgrade"
-    )
-    connection.exec_driver_sql("DROP TABLE transactions_before_upgrade")
-
-
-def _upgrade_indexes(connection: Connection) -> None:
-    """Give a database made by an earlier version the current indexes.
-
-    create_all skips the indexes of a table that already exists, so each is created here
-    if missing, and the ones it replaced are dropped.
-    """
-    for table in Base.metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(connection, checkfirst=True)
-    for name in REPLACED_INDEXES:
-        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")

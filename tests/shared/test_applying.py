@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
@@ -119,39 +119,6 @@ def test_a_chunk_shares_out_among_partitions_and_fills_up(database: Database) ->
     assert [o.new_balance for o in rest] == list(range(9, 51))
 
 
-def test_a_database_from_an_earlier_version_gets_the_current_indexes(database: Database) -> None:
-    with database.writing() as session:
-        session.execute(text("DROP INDEX ix_jobs_queued"))
-        session.execute(
-            text("CREATE INDEX ix_jobs_partition_status_id ON jobs (partition, status, id)")
-        )
-    init_database(database)
-    with database.read.begin() as session:
-        names = {index["name"] for index in inspect(session.connection()).get_indexes("jobs")}
-    assert "ix_jobs_queued" in names
-    assert "ix_jobs_partition_status_id" not in names
-
-
-def test_a_database_from_an_earlier_version_gets_the_new_columns(database: Database) -> None:
-    with database.writing() as session:
-        for table in ("jobs", "transactions"):
-            session.execute(text(f'ALTER TABLE {table} DROP COLUMN "metadata"'))
-            session.execute(text(f"ALTER TABLE {table} DROP COLUMN reference"))
-    init_database(database)
-    with database.writing() as session:
-        for table in ("jobs", "transactions"):
-            columns = {c["name"] for c in inspect(session.connection()).get_columns(table)}
-            assert {"reference", "metadata"} <= columns
-        open_account(session, "32", 100)
-        operation = Operation(new_id(), "32", "deposit", 5, reference="r-1", metadata='{"a":1}')
-        record_operation(session, operation, 1)
-    with database.writing() as session:
-        apply_pending(session, [0], 10, "test")
-    with database.read.begin() as session:
-        entry = session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == operation.job_id))
-        assert [(e.reference, e.metadata_json) for e in entry] == [("r-1", '{"a":1}')]
-
-
 def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
     with database.writing() as session:
         open_account(session, "31", 100)
@@ -176,50 +143,3 @@ def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
         entry = entries[outcome.transaction_id]
         assert (entry.job_id, entry.balance_after) == (outcome.job_id, outcome.new_balance)
     assert len(entries) == 3  # the opening entry and the two successes
-
-
-def test_a_ledger_from_an_earlier_version_takes_transfers(database: Database) -> None:
-    """An earlier version's ledger had job_id UNIQUE, and accounts no controls: init-db
-    replaces the one by UNIQUE(job_id, account_number) and gives the others their defaults."""
-    key = (
-        "INTEGER PRIMARY KEY"
-        if database.engine.dialect.name == "sqlite"
-        else "BIGSERIAL PRIMARY KEY"
-    )
-    with database.writing() as session:
-        session.execute(text("DROP TABLE transactions"))
-        session.execute(
-            text(
-                f"CREATE TABLE transactions (id {key}, account_number VARCHAR(34) NOT NULL "
-                "REFERENCES accounts (account_number), job_id VARCHAR(36) UNIQUE, "
-                "type VARCHAR(16) NOT NULL, amount BIGINT NOT NULL, status VARCHAR(16) NOT NULL, "
-                "balance_after BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)"
-            )
-        )
-        session.execute(
-            text(
-                "INSERT INTO transactions (account_number, job_id, type, amount, status, "
-                "balance_after, created_at) VALUES ('10001', 'old-job', 'deposit', 1, "
-                "'succeeded', 500001, CURRENT_TIMESTAMP)"
-            )
-        )
-        for column in ("status", "held", "withdrawn_on_limit_day", "daily_withdrawal_limit"):
-            session.execute(text(f"ALTER TABLE accounts DROP COLUMN {column}"))
-    init_database(database)
-    init_database(database)  # and again: nothing left to change
-    transfer = Operation(new_id(), "10001", "transfer", 100, to_account="10002")
-    with database.writing() as session:
-        record_operation(session, transfer, 1)
-    with database.writing() as session:
-        [outcome] = apply_pending(session, [0], 10, "test").outcomes
-    assert outcome.status == "succeeded", outcome
-    assert (outcome.new_balance, outcome.to_balance) == (499_900, 300_100)
-    with database.read.begin() as session:
-        legs = session.scalars(
-            select(LedgerEntry.type).where(LedgerEntry.job_id == transfer.job_id)
-        )
-        assert sorted(legs) == ["transfer_in", "transfer_out"]
-        assert (
-            session.scalar(select(LedgerEntry.amount).where(LedgerEntry.job_id == "old-job")) == 1
-        )
-        assert session.get(Account, "10003").status == "active"

@@ -1,0 +1,154 @@
+"""Schema migrations: a new database, one made before migrations, and the models in step."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+
+from shared.accounts import open_account
+from shared.applying import apply_pending
+from shared.db import Database, init_database
+from shared.migrating import current_revision, head_revision
+from shared.models import Account, Base, Batch, Job, LedgerEntry
+from shared.operations import Operation, new_id, record_operation
+from shared.settings import load_settings
+
+RELEASE_BEFORE_MIGRATIONS = (
+    Path(__file__).parent.parent / "fixtures" / "release_before_migrations.sql"
+)
+
+
+def forget_migrations(database: Database) -> None:
+    """Make the database look as a release before migrations left it: no alembic_version."""
+    with database.writing() as session:
+        session.execute(text("DROP TABLE alembic_version"))
+
+
+def test_a_new_database_is_at_the_newest_revision_and_matches_the_models(
+    database: Database,
+) -> None:
+    with database.read.begin() as session:
+        connection = session.connection()
+        assert current_revision(connection) == head_revision()
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_a_database_from_an_earlier_version_gets_the_current_indexes(database: Database) -> None:
+    forget_migrations(database)
+    with database.writing() as session:
+        session.execute(text("DROP INDEX ix_jobs_queued"))
+        session.execute(
+            text("CREATE INDEX ix_jobs_partition_status_id ON jobs (partition, status, id)")
+        )
+    init_database(database)
+    with database.read.begin() as session:
+        names = {index["name"] for index in inspect(session.connection()).get_indexes("jobs")}
+        assert current_revision(session.connection()) == head_revision()
+    assert "ix_jobs_queued" in names
+    assert "ix_jobs_partition_status_id" not in names
+
+
+def test_a_database_from_an_earlier_version_gets_the_new_columns(database: Database) -> None:
+    forget_migrations(database)
+    with database.writing() as session:
+        for table in ("jobs", "transactions"):
+            session.execute(text(f'ALTER TABLE {table} DROP COLUMN "metadata"'))
+            session.execute(text(f"ALTER TABLE {table} DROP COLUMN reference"))
+    init_database(database)
+    with database.writing() as session:
+        for table in ("jobs", "transactions"):
+            columns = {c["name"] for c in inspect(session.connection()).get_columns(table)}
+            assert {"reference", "metadata"} <= columns
+        open_account(session, "32", 100)
+        operation = Operation(new_id(), "32", "deposit", 5, reference="r-1", metadata='{"a":1}')
+        record_operation(session, operation, 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 10, "test")
+    with database.read.begin() as session:
+        entry = session.scalars(select(LedgerEntry).where(LedgerEntry.job_id == operation.job_id))
+        assert [(e.reference, e.metadata_json) for e in entry] == [("r-1", '{"a":1}')]
+
+
+def test_a_ledger_from_an_earlier_version_takes_transfers(database: Database) -> None:
+    """An earlier version's ledger had job_id UNIQUE, and accounts no controls: init-db
+    replaces the one by UNIQUE(job_id, account_number) and gives the others their defaults."""
+    forget_migrations(database)
+    key = (
+        "INTEGER PRIMARY KEY"
+        if database.engine.dialect.name == "sqlite"
+        else "BIGSERIAL PRIMARY KEY"
+    )
+    with database.writing() as session:
+        session.execute(text("DROP TABLE transactions"))
+        session.execute(
+            text(
+                f"CREATE TABLE transactions (id {key}, account_number VARCHAR(34) NOT NULL "
+                "REFERENCES accounts (account_number), job_id VARCHAR(36) UNIQUE, "
+                "type VARCHAR(16) NOT NULL, amount BIGINT NOT NULL, status VARCHAR(16) NOT NULL, "
+                "balance_after BIGINT NOT NULL, created_at TIMESTAMP NOT NULL)"
+            )
+        )
+        session.execute(
+            text(
+                "INSERT INTO transactions (account_number, job_id, type, amount, status, "
+                "balance_after, created_at) VALUES ('10001', 'old-job', 'deposit', 1, "
+                "'succeeded', 500001, CURRENT_TIMESTAMP)"
+            )
+        )
+        for column in ("status", "held", "withdrawn_on_limit_day", "daily_withdrawal_limit"):
+            session.execute(text(f"ALTER TABLE accounts DROP COLUMN {column}"))
+    init_database(database)
+    init_database(database)  # and again: nothing left to change
+    transfer = Operation(new_id(), "10001", "transfer", 100, to_account="10002")
+    with database.writing() as session:
+        record_operation(session, transfer, 1)
+    with database.writing() as session:
+        [outcome] = apply_pending(session, [0], 10, "test").outcomes
+    assert outcome.status == "succeeded", outcome
+    assert (outcome.new_balance, outcome.to_balance) == (499_900, 300_100)
+    with database.read.begin() as session:
+        legs = session.scalars(
+            select(LedgerEntry.type).where(LedgerEntry.job_id == transfer.job_id)
+        )
+        assert sorted(legs) == ["transfer_in", "transfer_out"]
+        assert (
+            session.scalar(select(LedgerEntry.amount).where(LedgerEntry.job_id == "old-job")) == 1
+        )
+        assert session.get(Account, "10003").status == "active"
+
+
+def test_the_last_release_before_migrations_is_upgraded_and_its_queued_work_applied(
+    tmp_path: Path,
+) -> None:
+    """A database file as that release left it, with single and batch jobs still queued."""
+    path = tmp_path / "atm.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(RELEASE_BEFORE_MIGRATIONS.read_text())
+    database = Database(load_settings({"DATABASE_URL": f"sqlite:///{path}", "ATM_PARTITIONS": "8"}))
+    init_database(database)
+    with database.read.begin() as session:
+        assert current_revision(session.connection()) == head_revision()
+        queued = session.scalar(select(Job.id).where(Job.status == "queued").limit(1))
+    assert queued is not None
+    with database.writing() as session:
+        outcomes = apply_pending(session, list(range(8)), 1000, "test").outcomes
+    assert len(outcomes) == 8
+    with database.read.begin() as session:
+        balances = dict(session.execute(select(Account.account_number, Account.balance)).all())
+        failures = sorted(session.scalars(select(Job.error_type).where(Job.status == "failed")))
+        assert session.scalar(select(Job.id).where(Job.status == "queued").limit(1)) is None
+        [batch] = session.scalars(select(Batch))
+        assert batch.applied == batch.total == 5
+    assert balances == {
+        "10001": 498_500,  # 5,000.00 + 10.00 applied before the upgrade - 25.00
+        "10002": 0,  # + 7.00, then 3,007.01 refused, then 3,007.00
+        "10003": 100_000,  # 1,000.01 refused
+        "20001": 6_000,
+        "20002": 4_500,  # the transfer's 40.00 and the batch's 5.00
+    }
+    assert failures == ["account_not_found", "insufficient_funds", "insufficient_funds"]
