@@ -42,7 +42,13 @@ def parse_metadata(value: object) -> str | None:
         )
     except ValueError as exc:
         raise InvalidMetadata(f"metadata holds a number JSON cannot carry: {exc}") from exc
-    if len(text.encode()) > MAX_METADATA_BYTES:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (an unpaired \ud800 escape, in a key or a value) is valid JSON
+        # syntax but not text UTF-8 can carry: it could be neither stored nor sent back.
+        raise InvalidMetadata("metadata must not hold a lone surrogate (\\ud800-\\udfff)") from exc
+    if size > MAX_METADATA_BYTES:
         raise InvalidMetadata(f"metadata must be at most {MAX_METADATA_BYTES} bytes as JSON")
     return text
 

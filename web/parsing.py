@@ -23,7 +23,9 @@ _DELTA_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 def json_object_body(*, allow_empty: bool = False) -> dict[str, object]:
     """The body as a JSON object; numbers with a fraction become Decimal, never float.
 
-    NaN and Infinity are let through as Decimal so the amount check can name them.
+    NaN and Infinity are let through as Decimal so the amount check can name them. The bytes
+    are decoded strictly: json.loads would let a UTF-8-encoded surrogate (ED A0 80) through
+    as a lone surrogate, which is not text and fails wherever it is encoded again.
     """
     raw = request.get_data(cache=True)
     if allow_empty and not raw:
@@ -31,7 +33,8 @@ def json_object_body(*, allow_empty: bool = False) -> dict[str, object]:
     if not request.is_json:
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     try:
-        value = json.loads(raw, parse_float=_exact_decimal, parse_constant=Decimal)
+        text = raw.decode(json.detect_encoding(raw))
+        value = json.loads(text, parse_float=_exact_decimal, parse_constant=Decimal)
     except RecursionError as exc:
         raise InvalidJson(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from exc
     except (ValueError, UnicodeDecodeError, InvalidOperation) as exc:

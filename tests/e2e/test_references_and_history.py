@@ -75,6 +75,48 @@ def test_a_number_json_cannot_carry_in_metadata_is_refused(client: Api, new_acco
     assert response.json()["error"]["type"] == "invalid_metadata"
 
 
+# A lone surrogate: escaped in a value or a key (valid JSON syntax, but no text), or as the
+# raw bytes UTF-8 would give it (ED A0 80: not UTF-8 at all, so not a JSON text).
+SURROGATES = [
+    (rb'"metadata": {"a": "\ud800"}', "invalid_metadata"),
+    (rb'"metadata": {"\udfff": 1}', "invalid_metadata"),
+    (rb'"reference": "\ud800"', "invalid_reference"),
+    (b'"metadata": {"a": "\xed\xa0\x80"}', "invalid_json"),
+    (b'"reference": "\xed\xa0\x80"', "invalid_json"),
+]
+SURROGATE_BODIES = {
+    "deposit": ("/accounts/{n}/deposit", b'{"amount": 1, %s}'),
+    "withdraw": ("/accounts/{n}/withdraw", b'{"amount": 1, %s}'),
+    "hold": ("/accounts/{n}/holds", b'{"amount": 1, %s}'),
+    "transfer": ("/transfers", b'{"from_account": "{n}", "to_account": "10001", "amount": 1, %s}'),
+    "batch": (
+        "/batches",
+        b'{"operations": [{"account_number": "{n}", "type": "deposit", "amount": 1, %s}]}',
+    ),
+}
+
+
+@pytest.mark.parametrize("operation", list(SURROGATE_BODIES))
+@pytest.mark.parametrize(("field", "error_type"), SURROGATES)
+def test_a_lone_surrogate_is_refused_as_the_field_it_is_in(
+    client: Api, new_account, operation: str, field: bytes, error_type: str
+) -> None:
+    number = new_account("5.00")
+    path, template = SURROGATE_BODIES[operation]
+    body = (template % field).replace(b"{n}", number.encode())
+    response = client.post(
+        path.format(n=number), data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    if operation == "batch" and error_type != "invalid_json":
+        assert error["type"] == "invalid_batch"
+        assert [detail["type"] for detail in error["details"]] == [error_type]
+    else:
+        assert error["type"] == error_type
+    assert [entry["type"] for entry in client.history(number)] == ["opening"]
+
+
 def test_history_filters_by_type_and_reference(client: Api, new_account) -> None:
     number = new_account("100.00")
     for kind, reference in [
