@@ -27,7 +27,10 @@ def failure(
     body: dict[str, object] = {"success": False}
     if data is not None:
         body["data"] = data
-    body["error"] = {"type": error_type, "message": message, **(extra or {})}
+    # A message may quote the client's input; a lone surrogate in it (an unpaired \ud800
+    # escape) is written as that escape, since UTF-8 cannot carry it.
+    readable = message.encode("utf-8", "backslashreplace").decode()
+    body["error"] = {"type": error_type, "message": readable, **(extra or {})}
     body["code"] = status
     response = jsonify(body)
     response.status_code = status

@@ -108,6 +108,7 @@ def test_an_account_can_be_opened_with_a_limit(client: Api) -> None:
     [
         ({"status": "asleep"}, 400, "invalid_parameter"),
         ({"colour": "blue"}, 400, "invalid_parameter"),
+        ({"\ud800": 1}, 400, "invalid_parameter"),  # quoted in the message: a lone surrogate
         ({"daily_withdrawal_limit": 0}, 400, "invalid_amount"),
         ({"daily_withdrawal_limit": "-5"}, 400, "invalid_amount"),
         ({"daily_withdrawal_limit": "1.001"}, 400, "invalid_amount"),
