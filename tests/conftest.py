@@ -13,11 +13,23 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.postgres import SKIP_REASON
 from tests.stack import RedisServer, Stack, logs
 
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 3
 ADMIN_SECRET = "admin-secret-of-the-shared-keyed-stack-0123456789"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say in one line that the PostgreSQL tests did not run, and how to run them."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if SKIP_REASON in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(f"{SKIP_REASON} ({len(skipped)} skipped)", yellow=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The database the shared-layer tests run on: a SQLite file, then PostgreSQL where one answers."""
+"""The database the shared-layer tests run on: SQLite, then the one of ATM_TEST_POSTGRES_URL."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.postgres import fresh_postgres_database
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """The same rules on a SQLite file and, where one answers, a fresh PostgreSQL database."""
+    """The same rules on a SQLite file and on a fresh database of ATM_TEST_POSTGRES_URL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'atm.db'}"
         yield _database(url)
