@@ -55,6 +55,9 @@ class Settings:
     # maxmemory of a Redis the launcher starts (compose sets the same), so that the
     # ATM_MAX_REDIS_MEMORY_FRACTION guard has a limit to measure against.
     redis_maxmemory: str = "512mb"
+    # Where a local run keeps its files: the default SQLite database (atm.db), the Redis the
+    # launcher starts (redis/) and the run's metrics (metrics/).
+    data_dir: Path = PROJECT_ROOT / "data"
     # Access: "required" (every request but /health and /openapi.json needs an API key) or
     # "off" (open, as the original service); off is refused on a non-loopback address
     # unless allow_insecure says it is meant.
@@ -153,6 +156,10 @@ def _bootstrap_secret(raw: str) -> str:
     return raw
 
 
+def _directory(raw: str) -> Path:
+    return Path(raw).expanduser().resolve()
+
+
 def _flag(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -166,8 +173,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from `env` (default: the process environment)."""
     env = dict(os.environ if env is None else env)
     defaults = Settings()
+    data_dir = _read(env, "ATM_DATA_DIR", _directory, defaults.data_dir)
     settings = Settings(
-        database_url=_read(env, "DATABASE_URL", str, defaults.database_url),
+        database_url=_read(env, "DATABASE_URL", str, f"sqlite:///{data_dir / 'atm.db'}"),
         redis_url=_read(env, "REDIS_URL", str, defaults.redis_url),
         partitions=_read(env, "ATM_PARTITIONS", _positive_int, defaults.partitions),
         sync_wait_seconds=_read(
@@ -218,6 +226,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             env, "ATM_DATABASE_THREADS", _positive_int, defaults.database_threads
         ),
         redis_maxmemory=_read(env, "ATM_REDIS_MAXMEMORY", _memory_size, defaults.redis_maxmemory),
+        data_dir=data_dir,
         auth=_read(env, "ATM_AUTH", _auth_mode, defaults.auth),
         allow_insecure=_read(env, "ATM_ALLOW_INSECURE", _flag, defaults.allow_insecure),
         bootstrap_admin_key=_read(

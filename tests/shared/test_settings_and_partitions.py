@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from shared.partitioning import partition_of, queue_name
-from shared.settings import SettingsError, load_settings
+from shared.settings import PROJECT_ROOT, SettingsError, load_settings
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -21,6 +22,15 @@ def test_defaults_are_the_embedded_ones() -> None:
     assert settings.max_amount_cents == 100_000_000
     assert settings.max_body_bytes == 2 * 1024 * 1024
     assert settings.max_batch == 10_000
+
+
+def test_the_data_directory_holds_the_default_database(tmp_path: Path) -> None:
+    assert load_settings({}).data_dir == PROJECT_ROOT / "data"
+    settings = load_settings({"ATM_DATA_DIR": str(tmp_path / "run")})
+    assert settings.data_dir == tmp_path / "run"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'run' / 'atm.db'}"
+    given = load_settings({"ATM_DATA_DIR": str(tmp_path), "DATABASE_URL": "sqlite:///x.db"})
+    assert given.database_url == "sqlite:///x.db"
 
 
 @pytest.mark.parametrize(
