@@ -18,6 +18,14 @@ from shared.errors import InvalidWebhookUrl
 
 MAX_URL_LENGTH = 2048
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# IPv6 ranges whose addresses carry an IPv4 address (besides IPv4-mapped, 6to4, Teredo).
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291, deprecated
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+# A network's own NAT64 prefix within the local-use range may be any of these lengths,
+# each of which puts the IPv4 address somewhere else (RFC 6052).
+NAT64_PREFIX_LENGTHS = (48, 56, 64, 96)
 
 
 @dataclass(frozen=True)
@@ -82,9 +90,42 @@ def resolve(value: str, *, allow_private: bool) -> Target:
 
 def is_public(address: IpAddress) -> bool:
     """Whether `address` is a public unicast address (not private, loopback, link-local,
-    shared, reserved, multicast or unspecified), IPv4 behind IPv6 included."""
+    shared, reserved, multicast or unspecified).
+
+    An IPv6 address that carries an IPv4 address for a translator or tunnel to reach is
+    judged by that IPv4 address (each of them, where it carries more than one, or may be
+    read more than one way): 64:ff9b::7f00:1 is 127.0.0.1 to a NAT64 gateway.
+    """
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+        embedded = embedded_ipv4(address)
         if embedded is not None:
-            return is_public(embedded)
+            return all(is_public(inner) for inner in embedded)
+        return address.is_global and not address.is_multicast and not address.is_reserved
     return address.is_global and not address.is_multicast
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address stands for, or None if it stands for none:
+    IPv4-mapped and -translated, IPv4-compatible, NAT64, 6to4 and Teredo (its server and
+    its client, whose address is stored inverted)."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in NAT64_WELL_KNOWN or address in IPV4_COMPATIBLE or address in IPV4_TRANSLATED:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address in NAT64_LOCAL_USE:
+        return [_rfc6052_ipv4(address, length) for length in NAT64_PREFIX_LENGTHS]
+    return None
+
+
+def _rfc6052_ipv4(address: ipaddress.IPv6Address, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address after a NAT64 prefix of `prefix_length` bits: it follows the
+    prefix, skipping bits 64 to 71, which are always zero."""
+    if prefix_length == 96:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    value = int(address)
+    without_bits_64_to_71 = (value >> 64 << 56) | (value & (1 << 56) - 1)
+    return ipaddress.IPv4Address(without_bits_64_to_71 >> (120 - prefix_length - 32) & 0xFFFFFFFF)

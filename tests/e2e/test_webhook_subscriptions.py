@@ -22,6 +22,13 @@ PUBLIC_URL = "http://93.184.216.34/hooks/atm"
         "http://0.0.0.0/hook",
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/",  # NAT64: 127.0.0.1 to the gateway
+        "http://[64:ff9b::a00:1]/hook",  # 10.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",  # 169.254.169.254
+        "http://[64:ff9b:1::7f00:1]/hook",  # the local-use NAT64 prefix
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[2002:7f00:1::1]/hook",  # 6to4
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
         "http://[fd00::1]/hook",
         "http://224.0.0.1/hook",
         "ftp://93.184.216.34/hook",

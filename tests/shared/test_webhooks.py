@@ -50,6 +50,43 @@ def test_only_public_unicast_addresses_are_public(address: str, public: bool) ->
     assert is_public(ipaddress.ip_address(address)) is public
 
 
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("64:ff9b::7f00:1", False),  # NAT64 (well-known prefix) to 127.0.0.1
+        ("64:ff9b::a00:1", False),  # to 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # to 169.254.169.254, the metadata service
+        ("64:ff9b::5db8:d822", True),  # to 93.184.216.34
+        ("64:ff9b:1::7f00:1", False),  # NAT64 (local-use prefix, /96) to 127.0.0.1
+        ("64:ff9b:1:7f00:0:100:5db8:d822", False),  # 127.0.0.1 after a /48 prefix
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("::93.184.216.34", True),
+        ("::ffff:0:7f00:1", False),  # IPv4-translated (SIIT)
+        ("2002:5db8:d822::1", True),  # 6to4 around 93.184.216.34
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo, client 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:a247:27dd", True),  # Teredo, client 93.184.216.34
+        ("2001:0:a00:1:8000:63bf:a247:27dd", False),  # Teredo, server 10.0.0.1
+        ("::1:7f00:1", False),  # reserved (::/8), though not a form that carries IPv4
+    ],
+)
+def test_an_address_that_carries_an_ipv4_address_is_judged_by_it(
+    address: str, public: bool
+) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[64:ff9b::7f00:1]/", "http://[::127.0.0.1]:8080/", "https://[64:ff9b::a00:1]/"]
+)
+def test_an_ipv4_address_behind_ipv6_is_refused_unless_private_ones_are_allowed(url: str) -> None:
+    """resolve is what both the API (at subscription) and the sender (every round) call."""
+    with pytest.raises(InvalidWebhookUrl, match="private"):
+        resolve(url, allow_private=False)
+    literal = url.split("[")[1].split("]")[0]
+    target = resolve(url, allow_private=True)
+    assert ipaddress.ip_address(target.address) == ipaddress.ip_address(literal)
+
+
 def test_a_name_is_judged_by_the_addresses_it_resolves_to() -> None:
     with pytest.raises(InvalidWebhookUrl, match=r"127\.0\.0\.1|::1"):
         resolve("http://localhost:8080/hook", allow_private=False)
