@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Api
-from tests.raw_http import chunked, exchange, status_and_body
+from tests.conftest import BODY_TIMEOUT, Api
+from tests.raw_http import chunked, exchange, read_all, send_request, status_and_body
 
 MIB = 1024 * 1024
 
@@ -117,20 +119,50 @@ def test_a_chunked_body_is_read_whole(stack, open_client: Api) -> None:
     assert body["data"]["new_balance"] == 12.5
 
 
-def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(stack, open_client: Api) -> None:
+@pytest.mark.parametrize("chunk", [64 * 1024, 4 * MIB])  # the second: one chunk, all of it
+def test_a_chunked_body_over_the_limit_is_413_and_moves_nothing(
+    stack, open_client: Api, chunk: int
+) -> None:
     number = open_client.open_account("10.00")
     # Valid JSON within the first 2 MiB, garbage after it: cut at the limit it would parse.
     payload = b'{"amount":1}' + b" " * (3 * MIB) + b"garbage"
     raw = exchange(
         stack.base_url,
         post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n")
-        + chunked(payload),
+        + chunked(payload, chunk=chunk),
     )
     status, body = status_and_body(raw)
     assert status == 413, body
     assert body["error"]["type"] == "payload_too_large"
     assert open_client.balance(number) == 10.0
     assert [entry["type"] for entry in open_client.history(number)] == ["opening"]
+
+
+@pytest.mark.parametrize(
+    "size_lines",
+    [
+        b"ffffffffffffffffffffffff\r\n{",  # far beyond any limit, in the first chunk
+        b'5\r\n{"a":\r\n200000\r\n ',  # 2 MiB in the second chunk: the sum is over
+    ],
+)
+def test_a_chunk_declared_over_the_limit_is_413_at_once(
+    stack, open_client: Api, size_lines: bytes
+) -> None:
+    """Refused when its size line is read, not after the body deadline (BODY_TIMEOUT)."""
+    number = open_client.open_account("10.00")
+    started = time.monotonic()
+    with send_request(
+        stack.base_url,
+        post_head(f"/accounts/{number}/withdraw", "Transfer-Encoding: chunked\r\n\r\n")
+        + size_lines,
+    ) as sock:
+        raw = read_all(sock)  # the client sends nothing more, and waits for an answer
+    elapsed = time.monotonic() - started
+    status, body = status_and_body(raw)
+    assert status == 413, body
+    assert body["error"]["type"] == "payload_too_large"
+    assert elapsed < BODY_TIMEOUT - 1, elapsed
+    assert open_client.balance(number) == 10.0
 
 
 @pytest.mark.parametrize(
