@@ -175,11 +175,3 @@ def batch_results(
         .order_by(Job.batch_index)
     ).all()
     return batch.total, list(jobs)
-
-
-def batch_submitter(session: Session, batch_id: str) -> str | None:
-    """The API key that submitted the batch; BatchNotFound if there is none."""
-    batch = session.get(Batch, batch_id) if len(batch_id) <= 36 else None
-    if batch is None:
-        raise BatchNotFound(f"batch {batch_id} not found")
-    return batch.submitted_by

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_request_ids(app)  # first of the hooks: every answer carries an id
     register_request_metrics(app)
     register_body_reading(app, settings.max_body_bytes, settings.body_timeout_seconds)
-    register_auth(app, services.keys, settings.auth_required, settings.rate_limit)
+    register_auth(app, services.keys, settings.auth_required, settings.rate_limit, services.reading)
     tag_log_lines_with_request_ids()
     for blueprint in (
         accounts,

@@ -4,7 +4,8 @@ With `ATM_AUTH=off` every request passes with no identity (`caller()` is None), 
 original service. With `ATM_AUTH=required` every endpoint but the public ones needs a live
 key (401 `unauthorized` otherwise) whose scopes include the endpoint's (403 `forbidden`
 otherwise); GETs need `read` unless marked otherwise, and every other method `admin`
-unless marked `operate`, so an endpoint nobody marked is closed, not open.
+unless marked `operate`, so an endpoint nobody marked is closed, not open. A key limited
+to some accounts is also kept, here, to the jobs, holds and batches within its reach.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 
 from shared.api_keys import ADMIN, OPERATE, READ, KeyIdentity, hash_secret
 from shared.errors import Forbidden, RateLimited, Unauthorized
+from shared.reach import OWNED, Owners, find_owners, unknown
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable)
@@ -256,10 +258,17 @@ class KeyDirectory:
             gevent.sleep(FLUSH_SECONDS)
 
 
-def register_auth(app: Flask, directory: KeyDirectory, required: bool, rate_limit: int) -> None:
-    """Check every request's key, scope and rate (see the module and KeyDirectory); counted
-    answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset (the Unix time
-    its window ends), and one past the limit is 429 rate_limited with Retry-After."""
+def register_auth(
+    app: Flask,
+    directory: KeyDirectory,
+    required: bool,
+    rate_limit: int,
+    reading: Callable[..., Owners],
+) -> None:
+    """Check every request's key, scope, rate and reach (see the module, KeyDirectory and
+    keep_within_reach); counted answers carry RateLimit-Limit, RateLimit-Remaining and
+    RateLimit-Reset (the Unix time its window ends), and one past the limit is 429
+    rate_limited with Retry-After. `reading` runs a read (Services.reading)."""
 
     @app.after_request
     def rate_limit_headers(response: Response) -> Response:
@@ -298,6 +307,8 @@ def register_auth(app: Flask, directory: KeyDirectory, required: bool, rate_limi
             )
         if not identity.allows(scope):
             raise Forbidden(f"this API key does not have the {scope} scope")
+        if identity.accounts is not None:
+            keep_within_reach(identity, reading)
 
 
 # The interactive documentation's page and assets: the document they show is public too.
@@ -336,13 +347,22 @@ def require_unlimited() -> None:
         raise Forbidden("this API key is limited to some accounts; this needs one that is not")
 
 
-def may_see(account_number: str, submitted_by: str | None) -> bool:
-    """A limited key reads its accounts' records and whatever it submitted itself."""
-    identity = caller()
-    return (
-        identity is None
-        or identity.may_use(account_number)
-        or (submitted_by is not None and submitted_by == identity.key_id)
+def keep_within_reach(identity: KeyIdentity, reading: Callable[..., Owners]) -> None:
+    """A job, hold or batch the path names that is beyond an account-limited key's reach
+    is answered exactly as an unknown id (404), before the view runs and so before any
+    wait: which ids exist on other accounts is not the key's to learn."""
+    for parameter, identifier in (request.view_args or {}).items():
+        if parameter in OWNED:
+            owners = reading(find_owners, parameter, identifier)  # unknown: its 404
+            if not within_reach(identity, owners):
+                raise unknown(parameter, identifier)
+
+
+def within_reach(identity: KeyIdentity, owners: Owners) -> bool:
+    """A limited key reaches what belongs to one of its accounts (a transfer: either of
+    them) and whatever it submitted itself."""
+    return any(identity.may_use(number) for number in owners.accounts) or (
+        owners.submitted_by is not None and owners.submitted_by == identity.key_id
     )
 
 

@@ -8,15 +8,13 @@ from sqlalchemy.orm import Session
 from shared.batches import (
     batch_progress,
     batch_results,
-    batch_submitter,
     parse_operations,
     record_batch,
 )
-from shared.errors import Forbidden
 from shared.idempotency import StoredResponse
 from shared.operations import new_id
 from shared.views import batch_result_view, batch_status_url, batch_view
-from web.auth import caller, caller_id, operate, require_account
+from web.auth import caller_id, operate, require_account
 from web.idempotency import create_once, idempotency_claim, replayed
 from web.parsing import json_object_body, query_int
 from web.request_ids import current_request_id
@@ -64,7 +62,6 @@ def create_batch() -> Response:
 
 @batches.get("/batches/<batch_id>")
 def get_batch(batch_id: str) -> Response:
-    require_batch_reader(batch_id)
     progress, headers = read_until_final(
         current_services(),
         batch_id,
@@ -78,18 +75,8 @@ def get_batch(batch_id: str) -> Response:
 def get_batch_results(batch_id: str) -> Response:
     offset = query_int("offset", 0, minimum=0) or 0
     limit = query_int("limit", 1000, minimum=1, maximum=MAX_RESULTS_PAGE) or 1000
-    require_batch_reader(batch_id)
     total, jobs = current_services().reading(batch_results, batch_id, offset, limit)
     results = [batch_result_view(job) for job in jobs]
     return success(
         {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total, "results": results}
     )
-
-
-def require_batch_reader(batch_id: str) -> None:
-    """A key limited to some accounts reads only the batches it submitted."""
-    identity = caller()
-    if identity is None or identity.accounts is None:
-        return
-    if current_services().reading(batch_submitter, batch_id) != identity.key_id:
-        raise Forbidden(f"this API key may not read batch {batch_id}")

@@ -3,8 +3,11 @@ idempotency per key, the CLI, and the refusal to start open on a public address.
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,12 +143,6 @@ def test_an_account_limited_key_uses_only_its_accounts(auth_stack: Stack, admin:
         limited.post(f"/accounts/{other}/withdraw", json={"amount": 1}),
         limited.post(f"/accounts/{other}/holds", json={"amount": 1}),
         limited.post("/transfers", json={"from_account": other, "to_account": mine, "amount": 1}),
-        limited.get(f"/holds/{others_hold['hold_id']}"),
-        limited.post(f"/holds/{others_hold['hold_id']}/void"),
-        limited.get(f"/jobs/{others_job['job_id']}"),
-        limited.post(f"/jobs/{others_job['job_id']}/reverse"),
-        limited.get(others_batch["status_url"]),
-        limited.get(f"{others_batch['status_url']}/results"),
         limited.post(
             "/batches",
             json={
@@ -159,12 +156,102 @@ def test_an_account_limited_key_uses_only_its_accounts(auth_stack: Stack, admin:
         limited.get("/console/data"),
     ):
         assert response.status_code == 403, (response.request.url, response.text)
+    # Another account's job, hold or batch: as if there were none (see the tests below).
+    for response in (
+        limited.get(f"/holds/{others_hold['hold_id']}"),
+        limited.post(f"/holds/{others_hold['hold_id']}/void"),
+        limited.get(f"/jobs/{others_job['job_id']}"),
+        limited.post(f"/jobs/{others_job['job_id']}/reverse"),
+        limited.get(others_batch["status_url"]),
+        limited.get(f"{others_batch['status_url']}/results"),
+    ):
+        assert response.status_code == 404, (response.request.url, response.text)
     own_batch = limited.post(
         "/batches", json={"operations": [{"account_number": mine, "type": "deposit", "amount": 1}]}
     ).json()["data"]
     assert limited.get(own_batch["status_url"]).status_code == 200
     # 100, 2 transferred in, the admin's deposit and batch of 1 each: nothing else
     assert admin.balance(other) == 104.0
+
+
+UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
+
+
+def answer_without(response: requests.Response, identifier: str) -> tuple[int, dict]:
+    """The status and body of an answer, with the id it names blanked out."""
+    return response.status_code, json.loads(response.text.replace(identifier, "<id>"))
+
+
+def test_what_is_beyond_a_limited_keys_reach_is_answered_as_unknown(
+    auth_stack: Stack, admin: KeyedApi
+) -> None:
+    mine, other = admin.open_account("100.00"), admin.open_account("100.00")
+    limited = KeyedApi(auth_stack.base_url, new_key(admin, ["operate"], accounts=[mine])["secret"])
+    deposit = admin.post(f"/accounts/{other}/deposit", json={"amount": 1}).json()["data"]
+    hold = admin.post(f"/accounts/{other}/holds", json={"amount": 1}).json()["data"]
+    batch = admin.post(
+        "/batches", json={"operations": [{"account_number": other, "type": "deposit", "amount": 1}]}
+    ).json()["data"]
+    others = {"job": deposit["job_id"], "hold": hold["hold_id"], "batch": batch["batch_id"]}
+    for method, path, kind in [
+        ("GET", "/jobs/{}", "job"),
+        ("POST", "/jobs/{}/reverse", "job"),
+        ("GET", "/holds/{}", "hold"),
+        ("POST", "/holds/{}/capture", "hold"),
+        ("POST", "/holds/{}/void", "hold"),
+        ("GET", "/batches/{}", "batch"),
+        ("GET", "/batches/{}/results", "batch"),
+    ]:
+        existing = others[kind]
+        beyond = limited.http.request(method, limited.url(path.format(existing)), timeout=30)
+        unknown = limited.http.request(method, limited.url(path.format(UNKNOWN_ID)), timeout=30)
+        to_admin = admin.http.request(method, admin.url(path.format(UNKNOWN_ID)), timeout=30)
+        status, body = answer_without(beyond, existing)
+        assert status == 404 and body["error"]["type"] == f"{kind}_not_found", (path, body)
+        assert (status, body) == answer_without(unknown, UNKNOWN_ID), path
+        assert (status, body) == answer_without(to_admin, UNKNOWN_ID), path
+    assert admin.get(f"/holds/{others['hold']}").json()["data"]["status"] == "active"
+    assert admin.balance(other) == 102.0  # the deposit and the batch; nothing reversed
+
+
+def test_a_transfers_job_is_within_reach_of_either_account(
+    auth_stack: Stack, admin: KeyedApi
+) -> None:
+    source, destination = admin.open_account("10.00"), admin.open_account("10.00")
+    transfer = admin.post(
+        "/transfers", json={"from_account": source, "to_account": destination, "amount": 1}
+    ).json()["data"]["job_id"]
+    for accounts, status in [([source], 200), ([destination], 200), (["10003"], 404)]:
+        reader = KeyedApi(auth_stack.base_url, new_key(admin, ["read"], accounts)["secret"])
+        assert reader.get(f"/jobs/{transfer}").status_code == status, accounts
+
+
+def test_a_limited_key_cannot_wait_on_what_is_beyond_its_reach(
+    auth_stack: Stack, admin: KeyedApi
+) -> None:
+    """Refused before the long-poll, not after it: with no worker, the job stays queued."""
+    other = admin.open_account("10.00")
+    limited = KeyedApi(
+        auth_stack.base_url, new_key(admin, ["read"], [admin.open_account("1.00")])["secret"]
+    )
+    auth_stack.kill_worker("worker", signal.SIGTERM)
+    try:
+        job = admin.post(
+            f"/accounts/{other}/deposit", json={"amount": 1}, headers={"Prefer": "respond-async"}
+        ).json()["data"]["job_id"]
+        batch = admin.post(
+            "/batches",
+            json={"operations": [{"account_number": other, "type": "deposit", "amount": 1}]},
+        ).json()["data"]["batch_id"]
+        for path, pending in [(f"/jobs/{job}", "queued"), (f"/batches/{batch}", "pending")]:
+            started = time.monotonic()
+            response = limited.get(path, headers={"Prefer": "wait=5"})
+            assert response.status_code == 404, response.text
+            assert time.monotonic() - started < 2
+            assert admin.get(path).json()["data"]["status"] == pending
+    finally:
+        auth_stack.start_worker("worker")
+        auth_stack.wait_healthy()
 
 
 def test_idempotency_keys_belong_to_their_api_key(auth_stack: Stack, admin: KeyedApi) -> None:
