@@ -409,6 +409,15 @@ def sender(settings: Settings) -> Sender:
 
 
 def _describe(exc: Exception) -> str:
+    """What a failed send came to, as the delivery's last_error says it."""
+    # urllib3 makes a connection that could not be made a ConnectTimeoutError too, though
+    # nothing timed out: the operating system's error says what happened.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        cause = exc.__cause__
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc
+        return f"could not connect: {reason}"[:255]
     if isinstance(exc, urllib3.exceptions.TimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"[:255]

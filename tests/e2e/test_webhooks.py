@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -283,6 +284,25 @@ def test_a_hanging_receiver_costs_the_appliers_nothing(
 
     wait_until(timed_out, 20, "a delivery to the hanging receiver to time out")
     assert timed_out()[0]["last_error"] == "timed out"
+
+
+def test_a_refused_connection_is_recorded_as_refused(api: Api) -> None:
+    with socket.socket() as bound:  # bound, never listening: a connection to it is refused
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}/hook"
+        created = api.post("/webhooks", json={"url": url, "events": ["job.succeeded"]})
+        assert created.status_code == 201, created.text
+        webhook_id = created.json()["data"]["webhook_id"]
+        try:
+            withdraw(api, api.open_account("10"), "1")
+
+            def tried() -> list[dict]:
+                return [d for d in deliveries(api, webhook_id) if d["attempts"] >= 1]
+
+            wait_until(tried, 20, "a delivery to the closed port to be tried")
+            assert tried()[0]["last_error"] == "connection refused"
+        finally:
+            api.http.delete(api.url(f"/webhooks/{webhook_id}"), timeout=10)
 
 
 def test_the_sender_reports_itself_alive(webhook_stack: Stack) -> None:

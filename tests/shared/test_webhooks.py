@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import socket
 from datetime import timedelta
 
 import pytest
@@ -18,9 +19,18 @@ from shared.errors import InvalidWebhookUrl
 from shared.models import WebhookDelivery, WebhookEvent, utcnow
 from shared.operations import Operation, new_id, record_operations
 from shared.settings import load_settings
-from shared.webhook_targets import is_public, resolve
+from shared.webhook_targets import Target, is_public, resolve
 from shared.webhooks import create_webhook, delete_webhook, signature
-from worker.delivery import CLAIM_SECONDS, Result, _backoff, claim, prepare, record
+from worker.delivery import (
+    CLAIM_SECONDS,
+    Due,
+    Result,
+    Sender,
+    _backoff,
+    claim,
+    prepare,
+    record,
+)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +110,16 @@ def test_a_name_is_judged_by_the_addresses_it_resolves_to() -> None:
         "/",
         "93.184.216.34",
     )
+
+
+def test_a_refused_connection_is_recorded_as_refused_not_timed_out() -> None:
+    with socket.socket() as bound:  # bound, never listening: a connection to it is refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        due = Due(None, "event", "webhook", "job.succeeded", "job", 0, utcnow())
+        target = Target("http", "127.0.0.1", port, "/hook", "127.0.0.1")
+        result = Sender(load_settings({})).post(target, "a-secret", due, b"{}")
+    assert (result.status_code, result.error) == (None, "connection refused")
 
 
 def test_the_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
