@@ -1,7 +1,8 @@
 """Run the whole service in the foreground: Redis (if none answers), partition workers, the
 webhook sender, web.
 
-Ctrl-C stops everything. Processes come from the Procfile, as on Heroku.
+Ctrl-C stops everything. Processes come from the Procfile, as on Heroku. Variables of a
+.env file beside this one fill in what the environment does not set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from dotenv import dotenv_values
 from honcho.environ import expand_processes, parse_procfile
 from honcho.manager import Manager
 
@@ -118,11 +120,28 @@ def default_worker_processes(settings: Settings) -> int:
     return 1 if settings.is_sqlite else min(os.cpu_count() or 1, 4)
 
 
+def read_env_file(path: Path) -> list[str]:
+    """Set the variables of a .env file that the environment does not set already; their
+    names. FLASK_SKIP_DOTENV=1 skips the file, as it does for the flask command."""
+    skip = os.environ.get("FLASK_SKIP_DOTENV", "")
+    if skip and skip.lower() not in {"0", "false", "no"}:
+        return []
+    added = []
+    for name, value in dotenv_values(path).items():
+        if value is not None and name not in os.environ:
+            os.environ[name] = value
+            added.append(name)
+    return added
+
+
 def main() -> None:
+    added = read_env_file(PROJECT_ROOT / ".env")
     try:
         settings = get_settings()
     except SettingsError as exc:
         sys.exit(f"configuration error: {exc}")
+    if added:
+        print(f"run: from .env: {', '.join(sorted(added))}")
     env = dict(os.environ)
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_directory())

@@ -6,6 +6,7 @@ against one with ATM_AUTH=required through an admin key; the behaviour must be t
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,10 @@ import requests
 
 from tests.postgres import SKIP_REASON
 from tests.stack import RedisServer, Stack, logs
+
+# A developer's .env is not the tests': neither the launcher nor the flask command reads it
+# in a test run, nor in any process a test starts (they inherit this).
+os.environ["FLASK_SKIP_DOTENV"] = "1"
 
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 3

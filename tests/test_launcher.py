@@ -1,7 +1,8 @@
-"""run.py finds a real redis-server even without one on PATH, and says what is missing."""
+"""run.py finds a real redis-server even without one on PATH, says what is missing, reads .env."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -77,3 +78,27 @@ def test_a_stop_on_request_is_a_clean_exit_and_a_crash_is_not() -> None:
     assert run.exit_status(143) == 0  # SIGTERM
     assert run.exit_status(1) == 1  # a process that ended by itself
     assert run.exit_status(None) == 0
+
+
+def test_env_file_fills_in_what_the_environment_does_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("ATM_TEST_FROM_FILE=file\nATM_TEST_SET_BOTH=file\n")
+    monkeypatch.setenv("ATM_TEST_SET_BOTH", "environment")
+    monkeypatch.delenv("ATM_TEST_FROM_FILE", raising=False)
+    monkeypatch.delenv("FLASK_SKIP_DOTENV")  # set for the whole test run by conftest
+
+    assert run.read_env_file(env_file) == ["ATM_TEST_FROM_FILE"]
+    assert os.environ["ATM_TEST_FROM_FILE"] == "file"
+    assert os.environ["ATM_TEST_SET_BOTH"] == "environment"
+
+
+def test_env_file_is_skipped_as_for_the_flask_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("ATM_TEST_FROM_FILE=file\n")
+    monkeypatch.delenv("ATM_TEST_FROM_FILE", raising=False)
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    assert run.read_env_file(tmp_path / ".env") == []
+    assert "ATM_TEST_FROM_FILE" not in os.environ
