@@ -33,13 +33,12 @@ from shared.models import (
     Hold,
     Job,
     LedgerEntry,
+    entry_direction,
     utcnow,
 )
 from shared.money import format_cents
 from shared.timestamps import as_utc, utc_day
 
-DEBIT_TYPES = frozenset({WITHDRAW, TRANSFER_OUT, CAPTURE})
-CREDIT_TYPES = frozenset({OPENING, DEPOSIT, TRANSFER_IN})
 # The ledger entries a succeeded job of each type writes, by type; others write none.
 EXPECTED_ENTRIES = {
     WITHDRAW: (WITHDRAW,),
@@ -122,11 +121,7 @@ def run_audit(
 
 def signed(entry_type: str, amount: int, direction: str | None) -> int | None:
     """The entry's effect on its balance; None for a reversal that says no direction."""
-    if entry_type in DEBIT_TYPES:
-        return -amount
-    if entry_type in CREDIT_TYPES:
-        return amount
-    return {DEBIT: -amount, CREDIT: amount}.get(direction or "")
+    return {DEBIT: -amount, CREDIT: amount}.get(entry_direction(entry_type, direction) or "")
 
 
 def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditReport) -> None:

@@ -48,6 +48,8 @@ EXPIRED = "expired"
 # A reversal's ledger entry says which way it moved money; other types imply it.
 DEBIT = "debit"
 CREDIT = "credit"
+DEBIT_TYPES = frozenset({WITHDRAW, TRANSFER_OUT, CAPTURE})
+CREDIT_TYPES = frozenset({OPENING, DEPOSIT, TRANSFER_IN})
 
 # Written as literal SQL so that SQLite's planner can match it to the partial index below
 # (it cannot prove that a bound parameter equals 'queued').
@@ -68,6 +70,16 @@ IS_PENDING = text(f"status = '{PENDING}'")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def entry_direction(entry_type: str, direction: str | None) -> str | None:
+    """Which way a ledger entry moved money, DEBIT or CREDIT: as its type implies, or as a
+    reversal's entry says (None for one that does not)."""
+    if entry_type in DEBIT_TYPES:
+        return DEBIT
+    if entry_type in CREDIT_TYPES:
+        return CREDIT
+    return direction
 
 
 class Base(DeclarativeBase):

@@ -20,6 +20,7 @@ from shared.models import (
     Hold,
     Job,
     LedgerEntry,
+    entry_direction,
 )
 from shared.money import to_json_number
 from shared.references import metadata_value
@@ -118,6 +119,7 @@ def ledger_entry_view(entry: LedgerEntry) -> dict[str, object]:
         "transaction_id": entry.id,
         "type": entry.type,
         "amount": to_json_number(entry.amount),
+        "direction": entry_direction(entry.type, entry.direction),
         "status": entry.status,
         "balance_after": to_json_number(entry.balance_after),
         "job_id": entry.job_id,

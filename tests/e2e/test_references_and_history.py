@@ -4,6 +4,7 @@ filters by type and reference."""
 from __future__ import annotations
 
 import pytest
+import requests
 
 from tests.conftest import Api
 
@@ -147,6 +148,44 @@ def test_history_filters_by_type_and_reference(client: Api, new_account) -> None
         "withdraw",
         "deposit",
     ]
+
+
+def test_history_entries_say_which_way_they_moved_money(client: Api, new_account) -> None:
+    number, other = new_account("100.00"), new_account("0")
+
+    def succeeded(response: requests.Response) -> dict:
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    deposit = succeeded(client.post(f"/accounts/{number}/deposit", json={"amount": 10}))
+    withdrawal = succeeded(client.post(f"/accounts/{number}/withdraw", json={"amount": 5}))
+    transfer = succeeded(
+        client.post("/transfers", json={"from_account": number, "to_account": other, "amount": 20})
+    )
+    hold = succeeded(client.post(f"/accounts/{number}/holds", json={"amount": 3}))
+    succeeded(client.post(f"/holds/{hold['hold_id']}/capture"))
+    for job in (deposit, withdrawal, transfer):
+        succeeded(client.post(f"/jobs/{job['job_id']}/reverse"))
+    expected = {
+        number: [
+            ("opening", "credit"),
+            ("deposit", "credit"),
+            ("withdraw", "debit"),
+            ("transfer_out", "debit"),
+            ("capture", "debit"),
+            ("reversal", "debit"),  # of the deposit
+            ("reversal", "credit"),  # of the withdrawal
+            ("reversal", "credit"),  # of the transfer, on its source
+        ],
+        other: [("transfer_in", "credit"), ("reversal", "debit")],
+    }
+    for account, directions in expected.items():
+        entries = client.history(account)[::-1]  # oldest first
+        assert [(entry["type"], entry["direction"]) for entry in entries] == directions
+        balance = 0.0
+        for entry in entries:  # and each one moved its balance that way
+            balance += entry["amount"] if entry["direction"] == "credit" else -entry["amount"]
+            assert balance == entry["balance_after"], entry
 
 
 @pytest.mark.parametrize("query", ["type=refund", "type=", "reference=", "reference=%0A"])
