@@ -49,9 +49,14 @@ def recorded_metrics() -> CollectorRegistry:
     return registry
 
 
-def recorded_totals() -> dict[str, float]:
-    """Jobs completed and the apply lag's sum and count so far, over every process."""
-    totals = {"jobs_completed": 0.0, "apply_lag_sum": 0.0, "apply_lag_count": 0.0}
+def recorded_totals() -> dict[str, float | int]:
+    """Jobs completed and the apply lag's sum and count so far, over every process; the
+    counts as whole numbers (the metrics keep every value as a float: 2020.0)."""
+    totals: dict[str, float | int] = {
+        "jobs_completed": 0.0,
+        "apply_lag_sum": 0.0,
+        "apply_lag_count": 0.0,
+    }
     names = {
         "atm_jobs_completed_total": "jobs_completed",
         "atm_apply_lag_seconds_sum": "apply_lag_sum",
@@ -61,4 +66,6 @@ def recorded_totals() -> dict[str, float]:
         for sample in family.samples:
             if sample.name in names:
                 totals[names[sample.name]] += sample.value
+    for count in ("jobs_completed", "apply_lag_count"):
+        totals[count] = round(totals[count])
     return totals

@@ -63,6 +63,15 @@ def test_metrics_move_with_requests_and_applied_jobs(client: Api, new_account) -
     assert {"0.005", "1.0", "+Inf"} <= buckets
 
 
+def test_the_console_reports_counts_as_whole_numbers(client: Api, new_account) -> None:
+    number = new_account("1.00")
+    assert client.post(f"/accounts/{number}/deposit", json={"amount": 1}).status_code == 200
+    totals = client.get("/console/data").json()["data"]["totals"]
+    assert totals["jobs_completed"] >= 1 and totals["apply_lag_count"] >= 1, totals
+    assert type(totals["jobs_completed"]) is int and type(totals["apply_lag_count"]) is int
+    assert isinstance(totals["apply_lag_sum"], float)
+
+
 def test_backlog_and_partition_owners_are_read_at_scrape_time(client: Api) -> None:
     families = scrape(client)
     backlog = families["atm_backlog_jobs"]
