@@ -1,27 +1,33 @@
 """Run the whole service in the foreground: Redis (if none answers), partition workers, the
 webhook sender, web.
 
-Ctrl-C stops everything. Processes come from the Procfile, as on Heroku. Variables of a
-.env file beside this one fill in what the environment does not set.
+Processes come from the Procfile, as on Heroku; supervision.py keeps them running and
+stops them in order on Ctrl-C. Variables of a .env file beside this one fill in what the
+environment does not set.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import shutil
-import signal
+import socket
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
 from dotenv import dotenv_values
-from honcho.environ import expand_processes, parse_procfile
-from honcho.manager import Manager
+from honcho.environ import parse_procfile
 
 from shared.db import Database, init_database
 from shared.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
+from supervision import Program, Supervisor
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -92,23 +98,10 @@ def web_file_descriptors(settings: Settings) -> int:
     return settings.web_processes * (settings.web_connections + 200)
 
 
-# honcho's return code when it stopped everything because it was asked to (Ctrl-C, SIGTERM).
-STOPPED_ON_REQUEST = {128 + signal.SIGINT, 128 + signal.SIGTERM}
-
-
-def exit_status(returncode: int | None) -> int:
-    """0 when the service was stopped on request, so `make run` does not report Ctrl-C as an
-    error; otherwise the status of the process that ended first."""
-    if returncode in STOPPED_ON_REQUEST:
-        print("run: stopped")
-        return 0
-    return returncode or 0
-
-
-def fresh_metrics_directory() -> Path:
-    """An empty data/metrics, where every process writes its Prometheus values for /metrics
-    to add up; values of an earlier run would otherwise be counted again."""
-    directory = PROJECT_ROOT / "data" / "metrics"
+def fresh_metrics_directory(data_dir: Path) -> Path:
+    """An empty metrics directory, where every process writes its Prometheus values for
+    /metrics to add up; values of an earlier run would otherwise be counted again."""
+    directory = data_dir / "metrics"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return directory
@@ -134,20 +127,99 @@ def read_env_file(path: Path) -> list[str]:
     return added
 
 
-def main() -> None:
-    added = read_env_file(PROJECT_ROOT / ".env")
+def refuse_a_port_in_use(host: str, port: int) -> None:
+    """Exit before anything starts if the API's port is taken: gunicorn would retry for
+    seconds and then stop, and with it the whole start."""
     try:
-        settings = get_settings()
-    except SettingsError as exc:
-        sys.exit(f"configuration error: {exc}")
-    if added:
-        print(f"run: from .env: {', '.join(sorted(added))}")
-    env = dict(os.environ)
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            sys.exit(f"run: port {port} on {host} is in use; set PORT=… to use another")
+        sys.exit(f"run: cannot listen on {host}:{port} ({exc}); check HOST and PORT")
+
+
+def service_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the API."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+
+
+def health_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def announce_when_ready(supervisor: Supervisor, url: str, patience: float = 60) -> None:
+    """Once /health answers 200, say so in a line that stands out among the logs."""
+    started = time.monotonic()
+    while not supervisor.stop_requested:
+        status = health_status(url)
+        if status == 200:
+            line = f"ready: {url}/  (API docs {url}/docs, console {url}/console; Ctrl-C stops)"
+            if sys.stdout.isatty():
+                line = f"\033[1;32m{line}\033[0m"
+            supervisor.log(line)
+            return
+        if patience and time.monotonic() - started > patience:
+            supervisor.log(f"not ready yet: {url}/health answers {status or 'nothing'}")
+            patience = 0  # said once
+        time.sleep(0.5)
+
+
+def procfile_programs(env: dict[str, str], workers: int) -> list[Program]:
+    """The Procfile's processes, `workers` partition workers among them; the web in the
+    first stage to stop, so that no request waits on a worker that is gone."""
+    programs = []
+    for name, command in parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes.items():
+        count = workers if name == "worker" else 1
+        for index in range(1, count + 1):
+            label = f"{name}.{index}" if count > 1 else name
+            stage = 0 if name == "web" else 1
+            programs.append(Program(label, command, env, PROJECT_ROOT, stage))
+    return programs
+
+
+def start_redis(supervisor: Supervisor, settings: Settings, env: dict[str, str]) -> None:
+    """Use the Redis that answers at REDIS_URL, or start one, stopped after all the rest."""
+    url = settings.redis_url
+    if redis_answers(url):
+        supervisor.log(f"using the Redis that answers at {url}")
+        if not redis_has_maxmemory(url):
+            supervisor.log(
+                "warning: that Redis has no maxmemory, so the memory guard "
+                "(ATM_MAX_REDIS_MEMORY_FRACTION) cannot act; set one (CONFIG SET maxmemory)"
+            )
+        return
+    command = local_redis_command(url, settings.data_dir / "redis", settings.redis_maxmemory)
+    supervisor.start(Program("redis", command, env, PROJECT_ROOT, stage=2))
+    deadline = time.monotonic() + 15
+    while not redis_answers(url):
+        if supervisor.stop_requested:
+            return
+        if time.monotonic() > deadline:
+            sys.exit(f"run: the Redis started for {url} does not answer; see its lines above")
+        time.sleep(0.1)
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """What the processes run with: this environment (.env included) and a metrics directory."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_directory())
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_directory(settings.data_dir))
     # The Procfile names gunicorn and celery; find the ones installed beside this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    manager = Manager()
+    return env
+
+
+def report_open_file_limit(settings: Settings) -> None:
     needed = web_file_descriptors(settings)
     soft, hard = raise_open_file_limit(needed)
     if soft < needed:
@@ -158,33 +230,37 @@ def main() -> None:
         )
     else:
         print(f"run: open-file limit {soft}")
-    if redis_answers(settings.redis_url):
-        print(f"run: using the Redis that answers at {settings.redis_url}")
-        if not redis_has_maxmemory(settings.redis_url):
-            print(
-                "run: warning: that Redis has no maxmemory, so the memory guard "
-                "(ATM_MAX_REDIS_MEMORY_FRACTION) cannot act; set one (CONFIG SET maxmemory)"
-            )
-    else:
-        command = local_redis_command(
-            settings.redis_url, PROJECT_ROOT / "data" / "redis", settings.redis_maxmemory
-        )
-        print(f"run: starting a local Redis: {command.split()[0]}")
-        manager.add_process("redis", command, env=env, cwd=str(PROJECT_ROOT))
-    init_database(Database(settings))
-    print(f"run: database {settings.database_url}")
-    procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
+
+
+def main() -> None:
+    added = read_env_file(PROJECT_ROOT / ".env")
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        sys.exit(f"run: configuration error: {exc}")
+    refuse_a_port_in_use(settings.host, settings.port)
+    if added:
+        print(f"run: from .env: {', '.join(sorted(added))}")
+    report_open_file_limit(settings)
+    env = child_environment(settings)
     workers = int(os.environ.get("ATM_WORKER_PROCESSES") or default_worker_processes(settings))
-    for process in expand_processes(
-        procfile.processes, concurrency={"worker": workers}, env=env, port=settings.port
-    ):
-        manager.add_process(process.name, process.cmd, env=process.env, cwd=str(PROJECT_ROOT))
-    print(
-        f"run: API on http://{settings.host}:{settings.port}/ "
-        f"with {workers} partition worker process(es) and a webhook sender"
-    )
-    manager.loop()
-    sys.exit(exit_status(manager.returncode))
+    programs = procfile_programs(env, workers)
+    supervisor = Supervisor(name_width=max(len(p.name) for p in programs))
+    supervisor.handle_signals()
+    try:
+        start_redis(supervisor, settings, env)
+        init_database(Database(settings))
+        supervisor.log(f"database {settings.database_url}")
+        # The workers first, so that the web's first requests find them.
+        for program in sorted(programs, key=lambda p: -p.stage):
+            if not supervisor.stop_requested:
+                supervisor.start(program)
+        url = service_url(settings)
+        threading.Thread(target=announce_when_ready, args=(supervisor, url), daemon=True).start()
+        supervisor.supervise()
+    finally:
+        supervisor.stop()
+    supervisor.log("stopped")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""run.py finds a real redis-server even without one on PATH, says what is missing, reads .env."""
+"""run.py's parts: Redis found or refused, limits, .env, the port check, the Procfile."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -73,13 +74,6 @@ def test_sqlite_runs_one_worker_process() -> None:
     assert run.default_worker_processes(postgres) >= 1
 
 
-def test_a_stop_on_request_is_a_clean_exit_and_a_crash_is_not() -> None:
-    assert run.exit_status(130) == 0  # Ctrl-C: make run does not print "Error 130"
-    assert run.exit_status(143) == 0  # SIGTERM
-    assert run.exit_status(1) == 1  # a process that ended by itself
-    assert run.exit_status(None) == 0
-
-
 def test_env_file_fills_in_what_the_environment_does_not_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,3 +96,29 @@ def test_env_file_is_skipped_as_for_the_flask_command(
     monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
     assert run.read_env_file(tmp_path / ".env") == []
     assert "ATM_TEST_FROM_FILE" not in os.environ
+
+
+def test_a_port_in_use_is_refused_naming_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"port {port} on 127.0.0.1 is in use; set PORT="):
+            run.refuse_a_port_in_use("127.0.0.1", port)
+    run.refuse_a_port_in_use("127.0.0.1", port)  # free again
+
+
+def test_procfile_programs_stop_the_web_first() -> None:
+    programs = run.procfile_programs({}, workers=2)
+    stages = {program.name: program.stage for program in programs}
+    assert stages == {"web": 0, "worker.1": 1, "worker.2": 1, "sender": 1}
+    assert [p.name for p in run.procfile_programs({}, workers=1)] == ["web", "worker", "sender"]
+
+
+def test_the_service_url_is_one_a_browser_here_can_open() -> None:
+    from shared.settings import load_settings
+
+    assert run.service_url(load_settings({"PORT": "5001"})) == "http://127.0.0.1:5001"
+    everywhere = load_settings({"HOST": "0.0.0.0", "ATM_AUTH": "required"})
+    assert run.service_url(everywhere) == "http://127.0.0.1:5000"
+    assert run.service_url(load_settings({"HOST": "::1"})) == "http://[::1]:5000"
