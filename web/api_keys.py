@@ -60,14 +60,14 @@ def revoke_api_key(key_id: str) -> Response:
     return success({"key_id": key_id, "revoked": True})
 
 
-def revoke_everywhere(key_id: str, revoke: Callable[[], object]) -> None:
+def revoke_everywhere(key_id: str, revoke: Callable[[], object]) -> bool:
     """Revoke, telling every web process to forget the keys it remembers before and after
-    the commit, and answer once they all have; if Redis cannot carry that, nothing is
-    revoked (503)."""
+    the commit, and answer once they all have (False: some had not by the deadline); if
+    Redis cannot carry that, nothing is revoked (503)."""
     directory = current_services().keys
     try:
         directory.revocations_changed()
         revoke()
-        directory.wait_until_applied(directory.revocations_changed())
+        return directory.wait_until_applied(directory.revocations_changed())
     except RedisError as exc:
         raise ServiceUnavailable(f"cannot announce the revocation of {key_id}: {exc}") from exc

@@ -107,8 +107,12 @@ class KeyDirectory:
         read_key: Callable[[str], KeyIdentity | None],
         *,
         flushing: bool = False,
+        database: str = "",
     ) -> None:
         self.redis = redis_client
+        # Named in this process's registration, so that a revoking tool can tell the web
+        # processes of its own database from those of another (web/key_revocation.py).
+        self.database = database
         self._read = read_key  # the database read, off the event loop
         self.known: dict[str, KeyIdentity] = {}
         self.generation = -1  # the revocation counter's value the memory belongs to
@@ -126,7 +130,7 @@ class KeyDirectory:
 
     def admit(self, secret: str) -> Admission:
         if self.flushing:
-            self._start_flusher()
+            self.start_flusher()
         digest = hash_secret(secret)
         window = int(time.time())
         counter = f"{RATE_PREFIX}:{digest[:32]}:{window}"
@@ -169,13 +173,13 @@ class KeyDirectory:
         if generation != self.generation:
             self.known, self.generation = {}, generation
 
-    def _start_flusher(self) -> None:
+    def start_flusher(self) -> None:
         if self.flusher_pid == os.getpid():
             return
         import gevent
 
         self.flusher_pid = os.getpid()
-        self.process_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.process_id = f"{socket.gethostname()}:{os.getpid()} {self.database}".rstrip()
         self.pending, self.totals, self.fresh_until = Counter(), {}, 0.0
         gevent.spawn(self._flush_forever)
 
@@ -235,10 +239,10 @@ class KeyDirectory:
         """
         return int(self.bump(keys=[REVOCATIONS_KEY], args=[time.time_ns() // 1000]))
 
-    def wait_until_applied(self, generation: int) -> None:
+    def wait_until_applied(self, generation: int) -> bool:
         """Until every process that flushed in the last STALE_SECONDS has applied
         `generation` (a process that has not flushed for that long checks every request
-        with a round trip); at most about STALE_SECONDS.
+        with a round trip); at most about STALE_SECONDS. False if some had not by then.
 
         The list of processes is as old as REGISTRY_SINCE_KEY: if Redis lost its data
         lately, a process that flushed before may be missing from it, so the wait lasts
@@ -254,8 +258,9 @@ class KeyDirectory:
             live = self.redis.zrangebyscore(FLUSHERS_KEY, now - STALE_SECONDS, "+inf")
             seen = self.redis.hmget(ACKNOWLEDGED_KEY, live) if live else []
             if now >= since + STALE_SECONDS and all(int(v or -1) >= generation for v in seen):
-                return
+                return True
             gevent.sleep(FLUSH_SECONDS)
+        return False
 
 
 def register_auth(

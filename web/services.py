@@ -18,6 +18,7 @@ from web.auth import KeyDirectory
 from web.dispatch import PartitionDispatcher
 from web.hold_directory import HoldDirectory
 from web.intake import JobIntake
+from web.key_revocation import database_label
 from web.offload import DatabaseThreads, serving_on_gevent
 from web.pressure import Backpressure
 from web.waiting import CompletionListener
@@ -83,9 +84,16 @@ def init_services(app: Flask, settings: Settings) -> Services:
         holds=HoldDirectory(),
         # Reads a key through this same Services (the name is bound when it is called).
         keys=KeyDirectory(
-            client, lambda secret: services.reading(identify, secret), flushing=serving_on_gevent()
+            client,
+            lambda secret: services.reading(identify, secret),
+            flushing=serving_on_gevent(),
+            database=database_label(settings.database_url),
         ),
     )
+    if services.keys.flushing:
+        # Registered from the start, not from the first keyed request: `keys revoke` looks
+        # for the live web processes of its database before it trusts their silence.
+        services.keys.start_flusher()
     app.extensions[EXTENSION_KEY] = services
     return services
 
