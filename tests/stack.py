@@ -121,8 +121,9 @@ class Stack:
         self.workers[name] = process
         return process
 
-    def start_web(self, **env: str) -> str:
-        port = free_port()
+    def start_web(self, port: int | None = None, **env: str) -> str:
+        """Gunicorn on `port` (a free one by default); its base URL."""
+        port = port or free_port()
         env = {"HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", **env, "PORT": str(port)}
         self.web = self._spawn("web", "web", **env)
         self.base_url = f"http://127.0.0.1:{port}"

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 
 import click
-import requests
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from shared.api_keys import (
     SCOPES,
@@ -32,14 +25,11 @@ from shared.audit import run_audit
 from shared.db import init_database
 from shared.errors import DomainError
 from web.api_keys import revoke_everywhere
-from web.batch_files import FileOperation, read_operations
+from web.batch_progress import record_path
+from web.batch_submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
 from web.services import current_services
 
 console = Console(stderr=True)
-# The submitter's exit statuses, as the README lists them.
-EXIT_BAD_INPUT = 1  # bad lines (nothing submitted), or the API refused a batch
-EXIT_UNREACHABLE = 2  # the API could not be reached
-EXIT_OPERATIONS_FAILED = 3  # with --fail-on-error: some operations failed
 
 
 def default_api_url() -> str:
@@ -186,6 +176,18 @@ def batch() -> None:
     show_envvar=True,
     help="The secret of an API key with the operate scope (when the API needs keys).",
 )
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Send every line again, as a new submission with new Idempotency-Keys, whatever "
+    "the progress record says (also the way to send a file whose content changed).",
+)
+@click.option(
+    "--progress",
+    "progress_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The progress record.  [default: FILE.progress.json]",
+)
 def submit(
     file: Path,
     url: str,
@@ -193,129 +195,44 @@ def submit(
     results: Path | None,
     fail_on_error: bool,
     api_key: str | None,
+    again: bool,
+    progress_path: Path | None,
 ) -> None:
     """Validate FILE (CSV or JSON Lines of account_number,type,amount), submit it in
     batches, wait for every operation, and print a summary.
 
-    Exit status: 0 when every operation was submitted and applied (whatever its outcome,
-    unless --fail-on-error), 1 for bad lines (nothing is submitted) or a refused batch,
-    2 when the API cannot be reached, 3 with --fail-on-error when any operation failed.
+    Each batch carries an Idempotency-Key made from the file's content and the batch's
+    lines, and is printed with its batch id once accepted. The progress record
+    (FILE.progress.json) keeps the accepted lines with their batch ids and the lines sent
+    without an answer, so running the same command again, with any --batch-size or API
+    key, sends only what was not accepted (lines in doubt again under their own key) and
+    then shows the whole file's results. A file whose content changed since its record
+    was written is refused; --again sends it all as a new submission.
+
+    \b
+    Exit status:
+      0  every line accepted and applied (whatever each operation's outcome)
+      1  bad input, nothing sent: bad lines, no operations, a record for other
+         content, or the API refused a batch (a 4xx such as 401) before any
+         line was accepted
+      2  nothing sent: the API could not be reached (or answered 429, or
+         Ctrl-C) before any line was accepted
+      3  with --fail-on-error: applied, and some operations failed
+      4  part sent: stopped (API unreachable, timeout, 5xx, Ctrl-C, a refused
+         batch) after some lines were accepted or sent without an answer; the
+         same command again sends only the rest
     """
-    try:
-        rows = _submit_all(file, url, batch_size, results, api_key)
-    except requests.RequestException as exc:
-        reason = exc.__class__.__name__
-        console.print(f"[red]cannot reach the API at {url}[/red] ({reason}); is it running?")
-        sys.exit(EXIT_UNREACHABLE)
-    if fail_on_error and any(row["status"] != "succeeded" for row in rows):
-        sys.exit(EXIT_OPERATIONS_FAILED)
-
-
-def _submit_all(
-    file: Path, url: str, batch_size: int, results: Path | None, api_key: str | None
-) -> list[dict]:
     settings = current_services().settings
-    operations, errors = read_operations(file, settings.max_amount_cents)
-    if errors:
-        for error in errors[:50]:
-            line = f"[red]{file}:{error.line}[/red] {error.type}: {error.message}"
-            console.print(line, soft_wrap=True)  # one line per error, for grep and editors
-        more = " (first 50 shown)" if len(errors) > 50 else ""
-        console.print(f"{len(errors)} bad line(s){more}; nothing was submitted.")
-        sys.exit(EXIT_BAD_INPUT)
-    if not operations:
-        console.print("no operations in the file; nothing was submitted.")
-        sys.exit(EXIT_BAD_INPUT)
-    http = requests.Session()
-    if api_key:
-        http.headers["Authorization"] = f"Bearer {api_key}"
-    started = time.perf_counter()
-    chunks = [operations[i : i + batch_size] for i in range(0, len(operations), batch_size)]
-    batch_ids = [_post_batch(http, url, chunk) for chunk in chunks]
-    _follow(http, url, batch_ids, len(operations))
-    elapsed = time.perf_counter() - started
-    rows = [row for batch_id in batch_ids for row in _results(http, url, batch_id)]
-    _summarize(rows, elapsed)
-    if results is not None:
-        _write_results(results, operations, rows)
-        console.print(f"results written to {results}")
-    return rows
-
-
-def _post_batch(http: requests.Session, url: str, chunk: list[FileOperation]) -> str:
-    response = http.post(
-        f"{url}/batches", json={"operations": [op.to_json() for op in chunk]}, timeout=300
+    options = Options(
+        file=file,
+        url=url.rstrip("/"),
+        batch_size=batch_size,
+        api_key=api_key,
+        again=again,
+        progress=progress_path or record_path(file),
+        results=results,
+        fail_on_error=fail_on_error,
+        max_cents=settings.max_amount_cents,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
     )
-    if response.status_code != 202:
-        console.print(f"[red]batch refused ({response.status_code}):[/red] {response.text[:2000]}")
-        sys.exit(EXIT_BAD_INPUT)
-    return response.json()["data"]["batch_id"]
-
-
-def _follow(http: requests.Session, url: str, batch_ids: list[str], total: int) -> None:
-    columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("applying", total=total)
-        done_before = 0
-        for batch_id in batch_ids:
-            while True:
-                data = http.get(
-                    f"{url}/batches/{batch_id}", headers={"Prefer": "wait=2"}, timeout=60
-                ).json()["data"]
-                progress.update(task, completed=done_before + data["succeeded"] + data["failed"])
-                if data["status"] == "completed":
-                    done_before += data["total"]
-                    break
-
-
-def _results(http: requests.Session, url: str, batch_id: str) -> list[dict]:
-    rows: list[dict] = []
-    offset, page = 0, 10_000
-    while True:
-        data = http.get(
-            f"{url}/batches/{batch_id}/results",
-            params={"offset": offset, "limit": page},
-            timeout=120,
-        ).json()["data"]
-        rows.extend(data["results"])
-        offset += page
-        if offset >= data["total"]:
-            return rows
-
-
-def _summarize(rows: list[dict], elapsed: float) -> None:
-    succeeded = sum(1 for row in rows if row["status"] == "succeeded")
-    failures = Counter(row["error"]["type"] for row in rows if row["status"] == "failed")
-    table = Table(title="batch submission")
-    table.add_column("outcome")
-    table.add_column("operations", justify="right")
-    table.add_row("succeeded", str(succeeded))
-    for error_type, count in failures.most_common():
-        table.add_row(f"failed: {error_type}", str(count))
-    table.add_row("total", str(len(rows)))
-    table.add_row("throughput", f"{len(rows) / elapsed:,.0f} operations/s")
-    Console().print(table)
-
-
-def _write_results(path: Path, operations: list[FileOperation], rows: list[dict]) -> None:
-    fields = ("line", "account_number", "type", "amount", "status", "new_balance", "error_type")
-    records = [
-        {
-            "line": op.line,
-            "account_number": op.account_number,
-            "type": op.type,
-            "amount": op.amount,
-            "status": row["status"],
-            "new_balance": row.get("new_balance"),
-            "error_type": (row.get("error") or {}).get("type"),
-        }
-        for op, row in zip(operations, rows, strict=True)
-    ]
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-            for record in records:
-                handle.write(json.dumps(record) + "\n")
-        else:
-            writer = csv.DictWriter(handle, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(records)
+    sys.exit(submit_file(options))

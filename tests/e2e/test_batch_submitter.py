@@ -1,17 +1,27 @@
-"""The batch submitter CLI against the running stack: bad lines stop it, good files complete."""
+"""The batch submitter CLI against the running stack: bad lines stop it, good files complete,
+and a stopped or refused run leaves a record that the same command resumes from."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
+from click.testing import Result
 from flask.testing import FlaskCliRunner
 
-from shared.settings import load_settings
-from tests.conftest import Api
-from tests.stack import free_port
+from shared.settings import PROJECT_ROOT, load_settings
+from tests.conftest import ADMIN_SECRET, Api
+from tests.stack import RedisServer, Stack, free_port, logs, wait_until
 from web import create_app
 
 
@@ -125,3 +135,269 @@ def test_the_url_comes_from_atm_url_and_fail_on_error_exits_3(
     assert client.balance(number) == 2.0
     result = runner.invoke(args=["batch", "submit", str(path)], env=env)
     assert result.exit_code == 0, result.output
+
+
+def deposits_file(path: Path, numbers: list[str], lines: int) -> dict[str, list[int]]:
+    """A CSV of deposits, line i (from 1) of i cents on numbers[i % len]; the cents each
+    account should receive, one entry per line."""
+    expected: dict[str, list[int]] = {number: [] for number in numbers}
+    rows = []
+    for line in range(1, lines + 1):
+        number = numbers[line % len(numbers)]
+        rows.append(f"{number},deposit,{line // 100}.{line % 100:02d}")
+        expected[number].append(line)
+    path.write_text("\n".join(rows) + "\n")
+    return expected
+
+
+def deposited_cents(client: Api, number: str) -> list[int]:
+    """Every deposit in the account's ledger, in cents, in the order they were applied."""
+    entries: list[dict] = []
+    params: dict[str, object] = {"limit": 500}
+    while True:
+        response = client.get(f"/accounts/{number}/transactions", params=params)
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        entries.extend(data["transactions"])
+        if not data["next_before"]:
+            break
+        params["before"] = data["next_before"]
+    return sorted(round(e["amount"] * 100) for e in entries if e["type"] == "deposit")
+
+
+@pytest.fixture
+def stoppable(tmp_path: Path, redis_server: RedisServer) -> Iterator[Stack]:
+    """A stack of its own (Redis database 14), as its web will be killed."""
+    stack = Stack(tmp_path / "stack", redis_server.url.replace("/0", "/14"))
+    stack.redis.flushdb()
+    try:
+        stack.start_service("worker")
+        yield stack
+    except Exception:
+        print(logs(stack.directory))
+        raise
+    finally:
+        stack.stop()
+
+
+def test_a_service_stopped_mid_file_then_the_same_command_applies_every_line_once(
+    stoppable: Stack, tmp_path: Path
+) -> None:
+    client = Api(stoppable.base_url)
+    numbers = [client.open_account("0") for _ in range(4)]
+    path = tmp_path / "deposits.csv"
+    expected = deposits_file(path, numbers, 1200)
+    record = tmp_path / "deposits.csv.progress.json"
+    port = int(stoppable.base_url.rsplit(":", 1)[1])
+    command = [sys.executable, "-m", "flask", "--app", "web", "batch", "submit", str(path)]
+    command += ["--url", stoppable.base_url, "--batch-size", "10"]
+    env = {**stoppable.env, "FLASK_SKIP_DOTENV": "1"}  # never a developer's .env
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    submitter = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+    def accepted_batches() -> int:
+        try:
+            return len(json.loads(record.read_text())["accepted"])
+        except (OSError, ValueError):
+            return 0
+
+    wait_until(lambda: accepted_batches() >= 3, 60, "three accepted batches", interval=0.005)
+    assert stoppable.web is not None
+    os.killpg(stoppable.web.pid, signal.SIGKILL)  # gunicorn and its workers, at once
+    stoppable.web.wait(10)
+    out, err = (text.decode() for text in submitter.communicate(timeout=60))
+    assert submitter.returncode == 4, out + err
+    assert "cannot reach the API" in err and "Running the same command again" in err
+    first_ids = {line.rsplit(" ", 1)[1] for line in out.splitlines() if "accepted lines" in line}
+    assert len(first_ids) >= 3
+    assert f"accepted: {accepted_batches() * 10} of 1200 operation(s)" in err
+    assert set(first_ids) <= {b["batch_id"] for b in json.loads(record.read_text())["accepted"]}
+
+    stoppable.start_web(port=port)
+    stoppable.wait_healthy()
+    again = run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "accepted before; sending the other" in again.stderr
+    for number in numbers:
+        assert deposited_cents(client, number) == expected[number]
+        assert round(client.balance(number) * 100) == sum(expected[number])
+    saved = json.loads(record.read_text())
+    assert saved["in_doubt"] == []
+    assert sum(b["operations"] for b in saved["accepted"]) == 1200
+
+
+def test_a_rerun_resumes_with_another_batch_size_and_key_and_again_sends_twice(
+    runner: FlaskCliRunner, keyed_stack: Stack, tmp_path: Path
+) -> None:
+    admin = Api(keyed_stack.base_url, ADMIN_SECRET)
+    first, second = admin.open_account("0"), admin.open_account("0")
+    created = admin.post(
+        "/api-keys", json={"name": "first only", "scopes": ["operate"], "accounts": [first]}
+    )
+    limited = created.json()["data"]["secret"]
+    path = tmp_path / "ops.csv"
+    numbers = [first] * 4 + [second] * 4 + [first] * 2
+    path.write_text("".join(f"{n},deposit,{i}\n" for i, n in enumerate(numbers, 1)))
+
+    def submit(*args: str) -> Result:
+        return runner.invoke(
+            args=["batch", "submit", str(path), "--url", keyed_stack.base_url, *args]
+        )
+
+    # The limited key may not touch the second account: lines 5-8 are refused.
+    result = submit("--batch-size", "4", "--api-key", limited)
+    assert result.exit_code == 4, result.output
+    assert "accepted lines 1-4 (4 operations): batch " in result.output
+    assert "may not" in result.output and "--api-key" in result.output
+    assert "accepted: 4 of 10 operation(s), lines 1-4" in result.output
+    assert "not sent: 6 operation(s), lines 5-10" in result.output
+    assert (admin.balance(first), admin.balance(second)) == (10.0, 0.0)
+
+    # Another key and batch size: only lines 5-10 go, in batches of 3.
+    result = submit("--batch-size", "3", "--api-key", ADMIN_SECRET)
+    assert result.exit_code == 0, result.output
+    assert "4 of 10 operation(s) accepted before; sending the other 6" in result.output
+    sent = [line for line in result.output.splitlines() if line.startswith("accepted lines")]
+    assert [line.split(" (")[0] for line in sent] == ["accepted lines 5-7", "accepted lines 8-10"]
+    assert (admin.balance(first), admin.balance(second)) == (29.0, 26.0)
+
+    # Done: the same command sends nothing; --again sends the whole file a second time.
+    result = submit("--api-key", ADMIN_SECRET)
+    assert result.exit_code == 0, result.output
+    assert "accepted lines" not in result.output
+    assert (admin.balance(first), admin.balance(second)) == (29.0, 26.0)
+    result = submit("--api-key", ADMIN_SECRET, "--again")
+    assert result.exit_code == 0, result.output
+    assert "accepted lines 1-10 (10 operations)" in result.output
+    assert "replayed" not in result.output
+    assert (admin.balance(first), admin.balance(second)) == (58.0, 52.0)
+
+
+def test_without_its_record_a_rerun_is_replayed_not_applied(
+    runner: FlaskCliRunner, client: Api, new_account, tmp_path: Path
+) -> None:
+    number = new_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 6)))
+    args = ["batch", "submit", str(path), "--url", client.base_url, "--batch-size", "2"]
+    assert runner.invoke(args=args, env=key_env(client)).exit_code == 0
+    first = sorted(
+        json.loads((tmp_path / "ops.csv.progress.json").read_text())["accepted"], key=str
+    )
+    (tmp_path / "ops.csv.progress.json").unlink()
+    result = runner.invoke(args=args, env=key_env(client))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("(replayed: the API had accepted them before)") == 3
+    again = sorted(
+        json.loads((tmp_path / "ops.csv.progress.json").read_text())["accepted"], key=str
+    )
+    assert [b["batch_id"] for b in again] == [b["batch_id"] for b in first]
+    assert client.balance(number) == 15.0
+
+
+def test_a_changed_file_is_refused_and_again_sends_it(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text(f"{number},deposit,1\n")
+    args = ["batch", "submit", str(path), "--url", open_client.base_url]
+    assert runner.invoke(args=args).exit_code == 0
+    path.write_text(f"{number},deposit,1\n{number},deposit,2\n")
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1, result.output
+    assert "has changed since" in result.output and "--again" in result.output
+    assert open_client.balance(number) == 1.0
+    result = runner.invoke(args=[*args, "--again"])
+    assert result.exit_code == 0, result.output
+    assert open_client.balance(number) == 4.0
+
+
+def test_a_refused_key_names_the_option_and_its_variable(
+    runner: FlaskCliRunner, keyed_stack: Stack, tmp_path: Path
+) -> None:
+    path = tmp_path / "ops.csv"
+    path.write_text("10001,deposit,1\n")
+    args = ["batch", "submit", str(path), "--url", keyed_stack.base_url]
+    for extra, says in (
+        ([], "needs an API key"),
+        (["--api-key", "atm_nope"], "refused the API key"),
+    ):
+        result = runner.invoke(args=[*args, *extra])
+        assert result.exit_code == 1, result.output
+        assert says in result.output and "--api-key" in result.output
+        assert "ATM_API_KEY" in result.output and '"success"' not in result.output
+        assert "nothing of" in result.output
+
+
+class AnswerLosingProxy(ThreadingHTTPServer):
+    """Forwards requests to `upstream`, but closes the connection instead of answering the
+    `lose`-th POST (which the API has received and acted on)."""
+
+    def __init__(self, upstream: str, lose: int) -> None:
+        self.upstream, self.lose, self.posts = upstream, lose, 0
+        super().__init__(("127.0.0.1", 0), ForwardingHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class ForwardingHandler(BaseHTTPRequestHandler):
+    server: AnswerLosingProxy
+
+    def forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        answer = requests.request(
+            self.command, self.server.upstream + self.path, data=body, headers=headers
+        )
+        if self.command == "POST":
+            self.server.posts += 1
+            if self.server.posts == self.server.lose:
+                self.close_connection = True
+                return
+        self.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in {"connection", "transfer-encoding", "content-length"}:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = forward
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_batch_whose_answer_was_lost_is_replayed_by_the_next_run(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
+    proxy = AnswerLosingProxy(open_client.base_url, lose=2)
+    try:
+        args = ["batch", "submit", str(path), "--batch-size", "2"]
+        result = runner.invoke(args=[*args, "--url", proxy.url])
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 4, result.output
+    assert "accepted: 2 of 7 operation(s), lines 1-2" in result.output
+    assert "unknown: lines 3-4 were sent but no answer came" in result.output
+    assert "not sent: 3 operation(s), lines 5-7" in result.output
+    assert open_client.balance(number) == 10.0  # lines 1-4: the API did take lines 3-4
+
+    # Straight to the API now, in batches of 3: lines 3-4 are replayed, then 5-7 sent.
+    result = runner.invoke(args=[*args[:-1], "3", "--url", open_client.base_url])
+    assert result.exit_code == 0, result.output
+    assert "accepted lines 3-4 (2 operations): batch " in result.output
+    assert "(replayed: the API had accepted them before)" in result.output
+    assert "accepted lines 5-7 (3 operations)" in result.output
+    assert open_client.balance(number) == 28.0  # 1 + 2 + ... + 7, each once

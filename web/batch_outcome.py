@@ -1,0 +1,130 @@
+"""The batch submitter's second half: following accepted batches, their results, the summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import requests
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from web.batch_files import FileOperation
+
+console = Console(stderr=True)
+API_KEY_HINT = "pass a key with the operate scope as --api-key SECRET or in ATM_API_KEY"
+
+
+class Stopped(Exception):
+    """The submission stopped before its end. `refused`: the API or the input said no, and
+    sending the same again would get the same answer."""
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refused = refused
+
+
+def refusal(response: requests.Response, what: str, api_key: str | None) -> str:
+    """Why the API refused `what`, for people: its error type and message, and for 401 and
+    403 which key to pass."""
+    try:
+        error = response.json()["error"]
+        kind, message = error["type"], error["message"]
+        details = error.get("details") or []
+    except (ValueError, KeyError, TypeError):
+        kind, message, details = "", response.text[:500], []
+    if response.status_code == 401:
+        if not api_key:
+            return f"the API needs an API key for {what}: {API_KEY_HINT}"
+        return f"the API refused the API key given (--api-key or ATM_API_KEY): {message}"
+    if response.status_code == 403:
+        return f"the API key may not do {what} ({message}); {API_KEY_HINT}"
+    more = "".join(f"\n  operation {d.get('index')}: {d.get('message')}" for d in details[:20])
+    return f"the API refused {what} ({response.status_code} {kind}): {message}{more}"
+
+
+def api_data(response: requests.Response, what: str, api_key: str | None) -> dict:
+    if response.status_code != 200:
+        refused = response.status_code < 500 and response.status_code != 429
+        raise Stopped(refusal(response, what, api_key), refused=refused)
+    return response.json()["data"]
+
+
+def follow(
+    http: requests.Session, url: str, batch_ids: list[str], total: int, api_key: str | None
+) -> None:
+    """Until every batch has completed, with a progress bar."""
+    columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("applying", total=total)
+        done_before = 0
+        for batch_id in batch_ids:
+            while True:
+                response = http.get(
+                    f"{url}/batches/{batch_id}", headers={"Prefer": "wait=2"}, timeout=60
+                )
+                data = api_data(response, f"reading batch {batch_id}", api_key)
+                progress.update(task, completed=done_before + data["succeeded"] + data["failed"])
+                if data["status"] == "completed":
+                    done_before += data["total"]
+                    break
+
+
+def results(http: requests.Session, url: str, batch_id: str, api_key: str | None) -> list[dict]:
+    rows: list[dict] = []
+    offset, page = 0, 10_000
+    while True:
+        response = http.get(
+            f"{url}/batches/{batch_id}/results",
+            params={"offset": offset, "limit": page},
+            timeout=120,
+        )
+        data = api_data(response, f"reading the results of batch {batch_id}", api_key)
+        rows.extend(data["results"])
+        offset += page
+        if offset >= data["total"]:
+            return rows
+
+
+def summarize(rows: list[dict], sent_now: int, elapsed: float) -> None:
+    succeeded = sum(1 for row in rows if row["status"] == "succeeded")
+    failures = Counter(row["error"]["type"] for row in rows if row["status"] == "failed")
+    table = Table(title="batch submission")
+    table.add_column("outcome")
+    table.add_column("operations", justify="right")
+    table.add_row("succeeded", str(succeeded))
+    for error_type, count in failures.most_common():
+        table.add_row(f"failed: {escape(error_type)}", str(count))
+    table.add_row("total", str(len(rows)))
+    if sent_now == len(rows):  # a run that resumed would count what it did not send
+        table.add_row("throughput", f"{len(rows) / elapsed:,.0f} operations/s")
+    Console().print(table)
+
+
+def write_results(path: Path, operations: list[FileOperation], rows: list[dict]) -> None:
+    fields = ("line", "account_number", "type", "amount", "status", "new_balance", "error_type")
+    records = [
+        {
+            "line": op.line,
+            "account_number": op.account_number,
+            "type": op.type,
+            "amount": op.amount,
+            "status": row["status"],
+            "new_balance": row.get("new_balance"),
+            "error_type": (row.get("error") or {}).get("type"),
+        }
+        for op, row in zip(operations, rows, strict=True)
+    ]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+            for record in records:
+                handle.write(json.dumps(record) + "\n")
+        else:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(records)
