@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import click
+import redis
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from rich.console import Console
+from rich.markup import escape
 
 from shared.api_keys import (
     SCOPES,
@@ -27,6 +29,14 @@ from shared.errors import DomainError
 from web.api_keys import revoke_everywhere
 from web.batch_progress import record_path
 from web.batch_submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
+from web.key_revocation import (
+    LOOK_SECONDS,
+    WebProcesses,
+    database_label,
+    live_web_processes,
+    redis_label,
+    unacknowledged,
+)
 from web.services import current_services
 
 console = Console(stderr=True)
@@ -130,20 +140,93 @@ def list_api_keys() -> None:
 
 @keys.command("revoke")
 @click.argument("key_id")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="The service is stopped: revoke in the database only (each web process reads "
+    "keys from the database when it starts). Refused if a web process of this database "
+    "is live in REDIS_URL.",
+)
 @with_appcontext
-def revoke_api_key(key_id: str) -> None:
-    """Revoke a key; every web process refuses it from its next request on."""
+def revoke_api_key(key_id: str, offline: bool) -> None:
+    """Revoke a key; every web process refuses it from its next request on.
+
+    The notice goes through REDIS_URL, which must be the service's: unless --offline, at
+    least one live web process of this database must be registered there, and every live
+    one must acknowledge the revocation (within about a second).
+
+    \b
+    Exit status:
+      0  revoked, and acknowledged by every live web process (--offline: revoked
+         in the database, and no live web process of it in REDIS_URL)
+      1  nothing revoked: unknown key, Redis unreachable, no live web process of
+         this database in REDIS_URL (the wrong Redis, or a stopped service:
+         then --offline), or --offline while one is live
+      3  revoked in the database, but not every live web process acknowledged
+         in time: it may accept the key until it does
+    """
     services = current_services()
+    settings = services.settings
+    database = database_label(settings.database_url)
+    click.echo(f"Redis: {redis_label(settings.redis_url)}")
+    click.echo(f"database: {database}")
+    try:
+        processes = live_web_processes(services.redis, database, 0 if offline else LOOK_SECONDS)
+    except redis.RedisError as exc:
+        if not offline:
+            raise click.ClickException(f"cannot reach Redis: {exc}; nothing was revoked") from exc
+        processes = None
+    if processes is not None and not _revocable(processes, offline):
+        sys.exit(1)
 
     def revoke() -> None:
         with services.database.writing() as session:
             revoke_key(session, key_id)
 
     try:
-        revoke_everywhere(key_id, revoke)
+        if offline:
+            revoke()
+            click.echo(f"revoked {key_id} in the database (the service is stopped)")
+            return
+        confirmed = revoke_everywhere(key_id, revoke)
     except DomainError as error:
         raise click.ClickException(error.message) from error
-    click.echo(f"revoked {key_id}")
+    if not confirmed:
+        late = ", ".join(unacknowledged(services.redis)) or "none now"
+        console.print(
+            f"[red]revoked {key_id} in the database, but not every live web process "
+            f"acknowledged in time[/red] (not yet: {late}); such a process may accept the "
+            "key until it does. Run the command again to check.",
+            soft_wrap=True,
+        )
+        sys.exit(3)
+    heard = len(processes.ours) if processes else 0
+    click.echo(f"revoked {key_id}: {heard} live web process(es) of this database acknowledged")
+
+
+def _revocable(processes: WebProcesses, offline: bool) -> bool:
+    """Whether what Redis shows fits the mode; if not, say why (nothing is revoked)."""
+    others = "".join(
+        f"\n  {count} live web process(es) of another database: {escape(label)}"
+        for label, count in processes.others.items()
+    )
+    if offline and processes.ours:
+        console.print(
+            f"[red]--offline, but {len(processes.ours)} live web process(es) of this database "
+            "use this Redis; nothing was revoked.[/red] Run without --offline.",
+            soft_wrap=True,
+        )
+        return False
+    if not offline and not processes.ours:
+        console.print(
+            "[red]no live web process of this database is registered in this Redis; nothing "
+            "was revoked.[/red] Either REDIS_URL is not the service's Redis (set it to the "
+            "one the service uses) or the service is stopped (then pass --offline: each web "
+            f"process reads keys from the database when it starts).{others}",
+            soft_wrap=True,
+        )
+        return False
+    return True
 
 
 @click.group(cls=AppGroup)
