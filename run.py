@@ -26,6 +26,7 @@ from dotenv import dotenv_values
 from honcho.environ import parse_procfile
 
 from shared.db import Database, init_database
+from shared.labels import database_url_label, redis_label
 from shared.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 from supervision import Program, Supervisor
 
@@ -55,7 +56,10 @@ def local_redis_command(url: str, data_dir: Path, maxmemory: str = "512mb") -> s
     """The command that starts a Redis for `url`, or exit saying what is missing."""
     parsed = urlparse(url)
     if parsed.hostname not in LOCAL_HOSTS:
-        sys.exit(f"Redis at {url} does not answer, and it is not local, so it cannot be started.")
+        sys.exit(
+            f"Redis at {redis_label(url)} does not answer, and it is not local, so it cannot "
+            "be started."
+        )
     binary = find_redis_server()
     if binary is None:
         sys.exit(
@@ -191,7 +195,7 @@ def start_redis(supervisor: Supervisor, settings: Settings, env: dict[str, str])
     """Use the Redis that answers at REDIS_URL, or start one, stopped after all the rest."""
     url = settings.redis_url
     if redis_answers(url):
-        supervisor.log(f"using the Redis that answers at {url}")
+        supervisor.log(f"using the Redis that answers at {redis_label(url)}")
         if not redis_has_maxmemory(url):
             supervisor.log(
                 "warning: that Redis has no maxmemory, so the memory guard "
@@ -205,8 +209,18 @@ def start_redis(supervisor: Supervisor, settings: Settings, env: dict[str, str])
         if supervisor.stop_requested:
             return
         if time.monotonic() > deadline:
-            sys.exit(f"run: the Redis started for {url} does not answer; see its lines above")
+            sys.exit(
+                f"run: the Redis started for {redis_label(url)} does not answer; "
+                "see its lines above"
+            )
         time.sleep(0.1)
+
+
+def open_database(supervisor: Supervisor, settings: Settings) -> None:
+    """Create the tables (and the sample accounts on an empty database), and say which
+    database it is, its password hidden: the terminal's scrollback is no place for it."""
+    init_database(Database(settings))
+    supervisor.log(f"database {database_url_label(settings.database_url)}")
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -249,8 +263,7 @@ def main() -> None:
     supervisor.handle_signals()
     try:
         start_redis(supervisor, settings, env)
-        init_database(Database(settings))
-        supervisor.log(f"database {settings.database_url}")
+        open_database(supervisor, settings)
         # The workers first, so that the web's first requests find them.
         for program in sorted(programs, key=lambda p: -p.stage):
             if not supervisor.stop_requested:

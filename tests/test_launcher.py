@@ -122,3 +122,31 @@ def test_the_service_url_is_one_a_browser_here_can_open() -> None:
     everywhere = load_settings({"HOST": "0.0.0.0", "ATM_AUTH": "required"})
     assert run.service_url(everywhere) == "http://127.0.0.1:5000"
     assert run.service_url(load_settings({"HOST": "::1"})) == "http://[::1]:5000"
+
+
+def test_the_database_and_redis_are_named_without_their_passwords(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from shared.settings import load_settings
+    from supervision import Supervisor
+
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql+psycopg://atm:db-secret@db.example:5432/atm",
+            "REDIS_URL": "redis://:redis-secret@127.0.0.1:6390/0",
+        }
+    )
+    monkeypatch.setattr(run, "init_database", lambda database: None)
+    monkeypatch.setattr(run, "Database", lambda settings: None)
+    monkeypatch.setattr(run, "redis_answers", lambda url: True)
+    monkeypatch.setattr(run, "redis_has_maxmemory", lambda url: True)
+    supervisor = Supervisor(io.StringIO())
+    run.start_redis(supervisor, settings, {})
+    run.open_database(supervisor, settings)
+
+    output = supervisor.output.getvalue()  # type: ignore[attr-defined]
+    assert "run: database postgresql+psycopg://atm:***@db.example:5432/atm" in output
+    assert "run: using the Redis that answers at redis://:***@127.0.0.1:6390/0" in output
+    assert "secret" not in output

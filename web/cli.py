@@ -26,17 +26,11 @@ from shared.api_keys import (
 from shared.audit import run_audit
 from shared.db import init_database
 from shared.errors import DomainError
+from shared.labels import database_label, redis_label
 from web.api_keys import revoke_everywhere
 from web.batch_progress import record_path
 from web.batch_submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
-from web.key_revocation import (
-    LOOK_SECONDS,
-    WebProcesses,
-    database_label,
-    live_web_processes,
-    redis_label,
-    unacknowledged,
-)
+from web.key_revocation import LOOK_SECONDS, WebProcesses, live_web_processes, unacknowledged
 from web.services import current_services
 
 console = Console(stderr=True)

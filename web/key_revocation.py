@@ -7,40 +7,17 @@ none of them, so the CLI looks there first instead of trusting an empty list.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
-from sqlalchemy.engine import make_url
 
 from web.auth import ACKNOWLEDGED_KEY, FLUSHERS_KEY, REVOCATIONS_KEY, STALE_SECONDS
 
 # How long the CLI looks for a live web process of its database: a process whose event
 # loop is busy (a large batch being parsed) may miss a flush or two.
 LOOK_SECONDS = 2.0
-
-
-def database_label(database_url: str) -> str:
-    """The database as web processes name it in Redis: its kind, host, port and name (a
-    SQLite file by its full path), never a user or password."""
-    url = make_url(database_url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return f"sqlite:///{os.path.realpath(url.database or '')}"
-    return f"{backend}://{url.host or 'localhost'}:{url.port or ''}/{url.database or ''}"
-
-
-def redis_label(redis_url: str) -> str:
-    """REDIS_URL with its password, if any, replaced by ***."""
-    parts = urlsplit(redis_url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from shared import messaging
 from shared.api_keys import identify
 from shared.db import Database
+from shared.labels import database_label
 from shared.settings import Settings
 from web.auth import KeyDirectory
 from web.dispatch import PartitionDispatcher
 from web.hold_directory import HoldDirectory
 from web.intake import JobIntake
-from web.key_revocation import database_label
 from web.offload import DatabaseThreads, serving_on_gevent
 from web.pressure import Backpressure
 from web.waiting import CompletionListener

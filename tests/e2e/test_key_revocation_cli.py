@@ -8,12 +8,12 @@ from pathlib import Path
 import redis
 from flask.testing import FlaskCliRunner
 
+from shared.labels import database_label
 from shared.settings import load_settings
 from tests.conftest import ADMIN_SECRET, Api
 from tests.stack import RedisServer, Stack
 from web import create_app
 from web.auth import FLUSHERS_KEY
-from web.key_revocation import database_label
 
 OTHER_DATABASE = "sqlite:////elsewhere/atm.db"
 
