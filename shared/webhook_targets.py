@@ -26,6 +26,13 @@ IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
 # A network's own NAT64 prefix within the local-use range may be any of these lengths,
 # each of which puts the IPv4 address somewhere else (RFC 6052).
 NAT64_PREFIX_LENGTHS = (48, 56, 64, 96)
+# IETF protocol assignments (RFC 6890): not reachable across the internet but for the two
+# anycast addresses in it. Python before 3.11.10 calls the whole block global.
+IETF_PROTOCOL_ASSIGNMENTS = ipaddress.IPv4Network("192.0.0.0/24")
+GLOBAL_PROTOCOL_ASSIGNMENTS = {
+    ipaddress.IPv4Address("192.0.0.9"),
+    ipaddress.IPv4Address("192.0.0.10"),
+}
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ def is_public(address: IpAddress) -> bool:
         if embedded is not None:
             return all(is_public(inner) for inner in embedded)
         return address.is_global and not address.is_multicast and not address.is_reserved
+    if address in IETF_PROTOCOL_ASSIGNMENTS and address not in GLOBAL_PROTOCOL_ASSIGNMENTS:
+        return False
     return address.is_global and not address.is_multicast
 
 

@@ -54,6 +54,10 @@ from worker.delivery import (
         ("::ffff:10.0.0.1", False),
         ("::ffff:93.184.216.34", True),
         ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("192.0.0.8", False),  # IETF protocol assignments, which older Pythons call global
+        ("192.0.0.170", False),
+        ("192.0.0.9", True),  # the anycast addresses in that block are global
+        ("::ffff:192.0.0.8", False),
     ],
 )
 def test_only_public_unicast_addresses_are_public(address: str, public: bool) -> None:
