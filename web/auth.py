@@ -78,6 +78,15 @@ class Admission:
     window: int = 0
 
 
+@dataclass(frozen=True)
+class Registration:
+    """A web process that flushed in the last STALE_SECONDS, as it registered in Redis."""
+
+    process: str  # "host:pid"
+    database: str  # the label of the database it serves; "" from an earlier release
+    applied: int  # the revocation counter's value it has applied; -1 for none
+
+
 class KeyDirectory:
     """Finds the key of a secret and counts its requests, without a Redis round trip of its
     own in the usual case.
@@ -255,12 +264,22 @@ class KeyDirectory:
         while time.monotonic() < deadline:
             now = time.time()
             since = float(self.redis.get(REGISTRY_SINCE_KEY) or now)
-            live = self.redis.zrangebyscore(FLUSHERS_KEY, now - STALE_SECONDS, "+inf")
-            seen = self.redis.hmget(ACKNOWLEDGED_KEY, live) if live else []
-            if now >= since + STALE_SECONDS and all(int(v or -1) >= generation for v in seen):
+            live = self.live_processes()
+            if now >= since + STALE_SECONDS and all(p.applied >= generation for p in live):
                 return True
             gevent.sleep(FLUSH_SECONDS)
         return False
+
+    def live_processes(self) -> list[Registration]:
+        """The web processes that flushed in the last STALE_SECONDS (and so may trust what
+        they remember), with the revocation each has applied."""
+        live = self.redis.zrangebyscore(FLUSHERS_KEY, time.time() - STALE_SECONDS, "+inf")
+        applied = self.redis.hmget(ACKNOWLEDGED_KEY, live) if live else []
+        registrations = []
+        for member, value in zip(live, applied, strict=True):
+            process, _, database = member.decode().partition(" ")
+            registrations.append(Registration(process, database, int(value or -1)))
+        return registrations
 
 
 def register_auth(

@@ -165,7 +165,7 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
     click.echo(f"Redis: {redis_label(settings.redis_url)}")
     click.echo(f"database: {database}")
     try:
-        processes = live_web_processes(services.redis, database, 0 if offline else LOOK_SECONDS)
+        processes = live_web_processes(services.keys, database, 0 if offline else LOOK_SECONDS)
     except redis.RedisError as exc:
         if not offline:
             raise click.ClickException(f"cannot reach Redis: {exc}; nothing was revoked") from exc
@@ -186,7 +186,7 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
     except DomainError as error:
         raise click.ClickException(error.message) from error
     if not confirmed:
-        late = ", ".join(unacknowledged(services.redis)) or "none now"
+        late = ", ".join(unacknowledged(services.keys)) or "none now"
         console.print(
             f"[red]revoked {key_id} in the database, but not every live web process "
             f"acknowledged in time[/red] (not yet: {late}); such a process may accept the "

@@ -11,9 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-import redis
-
-from web.auth import ACKNOWLEDGED_KEY, FLUSHERS_KEY, REVOCATIONS_KEY, STALE_SECONDS
+from web.auth import REVOCATIONS_KEY, KeyDirectory
 
 # How long the CLI looks for a live web process of its database: a process whose event
 # loop is busy (a large batch being parsed) may miss a flush or two.
@@ -29,32 +27,24 @@ class WebProcesses:
 
 
 def live_web_processes(
-    client: redis.Redis, database: str, look_seconds: float = LOOK_SECONDS
+    directory: KeyDirectory, database: str, look_seconds: float = LOOK_SECONDS
 ) -> WebProcesses:
-    """The live web processes in this Redis; looks for up to `look_seconds` until one of
-    `database` shows. Raises RedisError when Redis cannot be asked."""
+    """The live web processes in the directory's Redis; looks for up to `look_seconds` until
+    one of `database` shows. Raises RedisError when Redis cannot be asked."""
     deadline = time.monotonic() + look_seconds
     while True:
-        members = client.zrangebyscore(FLUSHERS_KEY, time.time() - STALE_SECONDS, "+inf")
         ours, others = [], Counter[str]()
-        for member in members:
-            process, _, label = member.decode().partition(" ")
-            if label == database:
-                ours.append(process)
+        for registration in directory.live_processes():
+            if registration.database == database:
+                ours.append(registration.process)
             else:
-                others[label or "(not named: an earlier release)"] += 1
+                others[registration.database or "(not named: an earlier release)"] += 1
         if ours or time.monotonic() >= deadline:
             return WebProcesses(ours, others)
         time.sleep(0.05)
 
 
-def unacknowledged(client: redis.Redis) -> list[str]:
+def unacknowledged(directory: KeyDirectory) -> list[str]:
     """The live web processes that have not applied the latest revocation."""
-    generation = int(client.get(REVOCATIONS_KEY) or 0)
-    live = client.zrangebyscore(FLUSHERS_KEY, time.time() - STALE_SECONDS, "+inf")
-    applied = client.hmget(ACKNOWLEDGED_KEY, live) if live else []
-    return [
-        member.decode().partition(" ")[0]
-        for member, value in zip(live, applied, strict=True)
-        if int(value or -1) < generation
-    ]
+    generation = int(directory.redis.get(REVOCATIONS_KEY) or 0)
+    return [p.process for p in directory.live_processes() if p.applied < generation]
