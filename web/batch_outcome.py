@@ -18,6 +18,11 @@ from web.batch_files import FileOperation
 console = Console(stderr=True)
 API_KEY_HINT = "pass a key with the operate scope as --api-key SECRET or in ATM_API_KEY"
 
+EXIT_BAD_INPUT = 1  # nothing was sent: bad lines, a record of other content, or refused
+EXIT_NOTHING_SENT = 2  # stopped (API unreachable, 5xx, Ctrl-C) before any line was accepted
+EXIT_OPERATIONS_FAILED = 3  # with --fail-on-error: applied, and some operations failed
+EXIT_PART_SENT = 4  # stopped after some lines were accepted or sent: run it again to finish
+
 
 class Stopped(Exception):
     """The submission stopped before its end. `refused`: the API or the input said no, and

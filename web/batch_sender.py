@@ -1,0 +1,143 @@
+"""The batch submitter's sending: the batches of one file, each recorded before and after.
+
+Each batch carries an Idempotency-Key made from the file's content, the submission and the
+batch's lines, and the progress record (web/batch_progress.py) says which lines were
+accepted (with their batch ids) and which were sent without an answer. A re-run sends the
+latter again with their own keys and lines, so the API replays them if it had accepted them,
+then only the lines not accepted yet, in batches of the size it is given.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from web.batch_files import FileOperation
+from web.batch_outcome import Stopped, console, refusal
+from web.batch_progress import ProgressRecord, Sent, api_key_fingerprint
+
+if TYPE_CHECKING:
+    from web.batch_submitter import Options
+
+
+class Sender:
+    """Sends the batches of one file, keeping its progress record up to date."""
+
+    def __init__(self, http: requests.Session, options: Options, record: ProgressRecord) -> None:
+        self.http = http
+        self.options = options
+        self.record = record
+        self.key = api_key_fingerprint(options.api_key)
+
+    def send_all(self, operations: list[FileOperation]) -> int:
+        """Send what is in doubt, then what is not accepted yet; how many operations sent."""
+        record = self.record
+        accepted = record.accepted_lines()
+        before = sum(1 for op in operations if op.line in accepted)
+        if before:
+            console.print(
+                f"{record.path}: {before} of {len(operations)} operation(s) accepted before; "
+                f"sending the other {len(operations) - before}",
+                soft_wrap=True,
+            )
+        sent = 0
+        for earlier in list(record.in_doubt):
+            chunk = [op for op in operations if earlier.first_line <= op.line <= earlier.last_line]
+            sent += self.resend(earlier, chunk)
+        accepted = record.accepted_lines()  # now with the lines that were in doubt
+        for chunk in chunks(operations, accepted.__contains__, self.options.batch_size):
+            key = record.idempotency_key(chunk[0].line, chunk[-1].line)
+            batch = Sent(chunk[0].line, chunk[-1].line, len(chunk), key, time.time(), self.key)
+            sent += self.send(batch, chunk, resent=False)
+        return sent
+
+    def resend(self, earlier: Sent, chunk: list[FileOperation]) -> int:
+        """A batch sent before without an answer: again, with its own lines and key, by the
+        same API key (the API keeps Idempotency-Keys per API key), within their retention."""
+        lines = earlier.lines()
+        if earlier.api_key != self.key:
+            raise Stopped(
+                f"lines {lines} were sent with another API key and no answer came; the API "
+                "keeps Idempotency-Keys per API key, so only that key can send them again "
+                "safely: run the command with it (--api-key or ATM_API_KEY)",
+                refused=True,
+            )
+        age = time.time() - earlier.sent_at
+        if age > self.options.idempotency_ttl_seconds:
+            sent_at = datetime.fromtimestamp(earlier.sent_at, UTC).isoformat(timespec="seconds")
+            raise Stopped(
+                f"lines {lines} were sent at {sent_at} without an answer, longer ago than "
+                f"ATM_IDEMPOTENCY_TTL ({self.options.idempotency_ttl_seconds:.0f} s): the API "
+                "no longer keeps their Idempotency-Key, so sending them again could apply them "
+                f"twice. Look for a batch of {earlier.operations} operations of that time in "
+                f"GET /batches; then, in {self.record.path}, move the entry to 'accepted' with "
+                "its batch_id if there is one, or delete it if there is none.",
+                refused=True,
+            )
+        accepted = self.record.accepted_lines()
+        if len(chunk) != earlier.operations or any(op.line in accepted for op in chunk):
+            raise Stopped(f"{self.record.path} does not match the file at lines {lines}")
+        console.print(f"sending lines {lines} again with their Idempotency-Key (no answer came)")
+        return self.send(earlier, chunk, resent=True)
+
+    def send(self, batch: Sent, chunk: list[FileOperation], *, resent: bool) -> int:
+        """POST one batch: accepted (recorded with its id), or the submission stops."""
+        self.record.sending(batch)
+        try:
+            response = self.http.post(
+                f"{self.options.url}/batches",
+                json={"operations": [op.to_json() for op in chunk]},
+                headers={"Idempotency-Key": batch.idempotency_key},
+                timeout=(10, 300),
+            )
+        except requests.RequestException as exc:
+            if _never_sent(exc) and not resent:
+                self.record.settled(batch, None)
+            raise
+        lines = batch.lines()
+        if response.status_code == 202:
+            batch_id = response.json()["data"]["batch_id"]
+            self.record.settled(batch, batch_id)
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            note = " (replayed: the API had accepted them before)" if replayed else ""
+            click.echo(f"accepted lines {lines} ({len(chunk)} operations): batch {batch_id}{note}")
+            return len(chunk)
+        if response.status_code >= 500:  # it may have been applied before the error
+            raise Stopped(f"the API answered {response.status_code} to lines {lines}")
+        if not resent:  # refused: nothing of it was applied (a resent one stays in doubt)
+            self.record.settled(batch, None)
+        # 429: not now, rather than no; the same command again later may get through.
+        what, refused = f"lines {lines}", response.status_code != 429
+        raise Stopped(refusal(response, what, self.options.api_key), refused=refused)
+
+
+def chunks(
+    operations: list[FileOperation], skip: Callable[[int], bool], size: int
+) -> list[list[FileOperation]]:
+    """The operations whose line `skip` refuses, in batches of up to `size`; each a run of
+    the file with no skipped operation inside it, so that its line range says exactly
+    what it holds."""
+    chunks: list[list[FileOperation]] = [[]]
+    for op in operations:
+        if skip(op.line):
+            if chunks[-1]:
+                chunks.append([])
+        else:
+            if len(chunks[-1]) >= size:
+                chunks.append([])
+            chunks[-1].append(op)
+    return [chunk for chunk in chunks if chunk]
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached the API (no connection was made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
