@@ -86,6 +86,14 @@ class ServiceUnavailable(DomainError):
     status = 503
 
 
+class RevocationNotAnnounced(ServiceUnavailable):
+    """A key revoked in the database whose revocation Redis failed to carry to the web
+    processes after the commit: one that remembers the key may accept it until a later
+    revocation is announced. Revoking it again announces it."""
+
+    retry_after_seconds = 1
+
+
 class LimitExceeded(DomainError):
     type = "limit_exceeded"
 

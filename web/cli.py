@@ -25,7 +25,7 @@ from shared.api_keys import (
 )
 from shared.audit import run_audit
 from shared.db import init_database
-from shared.errors import DomainError
+from shared.errors import DomainError, RevocationNotAnnounced
 from shared.labels import database_label, redis_label
 from web.api_keys import revoke_everywhere
 from web.batch_progress import record_path
@@ -156,8 +156,10 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
       1  nothing revoked: unknown key, Redis unreachable, no live web process of
          this database in REDIS_URL (the wrong Redis, or a stopped service:
          then --offline), or --offline while one is live
-      3  revoked in the database, but not every live web process acknowledged
-         in time: it may accept the key until it does
+      3  revoked in the database, but not confirmed: not every live web process
+         acknowledged in time, or Redis failed after the commit; a process that
+         remembers the key may accept it until a revocation reaches it (run the
+         command again)
     """
     services = current_services()
     settings = services.settings
@@ -183,6 +185,15 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
             click.echo(f"revoked {key_id} in the database (the service is stopped)")
             return
         confirmed = revoke_everywhere(key_id, revoke)
+    except RevocationNotAnnounced as error:
+        console.print(
+            f"[red]revoked {key_id} in the database, but Redis failed to announce it to the web "
+            f"processes after the commit[/red] ({escape(str(error.__cause__))}); a live web "
+            "process that remembers the key may accept it until a revocation is announced. "
+            "Run the command again to announce it.",
+            soft_wrap=True,
+        )
+        sys.exit(3)
     except DomainError as error:
         raise click.ClickException(error.message) from error
     if not confirmed:

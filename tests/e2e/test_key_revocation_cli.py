@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import redis
 from flask.testing import FlaskCliRunner
 
@@ -22,6 +24,37 @@ def cli(database_url: str, redis_url: str) -> FlaskCliRunner:
     """The admin CLI with this database and Redis, as a shell with these variables runs it."""
     settings = load_settings({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
     return create_app(settings).test_cli_runner()
+
+
+def new_key(runner: FlaskCliRunner) -> str:
+    result = runner.invoke(args=["keys", "create", "--name", "n", "--scope", "read"])
+    return result.output.split("key_id: ", 1)[1].split()[0]
+
+
+def revoked(runner: FlaskCliRunner, key_id: str) -> bool:
+    listed = runner.invoke(args=["keys", "list"]).output
+    return any(key_id in line and " revoked " in line for line in listed.splitlines())
+
+
+@pytest.fixture
+def idle(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[FlaskCliRunner, redis.Redis]]:
+    """The CLI on a database of its own and an empty Redis (database 15) where no web
+    process runs; the Redis is emptied again afterwards."""
+    database_url = f"sqlite:///{tmp_path / 'atm.db'}"
+    registry = redis.Redis.from_url(redis_server.url.replace("/0", "/15"))
+    registry.flushdb()
+    runner = cli(database_url, redis_server.url.replace("/0", "/15"))
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    try:
+        yield runner, registry
+    finally:
+        registry.flushdb()
+
+
+def register(registry: redis.Redis, runner: FlaskCliRunner, process: str) -> None:
+    """A live web process of the CLI's database that never acknowledges anything."""
+    database = database_label(runner.app.extensions["atm"].settings.database_url)
+    registry.zadd(FLUSHERS_KEY, {f"{process} {database}": time.time() + 600})
 
 
 def reader_key(stack: Stack) -> tuple[str, Api]:
@@ -77,45 +110,69 @@ def test_a_revocation_told_to_the_services_redis_is_acknowledged_and_holds(
 
 
 def test_a_process_that_does_not_acknowledge_fails_it_and_offline_is_for_a_stopped_service(
-    tmp_path: Path, redis_server: RedisServer
+    idle: tuple[FlaskCliRunner, redis.Redis],
 ) -> None:
-    database_url = f"sqlite:///{tmp_path / 'atm.db'}"
-    redis_url = redis_server.url.replace("/0", "/15")
-    registry = redis.Redis.from_url(redis_url)
-    registry.flushdb()
-    runner = cli(database_url, redis_url)
-    assert runner.invoke(args=["init-db"]).exit_code == 0
-
-    def new_key() -> str:
-        result = runner.invoke(args=["keys", "create", "--name", "n", "--scope", "read"])
-        return result.output.split("key_id: ", 1)[1].split()[0]
-
-    def revoked(key_id: str) -> bool:
-        listed = runner.invoke(args=["keys", "list"]).output
-        return any(key_id in line and " revoked " in line for line in listed.splitlines())
+    runner, registry = idle
 
     # Nothing registered (the service is stopped): refused, unless --offline says so.
-    first = new_key()
+    first = new_key(runner)
     result = runner.invoke(args=["keys", "revoke", first])
     assert result.exit_code == 1 and "--offline" in result.output, result.output
-    assert not revoked(first)
+    assert not revoked(runner, first)
     result = runner.invoke(args=["keys", "revoke", "--offline", first])
     assert result.exit_code == 0, result.output
-    assert revoked(first)
+    assert revoked(runner, first)
 
     # A live process of this database that never acknowledges.
-    silent = f"stuck:1 {database_label(database_url)}"
-    registry.zadd(FLUSHERS_KEY, {silent: time.time() + 600})
-    try:
-        second = new_key()
-        result = runner.invoke(args=["keys", "revoke", "--offline", second])
-        assert result.exit_code == 1, result.output
-        assert "--offline, but 1 live web process(es) of this database" in result.output
-        assert not revoked(second)
-        result = runner.invoke(args=["keys", "revoke", second])
-        assert result.exit_code == 3, result.output
-        assert "not every live web process acknowledged in time" in result.output
-        assert "stuck:1" in result.output
-        assert revoked(second)
-    finally:
-        registry.flushdb()
+    register(registry, runner, "stuck:1")
+    second = new_key(runner)
+    result = runner.invoke(args=["keys", "revoke", "--offline", second])
+    assert result.exit_code == 1, result.output
+    assert "--offline, but 1 live web process(es) of this database" in result.output
+    assert not revoked(runner, second)
+    result = runner.invoke(args=["keys", "revoke", second])
+    assert result.exit_code == 3, result.output
+    assert "not every live web process acknowledged in time" in result.output
+    assert "stuck:1" in result.output
+    assert revoked(runner, second)
+
+
+def test_redis_failing_after_the_commit_is_reported_as_revoked_but_not_confirmed(
+    idle: tuple[FlaskCliRunner, redis.Redis], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, registry = idle
+    register(registry, runner, "web:1")
+    directory = runner.app.extensions["atm"].keys
+    announce = directory.revocations_changed
+    calls = 0
+
+    def second_fails() -> int:  # before the commit it works, after it Redis is gone
+        nonlocal calls
+        calls += 1
+        if calls % 2 == 0:
+            raise redis.ConnectionError("Redis went away")
+        return announce()
+
+    monkeypatch.setattr(directory, "revocations_changed", second_fails)
+
+    key_id = new_key(runner)
+    result = runner.invoke(args=["keys", "revoke", key_id])
+    assert result.exit_code == 3, result.output
+    assert f"revoked {key_id} in the database, but Redis failed to announce it" in result.output
+    assert "Redis went away" in result.output and "nothing" not in result.output
+    assert revoked(runner, key_id)
+
+    key_id = new_key(runner)
+    response = runner.app.test_client().delete(f"/api-keys/{key_id}")
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    error = response.json["error"]
+    assert error["type"] == "service_unavailable" and error["revoked"] is True
+    assert f"API key {key_id} is revoked in the database" in error["message"]
+    assert "nothing" not in error["message"]
+    assert revoked(runner, key_id)
+
+    monkeypatch.setattr(directory, "revocations_changed", announce)  # Redis is back
+    response = runner.app.test_client().delete(f"/api-keys/{key_id}")
+    assert response.status_code == 200, response.text
+    assert response.json["data"] == {"key_id": key_id, "revoked": True}
