@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import redis
@@ -137,9 +138,10 @@ def list_api_keys() -> None:
 @click.option(
     "--offline",
     is_flag=True,
-    help="The service is stopped: revoke in the database only (each web process reads "
-    "keys from the database when it starts). Refused if a web process of this database "
-    "is live in REDIS_URL.",
+    help="The service is stopped: revoke although no web process of this database is live "
+    "in REDIS_URL (each web process reads keys from the database when it starts). The "
+    "revocation is still announced in REDIS_URL when it answers. Refused if a web process "
+    "of this database is live there.",
 )
 @with_appcontext
 def revoke_api_key(key_id: str, offline: bool) -> None:
@@ -152,14 +154,15 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
     \b
     Exit status:
       0  revoked, and acknowledged by every live web process (--offline: revoked
-         in the database, and no live web process of it in REDIS_URL)
-      1  nothing revoked: unknown key, Redis unreachable, no live web process of
-         this database in REDIS_URL (the wrong Redis, or a stopped service:
-         then --offline), or --offline while one is live
+         and announced in REDIS_URL, where no web process of this database is live)
+      1  nothing revoked: unknown key, Redis unreachable (without --offline), no
+         live web process of this database in REDIS_URL (point REDIS_URL at the
+         service's Redis; --offline only if the service is stopped), or
+         --offline while one is live
       3  revoked in the database, but not confirmed: not every live web process
-         acknowledged in time, or Redis failed after the commit; a process that
-         remembers the key may accept it until a revocation reaches it (run the
-         command again)
+         acknowledged in time, Redis failed after the commit, or (--offline) Redis
+         could not be reached; a process that remembers the key may accept it
+         until a revocation reaches it (run the command again)
     """
     services = current_services()
     settings = services.settings
@@ -167,12 +170,14 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
     click.echo(f"Redis: {redis_label(settings.redis_url)}")
     click.echo(f"database: {database}")
     try:
-        processes = live_web_processes(services.keys, database, 0 if offline else LOOK_SECONDS)
+        # The same look in both modes: --offline must not take a busy process that missed
+        # a flush or two for a stopped one.
+        processes = live_web_processes(services.keys, database, LOOK_SECONDS)
     except redis.RedisError as exc:
         if not offline:
             raise click.ClickException(f"cannot reach Redis: {exc}; nothing was revoked") from exc
-        processes = None
-    if processes is not None and not _revocable(processes, offline):
+        _revoke_without_redis(key_id, exc)
+    if not _revocable(processes, offline):
         sys.exit(1)
 
     def revoke() -> None:
@@ -180,10 +185,8 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
             revoke_key(session, key_id)
 
     try:
-        if offline:
-            revoke()
-            click.echo(f"revoked {key_id} in the database (the service is stopped)")
-            return
+        # --offline too: a web process that runs after all, unseen, forgets the key it
+        # remembers when the counter changes.
         confirmed = revoke_everywhere(key_id, revoke)
     except RevocationNotAnnounced as error:
         console.print(
@@ -205,8 +208,35 @@ def revoke_api_key(key_id: str, offline: bool) -> None:
             soft_wrap=True,
         )
         sys.exit(3)
-    heard = len(processes.ours) if processes else 0
-    click.echo(f"revoked {key_id}: {heard} live web process(es) of this database acknowledged")
+    if offline:
+        click.echo(
+            f"revoked {key_id} in the database, and announced in this Redis (no live web "
+            "process of this database showed there)"
+        )
+    else:
+        heard = len(processes.ours)
+        click.echo(f"revoked {key_id}: {heard} live web process(es) of this database acknowledged")
+
+
+def _revoke_without_redis(key_id: str, exc: redis.RedisError) -> NoReturn:
+    """--offline with Redis out of reach: revoke in the database, say who may not know, and
+    exit 3 (revoked, not confirmed)."""
+    try:
+        with current_services().database.writing() as session:
+            revoke_key(session, key_id)
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
+    console.print(
+        f"[yellow]revoked {key_id} in the database, but Redis cannot be reached "
+        f"({escape(str(exc))}), so no running web process was told.[/yellow] Web processes "
+        "that cannot reach Redis either read keys from the database on every request, so "
+        "they refuse this key already; but a running one that can reach its Redis (not this "
+        "REDIS_URL, or one only this machine cannot reach) goes on accepting the key it "
+        "remembers until a revocation is announced there. If the service may be running, "
+        "run this command again without --offline, with REDIS_URL set to its Redis.",
+        soft_wrap=True,
+    )
+    sys.exit(3)
 
 
 def _revocable(processes: WebProcesses, offline: bool) -> bool:
@@ -225,9 +255,10 @@ def _revocable(processes: WebProcesses, offline: bool) -> bool:
     if not offline and not processes.ours:
         console.print(
             "[red]no live web process of this database is registered in this Redis; nothing "
-            "was revoked.[/red] Either REDIS_URL is not the service's Redis (set it to the "
-            "one the service uses) or the service is stopped (then pass --offline: each web "
-            f"process reads keys from the database when it starts).{others}",
+            "was revoked.[/red] A revocation reaches the web processes only through the Redis "
+            "they use: set REDIS_URL to the service's Redis and run this again. Only if the "
+            "service is stopped, --offline revokes without it (each web process reads keys "
+            f"from the database when it starts).{others}",
             soft_wrap=True,
         )
         return False

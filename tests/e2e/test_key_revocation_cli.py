@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,13 @@ import pytest
 import redis
 from flask.testing import FlaskCliRunner
 
+from shared.api_keys import identify
 from shared.labels import database_label
 from shared.settings import load_settings
 from tests.conftest import ADMIN_SECRET, Api
-from tests.stack import RedisServer, Stack
+from tests.stack import RedisServer, Stack, free_port
 from web import create_app
-from web.auth import FLUSHERS_KEY
+from web.auth import FLUSHERS_KEY, KeyDirectory
 
 OTHER_DATABASE = "sqlite:////elsewhere/atm.db"
 
@@ -27,8 +29,15 @@ def cli(database_url: str, redis_url: str) -> FlaskCliRunner:
 
 
 def new_key(runner: FlaskCliRunner) -> str:
+    return new_key_and_secret(runner)[0]
+
+
+def new_key_and_secret(runner: FlaskCliRunner) -> tuple[str, str]:
     result = runner.invoke(args=["keys", "create", "--name", "n", "--scope", "read"])
-    return result.output.split("key_id: ", 1)[1].split()[0]
+    return (
+        result.output.split("key_id: ", 1)[1].split()[0],
+        result.output.split("secret: ", 1)[1].split()[0],
+    )
 
 
 def revoked(runner: FlaskCliRunner, key_id: str) -> bool:
@@ -91,6 +100,10 @@ def test_a_revocation_told_to_another_redis_is_refused_and_the_key_still_works(
     assert "no live web process of this database is registered in this Redis" in result.output
     assert f"1 live web process(es) of another database: {OTHER_DATABASE}" in result.output
     assert "nothing was revoked" in result.output
+    # The first remedy is the service's Redis; --offline is for a stopped service only.
+    assert result.output.index("set REDIS_URL to the service's Redis") < result.output.index(
+        "--offline"
+    )
     assert statuses(reader) == {200}
 
 
@@ -176,3 +189,52 @@ def test_redis_failing_after_the_commit_is_reported_as_revoked_but_not_confirmed
     response = runner.app.test_client().delete(f"/api-keys/{key_id}")
     assert response.status_code == 200, response.text
     assert response.json["data"] == {"key_id": key_id, "revoked": True}
+
+
+def test_offline_looks_as_long_as_a_revocation_does_and_still_tells_redis(
+    idle: tuple[FlaskCliRunner, redis.Redis],
+) -> None:
+    runner, registry = idle
+    services = runner.app.extensions["atm"]
+
+    # A busy web process whose registration shows only a second late is still seen.
+    late = threading.Timer(1.0, register, (registry, runner, "busy:1"))
+    late.start()
+    key_id = new_key(runner)
+    result = runner.invoke(args=["keys", "revoke", "--offline", key_id])
+    late.join()
+    assert result.exit_code == 1, result.output
+    assert "--offline, but 1 live web process(es) of this database" in result.output
+    assert not revoked(runner, key_id)
+    registry.delete(FLUSHERS_KEY)
+
+    # A process that runs unseen (not registered: it does not flush) and remembers the key.
+    key_id, secret = new_key_and_secret(runner)
+    unseen = KeyDirectory(services.redis, lambda secret: services.reading(identify, secret))
+    assert unseen.admit(secret).identity is not None
+    result = runner.invoke(args=["keys", "revoke", "--offline", key_id])
+    assert result.exit_code == 0, result.output
+    assert f"revoked {key_id} in the database, and announced in this Redis" in result.output
+    assert revoked(runner, key_id)
+    assert unseen.admit(secret).identity is None  # it heard, and forgot the key
+
+
+def test_offline_without_redis_revokes_in_the_database_and_says_who_may_not_know(
+    tmp_path: Path,
+) -> None:
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    runner = cli(f"sqlite:///{tmp_path / 'atm.db'}", unreachable)
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    key_id = new_key(runner)
+
+    result = runner.invoke(args=["keys", "revoke", key_id])
+    assert result.exit_code == 1 and "nothing was revoked" in result.output, result.output
+    assert not revoked(runner, key_id)
+
+    result = runner.invoke(args=["keys", "revoke", "--offline", key_id])
+    assert result.exit_code == 3, result.output
+    assert f"revoked {key_id} in the database, but Redis cannot be reached" in result.output
+    assert "read keys from the database on every request" in result.output
+    assert "goes on accepting the key it remembers" in result.output
+    assert "service is stopped" not in result.output
+    assert revoked(runner, key_id)
