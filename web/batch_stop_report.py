@@ -56,9 +56,9 @@ def report_stopped(
     elif not doubtful:
         console.print("every line was accepted; what became of them could not be followed")
     console.print(
-        "Running the same command again (with any --batch-size) is safe: lines already "
-        "accepted are not sent again, and lines in doubt are sent again with the same "
-        "Idempotency-Key.",
+        "Running the same command again (with any --batch-size, with or without --again) "
+        "is safe: it finishes this submission; lines already accepted are not sent again, "
+        "and lines in doubt are sent again with the same Idempotency-Key.",
         soft_wrap=True,
     )
     return EXIT_PART_SENT

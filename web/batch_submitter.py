@@ -61,7 +61,8 @@ def submit_file(options: Options) -> int:
         console.print("no operations in the file; nothing was submitted.")
         return EXIT_BAD_INPUT
     try:
-        record = _record(options, content_sha256(options.file))
+        lines = {op.line for op in operations}
+        record = _record(options, content_sha256(options.file), lines)
     except Stopped as stop:
         console.print(f"[red]{escape(stop.reason)}[/red]", soft_wrap=True)
         return EXIT_BAD_INPUT
@@ -89,21 +90,21 @@ def submit_file(options: Options) -> int:
     return EXIT_OPERATIONS_FAILED if options.fail_on_error and failed else 0
 
 
-def _record(options: Options, content: str) -> ProgressRecord:
-    """The record to go on with; a new one for a first submission or with --again."""
+def _record(options: Options, content: str, lines: set[int]) -> ProgressRecord:
+    """The record to go on with: the one found, unless there is none (a first submission)
+    or --again is given for a file whose content changed or whose every line (`lines`) was
+    accepted (a new submission). --again on an unfinished submission finishes it: it may
+    be the very command that was stopped, and sending its lines under new keys would apply
+    those it had sent twice."""
     try:
         found = load_record(options.progress)
     except ValueError as exc:
-        raise Stopped(f"{exc}; nothing was sent (move it away, or pass --again)") from exc
-    if found is None or options.again:
-        if found is not None and (found.accepted or found.in_doubt):
-            accepted = sum(sent.operations for sent in found.accepted)
-            console.print(
-                f"--again: {options.progress} recorded {accepted} operation(s) as accepted; "
-                "every line of the file is sent again, as a new submission"
-            )
+        raise Stopped(f"{exc}; nothing was sent (move it away to start afresh)") from exc
+    if found is None:
         return new_record(options.progress, content, options.url, options.again)
     if found.content_sha256 != content:
+        if options.again:
+            return new_record(options.progress, content, options.url, again=True)
         accepted = ", ".join(sent.lines() for sent in found.accepted) or "none"
         raise Stopped(
             f"{options.file} has changed since {options.progress} was written (it records "
@@ -115,5 +116,22 @@ def _record(options: Options, content: str) -> ProgressRecord:
         console.print(
             f"[yellow]{options.progress} was written for {found.url}; going on with "
             f"{options.url}[/yellow]"
+        )
+    finished = not found.in_doubt and lines <= found.accepted_lines()
+    if options.again and finished:
+        console.print(
+            f"--again: {options.progress} records every line as accepted; every line of the "
+            "file is sent again, as a new submission",
+            soft_wrap=True,
+        )
+        return new_record(options.progress, content, options.url, again=True)
+    if options.again:
+        accepted = len(lines & found.accepted_lines())
+        console.print(
+            f"--again: {options.progress} holds a submission of this file that has not "
+            f"finished ({accepted} of {len(lines)} operation(s) accepted); it is finished "
+            "first, without sending any line twice. To send the file once more after that, "
+            "run with --again again.",
+            soft_wrap=True,
         )
     return found

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -337,38 +338,57 @@ def test_a_refused_key_names_the_option_and_its_variable(
         assert "nothing of" in result.output
 
 
-class AnswerLosingProxy(ThreadingHTTPServer):
-    """Forwards requests to `upstream`, but closes the connection instead of answering the
-    `lose`-th POST (which the API has received and acted on)."""
+Fake = tuple[int, str, bytes]  # an answer of the proxy's own: status, content type, body
 
-    def __init__(self, upstream: str, lose: int) -> None:
-        self.upstream, self.lose, self.posts = upstream, lose, 0
+
+class Proxy(ThreadingHTTPServer):
+    """Forwards requests to `upstream`, counting them by method. It closes the connection
+    instead of answering the `lose`-th POST (which the API has received and acted on),
+    answers with `fake[(method, count)]` in place of the API's answer, and holds the
+    `hold`-th POST, before forwarding it, until `release` is set."""
+
+    def __init__(
+        self, upstream: str, lose: int = 0, fake: dict[tuple[str, int], Fake] | None = None
+    ) -> None:
+        self.upstream, self.lose, self.fake = upstream, lose, fake or {}
+        self.counts: Counter[str] = Counter()
+        self.hold, self.held, self.release = 0, threading.Event(), threading.Event()
         super().__init__(("127.0.0.1", 0), ForwardingHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
 
 class ForwardingHandler(BaseHTTPRequestHandler):
-    server: AnswerLosingProxy
+    server: Proxy
 
     def forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        self.server.counts[self.command] += 1
+        count = self.server.counts[self.command]
+        if self.command == "POST" and count == self.server.hold:
+            self.server.held.set()
+            self.server.release.wait(60)
         answer = requests.request(
             self.command, self.server.upstream + self.path, data=body, headers=headers
         )
-        if self.command == "POST":
-            self.server.posts += 1
-            if self.server.posts == self.server.lose:
-                self.close_connection = True
-                return
-        self.send_response(answer.status_code)
-        for name, value in answer.headers.items():
-            if name.lower() not in {"connection", "transfer-encoding", "content-length"}:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.content)))
+        if self.command == "POST" and count == self.server.lose:
+            self.close_connection = True
+            return
+        fake = self.server.fake.get((self.command, count))
+        if fake is not None:
+            status, content_type, content = fake
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+        else:
+            status, content = answer.status_code, answer.content
+            self.send_response(status)
+            for name, value in answer.headers.items():
+                if name.lower() not in {"connection", "transfer-encoding", "content-length"}:
+                    self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
-        self.wfile.write(answer.content)
+        self.wfile.write(content)
 
     do_GET = do_POST = forward
 
@@ -382,7 +402,7 @@ def test_a_batch_whose_answer_was_lost_is_replayed_by_the_next_run(
     number = open_client.open_account("0")
     path = tmp_path / "ops.csv"
     path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
-    proxy = AnswerLosingProxy(open_client.base_url, lose=2)
+    proxy = Proxy(open_client.base_url, lose=2)
     try:
         args = ["batch", "submit", str(path), "--batch-size", "2"]
         result = runner.invoke(args=[*args, "--url", proxy.url])
@@ -401,3 +421,40 @@ def test_a_batch_whose_answer_was_lost_is_replayed_by_the_next_run(
     assert "(replayed: the API had accepted them before)" in result.output
     assert "accepted lines 5-7 (3 operations)" in result.output
     assert open_client.balance(number) == 28.0  # 1 + 2 + ... + 7, each once
+
+
+def test_an_interrupted_again_is_finished_by_the_same_command_not_sent_a_third_time(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))  # 28.00 in all
+    proxy = Proxy(open_client.base_url)
+    args = ["batch", "submit", str(path), "--batch-size", "2", "--url", proxy.url, "--again"]
+    try:
+        assert runner.invoke(args=args[:-1]).exit_code == 0
+        assert open_client.balance(number) == 28.0
+
+        # The second submission stops after its second batch, applied but unanswered.
+        proxy.lose = proxy.counts["POST"] + 2
+        result = runner.invoke(args=args)
+        assert result.exit_code == 4, result.output
+        assert "unknown: lines 3-4 were sent but no answer came" in result.output
+        assert "Running the same command again" in result.output
+        wait_until(lambda: open_client.balance(number) == 38.0, 30, "lines 1-4 a second time")
+
+        # The same command finishes that submission: lines 3-4 replayed, 5-7 sent.
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        assert open_client.balance(number) == 56.0  # every line exactly twice
+        assert "is finished first" in result.output
+        assert "accepted lines 3-4 (2 operations): batch " in result.output
+        assert "(replayed: the API had accepted them before)" in result.output
+        assert "accepted lines 1-2" not in result.output
+
+        # Finished: --again is a new submission again.
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        assert open_client.balance(number) == 84.0
+    finally:
+        proxy.shutdown()
