@@ -113,9 +113,19 @@ def _record(options: Options, content: str, lines: set[int]) -> ProgressRecord:
             "the earlier submission, put its content back."
         )
     if found.url.rstrip("/") != options.url.rstrip("/"):
-        console.print(
-            f"[yellow]{options.progress} was written for {found.url}; going on with "
-            f"{options.url}[/yellow]"
+        if options.again:
+            console.print(
+                f"--again: {options.progress} was written for {found.url}; a new "
+                f"submission to {options.url} replaces it",
+                soft_wrap=True,
+            )
+            return new_record(options.progress, content, options.url, again=True)
+        raise Stopped(
+            f"{options.progress} was written for {found.url}, not {options.url}: the lines "
+            f"it records as accepted were accepted there; nothing was sent. To finish that "
+            f"submission, pass --url {found.url}; to send the file to {options.url} as a new "
+            "submission, pass --again (or --progress with another record file). If both are "
+            f'the same API under two addresses, set "url" in {options.progress} to the new one.'
         )
     finished = not found.in_doubt and lines <= found.accepted_lines()
     if options.again and finished:

@@ -403,19 +403,21 @@ def test_a_batch_whose_answer_was_lost_is_replayed_by_the_next_run(
     path = tmp_path / "ops.csv"
     path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
     proxy = Proxy(open_client.base_url, lose=2)
+    args = ["batch", "submit", str(path), "--url", proxy.url, "--batch-size"]
     try:
-        args = ["batch", "submit", str(path), "--batch-size", "2"]
-        result = runner.invoke(args=[*args, "--url", proxy.url])
+        result = runner.invoke(args=[*args, "2"])
+        assert result.exit_code == 4, result.output
+        assert "accepted: 2 of 7 operation(s), lines 1-2" in result.output
+        assert "unknown: lines 3-4 were sent but no answer came" in result.output
+        assert "not sent: 3 operation(s), lines 5-7" in result.output
+        # lines 1-4: the API did take lines 3-4
+        wait_until(lambda: open_client.balance(number) == 10.0, 30, "lines 1-4 applied")
+
+        # Answered now, in batches of 3: lines 3-4 are replayed, then 5-7 sent.
+        proxy.lose = 0
+        result = runner.invoke(args=[*args, "3"])
     finally:
         proxy.shutdown()
-    assert result.exit_code == 4, result.output
-    assert "accepted: 2 of 7 operation(s), lines 1-2" in result.output
-    assert "unknown: lines 3-4 were sent but no answer came" in result.output
-    assert "not sent: 3 operation(s), lines 5-7" in result.output
-    assert open_client.balance(number) == 10.0  # lines 1-4: the API did take lines 3-4
-
-    # Straight to the API now, in batches of 3: lines 3-4 are replayed, then 5-7 sent.
-    result = runner.invoke(args=[*args[:-1], "3", "--url", open_client.base_url])
     assert result.exit_code == 0, result.output
     assert "accepted lines 3-4 (2 operations): batch " in result.output
     assert "(replayed: the API had accepted them before)" in result.output
@@ -458,3 +460,42 @@ def test_an_interrupted_again_is_finished_by_the_same_command_not_sent_a_third_t
         assert open_client.balance(number) == 84.0
     finally:
         proxy.shutdown()
+
+
+def test_a_record_of_another_url_is_refused_unless_again_or_another_record(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text(f"{number},deposit,1\n{number},deposit,2\n")
+    assert (
+        runner.invoke(args=["batch", "submit", str(path), "--url", open_client.base_url]).exit_code
+        == 0
+    )
+    proxy = Proxy(open_client.base_url)  # another address: as good as another API
+    args = ["batch", "submit", str(path), "--url", proxy.url]
+    try:
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, result.output
+        assert open_client.base_url in result.output and proxy.url in result.output
+        assert "--again" in result.output and "--progress" in result.output
+        assert "nothing was sent" in result.output
+        assert sum(proxy.counts.values()) == 0
+
+        # A record of its own: a first submission there (the API replays it: same keys).
+        other = tmp_path / "other.progress.json"
+        result = runner.invoke(args=[*args, "--progress", str(other)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(other.read_text())["url"] == proxy.url
+        assert open_client.balance(number) == 3.0
+
+        # --again: a new submission to the new address, recorded for it.
+        result = runner.invoke(args=[*args, "--again"])
+        assert result.exit_code == 0, result.output
+        assert open_client.balance(number) == 6.0
+        record = json.loads((tmp_path / "ops.csv.progress.json").read_text())
+        assert record["url"] == proxy.url
+        assert runner.invoke(args=args).exit_code == 0
+    finally:
+        proxy.shutdown()
+    assert open_client.balance(number) == 6.0
