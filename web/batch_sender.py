@@ -68,16 +68,23 @@ class Sender:
                 "safely: run the command with it (--api-key or ATM_API_KEY)",
                 refused=True,
             )
-        age = time.time() - earlier.sent_at
-        if age > self.options.idempotency_ttl_seconds:
+        ttl = self.options.idempotency_ttl_seconds
+        if not may_resend(earlier.sent_at, time.time(), ttl):
             sent_at = datetime.fromtimestamp(earlier.sent_at, UTC).isoformat(timespec="seconds")
+            record = self.record.path
             raise Stopped(
-                f"lines {lines} were sent at {sent_at} without an answer, longer ago than "
-                f"ATM_IDEMPOTENCY_TTL ({self.options.idempotency_ttl_seconds:.0f} s): the API "
-                "no longer keeps their Idempotency-Key, so sending them again could apply them "
-                f"twice. Look for a batch of {earlier.operations} operations of that time in "
-                f"GET /batches; then, in {self.record.path}, move the entry to 'accepted' with "
-                "its batch_id if there is one, or delete it if there is none.",
+                f"lines {lines} ({earlier.operations} operations) were sent at {sent_at} without "
+                f"an answer, more than {ttl - resend_margin_seconds(ttl):.0f} s ago: the API "
+                f"keeps their Idempotency-Key for ATM_IDEMPOTENCY_TTL (here {ttl:.0f} s, which "
+                "must be the API's setting), by its clock, from when it took them; this command "
+                "sends them again only well within it, as sending them after could apply them "
+                "twice. Whether the API took "
+                "them shows in the transactions of their accounts since then (GET /accounts/"
+                "{number}/transactions); the batches it accepted are in "
+                f'{record} under "accepted", with their batch ids (GET /batches/{{batch_id}}). '
+                f'If it did not take them, delete their entry from "in_doubt" in {record} and '
+                "run the command again; if it did, what is left to send is the lines it lists "
+                "neither as accepted nor as in doubt: send them as a file of their own.",
                 refused=True,
             )
         accepted = self.record.accepted_lines()
@@ -133,6 +140,23 @@ def chunks(
                 chunks.append([])
             chunks[-1].append(op)
     return [chunk for chunk in chunks if chunk]
+
+
+def resend_margin_seconds(ttl: float) -> float:
+    """How long before ATM_IDEMPOTENCY_TTL is over a batch in doubt is no longer sent again.
+
+    The API forgets a key TTL after it took the batch, by its clock; the record has the
+    sending time by this machine's. The margin covers the two clocks' difference and the
+    time a request takes: 10% of the TTL, at least 5 minutes, but at most half of the TTL,
+    so that a short one (as in tests) still leaves time to send again.
+    """
+    return min(max(0.1 * ttl, 300.0), 0.5 * ttl)
+
+
+def may_resend(sent_at: float, now: float, ttl: float) -> bool:
+    """Whether a batch sent without an answer at `sent_at` (Unix time) may be sent again
+    under its Idempotency-Key at `now`: the API must still keep that key."""
+    return now - sent_at < ttl - resend_margin_seconds(ttl)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -499,3 +500,43 @@ def test_a_record_of_another_url_is_refused_unless_again_or_another_record(
     finally:
         proxy.shutdown()
     assert open_client.balance(number) == 6.0
+
+
+def test_a_batch_in_doubt_is_not_sent_again_near_the_end_of_the_idempotency_ttl(
+    open_client: Api, tmp_path: Path
+) -> None:
+    settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "ATM_IDEMPOTENCY_TTL": "600"}
+    runner = create_app(load_settings(settings)).test_cli_runner()
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
+    record = tmp_path / "ops.csv.progress.json"
+    proxy = Proxy(open_client.base_url, lose=2)
+    args = ["batch", "submit", str(path), "--url", proxy.url, "--batch-size", "2"]
+
+    def sent_ago(seconds: float) -> None:
+        body = json.loads(record.read_text())
+        body["in_doubt"][0]["sent_at"] = time.time() - seconds
+        record.write_text(json.dumps(body))
+
+    try:
+        assert runner.invoke(args=args).exit_code == 4
+        proxy.lose = 0
+        # 400 s of 600: within the TTL, but not within its margin (300 s for 600).
+        sent_ago(400)
+        posts = proxy.counts["POST"]
+        result = runner.invoke(args=args)
+        assert result.exit_code == 4, result.output
+        assert proxy.counts["POST"] == posts  # nothing sent
+        assert "ATM_IDEMPOTENCY_TTL (here 600 s" in result.output
+        assert "GET /batches/{batch_id}" in result.output
+        assert "in GET /batches;" not in result.output
+        assert "unknown: lines 3-4" in result.output
+
+        sent_ago(200)
+        result = runner.invoke(args=args)
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "(replayed: the API had accepted them before)" in result.output
+    assert open_client.balance(number) == 28.0
