@@ -53,11 +53,35 @@ def refusal(response: requests.Response, what: str, api_key: str | None) -> str:
     return f"the API refused {what} ({response.status_code} {kind}): {message}{more}"
 
 
-def api_data(response: requests.Response, what: str, api_key: str | None) -> dict:
+def api_data(
+    response: requests.Response, what: str, api_key: str | None, fields: tuple[str, ...]
+) -> dict:
+    """The `data` of a 200 answer, with `fields`; anything else stops the submission."""
     if response.status_code != 200:
         refused = response.status_code < 500 and response.status_code != 429
         raise Stopped(refusal(response, what, api_key), refused=refused)
-    return response.json()["data"]
+    data = answer_data(response, fields)
+    if data is None:
+        raise Stopped(unexpected_answer(response, what))
+    return data
+
+
+def answer_data(response: requests.Response, fields: tuple[str, ...]) -> dict | None:
+    """The `data` of an answer in the API's envelope with `fields`, or None for anything
+    else (a proxy's error page, a cut body)."""
+    try:
+        data = response.json()["data"]
+    except (ValueError, KeyError, TypeError):  # requests' JSONDecodeError is a ValueError
+        return None
+    if not isinstance(data, dict) or any(field not in data for field in fields):
+        return None
+    return data
+
+
+def unexpected_answer(response: requests.Response, what: str) -> str:
+    kind = response.headers.get("Content-Type") or "no Content-Type"
+    body = " ".join(response.text[:200].split())
+    return f"the answer to {what} is not the API's JSON ({response.status_code}, {kind}): {body}"
 
 
 def follow(
@@ -73,7 +97,8 @@ def follow(
                 response = http.get(
                     f"{url}/batches/{batch_id}", headers={"Prefer": "wait=2"}, timeout=60
                 )
-                data = api_data(response, f"reading batch {batch_id}", api_key)
+                fields = ("status", "succeeded", "failed", "total")
+                data = api_data(response, f"reading batch {batch_id}", api_key, fields)
                 progress.update(task, completed=done_before + data["succeeded"] + data["failed"])
                 if data["status"] == "completed":
                     done_before += data["total"]
@@ -89,7 +114,10 @@ def results(http: requests.Session, url: str, batch_id: str, api_key: str | None
             params={"offset": offset, "limit": page},
             timeout=120,
         )
-        data = api_data(response, f"reading the results of batch {batch_id}", api_key)
+        what = f"reading the results of batch {batch_id}"
+        data = api_data(response, what, api_key, ("results", "total"))
+        if not all(isinstance(row, dict) and "status" in row for row in data["results"]):
+            raise Stopped(unexpected_answer(response, what))
         rows.extend(data["results"])
         offset += page
         if offset >= data["total"]:

@@ -59,9 +59,14 @@ class ProgressRecord:
         }
 
     def sending(self, sent: Sent) -> None:
-        """Record `sent` as in doubt, before it goes out."""
+        """Record `sent` as in doubt, before it goes out (unrecorded, it does not go)."""
+        before = self.in_doubt
         self.in_doubt = [s for s in self.in_doubt if s.first_line != sent.first_line] + [sent]
-        self.save()
+        try:
+            self.save()
+        except BaseException:
+            self.in_doubt = before
+            raise
 
     def settled(self, sent: Sent, batch_id: str | None) -> None:
         """The API answered `sent`: accepted as `batch_id`, or refused (None)."""
@@ -81,12 +86,19 @@ class ProgressRecord:
             "in_doubt": [_compact(sent) for sent in self.in_doubt],
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
-            json.dump(body, handle, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())  # the rename must not outlive the content it names
-        os.replace(temporary, self.path)
+        try:
+            with temporary.open("w", encoding="utf-8") as handle:
+                json.dump(body, handle, indent=1)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())  # the rename must not outlive the content it names
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            raise RecordWriteError(f"cannot write the progress record {self.path}: {exc}") from exc
+
+
+class RecordWriteError(OSError):
+    """The progress record could not be written (a full disk, a lost permission)."""
 
 
 def _compact(sent: Sent) -> dict[str, object]:

@@ -19,7 +19,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from web.batch_files import FileOperation
-from web.batch_outcome import Stopped, console, refusal
+from web.batch_outcome import Stopped, answer_data, console, refusal, unexpected_answer
 from web.batch_progress import ProgressRecord, Sent, api_key_fingerprint
 
 if TYPE_CHECKING:
@@ -109,13 +109,16 @@ class Sender:
             raise
         lines = batch.lines()
         if response.status_code == 202:
-            batch_id = response.json()["data"]["batch_id"]
-            self.record.settled(batch, batch_id)
+            data = answer_data(response, ("batch_id",))
+            if data is None or not isinstance(data["batch_id"], str):  # in doubt: no batch id
+                raise Stopped(unexpected_answer(response, f"lines {lines}"))
+            batch_id = data["batch_id"]
             replayed = response.headers.get("Idempotent-Replayed") == "true"
             note = " (replayed: the API had accepted them before)" if replayed else ""
             click.echo(f"accepted lines {lines} ({len(chunk)} operations): batch {batch_id}{note}")
+            self.record.settled(batch, batch_id)
             return len(chunk)
-        if response.status_code >= 500:  # it may have been applied before the error
+        if not 400 <= response.status_code < 500:  # a 5xx (or an odd answer): maybe applied
             raise Stopped(f"the API answered {response.status_code} to lines {lines}")
         if not resent:  # refused: nothing of it was applied (a resent one stays in doubt)
             self.record.settled(batch, None)

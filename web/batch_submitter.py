@@ -7,9 +7,14 @@ web/batch_stop_report.py.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import requests
 from rich.markup import escape
@@ -25,7 +30,13 @@ from web.batch_outcome import (
     summarize,
     write_results,
 )
-from web.batch_progress import ProgressRecord, content_sha256, load_record, new_record
+from web.batch_progress import (
+    ProgressRecord,
+    RecordWriteError,
+    content_sha256,
+    load_record,
+    new_record,
+)
 from web.batch_sender import Sender
 from web.batch_stop_report import report_stopped
 
@@ -71,23 +82,53 @@ def submit_file(options: Options) -> int:
         http.headers["Authorization"] = f"Bearer {options.api_key}"
     started = time.perf_counter()
     try:
-        sent_now = Sender(http, options, record).send_all(operations)
-        batch_ids = [sent.batch_id or "" for sent in record.accepted]
-        follow(http, options.url, batch_ids, len(operations), options.api_key)
-        rows = [r for b in batch_ids for r in results(http, options.url, b, options.api_key)]
+        with _sigterm_as_interrupt():
+            sent_now = Sender(http, options, record).send_all(operations)
+            batch_ids = [sent.batch_id or "" for sent in record.accepted]
+            follow(http, options.url, batch_ids, len(operations), options.api_key)
+            rows = [r for b in batch_ids for r in results(http, options.url, b, options.api_key)]
     except requests.RequestException as exc:
         reason = f"cannot reach the API at {options.url} ({exc.__class__.__name__}); is it running?"
+        return report_stopped(Stopped(reason), record, operations, options)
+    except RecordWriteError as exc:
+        reason = (
+            f"{exc}. It may list the last batch sent as in doubt although it was accepted: "
+            "the next run sends it again under its Idempotency-Key, which the API replays."
+        )
         return report_stopped(Stopped(reason), record, operations, options)
     except Stopped as stop:
         return report_stopped(stop, record, operations, options)
     except KeyboardInterrupt:
         return report_stopped(Stopped("interrupted (Ctrl-C)"), record, operations, options)
+    except Terminated:
+        return report_stopped(Stopped("terminated (SIGTERM)"), record, operations, options)
     summarize(rows, sent_now, time.perf_counter() - started)
     if options.results is not None:
         write_results(options.results, operations, rows)
         console.print(f"results written to {options.results}")
     failed = any(row["status"] != "succeeded" for row in rows)
     return EXIT_OPERATIONS_FAILED if options.fail_on_error and failed else 0
+
+
+class Terminated(BaseException):
+    """SIGTERM while sending or following: the submission stops as on Ctrl-C."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into Terminated, so that a stop by a supervisor or `kill` is reported."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _record(options: Options, content: str, lines: set[int]) -> ProgressRecord:

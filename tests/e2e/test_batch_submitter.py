@@ -4,6 +4,7 @@ and a stopped or refused run leaves a record that the same command resumes from.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import signal
@@ -539,4 +540,118 @@ def test_a_batch_in_doubt_is_not_sent_again_near_the_end_of_the_idempotency_ttl(
         proxy.shutdown()
     assert result.exit_code == 0, result.output
     assert "(replayed: the API had accepted them before)" in result.output
+    assert open_client.balance(number) == 28.0
+
+
+GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("fake", "says", "left"),
+    [
+        ({("POST", 2): (202, "text/html", GATEWAY_PAGE)}, "202", "unknown: lines 3-4"),
+        ({("POST", 2): (502, "text/html", GATEWAY_PAGE)}, "502", "unknown: lines 3-4"),
+        ({("GET", 1): (200, "text/html", GATEWAY_PAGE)}, "reading batch", "every line was"),
+        ({("GET", 1): (200, "application/json", b'{"data": []}')}, "reading batch", "every"),
+    ],
+    ids=["202-html", "502-html", "200-html", "200-other-json"],
+)
+def test_an_answer_not_in_the_api_s_json_stops_with_the_report_and_exit_4(
+    runner: FlaskCliRunner,
+    open_client: Api,
+    tmp_path: Path,
+    fake: dict[tuple[str, int], Fake],
+    says: str,
+    left: str,
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
+    proxy = Proxy(open_client.base_url, fake=fake)
+    args = ["batch", "submit", str(path), "--url", proxy.url, "--batch-size", "2"]
+    try:
+        result = runner.invoke(args=args)
+        assert result.exit_code == 4, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert says in result.output and left in result.output
+        assert "cannot reach the API" not in result.output
+        proxy.fake = {}
+        result = runner.invoke(args=args)
+    finally:
+        proxy.shutdown()
+    assert result.exit_code == 0, result.output
+    assert open_client.balance(number) == 28.0
+
+
+@pytest.mark.parametrize(("failing_save", "accepted"), [(3, "2 of 7"), (4, "4 of 7")])
+def test_a_record_that_cannot_be_written_stops_with_the_report_and_exit_4(
+    runner: FlaskCliRunner,
+    open_client: Api,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failing_save: int,
+    accepted: str,
+) -> None:
+    """The third save records lines 3-4 as in doubt before they are sent; the fourth, their
+    acceptance."""
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
+    args = ["batch", "submit", str(path), "--url", open_client.base_url, "--batch-size", "2"]
+    real_write = os.replace
+    calls = Counter[str]()
+
+    def full_disk(source: str, target: str) -> None:
+        calls["replace"] += 1
+        if calls["replace"] == failing_save:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(source, target)
+
+    monkeypatch.setattr("web.batch_progress.os.replace", full_disk)
+    result = runner.invoke(args=args)
+    monkeypatch.undo()
+    assert result.exit_code == 4, result.output
+    assert "cannot write the progress record" in result.output
+    assert "No space left on device" in result.output
+    assert f"accepted: {accepted} operation(s)" in result.output
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert open_client.balance(number) == 28.0
+
+
+def test_sigterm_stops_as_ctrl_c_does_with_the_report(open_client: Api, tmp_path: Path) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text("".join(f"{number},deposit,{i}\n" for i in range(1, 8)))
+    proxy = Proxy(open_client.base_url)
+    proxy.hold = 2  # lines 3-4 wait in the proxy: sent, no answer yet
+    command = [sys.executable, "-m", "flask", "--app", "web", "batch", "submit", str(path)]
+    command += ["--url", proxy.url, "--batch-size", "2"]
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    submitter = start()
+    try:
+        assert proxy.held.wait(60), "the second batch never came"
+        submitter.send_signal(signal.SIGTERM)
+        out, err = (text.decode() for text in submitter.communicate(timeout=60))
+        assert submitter.returncode == 4, out + err
+        assert "terminated (SIGTERM)" in err
+        assert "accepted: 2 of 7 operation(s), lines 1-2" in err
+        assert "unknown: lines 3-4 were sent but no answer came" in err
+        assert "Traceback" not in err
+
+        proxy.release.set()  # lines 3-4 reach the API after all
+        wait_until(lambda: open_client.balance(number) == 10.0, 30, "lines 1-4 applied")
+        again = start()
+        out, err = (text.decode() for text in again.communicate(timeout=60))
+    finally:
+        proxy.release.set()
+        proxy.shutdown()
+    assert again.returncode == 0, out + err
+    assert "(replayed: the API had accepted them before)" in out
     assert open_client.balance(number) == 28.0
