@@ -44,15 +44,24 @@ class FileError:
     message: str
 
 
-def read_operations(path: Path, max_cents: int) -> tuple[list[FileOperation], list[FileError]]:
-    """Every operation of the file and every line that is not one (with its line number).
+def parse_operations(
+    path: Path, data: bytes, max_cents: int
+) -> tuple[list[FileOperation], list[FileError]]:
+    """Every operation of the file's content `data` and every line that is not one (with
+    its line number); `path` names the file and tells its format by its suffix.
 
     CSV has the columns account_number,type,amount (a header line is optional); JSON Lines
-    has one object with those keys per line. Blank lines are skipped.
+    has one object with those keys per line. Blank lines are skipped. The content is given,
+    not read here, so that what is sent is what the caller hashed.
     """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return [], [FileError(line, "invalid_encoding", f"not UTF-8: {exc.reason}")]
     operations: list[FileOperation] = []
     errors: list[FileError] = []
-    for line, item in _items(path):
+    for line, item in _items(path, text):
         if isinstance(item, FileError):
             errors.append(item)
             continue
@@ -74,8 +83,7 @@ def read_operations(path: Path, max_cents: int) -> tuple[list[FileOperation], li
     return operations, errors
 
 
-def _items(path: Path):  # type: ignore[no-untyped-def]
-    text = path.read_text(encoding="utf-8")
+def _items(path: Path, text: str):  # type: ignore[no-untyped-def]
     if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
         for line, raw in enumerate(text.splitlines(), 1):
             if not raw.strip():

@@ -9,10 +9,13 @@ API answers 202, each time by writing a temporary file and renaming it over the 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,6 +96,7 @@ class ProgressRecord:
                 handle.flush()
                 os.fsync(handle.fileno())  # the rename must not outlive the content it names
             os.replace(temporary, self.path)
+            _sync_directory(self.path.parent)  # and the rename must outlive a crash
         except OSError as exc:
             raise RecordWriteError(f"cannot write the progress record {self.path}: {exc}") from exc
 
@@ -101,12 +105,44 @@ class RecordWriteError(OSError):
     """The progress record could not be written (a full disk, a lost permission)."""
 
 
+class RecordLockError(Exception):
+    """Another submitter uses the record, or its lock file cannot be made."""
+
+
+@contextmanager
+def record_lock(path: Path) -> Iterator[None]:
+    """Hold `<record>.lock` (the file stays) while one submitter uses the record at `path`:
+    two at once would send the same lines."""
+    lock = path.with_name(path.name + ".lock")
+    try:
+        handle = lock.open("a")
+    except OSError as exc:
+        raise RecordLockError(f"cannot make the lock {lock}: {exc}; nothing was sent") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RecordLockError(
+                f"another submitter is using {path} (it holds {lock}); nothing was sent. "
+                "Wait for it to end, or stop it, then run the command again."
+            ) from exc
+        yield  # closing the file releases the lock
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _compact(sent: Sent) -> dict[str, object]:
     return {key: value for key, value in asdict(sent).items() if value is not None}
 
 
-def content_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def content_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def record_path(file: Path) -> Path:

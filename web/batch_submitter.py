@@ -1,8 +1,8 @@
 """The batch submitter: a file of operations sent in batches; a re-run resumes, never repeats.
 
-The sending is web/batch_sender.py, the progress record web/batch_progress.py, following
-the batches and the summary web/batch_outcome.py, the report of a stop
-web/batch_stop_report.py.
+The progress record is web/batch_progress.py, which record a run goes on with
+web/batch_record_choice.py, the sending web/batch_sender.py, following the batches and the
+summary web/batch_outcome.py, the report of a stop web/batch_stop_report.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from types import FrameType
 import requests
 from rich.markup import escape
 
-from web.batch_files import read_operations
+from web.batch_files import FileOperation, parse_operations
 from web.batch_outcome import (
     EXIT_BAD_INPUT,
     EXIT_OPERATIONS_FAILED,
@@ -32,11 +32,12 @@ from web.batch_outcome import (
 )
 from web.batch_progress import (
     ProgressRecord,
+    RecordLockError,
     RecordWriteError,
     content_sha256,
-    load_record,
-    new_record,
+    record_lock,
 )
+from web.batch_record_choice import choose_record
 from web.batch_sender import Sender
 from web.batch_stop_report import report_stopped
 
@@ -60,7 +61,8 @@ class Options:
 def submit_file(options: Options) -> int:
     """Validate, send what the progress record does not show as accepted, follow every
     batch of the file, summarize; the exit status."""
-    operations, errors = read_operations(options.file, options.max_cents)
+    data = options.file.read_bytes()  # one read, both parsed and hashed
+    operations, errors = parse_operations(options.file, data, options.max_cents)
     if errors:
         for error in errors[:50]:
             line = f"[red]{options.file}:{error.line}[/red] {error.type}: {escape(error.message)}"
@@ -72,11 +74,17 @@ def submit_file(options: Options) -> int:
         console.print("no operations in the file; nothing was submitted.")
         return EXIT_BAD_INPUT
     try:
-        lines = {op.line for op in operations}
-        record = _record(options, content_sha256(options.file), lines)
-    except Stopped as stop:
-        console.print(f"[red]{escape(stop.reason)}[/red]", soft_wrap=True)
+        with record_lock(options.progress):
+            lines = {op.line for op in operations}
+            record = choose_record(options, content_sha256(data), lines)
+            return _submit(options, record, operations)
+    except (RecordLockError, Stopped) as refused:  # only from the lock and the choice
+        console.print(f"[red]{escape(str(refused))}[/red]", soft_wrap=True)
         return EXIT_BAD_INPUT
+
+
+def _submit(options: Options, record: ProgressRecord, operations: list[FileOperation]) -> int:
+    """Send, follow and summarize; any stop ends in the stop report."""
     http = requests.Session()
     if options.api_key:
         http.headers["Authorization"] = f"Bearer {options.api_key}"
@@ -129,60 +137,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _record(options: Options, content: str, lines: set[int]) -> ProgressRecord:
-    """The record to go on with: the one found, unless there is none (a first submission)
-    or --again is given for a file whose content changed or whose every line (`lines`) was
-    accepted (a new submission). --again on an unfinished submission finishes it: it may
-    be the very command that was stopped, and sending its lines under new keys would apply
-    those it had sent twice."""
-    try:
-        found = load_record(options.progress)
-    except ValueError as exc:
-        raise Stopped(f"{exc}; nothing was sent (move it away to start afresh)") from exc
-    if found is None:
-        return new_record(options.progress, content, options.url, options.again)
-    if found.content_sha256 != content:
-        if options.again:
-            return new_record(options.progress, content, options.url, again=True)
-        accepted = ", ".join(sent.lines() for sent in found.accepted) or "none"
-        raise Stopped(
-            f"{options.file} has changed since {options.progress} was written (it records "
-            f"lines {accepted} of the earlier content as accepted); nothing was sent. To send "
-            "the file as it is now, all of it, as a new submission, pass --again; to finish "
-            "the earlier submission, put its content back."
-        )
-    if found.url.rstrip("/") != options.url.rstrip("/"):
-        if options.again:
-            console.print(
-                f"--again: {options.progress} was written for {found.url}; a new "
-                f"submission to {options.url} replaces it",
-                soft_wrap=True,
-            )
-            return new_record(options.progress, content, options.url, again=True)
-        raise Stopped(
-            f"{options.progress} was written for {found.url}, not {options.url}: the lines "
-            f"it records as accepted were accepted there; nothing was sent. To finish that "
-            f"submission, pass --url {found.url}; to send the file to {options.url} as a new "
-            "submission, pass --again (or --progress with another record file). If both are "
-            f'the same API under two addresses, set "url" in {options.progress} to the new one.'
-        )
-    finished = not found.in_doubt and lines <= found.accepted_lines()
-    if options.again and finished:
-        console.print(
-            f"--again: {options.progress} records every line as accepted; every line of the "
-            "file is sent again, as a new submission",
-            soft_wrap=True,
-        )
-        return new_record(options.progress, content, options.url, again=True)
-    if options.again:
-        accepted = len(lines & found.accepted_lines())
-        console.print(
-            f"--again: {options.progress} holds a submission of this file that has not "
-            f"finished ({accepted} of {len(lines)} operation(s) accepted); it is finished "
-            "first, without sending any line twice. To send the file once more after that, "
-            "run with --again again.",
-            soft_wrap=True,
-        )
-    return found

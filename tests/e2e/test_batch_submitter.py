@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import errno
+import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -261,7 +263,9 @@ def test_a_rerun_resumes_with_another_batch_size_and_key_and_again_sends_twice(
     assert "may not" in result.output and "--api-key" in result.output
     assert "accepted: 4 of 10 operation(s), lines 1-4" in result.output
     assert "not sent: 6 operation(s), lines 5-10" in result.output
-    assert (admin.balance(first), admin.balance(second)) == (10.0, 0.0)
+    # Accepted is not yet applied: the run stopped before following lines 1-4.
+    wait_until(lambda: admin.balance(first) == 10.0, 30, "lines 1-4 applied")
+    assert admin.balance(second) == 0.0
 
     # Another key and batch size: only lines 5-10 go, in batches of 3.
     result = submit("--batch-size", "3", "--api-key", ADMIN_SECRET)
@@ -655,3 +659,55 @@ def test_sigterm_stops_as_ctrl_c_does_with_the_report(open_client: Api, tmp_path
     assert again.returncode == 0, out + err
     assert "(replayed: the API had accepted them before)" in out
     assert open_client.balance(number) == 28.0
+
+
+def test_a_second_submitter_on_the_same_record_is_refused(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text(f"{number},deposit,1\n")
+    args = ["batch", "submit", str(path), "--url", open_client.base_url]
+    with (tmp_path / "ops.csv.progress.json.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a submitter running now holds it
+        result = runner.invoke(args=args)
+    assert result.exit_code == 1, result.output
+    assert "another submitter is using" in result.output
+    assert "nothing was sent" in result.output
+    assert open_client.balance(number) == 0.0
+    assert runner.invoke(args=args).exit_code == 0
+    assert open_client.balance(number) == 1.0
+
+
+def test_the_content_recorded_is_the_content_sent_though_the_file_changes(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text(f"{number},deposit,1\n")
+    sent = path.read_bytes()
+    real_read_bytes, real_read_text = Path.read_bytes, Path.read_text
+
+    def then_rewritten(read):  # type: ignore[no-untyped-def]
+        def reading(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            content = read(self, *args, **kwargs)
+            if self == path:  # another writer, just after this read
+                real_write_text(path, f"{number},deposit,5\n")
+            return content
+
+        return reading
+
+    real_write_text = Path.write_text
+    monkeypatch.setattr(Path, "read_bytes", then_rewritten(real_read_bytes))
+    monkeypatch.setattr(Path, "read_text", then_rewritten(real_read_text))
+    args = ["batch", "submit", str(path), "--url", open_client.base_url]
+    result = runner.invoke(args=args)
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.output
+    assert open_client.balance(number) == 1.0
+    record = json.loads((tmp_path / "ops.csv.progress.json").read_text())
+    assert record["content_sha256"] == hashlib.sha256(sent).hexdigest()
+    # So the file as it is now, never sent, is not taken for the one sent.
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1, result.output
+    assert "has changed since" in result.output
