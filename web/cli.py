@@ -298,8 +298,9 @@ def batch() -> None:
 @click.option(
     "--again",
     is_flag=True,
-    help="Send every line again, as a new submission with new Idempotency-Keys, whatever "
-    "the progress record says (also the way to send a file whose content changed).",
+    help="Send every line again, as a new submission with new Idempotency-Keys, once the "
+    "progress record's every line is accepted (also the way to send a file whose content "
+    "changed, or to another --url); an unfinished submission of the file is finished first.",
 )
 @click.option(
     "--progress",
@@ -326,20 +327,25 @@ def submit(
     without an answer, so running the same command again, with any --batch-size or API
     key, sends only what was not accepted (lines in doubt again under their own key) and
     then shows the whole file's results. A file whose content changed since its record
-    was written is refused; --again sends it all as a new submission.
+    was written, or another --url than the record's, is refused; --again sends it all as
+    a new submission. A batch in doubt is sent again only well within
+    ATM_IDEMPOTENCY_TTL, which must be the API's.
 
     \b
     Exit status:
       0  every line accepted and applied (whatever each operation's outcome)
       1  bad input, nothing sent: bad lines, no operations, a record for other
-         content, or the API refused a batch (a 4xx such as 401) before any
-         line was accepted
+         content or another --url, a record in use by another submitter, or
+         the API refused a batch (a 4xx such as 401) before any line was
+         accepted
       2  nothing sent: the API could not be reached (or answered 429, or
-         Ctrl-C) before any line was accepted
+         Ctrl-C or SIGTERM, or the record could not be written) before any
+         line was accepted
       3  with --fail-on-error: applied, and some operations failed
-      4  part sent: stopped (API unreachable, timeout, 5xx, Ctrl-C, a refused
-         batch) after some lines were accepted or sent without an answer; the
-         same command again sends only the rest
+      4  part sent: stopped (API unreachable, timeout, 5xx, an answer not in
+         the API's JSON, Ctrl-C, SIGTERM, a refused batch, the record not
+         written) after some lines were accepted or sent without an answer;
+         the same command again sends only the rest
     """
     settings = current_services().settings
     options = Options(
