@@ -47,7 +47,11 @@ class Program:
 
 def describe_exit(returncode: int) -> str:
     if returncode < 0:
-        return f"was killed by {signal.Signals(-returncode).name}"
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:  # a real-time signal, or one Python has no name for
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
     return f"exited with status {returncode}"
 
 
@@ -125,10 +129,15 @@ class Supervisor:
                 self._kill_session(program)
                 if program.relay is not None:
                     program.relay.join(2)  # its last lines before the next stage's
+        for program in self.programs:  # those that had ended: their last lines too
+            if program.relay is not None:
+                program.relay.join(2)
 
     def _spawn(self, program: Program) -> None:
         program.restart_at = None
         program.started_at = time.monotonic()
+        if program.relay is not None:
+            program.relay.join(2)  # the last run's lines before this run's
         program.process = subprocess.Popen(
             ["/bin/sh", "-c", f"exec {program.command}"],
             cwd=program.cwd,
