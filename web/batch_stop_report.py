@@ -40,25 +40,39 @@ def report_stopped(
             return EXIT_BAD_INPUT
         console.print("Running the same command again is safe.")
         return EXIT_NOTHING_SENT
-    console.print(
-        f"accepted: {_count(accepted)} of {len(operations)} operation(s), "
-        f"{_lines(accepted)}; their batch ids are printed above and kept in {record.path}",
-        soft_wrap=True,
-    )
-    if doubtful:
+    if accepted:
         console.print(
-            f"unknown: {_lines(doubtful)} were sent but no answer came; their Idempotency-Key "
-            "makes sending them again safe (the API replays them if it had accepted them)",
+            f"accepted: {_count(accepted)} of {len(operations)} operation(s), "
+            f"{_lines(accepted)}; their batch ids are printed above and kept in {record.path}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"accepted: none of {len(operations)} operation(s)")
+    if doubtful:
+        safe = (  # unless the stop was a refusal to send them again
+            "; their Idempotency-Key makes sending them again safe (the API replays them if "
+            "it had accepted them)"
+        )
+        console.print(
+            f"unknown: {_lines(doubtful)} were sent but no answer came"
+            f"{'' if stop.refused else safe}",
             soft_wrap=True,
         )
     if unsent:
         console.print(f"not sent: {_count(unsent)} operation(s), {_lines(unsent)}")
     elif not doubtful:
         console.print("every line was accepted; what became of them could not be followed")
+        console.print(
+            "Running the same command without --again (with any --batch-size) follows them "
+            "and shows their results; with --again it would send every line a second time.",
+            soft_wrap=True,
+        )
+        return EXIT_PART_SENT
     console.print(
         "Running the same command again (with any --batch-size, with or without --again) "
-        "is safe: it finishes this submission; lines already accepted are not sent again, "
-        "and lines in doubt are sent again with the same Idempotency-Key.",
+        "is safe: it goes on with this submission; lines already accepted are not sent "
+        "again, and lines in doubt are sent again only under their Idempotency-Key, while "
+        "the API keeps it.",
         soft_wrap=True,
     )
     return EXIT_PART_SENT

@@ -537,6 +537,7 @@ def test_a_batch_in_doubt_is_not_sent_again_near_the_end_of_the_idempotency_ttl(
         assert "GET /batches/{batch_id}" in result.output
         assert "in GET /batches;" not in result.output
         assert "unknown: lines 3-4" in result.output
+        assert "makes sending them again safe" not in result.output
 
         sent_ago(200)
         result = runner.invoke(args=args)
@@ -553,12 +554,14 @@ GATEWAY_PAGE = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 @pytest.mark.parametrize(
     ("fake", "says", "left"),
     [
+        ({("POST", 1): (202, "text/html", GATEWAY_PAGE)}, "202", "accepted: none of 7"),
         ({("POST", 2): (202, "text/html", GATEWAY_PAGE)}, "202", "unknown: lines 3-4"),
         ({("POST", 2): (502, "text/html", GATEWAY_PAGE)}, "502", "unknown: lines 3-4"),
-        ({("GET", 1): (200, "text/html", GATEWAY_PAGE)}, "reading batch", "every line was"),
-        ({("GET", 1): (200, "application/json", b'{"data": []}')}, "reading batch", "every"),
+        # Every line accepted, then not followed: --again now would send them all twice.
+        ({("GET", 1): (200, "text/html", GATEWAY_PAGE)}, "reading batch", "command without"),
+        ({("GET", 1): (200, "application/json", b'{"data": []}')}, "reading", "command without"),
     ],
-    ids=["202-html", "502-html", "200-html", "200-other-json"],
+    ids=["first-202-html", "202-html", "502-html", "200-html", "200-other-json"],
 )
 def test_an_answer_not_in_the_api_s_json_stops_with_the_report_and_exit_4(
     runner: FlaskCliRunner,
