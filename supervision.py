@@ -5,24 +5,49 @@ again after a backoff (1 s, doubling to 30 s, back to 1 s once it has run for a 
 while the others go on; Ctrl-C or SIGTERM stops the programs stage by stage (the web, then
 the workers, then Redis), each with SIGTERM, then SIGKILL after a timeout. Each program
 runs in a session of its own, so a Ctrl-C in the terminal reaches only this supervisor,
-which decides the order. Their output is relayed line by line, prefixed with their name.
+which decides the order; on Linux each also gets SIGTERM from the kernel if the supervisor
+dies without stopping it (kill -9), so none outlives it holding the port. Their output is
+relayed line by line, prefixed with their name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
 
 POLL_SECONDS = 0.1
+# Longer than gunicorn's graceful_timeout (30 s, gunicorn.conf.py): a web process given
+# SIGTERM finishes the requests it holds within that time, and is killed only after it.
+STOP_TIMEOUT_SECONDS = 35.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _parent_death_signal() -> Callable[..., int] | None:
+    """libc's prctl where there is one (Linux), resolved before any fork: a child between
+    fork and exec should only call it, not load a library."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _parent_death_signal()
 
 
 @dataclass
@@ -55,6 +80,17 @@ def describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+def die_with_parent(parent: int) -> None:
+    """In a child between fork and exec: ask the kernel for SIGTERM when the thread that
+    forked it ends (the supervisor's main thread, so the supervisor), and end at once if the
+    supervisor already has. A no-op where there is no prctl."""
+    if _PRCTL is None:
+        return
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # died before the request above: nothing would be sent
+        os._exit(1)
+
+
 class Supervisor:
     """Starts programs, restarts those that end, and stops them all in stage order."""
 
@@ -64,7 +100,7 @@ class Supervisor:
         first_backoff: float = 1.0,
         max_backoff: float = 30.0,
         steady_after: float = 60.0,
-        stop_timeout: float = 20.0,
+        stop_timeout: float = STOP_TIMEOUT_SECONDS,
         name_width: int = 0,
     ) -> None:
         self.output = output
@@ -134,10 +170,14 @@ class Supervisor:
                 program.relay.join(2)
 
     def _spawn(self, program: Program) -> None:
+        """Start `program`. Called from the thread that supervises (the main thread in
+        run.py): the kernel's parent-death signal follows the thread that forked, so a
+        thread that ended sooner than the supervisor would take its programs with it."""
         program.restart_at = None
         program.started_at = time.monotonic()
         if program.relay is not None:
             program.relay.join(2)  # the last run's lines before this run's
+        parent = os.getpid()
         program.process = subprocess.Popen(
             ["/bin/sh", "-c", f"exec {program.command}"],
             cwd=program.cwd,
@@ -146,6 +186,7 @@ class Supervisor:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=lambda: die_with_parent(parent),
         )
         assert program.process.stdout is not None
         program.relay = threading.Thread(

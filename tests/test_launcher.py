@@ -150,3 +150,14 @@ def test_the_database_and_redis_are_named_without_their_passwords(
     assert "run: database postgresql+psycopg://atm:***@db.example:5432/atm" in output
     assert "run: using the Redis that answers at redis://:***@127.0.0.1:6390/0" in output
     assert "secret" not in output
+
+
+def test_the_web_gets_its_whole_graceful_timeout_before_it_is_killed() -> None:
+    from supervision import Supervisor
+
+    namespace: dict[str, object] = {}
+    exec(
+        compile((run.PROJECT_ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"),
+        namespace,
+    )
+    assert Supervisor().stop_timeout > namespace["graceful_timeout"]  # type: ignore[operator]

@@ -81,6 +81,10 @@ class Launch:
 
     def processes(self, argument: str) -> set[int]:
         """The launcher's descendants whose command line has `argument`."""
+        return {pid for pid, arguments in self.descendants().items() if argument in arguments}
+
+    def descendants(self) -> dict[int, list[str]]:
+        """Every process the launcher started, directly or not, with its command line."""
         children: dict[int, list[int]] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -91,7 +95,8 @@ class Launch:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             children.setdefault(ppid, []).append(int(entry.name))
-        found, pending = set(), [self.process.pid]
+        found: dict[int, list[str]] = {}
+        pending = [self.process.pid]
         while pending:
             for pid in children.get(pending.pop(), []):
                 pending.append(pid)
@@ -99,8 +104,7 @@ class Launch:
                     arguments = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
                 except OSError:
                     continue
-                if argument.encode() in arguments:
-                    found.add(pid)
+                found[pid] = [argument.decode(errors="replace") for argument in arguments]
         return found
 
     def wait(self, timeout: float) -> int:
@@ -194,3 +198,32 @@ def test_a_port_in_use_stops_the_start_at_once_naming_port(tmp_path: Path) -> No
     assert f"run: port {port} on 127.0.0.1 is in use; set PORT=" in launch.output
     assert not launch.redis_answers()  # nothing was started
     assert "Redis" not in launch.output
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie has)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal")
+def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Launch) -> None:
+    launch.wait_for(r"^run: ready")  # the web idle: no request to finish first
+    started = launch.descendants()
+    for name in ("gunicorn", "worker", "worker.sender", "redis-server"):
+        assert any(name in " ".join(arguments) for arguments in started.values()), started
+
+    os.kill(launch.process.pid, signal.SIGKILL)
+    launch.wait(10)
+    try:
+        wait_until(lambda: not any(map(running, started)), 10, "the launcher's processes to end")
+    finally:
+        for pid in filter(running, started):  # whatever the test found left over
+            os.kill(pid, signal.SIGKILL)
+    assert not launch.redis_answers()
+    with socket.socket() as probe:  # nothing holds the API's port
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", launch.port))
