@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import redis
 from dotenv import dotenv_values
+from flask.helpers import get_load_dotenv
 from honcho.environ import parse_procfile
 
 from shared.db import Database, init_database
@@ -119,9 +120,9 @@ def default_worker_processes(settings: Settings) -> int:
 
 def read_env_file(path: Path) -> list[str]:
     """Set the variables of a .env file that the environment does not set already; their
-    names. FLASK_SKIP_DOTENV=1 skips the file, as it does for the flask command."""
-    skip = os.environ.get("FLASK_SKIP_DOTENV", "")
-    if skip and skip.lower() not in {"0", "false", "no"}:
+    names. FLASK_SKIP_DOTENV=1 skips the file, as it does for the flask command (whose
+    test of that variable this is)."""
+    if not get_load_dotenv():
         return []
     added = []
     for name, value in dotenv_values(path).items():
