@@ -16,6 +16,7 @@ import requests
 
 from shared.settings import SettingsError, load_settings
 from tests.conftest import Api
+from tests.e2e.test_batches import wait_completed
 from tests.stack import PROJECT_ROOT, RedisServer, Stack
 
 BOOTSTRAP = "bootstrap-admin-secret-for-the-tests-0123456789"
@@ -170,6 +171,7 @@ def test_an_account_limited_key_uses_only_its_accounts(auth_stack: Stack, admin:
         "/batches", json={"operations": [{"account_number": mine, "type": "deposit", "amount": 1}]}
     ).json()["data"]
     assert limited.get(own_batch["status_url"]).status_code == 200
+    wait_completed(admin, others_batch["batch_id"])  # applied asynchronously
     # 100, 2 transferred in, the admin's deposit and batch of 1 each: nothing else
     assert admin.balance(other) == 104.0
 
@@ -211,6 +213,7 @@ def test_what_is_beyond_a_limited_keys_reach_is_answered_as_unknown(
         assert (status, body) == answer_without(unknown, UNKNOWN_ID), path
         assert (status, body) == answer_without(to_admin, UNKNOWN_ID), path
     assert admin.get(f"/holds/{others['hold']}").json()["data"]["status"] == "active"
+    wait_completed(admin, batch["batch_id"])  # applied asynchronously
     assert admin.balance(other) == 102.0  # the deposit and the batch; nothing reversed
 
 
