@@ -11,7 +11,6 @@ import click
 import redis
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
-from rich.console import Console
 from rich.markup import escape
 
 from shared.api_keys import (
@@ -29,12 +28,11 @@ from shared.db import init_database
 from shared.errors import DomainError, RevocationNotAnnounced
 from shared.labels import database_label, redis_label
 from web.api_keys import revoke_everywhere
+from web.batch_outcome import console  # the commands' one stderr console
 from web.batch_progress import record_path
 from web.batch_submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
 from web.key_revocation import LOOK_SECONDS, WebProcesses, live_web_processes, unacknowledged
 from web.services import current_services
-
-console = Console(stderr=True)
 
 
 def default_api_url() -> str:
