@@ -46,6 +46,9 @@ class ProgressRecord:
     submission: str = ""  # "" for the first; a random token for each --again
     accepted: list[Sent] = field(default_factory=list)
     in_doubt: list[Sent] = field(default_factory=list)  # sent, no answer (yet)
+    # The record an --again submission replaces. It stays on disk until a batch of the new
+    # submission may have reached the API: an --again that sent nothing leaves it as it was.
+    replaces: ProgressRecord | None = field(default=None, repr=False)
 
     def idempotency_key(self, first_line: int, last_line: int) -> str:
         seed = f"{self.content_sha256}\n{self.submission}\n{first_line}-{last_line}"
@@ -80,6 +83,9 @@ class ProgressRecord:
         self.save()
 
     def save(self) -> None:
+        if self.replaces is not None and not self.accepted and not self.in_doubt:
+            self.replaces.save()
+            return
         body = {
             "version": VERSION,
             "content_sha256": self.content_sha256,
@@ -172,9 +178,13 @@ def load_record(path: Path) -> ProgressRecord | None:
         raise ValueError(f"{path} is not a progress record of this submitter ({exc})") from exc
 
 
-def new_record(path: Path, content: str, url: str, again: bool) -> ProgressRecord:
-    """A record for a first submission, or (`again`) a new one with keys of its own."""
-    return ProgressRecord(path, content, url, secrets.token_hex(8) if again else "")
+def new_record(
+    path: Path, content: str, url: str, again: bool, replaces: ProgressRecord | None = None
+) -> ProgressRecord:
+    """A record for a first submission, or (`again`) a new one with keys of its own, which
+    takes the place of `replaces` once it has sent something."""
+    token = secrets.token_hex(8) if again else ""
+    return ProgressRecord(path, content, url, token, replaces=replaces)
 
 
 def api_key_fingerprint(api_key: str | None) -> str | None:

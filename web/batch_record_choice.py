@@ -25,7 +25,7 @@ def choose_record(options: Options, content: str, lines: set[int]) -> ProgressRe
         return new_record(options.progress, content, options.url, options.again)
     if found.content_sha256 != content:
         if options.again:
-            return new_record(options.progress, content, options.url, again=True)
+            return new_record(options.progress, content, options.url, again=True, replaces=found)
         accepted = ", ".join(sent.lines() for sent in found.accepted) or "none"
         raise Stopped(
             f"{options.file} has changed since {options.progress} was written (it records "
@@ -40,7 +40,7 @@ def choose_record(options: Options, content: str, lines: set[int]) -> ProgressRe
                 f"submission to {options.url} replaces it",
                 soft_wrap=True,
             )
-            return new_record(options.progress, content, options.url, again=True)
+            return new_record(options.progress, content, options.url, again=True, replaces=found)
         raise Stopped(
             f"{options.progress} was written for {found.url}, not {options.url}: the lines "
             f"it records as accepted were accepted there; nothing was sent. To finish that "
@@ -55,7 +55,7 @@ def choose_record(options: Options, content: str, lines: set[int]) -> ProgressRe
             "file is sent again, as a new submission",
             soft_wrap=True,
         )
-        return new_record(options.progress, content, options.url, again=True)
+        return new_record(options.progress, content, options.url, again=True, replaces=found)
     if options.again:
         accepted = len(lines & found.accepted_lines())
         console.print(

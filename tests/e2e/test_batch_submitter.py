@@ -327,6 +327,28 @@ def test_a_changed_file_is_refused_and_again_sends_it(
     assert open_client.balance(number) == 4.0
 
 
+def test_an_again_that_sent_nothing_leaves_the_finished_record_as_it_was(
+    runner: FlaskCliRunner, open_client: Api, tmp_path: Path
+) -> None:
+    number = open_client.open_account("0")
+    path = tmp_path / "ops.csv"
+    path.write_text(f"{number},deposit,1\n{number},deposit,2\n")
+    args = ["batch", "submit", str(path), "--url", open_client.base_url]
+    assert runner.invoke(args=args).exit_code == 0
+    record = (tmp_path / "ops.csv.progress.json").read_text()
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for again in (
+        ["--again", "--url", nowhere],
+        ["--again", "--url", nowhere, "--batch-size", "1"],
+    ):
+        result = runner.invoke(args=["batch", "submit", str(path), *again])
+        assert result.exit_code == 2, result.output
+        assert (tmp_path / "ops.csv.progress.json").read_text() == record
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert open_client.balance(number) == 3.0  # the finished file was not sent again
+
+
 def test_a_refused_key_names_the_option_and_its_variable(
     runner: FlaskCliRunner, keyed_stack: Stack, tmp_path: Path
 ) -> None:
