@@ -103,10 +103,11 @@ def web_file_descriptors(settings: Settings) -> int:
     return settings.web_processes * (settings.web_connections + 200)
 
 
-def fresh_metrics_directory(data_dir: Path) -> Path:
+def fresh_metrics_directory(data_dir: Path, port: int) -> Path:
     """An empty metrics directory, where every process writes its Prometheus values for
-    /metrics to add up; values of an earlier run would otherwise be counted again."""
-    directory = data_dir / "metrics"
+    /metrics to add up; values of an earlier run would otherwise be counted again. One per
+    port: a second service started from the same folder must not empty the first's."""
+    directory = data_dir / "metrics" / str(port)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return directory
@@ -228,7 +229,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
     """What the processes run with: this environment (.env included) and a metrics directory."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_directory(settings.data_dir))
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(
+            fresh_metrics_directory(settings.data_dir, settings.port)
+        )
     # The Procfile names gunicorn and celery; find the ones installed beside this Python.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env

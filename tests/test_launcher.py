@@ -161,3 +161,13 @@ def test_the_web_gets_its_whole_graceful_timeout_before_it_is_killed() -> None:
         namespace,
     )
     assert Supervisor().stop_timeout > namespace["graceful_timeout"]  # type: ignore[operator]
+
+
+def test_each_port_gets_its_own_metrics_directory(tmp_path: Path) -> None:
+    """A second service started from the same folder must not empty the first's metrics."""
+    first = run.fresh_metrics_directory(tmp_path, 5000)
+    (first / "counter_1.db").write_bytes(b"values")
+    second = run.fresh_metrics_directory(tmp_path, 5001)
+    assert second != first and not any(second.iterdir())
+    assert (first / "counter_1.db").read_bytes() == b"values"
+    assert not any(run.fresh_metrics_directory(tmp_path, 5000).iterdir())  # a restart: emptied

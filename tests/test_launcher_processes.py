@@ -169,7 +169,7 @@ def test_a_killed_worker_is_restarted_while_the_api_keeps_serving(launch: Launch
 
 
 def test_ctrl_c_stops_web_then_workers_then_redis_and_exits_0(launch: Launch) -> None:
-    launch.wait_for("ready")
+    launch.wait_for(r"^run: ready")
     assert launch.redis_answers()
 
     assert launch.interrupt() == 0, launch.output
