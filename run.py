@@ -205,6 +205,7 @@ def start_redis(supervisor: Supervisor, settings: Settings, env: dict[str, str])
             )
         return
     command = local_redis_command(url, settings.data_dir / "redis", settings.redis_maxmemory)
+    supervisor.log(f"starting a Redis for {redis_label(url)}: {command.split()[0]}")
     supervisor.start(Program("redis", command, env, PROJECT_ROOT, stage=2))
     deadline = time.monotonic() + 15
     while not redis_answers(url):
