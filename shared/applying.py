@@ -7,12 +7,12 @@ rules, and writes back what they changed, all inside the caller's write transact
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 
-from sqlalchemy import CompoundSelect, bindparam, insert, or_, select, union_all, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement, reserve_ids
@@ -33,6 +33,7 @@ from shared.models import (
     utcnow,
 )
 from shared.outbox import record_events
+from shared.queue_reading import PartProgress, queued_work
 from shared.rules import (
     AccountState,
     Chunk,
@@ -93,7 +94,7 @@ def apply_pending(
     partitions = list(partitions)
     session.execute(_LOCK_PARTITIONS, {"partitions": partitions, "applied_by": applied_by})
     now = utcnow()
-    jobs = _queued_jobs(session, partitions, limit)
+    jobs, parts = queued_work(session, partitions, limit)
     holds = _holds(session, partitions, jobs, now)
     if not jobs and not holds:
         return Applied()
@@ -108,6 +109,7 @@ def apply_pending(
     expire_due_holds(chunk)
     outcomes = [decide(job, chunk) for job in jobs]
     _write(session, chunk, jobs, outcomes, applied_by)
+    _write_batch_operations(session, chunk, jobs, outcomes, parts, applied_by)
     return Applied(outcomes, record_events(session, chunk, outcomes))
 
 
@@ -148,6 +150,8 @@ def _write(
     # cheaper at thousands of rows a transaction.
     plain, transfers, full = [], [], []
     for job, o in zip(jobs, outcomes, strict=True):
+        if job.id is None:
+            continue  # a batch operation: its row is inserted, see _write_batch_operations
         row = (job.id, o.status, o.new_balance, o.transaction_id, o.error_type, o.error_message)
         if o.result is not None:
             full.append((*row, json.dumps(o.result, separators=(",", ":"))))
@@ -160,6 +164,52 @@ def _write(
     _FINISH_TRANSFER.executemany(session, transfers, finished)
     _FINISH_JOB_WITH_RESULT.executemany(session, full, finished)
     _MARK_REVERSED.executemany(session, list(chunk.reversed.items()))
+
+
+def _write_batch_operations(
+    session: Session,
+    chunk: Chunk,
+    jobs: list[QueuedJob],
+    outcomes: list[Outcome],
+    parts: list[PartProgress],
+    applied_by: str,
+) -> None:
+    """Insert the job rows of the batch operations applied, already final, and move their
+    parts on (a part whose last operation is applied is deleted): in the same transaction
+    as their ledger entries, so each operation is applied and written exactly once."""
+    if not parts:
+        return
+    accepted_at = dict(session.execute(_PART_ACCEPTED, {"ids": [p.part for p in parts]}).all())
+    rows: dict[int, list[tuple]] = defaultdict(list)
+    for job, o in zip(jobs, outcomes, strict=True):
+        if job.part is not None:
+            rows[job.part].append(
+                (
+                    job.job_id,
+                    job.partition,
+                    job.type,
+                    job.account_number,
+                    job.amount,
+                    o.status,
+                    o.new_balance,
+                    o.transaction_id,
+                    o.error_type,
+                    o.error_message,
+                    job.batch_id,
+                    job.batch_index,
+                    job.reference,
+                    job.metadata,
+                    job.request_id,
+                    job.to_account,
+                    o.to_balance,
+                    job.submitted_by,
+                )
+            )
+    for part, part_rows in rows.items():
+        shared = {"created_at": accepted_at[part], "completed_at": chunk.now}
+        _INSERT_OPERATION_JOBS.executemany(session, part_rows, {**shared, "applied_by": applied_by})
+    _MOVE_PART.executemany(session, [(p.part, p.applied) for p in parts if not p.finished])
+    _END_PART.executemany(session, [(p.part,) for p in parts if p.finished])
 
 
 def _write_holds(session: Session, chunk: Chunk) -> None:
@@ -261,61 +311,6 @@ def _targets(session: Session, jobs: list[QueuedJob]) -> dict[str, TargetJob]:
     return {row.job_id: TargetJob(*row) for row in session.execute(_TARGET_JOBS, {"ids": ids})}
 
 
-def _queued_jobs(session: Session, partitions: list[int], limit: int) -> list[QueuedJob]:
-    """Up to `limit` queued jobs, each partition's in id order.
-
-    Every partition gets an equal share first, so a single withdrawal is not stuck behind
-    another partition's batch of 100,000; the share a quiet partition leaves is then
-    divided among those with more. Each read walks one partition's queue index in order
-    and stops at its limit.
-    """
-    if not partitions:
-        return []
-    taken: dict[int, list[QueuedJob]] = {partition: [] for partition in partitions}
-    first = partitions[:limit]
-    share = max(1, limit // len(first))
-    parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
-    # The first equal shares of every partition in one statement: with a single waiting
-    # request, one read of each partition would cost more than the rest of the chunk.
-    for row in session.execute(_first_shares(len(first)), parameters):
-        job = QueuedJob(*row)
-        taken[job.partition].append(job)
-    for rows in taken.values():
-        rows.sort()  # by id: the order of a UNION ALL's rows is not guaranteed
-    remaining = limit - sum(map(len, taken.values()))
-    hungry = [partition for partition in first if len(taken[partition]) == share]
-    while hungry and remaining > 0:
-        share, still_hungry = max(1, remaining // len(hungry)), []
-        for partition in hungry[:remaining]:
-            rows = taken[partition]
-            after = rows[-1].id if rows else 0
-            wanted = min(share, remaining)
-            parameters = {"partition": partition, "after": after, "limit": wanted}
-            fetched = [QueuedJob(*row) for row in session.execute(_QUEUED_JOBS, parameters)]
-            rows.extend(fetched)
-            remaining -= len(fetched)
-            if len(fetched) == wanted:
-                still_hungry.append(partition)
-        hungry = still_hungry
-    return [job for rows in taken.values() for job in rows]
-
-
-@cache
-def _first_shares(count: int) -> CompoundSelect:
-    """Up to :share queued jobs of each of the partitions :p0 … :p<count-1>, as QueuedJob
-    rows; one statement per partition count, built once."""
-    columns = [_jobs.c[name] for name in QueuedJob._fields]
-    shares = [
-        select(*columns)
-        .where(_jobs.c.partition == bindparam(f"p{index}"), IS_QUEUED)
-        .order_by(_jobs.c.id)
-        .limit(bindparam("share"))
-        .subquery()
-        for index in range(count)
-    ]
-    return union_all(*(select(share) for share in shares))
-
-
 # Statements built once, with bound parameters (IN lists expand at execution), and executed
 # with many parameter sets at once: building expressions or running the ORM's unit of work
 # per call would cost more than the SQL itself at thousands of rows per second.
@@ -369,12 +364,6 @@ _LOCK_PARTITIONS = (
     update(Partition.__table__)
     .where(Partition.__table__.c.id.in_(_PARTITIONS))
     .values(applied_by=bindparam("applied_by"))
-)
-_QUEUED_JOBS = (
-    select(*(_jobs.c[name] for name in QueuedJob._fields))  # QueuedJob(*row) relies on it
-    .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
-    .order_by(_jobs.c.id)
-    .limit(bindparam("limit"))
 )
 _ACCOUNTS = (
     select(
@@ -437,6 +426,33 @@ _FINISH_JOB_WITH_RESULT = BulkStatement(
     ),
     columns=("key", *_FINISHED, "result"),
 )
+_PART_ACCEPTED = select(_jobs.c.id, _jobs.c.created_at).where(
+    _jobs.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_OPERATION_JOBS = BulkStatement(
+    insert(_jobs),
+    columns=(
+        "job_id",
+        "partition",
+        "type",
+        "account_number",
+        "amount",
+        *_FINISHED,
+        "batch_id",
+        "batch_index",
+        "reference",
+        "metadata",
+        "request_id",
+        "to_account",
+        "to_balance",
+        "submitted_by",
+    ),
+)
+_MOVE_PART = BulkStatement(
+    update(_jobs).where(_jobs.c.id == bindparam("key")).values(batch_index=bindparam("applied")),
+    columns=("key", "applied"),
+)
+_END_PART = BulkStatement(delete(_jobs).where(_jobs.c.id == bindparam("key")), columns=("key",))
 _INSERT_ENTRIES = BulkStatement(
     insert(_ledger),
     columns=(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from shared.models import (
     ACTIVE,
+    BATCH_PART,
     CAPTURE,
     CAPTURED,
     CREDIT,
@@ -190,7 +191,7 @@ def _check_jobs(session: Session, entries: list[_Entry], report: AuditReport) ->
                 Job.amount,
                 Job.target_id,
                 Job.reversed_by,
-            )
+            ).where(Job.type != BATCH_PART)
         )
     }
     report.jobs = len(jobs)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from shared.accounts import validate_account_number
+from shared.batch_queue import BatchOperation, encode_part, part_job_id, queued_operation_jobs
+from shared.bulk import BulkStatement
 from shared.errors import (
     BatchNotFound,
     DomainError,
@@ -18,24 +21,26 @@ from shared.errors import (
     InvalidOperation,
     InvalidTransfer,
 )
-from shared.models import BATCH_TYPES, FAILED, PROCESSING, QUEUED, SUCCEEDED, TRANSFER, Batch, Job
+from shared.models import (
+    BATCH_PART,
+    BATCH_TYPES,
+    FAILED,
+    PROCESSING,
+    QUEUED,
+    SUCCEEDED,
+    TRANSFER,
+    Batch,
+    Job,
+    utcnow,
+)
 from shared.money import parse_amount
-from shared.operations import Operation, new_id, record_operations
 from shared.partitioning import partition_of
 from shared.references import parse_metadata, parse_reference
 
 MAX_DETAILS = 100  # enough to fix a file by; a body with more bad rows says how many
 
 
-def parse_operations(
-    raw: object,
-    *,
-    batch_id: str,
-    max_batch: int,
-    max_cents: int,
-    request_id: str | None = None,
-    submitted_by: str | None = None,
-) -> list[Operation]:
+def parse_operations(raw: object, *, max_batch: int, max_cents: int) -> list[BatchOperation]:
     """Validate every operation of a batch body; raise InvalidBatch listing each bad one.
 
     Nothing is recorded unless all of them are valid.
@@ -44,7 +49,7 @@ def parse_operations(
         raise InvalidBatch("operations must be a list", details=[])
     if not 1 <= len(raw) <= max_batch:
         raise InvalidBatch(f"a batch holds 1 to {max_batch} operations", details=[])
-    operations: list[Operation] = []
+    operations: list[BatchOperation] = []
     details: list[dict[str, object]] = []
     for index, item in enumerate(raw):
         try:
@@ -53,18 +58,14 @@ def parse_operations(
             details.append({"index": index, "type": error.type, "message": error.message})
             continue
         operations.append(
-            Operation(
-                new_id(),
-                parsed.account_number,
-                parsed.type,
-                parsed.cents,
-                batch_id,
+            BatchOperation(
                 index,
+                parsed.type,
+                parsed.account_number,
+                parsed.cents,
+                parsed.to_account,
                 parsed.reference,
                 parsed.metadata,
-                request_id,
-                to_account=parsed.to_account,
-                submitted_by=submitted_by,
             )
         )
     if details:
@@ -108,18 +109,45 @@ def parse_operation(item: object, *, max_cents: int) -> ParsedOperation:
 
 
 def record_batch(
-    session: Session, batch_id: str, operations: Sequence[Operation], partitions: int
+    session: Session,
+    batch_id: str,
+    operations: Sequence[BatchOperation],
+    partitions: int,
+    *,
+    request_id: str | None = None,
+    submitted_by: str | None = None,
 ) -> set[int]:
-    """Record the batch and all its operations in the caller's transaction.
+    """Record the batch: its row, and one queued part per partition its operations touch
+    (shared.batch_queue), in the caller's transaction. Returns the partitions to wake.
 
     Operations on unknown accounts are recorded too: they fail with account_not_found when
-    applied, each on its own. Returns the partitions to wake.
+    applied, each on its own.
     """
-    submitted_by = operations[0].submitted_by if operations else None
-    session.add(Batch(batch_id=batch_id, total=len(operations), submitted_by=submitted_by))
+    by_partition: dict[int, list[BatchOperation]] = defaultdict(list)
+    for operation in operations:
+        by_partition[partition_of(operation.account_number, partitions)].append(operation)
+    now = utcnow()
+    session.add(
+        Batch(batch_id=batch_id, total=len(operations), submitted_by=submitted_by, created_at=now)
+    )
     session.flush()
-    record_operations(session, operations, partitions, refuse_unknown_accounts=False)
-    return {partition_of(op.account_number, partitions) for op in operations}
+    rows = [
+        (
+            part_job_id(batch_id, partition),
+            partition,
+            BATCH_PART,
+            part[0].account_number,
+            len(part),
+            batch_id,
+            0,
+            encode_part(part),
+            request_id,
+            submitted_by,
+        )
+        for partition, part in sorted(by_partition.items())
+    ]
+    _INSERT_PARTS.executemany(session, rows, {"status": QUEUED, "created_at": now})
+    return set(by_partition)
 
 
 @dataclass(frozen=True)
@@ -139,9 +167,23 @@ def batch_progress(session: Session, batch_id: str) -> BatchProgress:
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise BatchNotFound(f"batch {batch_id} not found")
+    if batch.failed is None:
+        return _counted_progress(session, batch)
+    applied, failed = batch.applied or 0, batch.failed
+    counts = {
+        QUEUED: batch.total - applied,
+        PROCESSING: 0,
+        SUCCEEDED: applied - failed,
+        FAILED: failed,
+    }
+    return BatchProgress(batch_id, batch.total, counts, batch.created_at, batch.completed_at)
+
+
+def _counted_progress(session: Session, batch: Batch) -> BatchProgress:
+    """The progress of a batch accepted before batches kept counters, from its jobs."""
     rows = session.execute(
         select(Job.status, func.count(), func.max(Job.completed_at))
-        .where(Job.batch_id == batch_id)
+        .where(Job.batch_id == batch.batch_id, Job.type != BATCH_PART)
         .group_by(Job.status)
     ).all()
     counts = {status: 0 for status in (QUEUED, PROCESSING, SUCCEEDED, FAILED)}
@@ -150,28 +192,61 @@ def batch_progress(session: Session, batch_id: str) -> BatchProgress:
         counts[status] = count
         if completed_at is not None and (last_completed is None or completed_at > last_completed):
             last_completed = completed_at
-    progress = BatchProgress(batch_id, batch.total, counts, batch.created_at, None)
+    progress = BatchProgress(batch.batch_id, batch.total, counts, batch.created_at, None)
     if progress.completed:
-        progress = BatchProgress(batch_id, batch.total, counts, batch.created_at, last_completed)
+        progress = BatchProgress(
+            batch.batch_id, batch.total, counts, batch.created_at, last_completed
+        )
     return progress
 
 
 def batch_results(
     session: Session, batch_id: str, offset: int, limit: int
 ) -> tuple[int, list[Job]]:
-    """The batch's total and its jobs with index in [offset, offset + limit), in order."""
+    """The batch's total and its jobs with index in [offset, offset + limit), in order:
+    the applied ones as stored, the others as queued jobs built from the batch's parts."""
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise BatchNotFound(f"batch {batch_id} not found")
     if offset >= batch.total:
         return batch.total, []  # past the end: an empty page (and no 64-bit overflow below)
+    wanted = range(offset, min(offset + limit, batch.total))
+    found = _applied_jobs(session, batch_id, wanted.start, wanted.stop)
+    missing = [index for index in wanted if index not in found]
+    if missing:
+        found.update(queued_operation_jobs(session, batch_id, missing))
+        # Applied between the two reads (PostgreSQL reads each statement afresh): the
+        # transaction that moved the part's cursor on wrote their rows.
+        late = [index for index in missing if index not in found]
+        if late:
+            found.update(_applied_jobs(session, batch_id, min(late), max(late) + 1))
+    return batch.total, [found[index] for index in wanted if index in found]
+
+
+def _applied_jobs(session: Session, batch_id: str, start: int, stop: int) -> dict[int, Job]:
     jobs = session.scalars(
-        select(Job)
-        .where(
+        select(Job).where(
             Job.batch_id == batch_id,
-            Job.batch_index >= offset,
-            Job.batch_index < min(offset + limit, batch.total),
+            Job.batch_index >= start,
+            Job.batch_index < stop,
+            Job.type != BATCH_PART,
         )
-        .order_by(Job.batch_index)
-    ).all()
-    return batch.total, list(jobs)
+    )
+    return {job.batch_index: job for job in jobs if job.batch_index is not None}
+
+
+_INSERT_PARTS = BulkStatement(
+    insert(Job.__table__),
+    columns=(
+        "job_id",
+        "partition",
+        "type",
+        "account_number",
+        "amount",
+        "batch_id",
+        "batch_index",
+        "details",
+        "request_id",
+        "submitted_by",
+    ),
+)

@@ -27,6 +27,9 @@ REVERSAL = "reversal"
 UPDATE_ACCOUNT = "update_account"  # a PATCH of the account's status or daily limit
 TRANSFER_OUT = "transfer_out"
 TRANSFER_IN = "transfer_in"
+# A queued row that carries one partition's operations of a batch (see shared.batch_queue);
+# it is never a job of the API.
+BATCH_PART = "batch_part"
 OPERATION_TYPES = (WITHDRAW, DEPOSIT)
 # The types a batch operation may have.
 BATCH_TYPES = (WITHDRAW, DEPOSIT, TRANSFER)
@@ -167,7 +170,9 @@ class Job(Base):
 
 
 class Batch(Base):
-    """A group of operations submitted together; its jobs carry its id and their index."""
+    """A group of operations submitted together; its jobs carry its id and their index.
+
+    Until applied, its operations wait in its parts (shared.batch_queue), not as jobs."""
 
     __tablename__ = "batches"
 
@@ -177,6 +182,11 @@ class Batch(Base):
     # that reaches `total` knows the batch is complete (for its batch.completed event)
     # without counting the jobs. Null on batches from before it was kept.
     applied: Mapped[int | None] = mapped_column(Integer, default=0)
+    # How many of the applied failed, and when the last one was applied: with `applied`
+    # they answer GET /batches/{id} without reading the batch's jobs. Null on batches
+    # accepted before they were kept, whose jobs are counted instead.
+    failed: Mapped[int | None] = mapped_column(Integer, default=0)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
 

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import uuid_utils
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, case, func, insert, select
 from sqlalchemy.orm import Session
 
+from shared.batch_queue import queued_operation_job
 from shared.bulk import BulkStatement
 from shared.errors import AccountNotFound, JobNotFound
-from shared.models import IS_FAILED, IS_QUEUED, QUEUED, Account, Job, utcnow
+from shared.models import BATCH_PART, IS_FAILED, IS_QUEUED, QUEUED, Account, Job, utcnow
 from shared.partitioning import partition_of
 
 LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
@@ -144,10 +145,20 @@ def unknown_account(session: Session, operation: Operation) -> str:
 
 
 def get_job(session: Session, job_id: str) -> Job:
-    job = session.scalar(select(Job).where(Job.job_id == job_id))
+    """A job by id: its row, or, for a batch operation not applied yet, an unsaved Job
+    built from the batch's queued part."""
+    job = _job_row(session, job_id)
+    if job is None and (job := queued_operation_job(session, job_id)) is None:
+        # Applied between the two reads (PostgreSQL reads each statement afresh): the
+        # transaction that moved the part on wrote its row.
+        job = _job_row(session, job_id)
     if job is None:
         raise JobNotFound(f"job {job_id} not found")
     return job
+
+
+def _job_row(session: Session, job_id: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.job_id == job_id, Job.type != BATCH_PART))
 
 
 def recent_failures(session: Session, limit: int) -> list[Job]:
@@ -155,13 +166,20 @@ def recent_failures(session: Session, limit: int) -> list[Job]:
     return list(session.scalars(select(Job).where(IS_FAILED).order_by(Job.id.desc()).limit(limit)))
 
 
+# A batch part waits for the operations it has not applied yet; any other queued row, one.
+_WAITING = func.sum(
+    case((Job.type == BATCH_PART, Job.amount - func.coalesce(Job.batch_index, 0)), else_=1)
+)
+
+
 def queued_by_partition(session: Session) -> dict[int, int]:
-    """How many accepted jobs wait in each partition that has any (through the queue index)."""
-    query = select(Job.partition, func.count()).where(IS_QUEUED).group_by(Job.partition)
-    return {partition: count for partition, count in session.execute(query)}
+    """How many accepted operations wait in each partition that has any (through the queue
+    index)."""
+    query = select(Job.partition, _WAITING).where(IS_QUEUED).group_by(Job.partition)
+    return {partition: int(count) for partition, count in session.execute(query)}
 
 
 def queued_backlog(session: Session, partitions: int) -> int:
-    """How many accepted jobs wait to be applied (counted through the partition index)."""
-    query = select(func.count()).where(Job.partition.in_(range(partitions)), IS_QUEUED)
-    return session.scalar(query) or 0
+    """How many accepted operations wait to be applied (through the partition index)."""
+    query = select(_WAITING).where(Job.partition.in_(range(partitions)), IS_QUEUED)
+    return int(session.scalar(query) or 0)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.bulk import BulkStatement
 from shared.models import (
     BATCH_COMPLETED,
     EXPIRED,
+    FAILED,
     HOLD_EXPIRED,
     JOB_FAILED,
     JOB_SUCCEEDED,
@@ -46,7 +48,7 @@ def record_events(session: Session, chunk: Chunk, outcomes: Sequence[Outcome]) -
     """Count the chunk's batch jobs, and record the events it makes true for the webhooks
     subscribed to them; returns how many deliveries that makes."""
     subscribers = _subscribers(session)
-    completed_batches = _count_batch_progress(session, outcomes)
+    completed_batches = _count_batch_progress(session, outcomes, chunk.now)
     if not subscribers:
         return 0
     subjects: dict[str, list[str]] = {kind: [] for kind in subscribers}
@@ -77,16 +79,21 @@ def _subscribers(session: Session) -> dict[str, list[str]]:
     return subscribers
 
 
-def _count_batch_progress(session: Session, outcomes: Sequence[Outcome]) -> list[str]:
-    """Add this chunk's applied jobs to their batches' counters; returns those batches.
+def _count_batch_progress(
+    session: Session, outcomes: Sequence[Outcome], now: datetime
+) -> list[str]:
+    """Add this chunk's applied and failed jobs to their batches' counters, and stamp a
+    batch whose last job this is as completed now; returns those batches.
 
     Run at the end of the apply transaction (only the events it completes are written
     after it), in batch-id order: on PostgreSQL two workers applying one batch's jobs wait
     for each other's counter row only briefly, and in a fixed order.
     """
     counts = Counter(o.batch_id for o in outcomes if o.batch_id is not None)
+    failed = Counter(o.batch_id for o in outcomes if o.batch_id is not None and o.status == FAILED)
     ordered = sorted(counts)
-    _COUNT_APPLIED.executemany(session, [(batch_id, counts[batch_id]) for batch_id in ordered])
+    rows = [(batch_id, counts[batch_id], failed[batch_id]) for batch_id in ordered]
+    _COUNT_APPLIED.executemany(session, rows, {"now": now})
     return ordered
 
 
@@ -102,8 +109,19 @@ _COMPLETED = select(_batches.c.batch_id).where(
 _COUNT_APPLIED = BulkStatement(
     update(_batches)
     .where(_batches.c.batch_id == bindparam("key"))
-    .values(applied=_batches.c.applied + bindparam("count")),
-    columns=("key", "count"),
+    .values(
+        applied=_batches.c.applied + bindparam("count"),
+        # Null on batches from before it was kept (they are counted from their jobs).
+        failed=_batches.c.failed + bindparam("failed"),
+        completed_at=case(
+            (
+                _batches.c.applied + bindparam("count") >= _batches.c.total,
+                bindparam("now", type_=_batches.c.completed_at.type),
+            ),
+            else_=_batches.c.completed_at,
+        ),
+    ),
+    columns=("key", "count", "failed"),
 )
 _INSERT_EVENTS = BulkStatement(
     insert(WebhookEvent.__table__), columns=("type", "webhook_ids", "subject_ids")

@@ -60,7 +60,7 @@ class QueuedJob(NamedTuple):
     """A job as the applier reads it: a plain tuple, since reading a SQLAlchemy Row's
     attributes costs about as much per job as the rest of the rule."""
 
-    id: int
+    id: int | None  # None for a batch operation (see `part`)
     job_id: str
     partition: int
     account_number: str
@@ -73,6 +73,11 @@ class QueuedJob(NamedTuple):
     to_account: str | None
     target_id: str | None
     details: str | None
+    batch_index: int | None
+    submitted_by: str | None
+    # Set on a batch operation: the id of the queued part it was taken from (its own id is
+    # None: its job row is written when it is applied).
+    part: int | None = None
 
 
 @dataclass(slots=True)

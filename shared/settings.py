@@ -255,6 +255,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             env, "ATM_WEBHOOK_SWEEP_SECONDS", _positive_float, defaults.webhook_sweep_seconds
         ),
     )
+    # A batch operation's job id holds its index, and a batch part's id its partition, in
+    # 16 bits (shared.batch_queue).
+    if settings.max_batch > 65_536:
+        raise SettingsError("ATM_MAX_BATCH must be at most 65536")
+    if settings.partitions > 65_536:
+        raise SettingsError("ATM_PARTITIONS must be at most 65536")
     if settings.database_url.startswith("postgres://"):
         raise SettingsError("DATABASE_URL must start with postgresql:// (not postgres://)")
     if (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
+from shared.batch_queue import new_batch_id
 from shared.batches import (
     batch_progress,
     batch_results,
@@ -12,7 +13,6 @@ from shared.batches import (
     record_batch,
 )
 from shared.idempotency import StoredResponse
-from shared.operations import new_id
 from shared.views import batch_result_view, batch_status_url, batch_view
 from web.auth import caller_id, operate, require_account
 from web.idempotency import create_once, idempotency_claim, replayed
@@ -33,22 +33,26 @@ def create_batch() -> Response:
     settings = services.settings
     body = json_object_body()
     claim = idempotency_claim(body)
-    batch_id = new_id()
+    batch_id = new_batch_id()
     operations = parse_operations(
-        body.get("operations"),
-        batch_id=batch_id,
-        max_batch=settings.max_batch,
-        max_cents=settings.max_amount_cents,
-        request_id=current_request_id(),
-        submitted_by=caller_id(),
+        body.get("operations"), max_batch=settings.max_batch, max_cents=settings.max_amount_cents
     )
     for number in {operation.account_number for operation in operations}:
         require_account(number)
     services.backpressure.admit(len(operations))
     partitions: set[int] = set()
+    request_id, submitted_by = current_request_id(), caller_id()  # read in the request
 
     def create(session: Session) -> StoredResponse:
-        partitions.update(record_batch(session, batch_id, operations, settings.partitions))
+        recorded = record_batch(
+            session,
+            batch_id,
+            operations,
+            settings.partitions,
+            request_id=request_id,
+            submitted_by=submitted_by,
+        )
+        partitions.update(recorded)
         url = batch_status_url(batch_id)
         data = {"batch_id": batch_id, "total": len(operations), "status_url": url}
         return StoredResponse(202, data, {"Location": url, "Retry-After": "1"})

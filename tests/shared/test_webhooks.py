@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
+from shared.batch_queue import BatchOperation, new_batch_id, operation_job_id
 from shared.batches import record_batch
 from shared.db import Database
 from shared.errors import InvalidWebhookUrl
@@ -155,10 +156,8 @@ def test_events_are_written_by_the_transaction_that_makes_them_true(database: Da
         batch_hook = create_webhook(session, "http://y.test/", ["batch.completed"], "s" * 16)
         gone_hook = create_webhook(session, "http://z.test/", ["job.succeeded"], "s" * 16)
         delete_webhook(session, gone_hook.webhook_id)
-        batch_id = new_id()
-        operations = [
-            Operation(new_id(), "501", "withdraw", 100, batch_id, index) for index in range(3)
-        ]
+        batch_id = new_batch_id()
+        operations = [BatchOperation(i, "withdraw", "501", 100, None, None, None) for i in range(3)]
         record_batch(session, batch_id, operations, 1)
 
     class Abort(Exception):
@@ -173,7 +172,7 @@ def test_events_are_written_by_the_transaction_that_makes_them_true(database: Da
         assert apply_pending(session, [0], 2, "test").events == 2  # the batch is not complete
     with database.writing() as session:
         assert apply_pending(session, [0], 2, "test").events == 2  # the last job, and the batch
-    jobs = [op.job_id for op in operations]
+    jobs = [operation_job_id(batch_id, op.index) for op in operations]
     assert _events(database) == [
         ("batch.completed", [batch_hook.webhook_id], [batch_id]),
         ("job.succeeded", [jobs_hook.webhook_id], jobs[:2]),

@@ -1,0 +1,170 @@
+"""How a batch waits: one queue row per partition it touches, each operation written once.
+
+Accepting a batch writes its `batches` row and, for each partition its operations touch, one
+*part*: a row of `jobs` of type `batch_part`, queued like any single job (so it takes its
+place in the partition's acceptance order), that carries the partition's operations of the
+batch as compact JSON in `details`, their count in `amount` and, in `batch_index`, how many
+of them are applied so far. The applier reads a part where it meets it in the queue,
+applies its next operations in array order, and in the same transaction inserts each
+operation's job row already final, with its ledger entries and balances, then moves the
+part's cursor on (or deletes the part once its last operation is applied). So an operation
+is written once, at apply; the batch costs one row per touched partition at intake.
+
+Every operation has its job id from acceptance: the batch's id is a UUIDv7 whose low 16
+bits are zero, and operation `i`'s job id is the same 128 bits with the version nibble set
+to 8 (a UUIDv8, which no single job's id is) and `i` in the low 16 bits. So the id says
+which batch and index it is, which is how a job not yet applied is found in its part.
+A part's own id (never shown) has version nibble 0.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import uuid_utils
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from shared.models import BATCH_PART, QUEUED, Job
+
+MAX_OPERATIONS = 1 << 16  # an index must fit in the low 16 bits of the id
+_LOW_BITS = MAX_OPERATIONS - 1
+_VERSION_SHIFT = 76  # the version nibble of a UUID's 128 bits
+_VERSION_MASK = 0xF << _VERSION_SHIFT
+_OPERATION_VERSION = 8
+_PART_VERSION = 0
+
+
+class BatchOperation(NamedTuple):
+    """One operation of a batch, as its part stores it (and in that order)."""
+
+    index: int
+    type: str
+    account_number: str
+    amount: int
+    to_account: str | None
+    reference: str | None
+    metadata: str | None  # compact JSON text
+
+
+def new_batch_id() -> str:
+    """A time-ordered batch id with room for 65,536 operation ids beside it."""
+    return str(uuid.UUID(int=uuid_utils.uuid7().int & ~_LOW_BITS))
+
+
+def operation_job_id(batch_id: str, index: int) -> str:
+    return _with_version(uuid.UUID(batch_id).int | index, _OPERATION_VERSION)
+
+
+def part_job_id(batch_id: str, partition: int) -> str:
+    return _with_version(uuid.UUID(batch_id).int | partition, _PART_VERSION)
+
+
+def batch_and_index(job_id: str) -> tuple[str, int] | None:
+    """The batch and index an operation's job id names, or None for any other id."""
+    try:
+        value = uuid.UUID(job_id)
+    except ValueError:
+        return None
+    if value.version != _OPERATION_VERSION or str(value) != job_id.lower():
+        return None
+    return _with_version(value.int & ~_LOW_BITS, 7), value.int & _LOW_BITS
+
+
+def _with_version(value: int, version: int) -> str:
+    return str(uuid.UUID(int=(value & ~_VERSION_MASK) | (version << _VERSION_SHIFT)))
+
+
+def encode_part(operations: Iterable[BatchOperation]) -> str:
+    return json.dumps([list(operation) for operation in operations], separators=(",", ":"))
+
+
+def decode_part(details: str) -> list[BatchOperation]:
+    return [BatchOperation(*row) for row in json.loads(details)]
+
+
+class Part(NamedTuple):
+    """A queued part as the readers of a batch see it."""
+
+    created_at: datetime
+    request_id: str | None
+    submitted_by: str | None
+    partition: int
+    applied: int  # how many of its operations are applied (they have job rows)
+    operations: list[BatchOperation]
+
+
+def queued_parts(session: Session, batch_id: str) -> list[Part]:
+    """The batch's parts still queued (a finished part is deleted)."""
+    return [
+        Part(
+            row.created_at,
+            row.request_id,
+            row.submitted_by,
+            row.partition,
+            row.batch_index,
+            decode_part(row.details),
+        )
+        for row in session.execute(_PARTS, {"batch_id": batch_id})
+    ]
+
+
+def queued_operation_jobs(
+    session: Session, batch_id: str, indexes: Sequence[int]
+) -> dict[int, Job]:
+    """The operations at `indexes` of the batch that are still queued, as unsaved Job
+    objects (status queued) shaped like the rows they will become."""
+    wanted = set(indexes)
+    found: dict[int, Job] = {}
+    for part in queued_parts(session, batch_id):
+        for operation in part.operations[part.applied :]:
+            if operation.index in wanted:
+                found[operation.index] = _queued_job(batch_id, part, operation)
+    return found
+
+
+def queued_operation_job(session: Session, job_id: str) -> Job | None:
+    """The job of a batch operation not applied yet, or None."""
+    named = batch_and_index(job_id)
+    if named is None:
+        return None
+    batch_id, index = named
+    return queued_operation_jobs(session, batch_id, [index]).get(index)
+
+
+def _queued_job(batch_id: str, part: Part, operation: BatchOperation) -> Job:
+    return Job(
+        job_id=operation_job_id(batch_id, operation.index),
+        partition=part.partition,
+        type=operation.type,
+        account_number=operation.account_number,
+        amount=operation.amount,
+        status=QUEUED,
+        batch_id=batch_id,
+        batch_index=operation.index,
+        reference=operation.reference,
+        metadata_json=operation.metadata,
+        request_id=part.request_id,
+        to_account=operation.to_account,
+        submitted_by=part.submitted_by,
+        created_at=part.created_at,
+    )
+
+
+_jobs = Job.__table__
+_PARTS = select(
+    _jobs.c.created_at,
+    _jobs.c.request_id,
+    _jobs.c.submitted_by,
+    _jobs.c.partition,
+    _jobs.c.batch_index,
+    _jobs.c.details,
+).where(
+    _jobs.c.batch_id == bindparam("batch_id"),
+    _jobs.c.type == BATCH_PART,
+    _jobs.c.status == QUEUED,
+)

@@ -1,0 +1,181 @@
+"""Reading a chunk's work from the partitions' queues: single jobs, and batch operations
+taken from the batch parts met in the queue (shared.batch_queue)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from functools import cache
+
+from sqlalchemy import CompoundSelect, bindparam, select, union_all
+from sqlalchemy.orm import Session
+
+from shared.batch_queue import BatchOperation, decode_part, operation_job_id
+from shared.models import BATCH_PART, IS_QUEUED, Job
+from shared.rules import QueuedJob
+
+
+@dataclass
+class PartProgress:
+    """How far this chunk takes a batch part: `applied` of its `total` operations."""
+
+    part: int  # the part's row id
+    applied: int
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.applied >= self.total
+
+
+@dataclass
+class _PartitionQueue:
+    """One partition's queue as far as this chunk read it."""
+
+    partition: int
+    rows: deque[QueuedJob] = field(default_factory=deque)  # read, not yet taken, in id order
+    taken: list[QueuedJob] = field(default_factory=list)
+    last_read: int = 0  # the id of the last row read
+    # The batch part being taken from, its operations and its progress.
+    part_row: QueuedJob | None = None
+    operations: list[BatchOperation] = field(default_factory=list)
+    progress: PartProgress | None = None
+    parts: list[PartProgress] = field(default_factory=list)  # every part this chunk took from
+
+    @property
+    def read_all(self) -> bool:
+        """Nothing read is left to take: more needs another read."""
+        return not self.rows and (self.progress is None or self.progress.finished)
+
+    def take(self, count: int) -> int:
+        """Take up to `count` operations in acceptance order; how many were taken."""
+        taken = 0
+        while taken < count:
+            if self.progress is not None and not self.progress.finished:
+                taken += self._take_from_part(count - taken)
+                continue
+            if not self.rows:
+                break
+            row = self.rows.popleft()
+            if row.type == BATCH_PART:
+                self._open_part(row)
+            else:
+                self.taken.append(row)
+                taken += 1
+        return taken
+
+    def _open_part(self, row: QueuedJob) -> None:
+        self.part_row = row
+        self.operations = decode_part(row.details or "[]")
+        self.progress = PartProgress(row.id or 0, row.batch_index or 0, len(self.operations))
+        self.parts.append(self.progress)
+
+    def _take_from_part(self, count: int) -> int:
+        row, progress = self.part_row, self.progress
+        assert row is not None and progress is not None and row.batch_id is not None
+        start = progress.applied
+        chosen = self.operations[start : start + count]
+        for op in chosen:
+            self.taken.append(
+                QueuedJob(
+                    None,
+                    operation_job_id(row.batch_id, op.index),
+                    row.partition,
+                    op.account_number,
+                    op.type,
+                    op.amount,
+                    row.batch_id,
+                    op.reference,
+                    op.metadata,
+                    row.request_id,
+                    op.to_account,
+                    None,
+                    None,
+                    op.index,
+                    row.submitted_by,
+                    row.id,
+                )
+            )
+        progress.applied += len(chosen)
+        return len(chosen)
+
+
+def queued_work(
+    session: Session, partitions: list[int], limit: int
+) -> tuple[list[QueuedJob], list[PartProgress]]:
+    """Up to `limit` queued operations, each partition's in acceptance order, and how far
+    they take the batch parts they come from.
+
+    Every partition gets an equal share first, so a single withdrawal is not stuck behind
+    another partition's batch of 100,000; the share a quiet partition leaves is then
+    divided among those with more. Each read walks one partition's queue index in order
+    and stops at its limit; a batch part counts as the operations taken from it.
+    """
+    if not partitions:
+        return [], []
+    queues = {partition: _PartitionQueue(partition) for partition in partitions}
+    first = partitions[:limit]
+    share = max(1, limit // len(first))
+    parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
+    # The first equal shares of every partition in one statement: with a single waiting
+    # request, one read of each partition would cost more than the rest of the chunk.
+    for row in session.execute(_first_shares(len(first)), parameters):
+        queues[row.partition].rows.append(QueuedJob(*row))
+    remaining = limit
+    hungry = []
+    for partition in first:
+        queue = queues[partition]
+        # By id: the order of a UNION ALL's rows is not guaranteed.
+        queue.rows = deque(sorted(queue.rows))
+        queue.last_read = queue.rows[-1].id if queue.rows else 0
+        exhausted = len(queue.rows) < share  # read to the end of the queue
+        taken = queue.take(share)
+        remaining -= taken
+        if taken == share and not (exhausted and queue.read_all):
+            hungry.append(queue)
+    while hungry and remaining > 0:
+        share, still_hungry = max(1, remaining // len(hungry)), []
+        for queue in hungry[:remaining]:
+            wanted = min(share, remaining)
+            if queue.read_all:
+                parameters = {"partition": queue.partition, "after": queue.last_read}
+                fetched = [
+                    QueuedJob(*row)
+                    for row in session.execute(_QUEUED_JOBS, {**parameters, "limit": wanted})
+                ]
+                queue.rows.extend(fetched)
+                if fetched:
+                    queue.last_read = fetched[-1].id or 0
+            taken = queue.take(wanted)
+            remaining -= taken
+            if taken == wanted:
+                still_hungry.append(queue)
+        hungry = still_hungry
+    jobs = [job for queue in queues.values() for job in queue.taken]
+    return jobs, [progress for queue in queues.values() for progress in queue.parts]
+
+
+_jobs = Job.__table__
+# The columns QueuedJob(*row) relies on, in its order (`part` is only set in memory).
+_QUEUE_COLUMNS = [_jobs.c[name] for name in QueuedJob._fields if name != "part"]
+_QUEUED_JOBS = (
+    select(*_QUEUE_COLUMNS)
+    .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
+    .order_by(_jobs.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+@cache
+def _first_shares(count: int) -> CompoundSelect:
+    """Up to :share queued rows of each of the partitions :p0 … :p<count-1>, as QueuedJob
+    rows; one statement per partition count, built once."""
+    shares = [
+        select(*_QUEUE_COLUMNS)
+        .where(_jobs.c.partition == bindparam(f"p{index}"), IS_QUEUED)
+        .order_by(_jobs.c.id)
+        .limit(bindparam("share"))
+        .subquery()
+        for index in range(count)
+    ]
+    return union_all(*(select(share) for share in shares))

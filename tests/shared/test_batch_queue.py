@@ -1,0 +1,159 @@
+"""Batches written once: the ids, the parts in the acceptance order, and the readers that see
+an operation before and after it is applied (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from shared.accounts import open_account
+from shared.applying import apply_pending
+from shared.batch_queue import (
+    MAX_OPERATIONS,
+    BatchOperation,
+    batch_and_index,
+    new_batch_id,
+    operation_job_id,
+    part_job_id,
+)
+from shared.batches import batch_progress, batch_results, record_batch
+from shared.db import Database
+from shared.errors import JobNotFound
+from shared.models import BATCH_PART, Account, Batch, Job, LedgerEntry
+from shared.operations import (
+    Operation,
+    get_job,
+    new_id,
+    queued_backlog,
+    queued_by_partition,
+    record_operation,
+)
+from shared.reach import find_owners
+
+
+def deposits(number: str, count: int, cents: int = 1) -> list[BatchOperation]:
+    return [BatchOperation(i, "deposit", number, cents, None, None, None) for i in range(count)]
+
+
+def test_operation_ids_name_their_batch_and_index_and_nothing_else() -> None:
+    batch_id = new_batch_id()
+    assert uuid.UUID(batch_id).version == 7 and uuid.UUID(batch_id).int & 0xFFFF == 0
+    ids = {operation_job_id(batch_id, index) for index in (0, 1, MAX_OPERATIONS - 1)}
+    assert len(ids) == 3
+    for index in (0, 1, MAX_OPERATIONS - 1):
+        job_id = operation_job_id(batch_id, index)
+        assert uuid.UUID(job_id).version == 8
+        assert batch_and_index(job_id) == (batch_id, index)
+    # A single job's id (UUIDv7), the batch's own, a part's and garbage name no operation.
+    for other in (new_id(), batch_id, part_job_id(batch_id, 3), "not-a-uuid", "1" * 36):
+        assert batch_and_index(other) is None
+
+
+def test_a_batch_is_one_row_per_partition_until_applied(database: Database) -> None:
+    batch_id = new_batch_id()
+    with database.writing() as session:
+        open_account(session, "60", 1000)
+        record_batch(session, batch_id, deposits("60", 250), 1, submitted_by=None)
+    with database.read.begin() as session:
+        rows = session.execute(select(Job.type, Job.amount, Job.batch_index)).all()
+        assert rows == [(BATCH_PART, 250, 0)]
+        assert queued_backlog(session, 1) == 250
+        assert queued_by_partition(session) == {0: 250}
+    with database.writing() as session:
+        assert len(apply_pending(session, [0], 100, "test").outcomes) == 100
+    with database.read.begin() as session:
+        assert queued_backlog(session, 1) == 150
+        count = select(func.count()).select_from(Job).where(Job.type != BATCH_PART)
+        assert session.scalar(count) == 100  # each applied operation: one row, written final
+        assert session.scalar(select(Job.batch_index).where(Job.type == BATCH_PART)) == 100
+    with database.writing() as session:
+        assert len(apply_pending(session, [0], 1000, "test").outcomes) == 150
+    with database.read.begin() as session:
+        assert session.scalar(select(func.count()).where(Job.type == BATCH_PART)) == 0
+        assert session.get(Account, "60").balance == 1250
+        entries = select(func.count()).where(LedgerEntry.account_number == "60")
+        assert session.scalar(entries) == 250 + 1  # and the opening
+
+
+def test_an_operation_reads_the_same_before_and_after_it_is_applied(database: Database) -> None:
+    batch_id = new_batch_id()
+    operations = [
+        BatchOperation(0, "withdraw", "61", 500, None, "ref-0", '{"k":"v"}'),
+        BatchOperation(1, "transfer", "61", 100, "62", None, None),
+        BatchOperation(2, "withdraw", "61", 10_000, None, None, None),
+    ]
+    with database.writing() as session:
+        open_account(session, "61", 1000)
+        open_account(session, "62", 0)
+        record_batch(session, batch_id, operations, 1, request_id="req-1", submitted_by=None)
+    job_ids = [operation_job_id(batch_id, index) for index in range(3)]
+    shape = ("job_id", "type", "account_number", "amount", "reference", "metadata_json")
+    with database.read.begin() as session:
+        before = [get_job(session, job_id) for job_id in job_ids]
+        assert [job.status for job in before] == ["queued"] * 3
+        assert before[1].to_account == "62"
+        owners = find_owners(session, "job_id", job_ids[1])
+        assert owners.accounts == ("61", "62")
+        total, results = batch_results(session, batch_id, 1, 10)
+        assert (total, [job.batch_index for job in results]) == (3, [1, 2])
+        progress = batch_progress(session, batch_id)
+        assert progress.counts["queued"] == 3 and not progress.completed
+        # A part's own id is never a job.
+        with pytest.raises(JobNotFound):
+            get_job(session, part_job_id(batch_id, 0))
+    with database.writing() as session:
+        apply_pending(session, [0], 1000, "test")
+    with database.read.begin() as session:
+        after = [get_job(session, job_id) for job_id in job_ids]
+        assert [job.status for job in after] == ["succeeded", "succeeded", "failed"]
+        for old, new in zip(before, after, strict=True):
+            assert [getattr(old, name) for name in shape] == [getattr(new, name) for name in shape]
+            assert new.created_at == old.created_at  # accepted, not applied, at
+        assert after[0].request_id == "req-1" and after[1].to_balance == 100
+        progress = batch_progress(session, batch_id)
+        assert (progress.counts["succeeded"], progress.counts["failed"]) == (2, 1)
+        assert progress.completed and progress.completed_at is not None
+        batch = session.get(Batch, batch_id)
+        assert (batch.applied, batch.failed) == (3, 1)
+
+
+def test_parts_keep_their_place_among_single_jobs(database: Database) -> None:
+    """Singles accepted before a batch apply before its operations on the account, and
+    singles after it after them, however the chunks cut the part."""
+    with database.writing() as session:
+        open_account(session, "63", 0)
+    expected: list[str] = []
+
+    def single(cents: int) -> None:
+        with database.writing() as session:
+            operation = Operation(new_id(), "63", "deposit", cents)
+            record_operation(session, operation, 1)
+            expected.append(operation.job_id)
+
+    single(1)
+    single(2)
+    batch_id = new_batch_id()
+    with database.writing() as session:
+        record_batch(session, batch_id, deposits("63", 7, 10), 1)
+    expected.extend(operation_job_id(batch_id, index) for index in range(7))
+    single(3)
+    second = new_batch_id()
+    with database.writing() as session:
+        record_batch(session, second, deposits("63", 2, 100), 1)
+    expected.extend(operation_job_id(second, index) for index in range(2))
+    single(4)
+    applied: list[str] = []
+    for _ in range(20):
+        with database.writing() as session:
+            applied.extend(o.job_id for o in apply_pending(session, [0], 3, "test").outcomes)
+    assert applied == expected
+    with database.read.begin() as session:
+        balances = session.scalars(
+            select(LedgerEntry.balance_after)
+            .where(LedgerEntry.account_number == "63")
+            .order_by(LedgerEntry.id)
+        ).all()
+    assert balances[-1] == 1 + 2 + 70 + 3 + 200 + 4
+    assert balances == sorted(balances)
