@@ -259,7 +259,7 @@ def _accounts(session: Session, numbers: set[str]) -> dict[str, AccountState]:
         return accounts
     for number, balance, held, status, limit, day, withdrawn in session.execute(
         _ACCOUNTS, {"numbers": sorted(numbers)}
-    ):
+    ).all():
         accounts[number] = AccountState(
             number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0
         )

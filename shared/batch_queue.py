@@ -57,7 +57,14 @@ def new_batch_id() -> str:
 
 
 def operation_job_id(batch_id: str, index: int) -> str:
-    return _with_version(uuid.UUID(batch_id).int | index, _OPERATION_VERSION)
+    return operation_id_prefix(batch_id) + f"{index:04x}"
+
+
+def operation_id_prefix(batch_id: str) -> str:
+    """The first 32 characters of every operation id of the batch: its id with the version
+    nibble (the 15th character) set to 8 and without the last four hex digits, which hold
+    the index. Building ids from it costs a string join, not a UUID, per operation."""
+    return batch_id[:14] + str(_OPERATION_VERSION) + batch_id[15:32]
 
 
 def part_job_id(batch_id: str, partition: int) -> str:

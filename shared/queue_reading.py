@@ -3,14 +3,15 @@ taken from the batch parts met in the queue (shared.batch_queue)."""
 
 from __future__ import annotations
 
-from collections import deque
+import json
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from functools import cache
 
 from sqlalchemy import CompoundSelect, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
-from shared.batch_queue import BatchOperation, decode_part, operation_job_id
+from shared.batch_queue import operation_id_prefix
 from shared.models import BATCH_PART, IS_QUEUED, Job
 from shared.rules import QueuedJob
 
@@ -38,7 +39,7 @@ class _PartitionQueue:
     last_read: int = 0  # the id of the last row read
     # The batch part being taken from, its operations and its progress.
     part_row: QueuedJob | None = None
-    operations: list[BatchOperation] = field(default_factory=list)
+    operations: list[list] = field(default_factory=list)
     progress: PartProgress | None = None
     parts: list[PartProgress] = field(default_factory=list)  # every part this chunk took from
 
@@ -66,7 +67,7 @@ class _PartitionQueue:
 
     def _open_part(self, row: QueuedJob) -> None:
         self.part_row = row
-        self.operations = decode_part(row.details or "[]")
+        self.operations = _decoded_parts.get(row.job_id, row.details or "[]")
         self.progress = PartProgress(row.id or 0, row.batch_index or 0, len(self.operations))
         self.parts.append(self.progress)
 
@@ -75,29 +76,65 @@ class _PartitionQueue:
         assert row is not None and progress is not None and row.batch_id is not None
         start = progress.applied
         chosen = self.operations[start : start + count]
-        for op in chosen:
-            self.taken.append(
-                QueuedJob(
-                    None,
-                    operation_job_id(row.batch_id, op.index),
-                    row.partition,
-                    op.account_number,
-                    op.type,
-                    op.amount,
-                    row.batch_id,
-                    op.reference,
-                    op.metadata,
-                    row.request_id,
-                    op.to_account,
-                    None,
-                    None,
-                    op.index,
-                    row.submitted_by,
-                    row.id,
-                )
+        prefix, batch_id, partition = operation_id_prefix(row.batch_id), row.batch_id, row.partition
+        request_id, submitted_by, part = row.request_id, row.submitted_by, row.id
+        # Stored as BatchOperation fields: index, type, account, amount, to_account,
+        # reference, metadata.
+        self.taken.extend(
+            QueuedJob(
+                None,
+                f"{prefix}{index:04x}",
+                partition,
+                number,
+                kind,
+                amount,
+                batch_id,
+                reference,
+                metadata,
+                request_id,
+                to_account,
+                None,
+                None,
+                index,
+                submitted_by,
+                part,
             )
+            for index, kind, number, amount, to_account, reference, metadata in chosen
+        )
         progress.applied += len(chosen)
         return len(chosen)
+
+
+class _DecodedParts:
+    """The operations of recently read parts, decoded, by part id.
+
+    A part is usually taken in several chunks (each partition gets a share of a chunk), and
+    decoding its whole JSON each time cost more than applying the share. A part's
+    operations never change once accepted (only its cursor moves), and its id is never
+    reused (it holds its batch's id), so a decoded copy stays right. Bounded by operations
+    held, not parts, as one part may hold 65,536.
+    """
+
+    def __init__(self, max_operations: int) -> None:
+        self.max_operations = max_operations
+        self.held = 0
+        self.parts: OrderedDict[str, list[list]] = OrderedDict()
+
+    def get(self, part_id: str, details: str) -> list[list]:
+        operations = self.parts.get(part_id)
+        if operations is not None:
+            self.parts.move_to_end(part_id)
+            return operations
+        operations = json.loads(details)
+        self.parts[part_id] = operations
+        self.held += len(operations)
+        while self.held > self.max_operations and len(self.parts) > 1:
+            _, dropped = self.parts.popitem(last=False)
+            self.held -= len(dropped)
+        return operations
+
+
+_decoded_parts = _DecodedParts(max_operations=200_000)
 
 
 def queued_work(
