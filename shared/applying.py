@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement, reserve_ids
+from shared.bulk import BulkStatement, SparseInsert, reserve_ids
 from shared.models import (
     ACTIVE,
     CAPTURE,
@@ -429,8 +429,20 @@ _FINISH_JOB_WITH_RESULT = BulkStatement(
 _PART_ACCEPTED = select(_jobs.c.id, _jobs.c.created_at).where(
     _jobs.c.id.in_(bindparam("ids", expanding=True))
 )
-_INSERT_OPERATION_JOBS = BulkStatement(
-    insert(_jobs),
+_INSERT_OPERATION_JOBS = SparseInsert(
+    _jobs,
+    optional=(
+        "error_type",
+        "error_message",
+        "reference",
+        "metadata",
+        "request_id",
+        "to_account",
+        "to_balance",
+        "submitted_by",
+        "new_balance",
+        "transaction_id",
+    ),
     columns=(
         "job_id",
         "partition",
@@ -453,8 +465,9 @@ _MOVE_PART = BulkStatement(
     columns=("key", "applied"),
 )
 _END_PART = BulkStatement(delete(_jobs).where(_jobs.c.id == bindparam("key")), columns=("key",))
-_INSERT_ENTRIES = BulkStatement(
-    insert(_ledger),
+_INSERT_ENTRIES = SparseInsert(
+    _ledger,
+    optional=("reference", "metadata", "direction"),
     columns=(
         "id",
         "account_number",

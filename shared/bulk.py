@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -86,6 +86,44 @@ class BulkStatement:
         cached = _Compiled(compiled.string, tuple(map(processor, shared)), reorder, names)
         self.compiled[(dialect.name, shared)] = cached
         return cached
+
+
+class SparseInsert:
+    """An INSERT of many rows whose optional columns are mostly null.
+
+    Each row is sent with only the columns it has a value for, one statement per set of
+    present columns: the driver spends time on every bound value, null or not, and a
+    column left out of an INSERT is null all the same.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], optional: Sequence[str]) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.optional = tuple(self.columns.index(name) for name in optional)
+        self.statements: dict[tuple[bool, ...], tuple[BulkStatement, Callable | None]] = {}
+
+    def executemany(
+        self, session: Session, rows: Iterable[tuple], shared: Mapping[str, object] | None = None
+    ) -> None:
+        groups: dict[tuple[bool, ...], list[tuple]] = {}
+        optional = self.optional
+        for row in rows:
+            present = tuple([row[index] is not None for index in optional])
+            groups.setdefault(present, []).append(row)
+        for present, grouped in groups.items():
+            statement, pick = self._statement(present)
+            statement.executemany(session, list(map(pick, grouped)) if pick else grouped, shared)
+
+    def _statement(self, present: tuple[bool, ...]) -> tuple[BulkStatement, Callable | None]:
+        found = self.statements.get(present)
+        if found is None:
+            absent = {index for index, here in zip(self.optional, present, strict=True) if not here}
+            kept = [index for index in range(len(self.columns)) if index not in absent]
+            columns = [self.columns[index] for index in kept]
+            pick = _reordering(kept) if absent else None
+            found = (BulkStatement(insert(self.table), columns), pick)
+            self.statements[present] = found
+        return found
 
 
 def _reordering(indexes: list[int]) -> Callable[[tuple], tuple]:
