@@ -31,7 +31,7 @@ class Single:
 
 def test_a_batch_and_single_operations_interleaved_through_two_kills(fault_stack: Stack) -> None:
     client = Api(fault_stack.start_service("first"))
-    wait_until(lambda: len(fault_stack.lease_owners()) == 4, 20, "the worker to own every partition")
+    wait_until(lambda: len(fault_stack.lease_owners()) == 4, 20, "one owner of every partition")
     numbers = [client.open_account("1000.00") for _ in range(32)]
     assert {partition_of(number, 4) for number in numbers} == {0, 1, 2, 3}
     operations = random_operations(numbers, 10_000, seed=31, largest=30)
