@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement, SparseInsert, reserve_ids
+from shared.bulk import BulkStatement, KeyedUpdate, SparseInsert, reserve_ids
 from shared.models import (
     ACTIVE,
     CAPTURE,
@@ -382,16 +382,9 @@ _ACCOUNTS = (
 _CREATED_AT = select(_accounts_table.c.account_number, _accounts_table.c.created_at).where(
     _accounts_table.c.account_number.in_(bindparam("numbers", expanding=True))
 )
-_SET_ACCOUNT = BulkStatement(
-    update(_accounts_table)
-    .where(_accounts_table.c.account_number == bindparam("key"))
-    .values(
-        balance=bindparam("balance"),
-        held=bindparam("held"),
-        limit_day=bindparam("limit_day"),
-        withdrawn_on_limit_day=bindparam("withdrawn"),
-    ),
-    columns=("key", "balance", "held", "limit_day", "withdrawn"),
+# Each account's balance and what counts against its limit (the names: the table's columns).
+_SET_ACCOUNT = KeyedUpdate(
+    _accounts_table, "account_number", ("balance", "held", "limit_day", "withdrawn_on_limit_day")
 )
 _SET_CONTROLS = BulkStatement(
     update(_accounts_table)
@@ -404,28 +397,9 @@ _MARK_REVERSED = BulkStatement(
     columns=("key", "by"),
 )
 _FINISHED = ("status", "new_balance", "transaction_id", "error_type", "error_message")
-_FINISH_JOB = BulkStatement(
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("key"))
-    .values({name: bindparam(name) for name in (*_FINISHED, "applied_by", "completed_at")}),
-    columns=("key", *_FINISHED),
-)
-_FINISH_TRANSFER = BulkStatement(
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("key"))
-    .values(
-        {name: bindparam(name) for name in (*_FINISHED, "to_balance", "applied_by", "completed_at")}
-    ),
-    columns=("key", *_FINISHED, "to_balance"),
-)
-_FINISH_JOB_WITH_RESULT = BulkStatement(
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("key"))
-    .values(
-        {name: bindparam(name) for name in (*_FINISHED, "result", "applied_by", "completed_at")}
-    ),
-    columns=("key", *_FINISHED, "result"),
-)
+_FINISH_JOB = KeyedUpdate(_jobs, "id", _FINISHED)
+_FINISH_TRANSFER = KeyedUpdate(_jobs, "id", (*_FINISHED, "to_balance"))
+_FINISH_JOB_WITH_RESULT = KeyedUpdate(_jobs, "id", (*_FINISHED, "result"))
 _PART_ACCEPTED = select(_jobs.c.id, _jobs.c.created_at).where(
     _jobs.c.id.in_(bindparam("ids", expanding=True))
 )
