@@ -43,6 +43,8 @@ def test_the_data_directory_holds_the_default_database(tmp_path: Path) -> None:
         ("ATM_SQLITE_SYNCHRONOUS", "SOMETIMES"),
         ("DATABASE_URL", "postgres://x/y"),
         ("ATM_LEASE_SECONDS", "0"),
+        ("ATM_MAX_BATCH", "65537"),  # an operation's index must fit in its id's 16 bits
+        ("ATM_PARTITIONS", "65537"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(name: str, value: str) -> None:
