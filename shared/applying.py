@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement, KeyedUpdate, SparseInsert, reserve_ids
+from shared.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
 from shared.models import (
     ACTIVE,
     CAPTURE,
@@ -257,9 +257,9 @@ def _accounts(session: Session, numbers: set[str]) -> dict[str, AccountState]:
     accounts: dict[str, AccountState] = {}
     if not numbers:
         return accounts
-    for number, balance, held, status, limit, day, withdrawn in session.execute(
-        _ACCOUNTS, {"numbers": sorted(numbers)}
-    ).all():
+    for number, balance, held, status, limit, day, withdrawn in _ACCOUNTS.rows(
+        session, sorted(numbers)
+    ):
         accounts[number] = AccountState(
             number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0
         )
@@ -365,19 +365,20 @@ _LOCK_PARTITIONS = (
     .where(Partition.__table__.c.id.in_(_PARTITIONS))
     .values(applied_by=bindparam("applied_by"))
 )
-_ACCOUNTS = (
-    select(
-        _accounts_table.c.account_number,
-        _accounts_table.c.balance,
-        _accounts_table.c.held,
-        _accounts_table.c.status,
-        _accounts_table.c.daily_withdrawal_limit,
-        _accounts_table.c.limit_day,
-        _accounts_table.c.withdrawn_on_limit_day,
-    )
-    .where(_accounts_table.c.account_number.in_(bindparam("numbers", expanding=True)))
-    .order_by(_accounts_table.c.account_number)
-    .with_for_update()
+# Locked in account-number order on PostgreSQL (see apply_pending).
+_ACCOUNTS = KeyedRead(
+    _accounts_table,
+    "account_number",
+    (
+        "account_number",
+        "balance",
+        "held",
+        "status",
+        "daily_withdrawal_limit",
+        "limit_day",
+        "withdrawn_on_limit_day",
+    ),
+    for_update=True,
 )
 _CREATED_AT = select(_accounts_table.c.account_number, _accounts_table.c.created_at).where(
     _accounts_table.c.account_number.in_(bindparam("numbers", expanding=True))

@@ -11,6 +11,7 @@ reordered by a C-level itemgetter only when the compiled SQL wants another order
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -162,6 +163,52 @@ class KeyedUpdate:
                 f"WHERE {table}.{quote(self.key)} = v.key"
             )
             self.joined[shared] = sql
+        return sql
+
+
+class KeyedRead:
+    """Rows of `table` whose `key` is one of many given keys, in key order, optionally
+    locked for update (PostgreSQL), as plain tuples straight from the driver.
+
+    An IN list of thousands of bound values costs more to render, bind and wrap in result
+    rows than the read itself. The keys go as one value instead: a JSON array that SQLite
+    unpacks itself (`json_each`), or one PostgreSQL array (`= ANY`).
+    """
+
+    def __init__(
+        self, table: Table, key: str, columns: Sequence[str], *, for_update: bool = False
+    ) -> None:
+        self.table, self.key, self.columns, self.for_update = table, key, tuple(columns), for_update
+        self.sql: dict[str, str] = {}
+
+    def rows(self, session: Session, keys: Sequence[object]) -> list[tuple]:
+        if not keys:
+            return []
+        connection = session.connection()
+        dialect = connection.dialect
+        sql = self.sql.get(dialect.name) or self._sql(dialect)
+        postgresql = dialect.name == "postgresql"
+        parameter = list(keys) if postgresql else json.dumps(list(keys))
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, (parameter,))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _sql(self, dialect: Dialect) -> str:
+        quote = dialect.identifier_preparer.quote
+        key = quote(self.key)
+        columns = ", ".join(map(quote, self.columns))
+        if dialect.name == "postgresql":
+            kind = self.table.c[self.key].type.compile(dialect=dialect)
+            where = f"{key} = ANY(%s::{kind}[])"
+        else:
+            where = f"{key} IN (SELECT value FROM json_each(?))"
+        sql = f"SELECT {columns} FROM {quote(self.table.name)} WHERE {where} ORDER BY {key}"
+        if self.for_update and dialect.name == "postgresql":
+            sql += " FOR UPDATE"
+        self.sql[dialect.name] = sql
         return sql
 
 
