@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The batch path on SQLite and on PostgreSQL, one after the other on one machine, driven by
+# the same load (bench/batch_throughput.py). Rates move between machines; the ratios of one
+# run are what the README reports.
+#
+#   ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \
+#     bash bench/batch_databases.sh [ROUNDS] [-- batch_throughput.py arguments]
+#
+# Default 1 round of `--operations 50000 --accounts 5000` (arguments after -- come after
+# those, so they override them); a minute or two a round. Each round: `make run` on a fresh
+# SQLite file, then on a fresh database created on the server of ATM_BENCH_POSTGRES_URL and
+# dropped afterwards; each with its own Redis (no persistence) on free ports, and stopped
+# before the next starts. batch_throughput.py's lines come prefixed with the database and
+# the round (its "sqlite3 limit" is the raw-SQLite yardstick, whichever database serves),
+# then a SUMMARY line per load: the mean ops/s on each database and the ratio.
+set -u -o pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+venv="$root/.venv/bin"
+usage="usage: ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \\
+  bash bench/batch_databases.sh [ROUNDS] [-- batch_throughput.py arguments]"
+
+rounds=1
+if (($#)) && [ "$1" != "--" ]; then
+  rounds="$1"
+  shift
+fi
+if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { (($#)) && [ "$1" != "--" ]; }; then
+  echo "$usage   (ROUNDS a whole number >= 1)" >&2
+  exit 2
+fi
+(($#)) && shift
+load=(--operations 50000 --accounts 5000 "$@")
+
+if [[ "${ATM_BENCH_POSTGRES_URL:-}" != postgresql* ]]; then
+  echo "batch_databases: ATM_BENCH_POSTGRES_URL is not set (or not a postgresql URL): name" \
+    "the PostgreSQL server to use, one where this user may create and drop databases;" \
+    "none is picked by default" >&2
+  echo "$usage" >&2
+  exit 2
+fi
+
+missing=()
+command -v redis-server >/dev/null || missing+=("redis-server (apt-get install -y redis-server)")
+command -v make >/dev/null || missing+=("make (apt-get install -y make)")
+if ! [ -x "$venv/python" ] || ! [ -x "$venv/gunicorn" ]; then
+  missing+=("the virtualenv $root/.venv (\`make run\` creates it; stop it once it is ready)")
+fi
+if ((${#missing[@]})); then
+  printf 'batch_databases: missing %s\n' "${missing[@]}" >&2
+  exit 2
+fi
+
+work="$(mktemp -d -t atm-batch-databases.XXXXXX)"
+project_pid="" redis_pid="" database=""
+
+# On the server of ATM_BENCH_POSTGRES_URL: check (print the server, its password hidden),
+# create NAME (print the new database's URL) or drop NAME (closing its connections).
+pg_admin() {
+  "$venv/python" - "$@" <<'EOF'
+import os, sys
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+
+action, name = (sys.argv[1:] + [""])[:2]
+server = make_url(os.environ["ATM_BENCH_POSTGRES_URL"])
+engine = create_engine(server, isolation_level="AUTOCOMMIT")
+try:
+    with engine.connect() as connection:
+        if action == "create":
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            print(server.set(database=name).render_as_string(hide_password=False))
+        elif action == "drop":
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            print(server.render_as_string(hide_password=True))
+except SQLAlchemyError as exc:
+    shown = server.render_as_string(hide_password=True)
+    doing = " ".join(sys.argv[1:])
+    sys.exit(f"batch_databases: {doing} on {shown} failed: {getattr(exc, 'orig', None) or exc}")
+EOF
+}
+
+# Wait up to $2 seconds for process $1 (a child of this script) to end.
+gone_within() {
+  local deadline=$((SECONDS + $2))
+  while kill -0 "$1" 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# make forwards SIGTERM to the supervisor (run.py), which stops the web, then the workers; a
+# process group killed afterwards takes the rest with it.
+stop_run() {
+  if [ -n "$project_pid" ]; then
+    kill -TERM "$project_pid" 2>/dev/null
+    gone_within "$project_pid" 60 || kill -KILL -- "-$project_pid" 2>/dev/null
+    wait "$project_pid" 2>/dev/null
+    project_pid=""
+  fi
+  if [ -n "$redis_pid" ]; then
+    kill -TERM "$redis_pid" 2>/dev/null
+    gone_within "$redis_pid" 10 || kill -KILL "$redis_pid" 2>/dev/null
+    wait "$redis_pid" 2>/dev/null
+    redis_pid=""
+  fi
+  if [ -n "$database" ]; then
+    pg_admin drop "$database"
+    database=""
+  fi
+}
+
+cleanup() {
+  trap - EXIT INT TERM
+  stop_run
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Until $1 answers (a URL: HTTP 200; host:port: a TCP connection), at most $2 seconds.
+answers_within() {
+  "$venv/python" - "$1" "$2" <<'EOF'
+import socket, sys, time, urllib.request
+
+target, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    try:
+        if target.startswith("http"):
+            if urllib.request.urlopen(target, timeout=2).status == 200:
+                sys.exit(0)
+        else:
+            host, port = target.rsplit(":", 1)
+            socket.create_connection((host, int(port)), timeout=2).close()
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.5)
+sys.exit(1)
+EOF
+}
+
+give_up() {  # message log-file
+  echo "batch_databases: $1; the last lines of its log:" >&2
+  tail -n 30 "$2" >&2
+  exit 1
+}
+
+# One run: Redis and `make run` on DATABASE_URL $3, the load, everything stopped again.
+run_on() {  # round name database-url
+  local data="$work/$2-$1" port redis_port
+  mkdir -p "$data"
+  read -r port redis_port < <("$venv/python" -c '
+import socket
+held = [socket.socket() for _ in range(2)]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))')
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" --save '' --appendonly no \
+    --maxmemory 512mb --maxmemory-policy noeviction >"$data/redis.log" 2>&1 &
+  redis_pid=$!
+  answers_within "127.0.0.1:$redis_port" 15 || give_up "Redis did not start" "$data/redis.log"
+  (cd "$root" && exec env -u PROMETHEUS_MULTIPROC_DIR FLASK_SKIP_DOTENV=1 HOST=127.0.0.1 \
+    PORT="$port" REDIS_URL="redis://127.0.0.1:$redis_port/0" ATM_AUTH=off \
+    ATM_DATA_DIR="$data" DATABASE_URL="$3" ATM_SQLITE_SYNCHRONOUS=FULL \
+    setsid make --no-print-directory run) >"$data/project.log" 2>&1 &
+  project_pid=$!
+  answers_within "http://127.0.0.1:$port/health" 180 ||
+    give_up "the project on $2 did not answer" "$data/project.log"
+  "$venv/python" "$here/batch_throughput.py" --base-url "http://127.0.0.1:$port" "${load[@]}" \
+    2>&1 | while IFS= read -r line; do
+    printf '%-10s round %s  %s\n' "$2" "$1" "$line"
+    if [[ "$line" =~ ^(spread|transfers|hot),.*=\ +([0-9]+)\ ops/s ]]; then
+      echo "${BASH_REMATCH[1]} $2 ${BASH_REMATCH[2]}" >>"$work/results.txt"
+    fi
+  done || give_up "the load on $2 failed" "$data/project.log"
+  stop_run
+}
+
+server="$(pg_admin check)" || exit 1
+code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+echo "batch_databases: $rounds round(s) of batch_throughput.py ${load[*]}; $(nproc) CPUs," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg), code $code; PostgreSQL server $server"
+
+for round in $(seq 1 "$rounds"); do
+  run_on "$round" sqlite "sqlite:///$work/sqlite-$round/atm.db"
+  database="atm_batch_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  url="$(pg_admin create "$database")" || exit 1
+  run_on "$round" postgresql "$url"
+done
+
+echo "batch_databases: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "SUMMARY means over $rounds round(s), ops/s; ratio = postgresql / sqlite"
+awk '
+  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+    sum[$1, $2] += $3; count[$1, $2]++ }
+  END {
+    for (i = 1; i <= n; i++) {
+      k = order[i]
+      if (!count[k, "sqlite"] || !count[k, "postgresql"]) {
+        printf "SUMMARY %-10s incomplete\n", k; continue
+      }
+      s = sum[k, "sqlite"] / count[k, "sqlite"]; p = sum[k, "postgresql"] / count[k, "postgresql"]
+      printf "SUMMARY %-10s sqlite=%.0f  postgresql=%.0f  ratio=%.2f\n",
+        k, s, p, (s > 0 ? p / s : 0)
+    }
+  }' "$work/results.txt" 2>/dev/null || echo "SUMMARY no results"
