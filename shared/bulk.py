@@ -172,7 +172,7 @@ class KeyedRead:
 
     An IN list of thousands of bound values costs more to render, bind and wrap in result
     rows than the read itself. The keys go as one value instead: a JSON array that SQLite
-    unpacks itself (`json_each`), or one PostgreSQL array (`= ANY`).
+    unpacks itself (`json_each`), or one PostgreSQL array (`unnest`).
     """
 
     def __init__(
@@ -202,7 +202,9 @@ class KeyedRead:
         columns = ", ".join(map(quote, self.columns))
         if dialect.name == "postgresql":
             kind = self.table.c[self.key].type.compile(dialect=dialect)
-            where = f"{key} = ANY(%s::{kind}[])"
+            # Not `= ANY(array)`: with the array a parameter (a prepared statement) each row
+            # is compared with every key in turn; a subquery is joined (hashed or by index).
+            where = f"{key} IN (SELECT unnest(%s::{kind}[]))"
         else:
             where = f"{key} IN (SELECT value FROM json_each(?))"
         sql = f"SELECT {columns} FROM {quote(self.table.name)} WHERE {where} ORDER BY {key}"
