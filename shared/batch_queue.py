@@ -20,7 +20,9 @@ A part's own id (never shown) has version nibble 0.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -77,7 +79,8 @@ def batch_and_index(job_id: str) -> tuple[str, int] | None:
         value = uuid.UUID(job_id)
     except ValueError:
         return None
-    if value.version != _OPERATION_VERSION or str(value) != job_id.lower():
+    # Only the canonical (lowercase, hyphenated) form: the stored ids are compared exactly.
+    if value.version != _OPERATION_VERSION or str(value) != job_id:
         return None
     return _with_version(value.int & ~_LOW_BITS, 7), value.int & _LOW_BITS
 
@@ -87,60 +90,105 @@ def _with_version(value: int, version: int) -> str:
 
 
 def encode_part(operations: Iterable[BatchOperation]) -> str:
+    """A part's operations as compact JSON: a list of BatchOperation field lists, in index
+    order. Every string in it is a JSON string, so an unescaped `[<index>,"` occurs only
+    where an operation starts (see find_operation)."""
     return json.dumps([list(operation) for operation in operations], separators=(",", ":"))
 
 
-def decode_part(details: str) -> list[BatchOperation]:
-    return [BatchOperation(*row) for row in json.loads(details)]
+def find_operation(details: str, index: int) -> BatchOperation | None:
+    """The operation at `index` if this part holds it, decoding only that operation: a
+    lookup of one job would otherwise parse a whole part (65,536 operations at most)."""
+    start = details.find(f'[{index},"')
+    if start < 0:
+        return None
+    row, _ = _DECODER.raw_decode(details, start)
+    return BatchOperation(*row)
+
+
+class DecodedParts:
+    """The operations of recently read parts, decoded, by part id (bounded).
+
+    A part is usually read several times: taken in several chunks (each partition gets a
+    share), and paged through by its results. Its operations never change once accepted
+    (only its cursor moves), and its id is never reused (it holds its batch's id), so a
+    decoded copy stays right. Bounded by operations held, not parts, as one part may hold
+    65,536.
+    """
+
+    def __init__(self, max_operations: int) -> None:
+        self.max_operations = max_operations
+        self.held = 0
+        self.parts: OrderedDict[str, list[list]] = OrderedDict()
+        self.lock = threading.Lock()  # the web reads on several threads
+
+    def get(self, part_id: str, details: str) -> list[list]:
+        """The part's operations as lists of BatchOperation's fields."""
+        with self.lock:
+            operations = self.parts.get(part_id)
+            if operations is not None:
+                self.parts.move_to_end(part_id)
+                return operations
+        operations = json.loads(details)
+        with self.lock:
+            if part_id not in self.parts:
+                self.parts[part_id] = operations
+                self.held += len(operations)
+            while self.held > self.max_operations and len(self.parts) > 1:
+                _, dropped = self.parts.popitem(last=False)
+                self.held -= len(dropped)
+        return operations
+
+
+decoded_parts = DecodedParts(max_operations=200_000)  # a process's; about 40 MB at most
 
 
 class Part(NamedTuple):
     """A queued part as the readers of a batch see it."""
 
+    part_id: str
     created_at: datetime
     request_id: str | None
     submitted_by: str | None
     partition: int
-    applied: int  # how many of its operations are applied (they have job rows)
-    operations: list[BatchOperation]
+    details: str
 
 
 def queued_parts(session: Session, batch_id: str) -> list[Part]:
     """The batch's parts still queued (a finished part is deleted)."""
-    return [
-        Part(
-            row.created_at,
-            row.request_id,
-            row.submitted_by,
-            row.partition,
-            row.batch_index,
-            decode_part(row.details),
-        )
-        for row in session.execute(_PARTS, {"batch_id": batch_id})
-    ]
+    return [Part(*row) for row in session.execute(_PARTS, {"batch_id": batch_id})]
 
 
 def queued_operation_jobs(
     session: Session, batch_id: str, indexes: Sequence[int]
 ) -> dict[int, Job]:
     """The operations at `indexes` of the batch that are still queued, as unsaved Job
-    objects (status queued) shaped like the rows they will become."""
+    objects (status queued) shaped like the rows they will become.
+
+    The caller has read the batch's job rows first (an operation is either a row or in its
+    part): an operation applied since is still in its part until the part ends, and is
+    answered as queued, as it was at that read."""
     wanted = set(indexes)
     found: dict[int, Job] = {}
     for part in queued_parts(session, batch_id):
-        for operation in part.operations[part.applied :]:
-            if operation.index in wanted:
-                found[operation.index] = _queued_job(batch_id, part, operation)
+        for row in decoded_parts.get(part.part_id, part.details):
+            if row[0] in wanted:
+                found[row[0]] = _queued_job(batch_id, part, BatchOperation(*row))
     return found
 
 
 def queued_operation_job(session: Session, job_id: str) -> Job | None:
-    """The job of a batch operation not applied yet, or None."""
+    """The job of a batch operation not applied yet, or None (the caller read its row
+    first, as above)."""
     named = batch_and_index(job_id)
     if named is None:
         return None
     batch_id, index = named
-    return queued_operation_jobs(session, batch_id, [index]).get(index)
+    for part in queued_parts(session, batch_id):
+        operation = find_operation(part.details, index)
+        if operation is not None:
+            return _queued_job(batch_id, part, operation)
+    return None
 
 
 def _queued_job(batch_id: str, part: Part, operation: BatchOperation) -> Job:
@@ -162,13 +210,14 @@ def _queued_job(batch_id: str, part: Part, operation: BatchOperation) -> Job:
     )
 
 
+_DECODER = json.JSONDecoder()
 _jobs = Job.__table__
 _PARTS = select(
+    _jobs.c.job_id,
     _jobs.c.created_at,
     _jobs.c.request_id,
     _jobs.c.submitted_by,
     _jobs.c.partition,
-    _jobs.c.batch_index,
     _jobs.c.details,
 ).where(
     _jobs.c.batch_id == bindparam("batch_id"),

@@ -3,15 +3,14 @@ taken from the batch parts met in the queue (shared.batch_queue)."""
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
 
 from sqlalchemy import CompoundSelect, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
-from shared.batch_queue import operation_id_prefix
+from shared.batch_queue import decoded_parts, operation_id_prefix
 from shared.models import BATCH_PART, IS_QUEUED, Job
 from shared.rules import QueuedJob
 
@@ -67,7 +66,7 @@ class _PartitionQueue:
 
     def _open_part(self, row: QueuedJob) -> None:
         self.part_row = row
-        self.operations = _decoded_parts.get(row.job_id, row.details or "[]")
+        self.operations = decoded_parts.get(row.job_id, row.details or "[]")
         self.progress = PartProgress(row.id or 0, row.batch_index or 0, len(self.operations))
         self.parts.append(self.progress)
 
@@ -103,38 +102,6 @@ class _PartitionQueue:
         )
         progress.applied += len(chosen)
         return len(chosen)
-
-
-class _DecodedParts:
-    """The operations of recently read parts, decoded, by part id.
-
-    A part is usually taken in several chunks (each partition gets a share of a chunk), and
-    decoding its whole JSON each time cost more than applying the share. A part's
-    operations never change once accepted (only its cursor moves), and its id is never
-    reused (it holds its batch's id), so a decoded copy stays right. Bounded by operations
-    held, not parts, as one part may hold 65,536.
-    """
-
-    def __init__(self, max_operations: int) -> None:
-        self.max_operations = max_operations
-        self.held = 0
-        self.parts: OrderedDict[str, list[list]] = OrderedDict()
-
-    def get(self, part_id: str, details: str) -> list[list]:
-        operations = self.parts.get(part_id)
-        if operations is not None:
-            self.parts.move_to_end(part_id)
-            return operations
-        operations = json.loads(details)
-        self.parts[part_id] = operations
-        self.held += len(operations)
-        while self.held > self.max_operations and len(self.parts) > 1:
-            _, dropped = self.parts.popitem(last=False)
-            self.held -= len(dropped)
-        return operations
-
-
-_decoded_parts = _DecodedParts(max_operations=200_000)
 
 
 def queued_work(

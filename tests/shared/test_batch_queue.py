@@ -14,6 +14,8 @@ from shared.batch_queue import (
     MAX_OPERATIONS,
     BatchOperation,
     batch_and_index,
+    encode_part,
+    find_operation,
     new_batch_id,
     operation_job_id,
     part_job_id,
@@ -46,9 +48,26 @@ def test_operation_ids_name_their_batch_and_index_and_nothing_else() -> None:
         job_id = operation_job_id(batch_id, index)
         assert uuid.UUID(job_id).version == 8
         assert batch_and_index(job_id) == (batch_id, index)
-    # A single job's id (UUIDv7), the batch's own, a part's and garbage name no operation.
-    for other in (new_id(), batch_id, part_job_id(batch_id, 3), "not-a-uuid", "1" * 36):
+    # A single job's id (UUIDv7), the batch's own, a part's, garbage, and an operation's id
+    # not as stored (uppercase: found while queued, it would be unknown once applied).
+    others = (new_id(), batch_id, part_job_id(batch_id, 3), "not-a-uuid", "1" * 36)
+    for other in (*others, operation_job_id(batch_id, 5).upper()):
         assert batch_and_index(other) is None
+
+
+def test_one_operation_is_found_in_its_part_whatever_its_strings_hold() -> None:
+    """Looking up one operation decodes only it; a reference or metadata that reads like
+    the start of an operation does not fool it."""
+    tricky = [
+        BatchOperation(0, "deposit", "1", 5, None, '[2,"deposit"', '{"k":"[2,\\"x"}'),
+        BatchOperation(1, "withdraw", "2", 6, None, None, '["[2,\\"",2]'),
+        BatchOperation(2, "transfer", "3", 7, "4", None, None),
+        BatchOperation(12, "deposit", "5", 8, None, None, None),
+    ]
+    details = encode_part(tricky)
+    for operation in tricky:
+        assert find_operation(details, operation.index) == operation
+    assert find_operation(details, 3) is None and find_operation(details, 22) is None
 
 
 def test_a_batch_is_one_row_per_partition_until_applied(database: Database) -> None:
