@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
 from shared.models import (
@@ -22,6 +22,7 @@ from shared.models import (
     CREDIT,
     DEBIT,
     DEPOSIT,
+    FAILED,
     IS_QUEUED,
     OPENING,
     REVERSAL,
@@ -31,6 +32,7 @@ from shared.models import (
     TRANSFER_OUT,
     WITHDRAW,
     Account,
+    Batch,
     Hold,
     Job,
     LedgerEntry,
@@ -117,6 +119,7 @@ def run_audit(
     _check_jobs(session, entries, report)
     _check_holds_and_limits(session, accounts, entries, report, now, stale_after_seconds)
     _check_pending(session, report, now - timedelta(seconds=stale_after_seconds))
+    _check_batches(session, report)
     return report
 
 
@@ -318,6 +321,45 @@ def _check_holds_and_limits(
                 f"account {number}: {format_cents(withdrawn or 0)} counted against its limit "
                 f"on {limit_day}, but its withdrawals, transfers out and holds that day add up "
                 f"to {format_cents(counted.get((number, limit_day), 0))}"
+            )
+
+
+def _check_batches(session: Session, report: AuditReport) -> None:
+    """Each batch's counters agree with its operations: `applied` is its job rows, `failed`
+    the failed ones, and every other operation still waits in its parts; a part's cursor
+    moved without its rows (operations lost) or rows written twice would break the sum.
+    Batches accepted before the counters were kept are counted from their jobs alone."""
+    is_operation = (Job.batch_id.is_not(None), Job.type != BATCH_PART)
+    written = {
+        batch_id: (rows, failed or 0)
+        for batch_id, rows, failed in session.execute(
+            select(Job.batch_id, func.count(), func.sum(case((Job.status == FAILED, 1), else_=0)))
+            .where(*is_operation)
+            .group_by(Job.batch_id)
+        )
+    }
+    waiting = dict(
+        session.execute(
+            select(Job.batch_id, func.sum(Job.amount - func.coalesce(Job.batch_index, 0)))
+            .where(Job.type == BATCH_PART)
+            .group_by(Job.batch_id)
+        ).all()
+    )
+    counted = select(Batch.batch_id, Batch.total, Batch.applied, Batch.failed).where(
+        Batch.failed.is_not(None)
+    )
+    for batch_id, total, applied, failed in session.execute(counted):
+        rows, failed_rows = written.get(batch_id, (0, 0))
+        left = int(waiting.get(batch_id) or 0)
+        if (applied, failed) != (rows, failed_rows):
+            report.findings.append(
+                f"batch {batch_id} counts {applied} applied ({failed} failed) but has {rows} "
+                f"operation rows ({failed_rows} failed)"
+            )
+        if rows + left != total:
+            report.findings.append(
+                f"batch {batch_id}: {rows} operations applied and {left} waiting in its parts, "
+                f"of {total}"
             )
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
+from shared.audit import run_audit
 from shared.batch_queue import (
     MAX_OPERATIONS,
     BatchOperation,
@@ -176,3 +177,40 @@ def test_parts_keep_their_place_among_single_jobs(database: Database) -> None:
         ).all()
     assert balances[-1] == 1 + 2 + 70 + 3 + 200 + 4
     assert balances == sorted(balances)
+
+
+def test_the_audit_checks_a_batch_against_its_counters_and_parts(database: Database) -> None:
+    batch_id = new_batch_id()
+    with database.writing() as session:
+        open_account(session, "64", 100)
+        record_batch(session, batch_id, deposits("64", 30) + withdrawals("64", 30, 1000), 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 40, "test")  # part applied, part waiting
+
+    def findings() -> list[str]:
+        with database.read.begin() as session:
+            return run_audit(session, 3600).findings
+
+    assert findings() == []
+    # Operations lost: the cursor moved on without their rows.
+    with database.writing() as session:
+        session.execute(
+            update(Job).where(Job.type == BATCH_PART).values(batch_index=Job.batch_index + 5)
+        )
+    lost = f"batch {batch_id}: 40 operations applied and 15 waiting in its parts, of 60"
+    assert findings() == [lost]
+    with database.writing() as session:
+        session.execute(
+            update(Job).where(Job.type == BATCH_PART).values(batch_index=Job.batch_index - 5)
+        )
+        session.execute(update(Batch).values(failed=Batch.failed + 1))
+    assert findings() == [
+        f"batch {batch_id} counts 40 applied (11 failed) but has 40 operation rows (10 failed)"
+    ]
+
+
+def withdrawals(number: str, count: int, cents: int) -> list[BatchOperation]:
+    """Withdrawals with indexes after `count` deposits (see deposits)."""
+    return [
+        BatchOperation(count + i, "withdraw", number, cents, None, None, None) for i in range(count)
+    ]

@@ -35,6 +35,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The previous release cannot apply a batch part: refuse while any is queued.
+    parts = op.get_bind().scalar(sa.text("SELECT COUNT(*) FROM jobs WHERE type = 'batch_part'"))
+    if parts:
+        raise RuntimeError(
+            f"{parts} batch part(s) are still queued: let the workers apply them before "
+            "downgrading (the previous release cannot apply them)"
+        )
     with op.batch_alter_table("batches") as batch:
         batch.drop_column("completed_at")
         batch.drop_column("failed")
