@@ -40,6 +40,7 @@ from shared.models import (
     utcnow,
 )
 from shared.money import format_cents
+from shared.operations import WAITING_OPERATIONS
 from shared.timestamps import as_utc, utc_day
 
 # The ledger entries a succeeded job of each type writes, by type; others write none.
@@ -365,12 +366,12 @@ def _check_batches(session: Session, report: AuditReport) -> None:
 
 def _check_pending(session: Session, report: AuditReport, stale_before: datetime) -> None:
     stale = session.execute(
-        select(func.count(), func.min(Job.created_at)).where(
+        select(WAITING_OPERATIONS, func.min(Job.created_at)).where(
             IS_QUEUED, Job.created_at < stale_before
         )
     ).one()
     if stale[0]:
         report.findings.append(
-            f"{stale[0]} accepted job(s) still queued past the recovery threshold "
+            f"{stale[0]} accepted operation(s) still queued past the recovery threshold "
             f"(oldest accepted {stale[1]})"
         )

@@ -167,7 +167,7 @@ def recent_failures(session: Session, limit: int) -> list[Job]:
 
 
 # A batch part waits for the operations it has not applied yet; any other queued row, one.
-_WAITING = func.sum(
+WAITING_OPERATIONS = func.sum(
     case((Job.type == BATCH_PART, Job.amount - func.coalesce(Job.batch_index, 0)), else_=1)
 )
 
@@ -175,11 +175,11 @@ _WAITING = func.sum(
 def queued_by_partition(session: Session) -> dict[int, int]:
     """How many accepted operations wait in each partition that has any (through the queue
     index)."""
-    query = select(Job.partition, _WAITING).where(IS_QUEUED).group_by(Job.partition)
+    query = select(Job.partition, WAITING_OPERATIONS).where(IS_QUEUED).group_by(Job.partition)
     return {partition: int(count) for partition, count in session.execute(query)}
 
 
 def queued_backlog(session: Session, partitions: int) -> int:
     """How many accepted operations wait to be applied (through the partition index)."""
-    query = select(_WAITING).where(Job.partition.in_(range(partitions)), IS_QUEUED)
+    query = select(WAITING_OPERATIONS).where(Job.partition.in_(range(partitions)), IS_QUEUED)
     return int(session.scalar(query) or 0)
