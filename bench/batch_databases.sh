@@ -18,6 +18,8 @@ set -u -o pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 venv="$root/.venv/bin"
+bench_name=batch_databases
+. "$here/lib.sh"
 usage="usage: ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \\
   bash bench/batch_databases.sh [ROUNDS] [-- batch_throughput.py arguments]"
 
@@ -82,14 +84,6 @@ except SQLAlchemyError as exc:
 EOF
 }
 
-# Wait up to $2 seconds for process $1 (a child of this script) to end.
-gone_within() {
-  local deadline=$((SECONDS + $2))
-  while kill -0 "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
 
 # make forwards SIGTERM to the supervisor (run.py), which stops the web, then the workers; a
 # process group killed afterwards takes the rest with it.
@@ -121,44 +115,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Until $1 answers (a URL: HTTP 200; host:port: a TCP connection), at most $2 seconds.
-answers_within() {
-  "$venv/python" - "$1" "$2" <<'EOF'
-import socket, sys, time, urllib.request
 
-target, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
-while time.monotonic() < deadline:
-    try:
-        if target.startswith("http"):
-            if urllib.request.urlopen(target, timeout=2).status == 200:
-                sys.exit(0)
-        else:
-            host, port = target.rsplit(":", 1)
-            socket.create_connection((host, int(port)), timeout=2).close()
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.5)
-sys.exit(1)
-EOF
-}
-
-give_up() {  # message log-file
-  echo "batch_databases: $1; the last lines of its log:" >&2
-  tail -n 30 "$2" >&2
-  exit 1
-}
 
 # One run: Redis and `make run` on DATABASE_URL $3, the load, everything stopped again.
 run_on() {  # round name database-url
   local data="$work/$2-$1" port redis_port
   mkdir -p "$data"
-  read -r port redis_port < <("$venv/python" -c '
-import socket
-held = [socket.socket() for _ in range(2)]
-for s in held:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in held))')
+  read -r port redis_port < <(free_ports 2)
   redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" --save '' --appendonly no \
     --maxmemory 512mb --maxmemory-policy noeviction >"$data/redis.log" 2>&1 &
   redis_pid=$!

@@ -16,6 +16,8 @@ set -u -o pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 venv="$root/.venv/bin"
+bench_name=side_by_side
+. "$here/lib.sh"
 rounds="${1:-2}"
 if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: bash bench/side_by_side.sh [ROUNDS]   (ROUNDS a whole number >= 1)" >&2
@@ -37,14 +39,6 @@ fi
 work="$(mktemp -d -t atm-side-by-side.XXXXXX)"
 baseline_pid="" project_pid="" redis_pid=""
 
-# Wait up to $2 seconds for process $1 (a child of this script) to end.
-gone_within() {
-  local deadline=$((SECONDS + $2))
-  while kill -0 "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.2
-  done
-}
 
 # The project first: its supervisor (run.py, make's child) stops the web, then the workers.
 # make forwards SIGTERM to it and waits; a process group killed afterwards takes the rest
@@ -71,42 +65,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Three distinct free ports: baseline, project, Redis (held open together while chosen).
-read -r baseline_port project_port redis_port < <("$venv/python" -c '
-import socket
-held = [socket.socket() for _ in range(3)]
-for s in held:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in held))')
+read -r baseline_port project_port redis_port < <(free_ports 3)
 baseline_url="http://127.0.0.1:$baseline_port"
 project_url="http://127.0.0.1:$project_port"
 
-# Until $1 answers (a URL: HTTP 200; host:port: a TCP connection), at most $2 seconds.
-answers_within() {
-  "$venv/python" - "$1" "$2" <<'EOF'
-import socket, sys, time, urllib.request
 
-target, deadline = sys.argv[1], time.monotonic() + float(sys.argv[2])
-while time.monotonic() < deadline:
-    try:
-        if target.startswith("http"):
-            if urllib.request.urlopen(target, timeout=2).status == 200:
-                sys.exit(0)
-        else:
-            host, port = target.rsplit(":", 1)
-            socket.create_connection((host, int(port)), timeout=2).close()
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.5)
-sys.exit(1)
-EOF
-}
-
-give_up() {  # message log-file
-  echo "side_by_side: $1; the last lines of its log:" >&2
-  tail -n 30 "$2" >&2
-  exit 1
-}
 
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
