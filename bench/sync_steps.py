@@ -1,0 +1,338 @@
+"""Where one synchronous withdrawal's time goes, step by step, in one process.
+
+    .venv/bin/python bench/sync_steps.py [--requests N]
+
+To choose between designs for the synchronous path by measurement rather than by guess, it
+runs N withdrawals (default 300, after 30 not counted) one after another through the
+project's own code, the web's side and the worker's side in turn, with no HTTP, no
+gunicorn and no Celery worker process: against a fresh SQLite file in a temporary
+directory (WAL, synchronous=FULL, as the service's defaults) and a redis-server it starts on
+a free port without persistence (stopped at exit). This process holds every partition's
+lease, as the one worker of `make run` does, so the doorbell names an owner. Each step is
+timed with time.perf_counter:
+
+1. the intake's write transaction (`JobIntake._record`: record_operations, commit, fsync);
+2. the intake's wake-up (`JobIntake._wake`): the doorbell script, then the Celery message
+   the web's PartitionDispatcher sends (timed apart);
+3. the worker receiving it: kombu's Redis transport consuming every partition queue
+   (BRPOP) and decoding the message, without Celery's worker around it; the message is
+   already queued when the read starts, so this is a full round trip, where an idle
+   worker already blocked in BRPOP gets it half of one after the send;
+4. the task's checks: the lease (no round trip while recently renewed), the doorbell (EXISTS);
+5. apply_pending in a write transaction, committed with fsync;
+6. publish_outcomes, until the web's CompletionListener (a pubsub subscription in a thread)
+   has woken the request's waiter, from the publish's start.
+
+After the answer the worker clears its doorbell and looks again (a read transaction); those
+are shown apart, off the client's path. For scale: a bare sqlite3 INSERT + COMMIT with
+synchronous=FULL, a Redis PING, and a balance SELECT in an SQLAlchemy read transaction. It
+ends with the Redis commands per request and two lines, one per design lever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import redis
+from kombu import Connection, Consumer, Exchange, Message, Queue
+from sqlalchemy import select
+
+from shared import messaging
+from shared.accounts import open_account
+from shared.applying import apply_pending, has_pending
+from shared.db import Database, init_database
+from shared.models import SUCCEEDED, WITHDRAW, Account
+from shared.operations import Operation, new_id
+from shared.partitioning import DRAIN_TASK, partition_of, queue_name
+from shared.settings import Settings, load_settings
+from tests.stack import RedisServer
+from web.dispatch import PartitionDispatcher
+from web.intake import JobIntake, _Pending
+from web.offload import DatabaseThreads
+from web.waiting import CompletionListener
+from worker.leases import PartitionLeases
+
+ACCOUNT = "10001"
+OPENING = 10**12  # cents: enough for every withdrawal
+AMOUNT = 100
+IDENTITY = "bench-host:1"  # the fake owner's lease token, as a worker's host:pid
+WARM_UP = 30
+PATH = {  # on the client's path, in order; summed
+    "record": "1 web: record the job (write transaction, commit)",
+    "ring": "2 web: ring the owner's doorbell (Lua script)",
+    "send": "2 web: send the Celery wake-up",
+    "receive": "3 worker: receive the wake-up (kombu, BRPOP)",
+    "check": "4 worker: check lease and doorbell (EXISTS)",
+    "apply": "5 worker: apply_pending, commit",
+    "notify": "6 publish, until the web's waiter wakes",
+}
+APART = {
+    "publish": "6, of which the worker's PUBLISH call",
+    "clear": "after the answer: clear the doorbell (DEL)",
+    "look": "after the answer: look again (read transaction)",
+}
+REDIS_HOPS = ("ring", "send", "receive", "check", "notify")
+
+
+class TimedDispatcher(PartitionDispatcher):
+    """The web's dispatcher, noting when its Celery send starts (the doorbell script runs
+    before it), so the two can be timed apart."""
+
+    sent_at = 0.0
+
+    def _send(self, partitions: list[int]) -> None:
+        self.sent_at = time.perf_counter()
+        super()._send(partitions)
+
+
+class WakeUpReceiver:
+    """The worker's end of a wake-up: a kombu consumer of every partition queue, with the
+    transport options of worker/app.py (no ack emulation: one BRPOP per message)."""
+
+    def __init__(self, redis_url: str, partitions: int) -> None:
+        self.connection = Connection(redis_url, transport_options={"ack_emulation": False})
+        names = [queue_name(p) for p in range(partitions)]
+        queues = [Queue(name, Exchange(name), routing_key=name) for name in names]
+        self.consumer = Consumer(
+            self.connection.channel(), queues, callbacks=[self._take], accept=["json"]
+        )
+        self.consumer.consume()
+        self.received: list[tuple[str, object]] = []
+
+    def _take(self, body: list, message: Message) -> None:
+        message.ack()  # early, as task_acks_late=False
+        self.received.append((message.headers["task"], body[0][0]))
+
+    def receive(self) -> tuple[str, object]:
+        """The next wake-up: (task name, partition)."""
+        self.connection.drain_events(timeout=5)
+        return self.received.pop()
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    web_db: Database
+    worker_db: Database
+    worker_redis: redis.Redis
+    intake: JobIntake
+    dispatcher: TimedDispatcher
+    listener: CompletionListener
+    receiver: WakeUpReceiver
+    leases: PartitionLeases
+
+
+def build(directory: Path, redis_url: str) -> Rig:
+    """The web's and the worker's objects, each side with its own engine and Redis client
+    as in two processes, and the account the withdrawals take from."""
+    settings = load_settings(
+        {
+            "DATABASE_URL": f"sqlite:///{directory / 'atm.db'}",
+            "REDIS_URL": redis_url,
+            "ATM_DATA_DIR": str(directory),
+            "ATM_SEED_SAMPLE_ACCOUNTS": "false",
+        }
+    )
+    web_db, worker_db = Database(settings), Database(settings)
+    init_database(worker_db)
+    with worker_db.writing() as session:
+        open_account(session, ACCOUNT, OPENING)
+    worker_redis = messaging.connect(redis_url)
+    leases = PartitionLeases(worker_redis, IDENTITY, settings)
+    leases.acquire_free(live_workers=1)  # every partition, as the only worker
+    dispatcher = TimedDispatcher(settings, messaging.connect(redis_url))
+    intake = JobIntake(
+        web_db,
+        DatabaseThreads(settings.database_threads),  # outside gevent: runs in the caller
+        settings.partitions,
+        dispatcher,
+        settings.idempotency_ttl_seconds,
+    )
+    listener = CompletionListener(redis_url, settings.max_waiters)
+    receiver = WakeUpReceiver(redis_url, settings.partitions)
+    return Rig(
+        settings, web_db, worker_db, worker_redis, intake, dispatcher, listener, receiver, leases
+    )
+
+
+def one_withdrawal(rig: Rig) -> dict[str, float]:
+    """One withdrawal through every step, in the order the web and the worker run them."""
+    operation = Operation(new_id(), ACCOUNT, WITHDRAW, AMOUNT)
+    partition = partition_of(ACCOUNT, rig.settings.partitions)
+    client, identity = rig.worker_redis, IDENTITY
+    with rig.listener.expect(operation.job_id) as waiter:  # before the job exists, as the web
+        t0 = time.perf_counter()
+        recorded = rig.intake._record([_Pending(operation, None)])
+        t1 = time.perf_counter()
+        rig.intake._wake(recorded)
+        t2 = time.perf_counter()
+        sent_at = rig.dispatcher.sent_at
+        if sent_at < t1:
+            raise SystemExit("the doorbell was already set: no wake-up was sent")
+        if rig.receiver.receive() != (DRAIN_TASK, partition):
+            raise SystemExit("received a wake-up for another task or partition")
+        t3 = time.perf_counter()
+        if not (
+            rig.leases.holds(partition) and messaging.doorbell_rung(client, identity, partition)
+        ):
+            raise SystemExit("the wake-up found its doorbell clear")
+        t4 = time.perf_counter()
+        owned = rig.leases.owned()
+        with rig.worker_db.writing() as session:
+            applied = apply_pending(session, owned, rig.settings.apply_chunk, identity)
+        t5 = time.perf_counter()
+        messaging.publish_outcomes(client, applied.outcomes)
+        t6 = time.perf_counter()
+        if not waiter.wait(5) or waiter.outcome is None or waiter.outcome.status != SUCCEEDED:
+            raise SystemExit(f"no successful outcome for job {operation.job_id}")
+        t7 = time.perf_counter()
+    messaging.clear_doorbells(client, identity, owned)
+    t8 = time.perf_counter()
+    with rig.worker_db.read.begin() as session:
+        has_pending(session, owned)
+    t9 = time.perf_counter()
+    return {
+        "record": t1 - t0,
+        "ring": sent_at - t1,
+        "send": t2 - sent_at,
+        "receive": t3 - t2,
+        "check": t4 - t3,
+        "apply": t5 - t4,
+        "notify": t7 - t5,
+        "publish": t6 - t5,
+        "clear": t8 - t7,
+        "look": t9 - t8,
+    }
+
+
+def timed(work: Callable[[], object], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        work()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def raw_sqlite_commits(path: Path, count: int) -> list[float]:
+    """A bare sqlite3 INSERT + COMMIT per sample, WAL and synchronous=FULL: what durability
+    itself costs."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+
+    def insert() -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO t (v) VALUES (?)", (new_id(),))
+        connection.execute("COMMIT")
+
+    try:
+        return timed(insert, count)
+    finally:
+        connection.close()
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def row(label: str, samples: list[float]) -> str:
+    p50, p99 = percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
+    return f"{label:<50} {p50:>8.3f} {p99:>8.3f}"
+
+
+def commands_per_request(client: redis.Redis, run: Callable[[], None], count: int) -> str:
+    """The Redis commands `run` makes per request, from the server's own counts (a script's
+    GET and SET among them, though they are no round trips)."""
+
+    def calls() -> dict[str, int]:
+        stats = client.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
+
+    before = calls()
+    run()
+    used = {name: (n - before.get(name, 0)) / count for name, n in calls().items()}
+    used.pop("info", None)  # these counts' own
+    return ", ".join(f"{name} {n:.2f}" for name, n in sorted(used.items()) if n >= 0.01)
+
+
+def balance(database: Database) -> int:
+    with database.read.begin() as session:
+        return session.scalar(select(Account.balance).where(Account.account_number == ACCOUNT))
+
+
+def report(rig: Rig, directory: Path, count: int) -> None:
+    for _ in range(WARM_UP):
+        one_withdrawal(rig)
+    steps: dict[str, list[float]] = defaultdict(list)
+
+    def run() -> None:
+        for _ in range(count):
+            for step, seconds in one_withdrawal(rig).items():
+                steps[step].append(seconds)
+
+    commands = commands_per_request(rig.worker_redis, run, count)
+    if balance(rig.web_db) != OPENING - (WARM_UP + count) * AMOUNT:
+        raise SystemExit("the balance is not what the withdrawals leave")
+    totals = [sum(steps[step][i] for step in PATH) for i in range(count)]
+    hops = [sum(steps[step][i] for step in REDIS_HOPS) for i in range(count)]
+    ping = timed(rig.worker_redis.ping, count)
+    sqlite_commits = raw_sqlite_commits(directory / "raw.db", count)
+    reads = timed(lambda: balance(rig.web_db), count)
+    p50 = {name: percentile(samples, 0.5) * 1000 for name, samples in steps.items()}
+
+    print(f"{f'{count} withdrawals, one at a time (ms)':<50} {'p50':>8} {'p99':>8}")
+    for step, label in PATH.items():
+        print(row(label, steps[step]))
+    print(f"{'sum of the step p50s':<50} {sum(p50[step] for step in PATH):>8.3f}")
+    print(row("each request's steps, summed", totals))
+    for step, label in APART.items():
+        print(row(label, steps[step]))
+    print("for scale")
+    print(row("  sqlite3 INSERT + COMMIT, synchronous=FULL", sqlite_commits))
+    print(row("  Redis PING", ping))
+    print(row("  SQLAlchemy read transaction: SELECT a balance", reads))
+    print(f"Redis commands per request: {commands}")
+    total, hop = percentile(totals, 0.5) * 1000, percentile(hops, 0.5) * 1000
+    print(
+        f"(a) without the intake's commit (the operation as the Celery payload, written once "
+        f"by the owner): {p50['record']:.2f} ms of {total:.2f} ms p50 "
+        f"({p50['record'] / total:.0%}) saved for a client that waits"
+    )
+    print(
+        f"(b) the Redis hops on the path (steps 2, 3, 4, 6): {hop:.2f} ms of {total:.2f} ms "
+        f"p50 ({hop / total:.0%}); their 5 round trips at PING's p50 would be "
+        f"{5 * percentile(ping, 0.5) * 1000:.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="withdrawals measured")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="atm-sync-steps-") as name:
+        directory = Path(name)
+        server = RedisServer(directory / "redis")
+        try:
+            report(build(directory, server.url), directory, args.requests)
+        finally:
+            # The listener's thread would report the server's stop as a lost subscription.
+            logging.getLogger("web.waiting").setLevel(logging.CRITICAL)
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
