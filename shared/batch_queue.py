@@ -122,13 +122,18 @@ class DecodedParts:
         self.parts: OrderedDict[str, list[list]] = OrderedDict()
         self.lock = threading.Lock()  # the web reads on several threads
 
-    def get(self, part_id: str, details: str) -> list[list]:
-        """The part's operations as lists of BatchOperation's fields."""
+    def cached(self, part_id: str) -> list[list] | None:
         with self.lock:
             operations = self.parts.get(part_id)
             if operations is not None:
                 self.parts.move_to_end(part_id)
-                return operations
+            return operations
+
+    def get(self, part_id: str, details: str) -> list[list]:
+        """The part's operations as lists of BatchOperation's fields."""
+        operations = self.cached(part_id)
+        if operations is not None:
+            return operations
         operations = json.loads(details)
         with self.lock:
             if part_id not in self.parts:

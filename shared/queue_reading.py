@@ -4,10 +4,11 @@ taken from the batch parts met in the queue (shared.batch_queue)."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from sqlalchemy import CompoundSelect, bindparam, select, union_all
+from sqlalchemy import CompoundSelect, bindparam, case, null, select, union_all
 from sqlalchemy.orm import Session
 
 from shared.batch_queue import decoded_parts, operation_id_prefix
@@ -33,6 +34,7 @@ class _PartitionQueue:
     """One partition's queue as far as this chunk read it."""
 
     partition: int
+    read_details: Callable[[int], str]  # a part's operations (JSON), by its row id
     rows: deque[QueuedJob] = field(default_factory=deque)  # read, not yet taken, in id order
     taken: list[QueuedJob] = field(default_factory=list)
     last_read: int = 0  # the id of the last row read
@@ -66,7 +68,10 @@ class _PartitionQueue:
 
     def _open_part(self, row: QueuedJob) -> None:
         self.part_row = row
-        self.operations = decoded_parts.get(row.job_id, row.details or "[]")
+        operations = decoded_parts.cached(row.job_id)
+        if operations is None:  # the queue is read without parts' JSON (see _QUEUE_COLUMNS)
+            operations = decoded_parts.get(row.job_id, self.read_details(row.id or 0))
+        self.operations = operations
         self.progress = PartProgress(row.id or 0, row.batch_index or 0, len(self.operations))
         self.parts.append(self.progress)
 
@@ -117,7 +122,11 @@ def queued_work(
     """
     if not partitions:
         return [], []
-    queues = {partition: _PartitionQueue(partition) for partition in partitions}
+
+    def read_details(part: int) -> str:
+        return session.scalar(_PART_DETAILS, {"id": part}) or "[]"
+
+    queues = {partition: _PartitionQueue(partition, read_details) for partition in partitions}
     first = partitions[:limit]
     share = max(1, limit // len(first))
     parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
@@ -161,7 +170,16 @@ def queued_work(
 
 _jobs = Job.__table__
 # The columns QueuedJob(*row) relies on, in its order (`part` is only set in memory).
-_QUEUE_COLUMNS = [_jobs.c[name] for name in QueuedJob._fields if name != "part"]
+# A part's operations (its `details`) are left out: read on every chunk, a large part's JSON
+# would cost more than the chunk's share of it; they are read once, when not yet decoded.
+_QUEUE_COLUMNS = [
+    case((_jobs.c.type == BATCH_PART, null()), else_=_jobs.c.details).label("details")
+    if name == "details"
+    else _jobs.c[name]
+    for name in QueuedJob._fields
+    if name != "part"
+]
+_PART_DETAILS = select(_jobs.c.details).where(_jobs.c.id == bindparam("id"))
 _QUEUED_JOBS = (
     select(*_QUEUE_COLUMNS)
     .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
