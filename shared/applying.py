@@ -205,9 +205,10 @@ def _write_batch_operations(
                     job.submitted_by,
                 )
             )
+    finished = {"completed_at": chunk.now, "applied_by": applied_by}
     for part, part_rows in rows.items():
-        shared = {"created_at": accepted_at[part], "completed_at": chunk.now}
-        _INSERT_OPERATION_JOBS.executemany(session, part_rows, {**shared, "applied_by": applied_by})
+        shared = {"created_at": accepted_at[part], **finished}  # accepted with its part
+        _INSERT_OPERATION_JOBS.executemany(session, part_rows, shared)
     _MOVE_PART.executemany(session, [(p.part, p.applied) for p in parts if not p.finished])
     _END_PART.executemany(session, [(p.part,) for p in parts if p.finished])
 

@@ -341,7 +341,7 @@ def _check_batches(session: Session, report: AuditReport) -> None:
     }
     waiting = dict(
         session.execute(
-            select(Job.batch_id, func.sum(Job.amount - func.coalesce(Job.batch_index, 0)))
+            select(Job.batch_id, WAITING_OPERATIONS)
             .where(Job.type == BATCH_PART)
             .group_by(Job.batch_id)
         ).all()
