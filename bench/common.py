@@ -1,4 +1,4 @@
-"""What both benchmarks share: opening the accounts they work on."""
+"""What the benchmarks share: opening the accounts they work on, reading percentiles."""
 
 from __future__ import annotations
 
@@ -31,3 +31,9 @@ def open_accounts(
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(open_one, range(count)))
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The sample at `fraction` of the sorted samples (the nearest rank below it)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

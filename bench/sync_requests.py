@@ -18,12 +18,7 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from common import open_accounts
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+from common import open_accounts, percentile
 
 
 class Client(http.client.HTTPConnection):

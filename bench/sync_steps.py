@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
+from common import percentile
 from kombu import Connection, Consumer, Exchange, Message, Queue
 from sqlalchemy import select
 
@@ -242,11 +243,6 @@ def raw_sqlite_commits(path: Path, count: int) -> list[float]:
         return timed(insert, count)
     finally:
         connection.close()
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def row(label: str, samples: list[float]) -> str:

@@ -35,6 +35,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import percentile
+
 from tests.stack import RedisServer, Stack
 
 HOST = "127.0.0.1"
@@ -77,11 +79,6 @@ async def time_reads(port: int, number: str, seconds: float) -> list[float]:
         status, _ = await http(port, get(f"/accounts/{number}/balance"), 10)
         latencies.append(time.monotonic() - started if status == 200 else float("inf"))
     return latencies
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def web_rss_mib(master: int) -> float:
