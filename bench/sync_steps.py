@@ -12,8 +12,8 @@ lease, as the one worker of `make run` does, so the doorbell names an owner. Eac
 timed with time.perf_counter:
 
 1. the intake's write transaction (`JobIntake._record`: record_operations, commit, fsync);
-2. the intake's wake-up (`JobIntake._wake`): the doorbell script, then the Celery message
-   the web's PartitionDispatcher sends (timed apart);
+2. the intake's wake-up (`PartitionDispatcher.wake`, as `JobIntake._wake` calls it): the
+   doorbell script, which pushes the Celery message itself in the same round trip;
 3. the worker receiving it: kombu's Redis transport consuming every partition queue
    (BRPOP) and decoding the message, without Celery's worker around it; the message is
    already queued when the read starts, so this is a full round trip, where an idle
@@ -71,8 +71,7 @@ IDENTITY = "bench-host:1"  # the fake owner's lease token, as a worker's host:pi
 WARM_UP = 30
 PATH = {  # on the client's path, in order; summed
     "record": "1 web: record the job (write transaction, commit)",
-    "ring": "2 web: ring the owner's doorbell (Lua script)",
-    "send": "2 web: send the Celery wake-up",
+    "ring": "2 web: ring the doorbell, pushing the wake-up (Lua)",
     "receive": "3 worker: receive the wake-up (kombu, BRPOP)",
     "check": "4 worker: check lease and doorbell (EXISTS)",
     "apply": "5 worker: apply_pending, commit",
@@ -83,18 +82,7 @@ APART = {
     "clear": "after the answer: clear the doorbell (DEL)",
     "look": "after the answer: look again (read transaction)",
 }
-REDIS_HOPS = ("ring", "send", "receive", "check", "notify")
-
-
-class TimedDispatcher(PartitionDispatcher):
-    """The web's dispatcher, noting when its Celery send starts (the doorbell script runs
-    before it), so the two can be timed apart."""
-
-    sent_at = 0.0
-
-    def _send(self, partitions: list[int]) -> None:
-        self.sent_at = time.perf_counter()
-        super()._send(partitions)
+REDIS_HOPS = ("ring", "receive", "check", "notify")
 
 
 class WakeUpReceiver:
@@ -128,7 +116,7 @@ class Rig:
     worker_db: Database
     worker_redis: redis.Redis
     intake: JobIntake
-    dispatcher: TimedDispatcher
+    dispatcher: PartitionDispatcher
     listener: CompletionListener
     receiver: WakeUpReceiver
     leases: PartitionLeases
@@ -152,7 +140,7 @@ def build(directory: Path, redis_url: str) -> Rig:
     worker_redis = messaging.connect(redis_url)
     leases = PartitionLeases(worker_redis, IDENTITY, settings)
     leases.acquire_free(live_workers=1)  # every partition, as the only worker
-    dispatcher = TimedDispatcher(settings, messaging.connect(redis_url))
+    dispatcher = PartitionDispatcher(messaging.connect(redis_url))
     intake = JobIntake(
         web_db,
         DatabaseThreads(settings.database_threads),  # outside gevent: runs in the caller
@@ -174,13 +162,11 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
     client, identity = rig.worker_redis, IDENTITY
     with rig.listener.expect(operation.job_id) as waiter:  # before the job exists, as the web
         t0 = time.perf_counter()
-        recorded = rig.intake._record([_Pending(operation, None)])
+        rig.intake._record([_Pending(operation, None)])
         t1 = time.perf_counter()
-        rig.intake._wake(recorded)
-        t2 = time.perf_counter()
-        sent_at = rig.dispatcher.sent_at
-        if sent_at < t1:
+        if rig.dispatcher.wake([partition]) != [partition]:
             raise SystemExit("the doorbell was already set: no wake-up was sent")
+        t2 = time.perf_counter()
         if rig.receiver.receive() != (DRAIN_TASK, partition):
             raise SystemExit("received a wake-up for another task or partition")
         t3 = time.perf_counter()
@@ -205,8 +191,7 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
     t9 = time.perf_counter()
     return {
         "record": t1 - t0,
-        "ring": sent_at - t1,
-        "send": t2 - sent_at,
+        "ring": t2 - t1,
         "receive": t3 - t2,
         "check": t4 - t3,
         "apply": t5 - t4,
@@ -310,8 +295,8 @@ def report(rig: Rig, directory: Path, count: int) -> None:
     )
     print(
         f"(b) the Redis hops on the path (steps 2, 3, 4, 6): {hop:.2f} ms of {total:.2f} ms "
-        f"p50 ({hop / total:.0%}); their 5 round trips at PING's p50 would be "
-        f"{5 * percentile(ping, 0.5) * 1000:.2f} ms"
+        f"p50 ({hop / total:.0%}); their {len(REDIS_HOPS)} round trips at PING's p50 would be "
+        f"{len(REDIS_HOPS) * percentile(ping, 0.5) * 1000:.2f} ms"
     )
 
 

@@ -11,7 +11,7 @@ import redis
 from redis.commands.core import Script
 
 from shared.applying import Outcome
-from shared.partitioning import lease_key
+from shared.partitioning import lease_key, queue_name
 
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
@@ -47,24 +47,31 @@ def owner_doorbell_key(identity: str) -> str:
     return f"{OWNER_DOORBELL_PREFIX}{identity}"
 
 
-# For each partition (KEYS: its lease key; ARGV: force, TTL, the two flag prefixes above,
-# then the partitions): set the flag of the lease's holder (the partition's own flag if
-# nobody holds it), and list the partition to wake if this call set that flag and no
-# earlier partition of the call did (one message per owner), or always with force. The flag
-# keys come from the lease values, so they cannot be declared up front: a single Redis
-# server, not a cluster, runs this.
+# For each of the N partitions (KEYS: their lease keys, then the queue keys of those given a
+# message; ARGV: force, TTL, the two flag prefixes above, N, the partitions, then the
+# messages): set the flag of the lease's holder (the partition's own flag if nobody holds
+# it), and wake the partition if this call set that flag and no earlier partition of the
+# call did (one message per owner), or always with force. Waking is pushing its message on
+# its queue when one is given (the flag and the message then exist together or not at
+# all), and listing it. The flag keys come from the lease values, so they cannot be
+# declared up front: a single Redis server, not a cluster, runs this.
 _RING = """
 local force, ttl, by_owner, by_partition = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
+local count = tonumber(ARGV[5])
+local with_messages = #KEYS > count
 local flagged, to_wake = {}, {}
-for i, lease in ipairs(KEYS) do
-  local partition = ARGV[i + 4]
-  local owner = redis.call('GET', lease)
+for i = 1, count do
+  local partition = ARGV[i + 5]
+  local owner = redis.call('GET', KEYS[i])
   local flag = owner and (by_owner .. owner) or (by_partition .. partition)
   local first = flagged[flag] == nil
   if first then
     flagged[flag] = redis.call('SET', flag, 1, 'NX', 'EX', ttl) and true or false
   end
   if force or (first and flagged[flag]) then
+    if with_messages then
+      redis.call('LPUSH', KEYS[count + i], ARGV[count + i + 5])
+    end
     table.insert(to_wake, tonumber(partition))
   end
 end
@@ -80,37 +87,52 @@ def _ring_script(client: redis.Redis) -> Script:
 def ring_doorbells(
     client: redis.Redis,
     partitions: Iterable[int],
-    send: Callable[[list[int]], None],
+    send: Callable[[list[int]], None] | None = None,
     *,
     force: bool = False,
-) -> None:
-    """Wake the owner of each partition unless a wake-up is already waiting for it.
+    messages: Callable[[int], str] | None = None,
+) -> list[int]:
+    """Wake the owner of each partition unless a wake-up is already waiting for it; return
+    the partitions woken.
 
     The flag belongs to the worker holding the partition's lease (read in the same script):
-    it is set before the message is sent and cleared by that worker only once a look finds
+    it is set before the wake-up is sent and cleared by that worker only once a look finds
     nothing, after which it looks again, so a job recorded before a failed SET is always
     seen. Requests arriving while their owner drains, whichever of its partitions they
     are for, thus send nothing, and an idle owner gets one message for all of them. A
     partition nobody holds has a flag of its own (its next owner applies what is queued
-    when it takes it). `send` gets every partition to wake at once. `force` sends even when
-    the flag is set: for a wake-up that reached a worker which no longer owns the
-    partition, and for a drain that hands the event loop back mid-way.
+    when it takes it). `force` sends even when the flag is set: for a wake-up that reached
+    a worker which no longer owns the partition, and for a drain that hands the event loop
+    back mid-way.
+
+    With `messages` (a partition's encoded Celery message, see web/dispatch.py) the script
+    pushes each wake-up itself, in the round trip that sets its flag; otherwise `send` gets
+    every partition to wake at once, after the script.
     """
     chosen = sorted(set(partitions))
     if not chosen:
-        return
+        return []
+    keys = [lease_key(partition) for partition in chosen]
+    pushed: list[str] = []
+    if messages is not None:
+        keys += [queue_name(partition) for partition in chosen]
+        pushed = [messages(partition) for partition in chosen]
     to_wake = _ring_script(client)(
-        keys=[lease_key(partition) for partition in chosen],
+        keys=keys,
         args=[
             "1" if force else "0",
             DOORBELL_TTL_SECONDS,
             OWNER_DOORBELL_PREFIX,
             DOORBELL_PREFIX,
+            len(chosen),
             *chosen,
+            *pushed,
         ],
     )
-    if to_wake:
-        send([int(partition) for partition in to_wake])
+    woken = [int(partition) for partition in to_wake]
+    if woken and send is not None:
+        send(woken)
+    return woken
 
 
 def doorbell_rung(client: redis.Redis, identity: str, partition: int) -> bool:

@@ -1,7 +1,18 @@
-"""Waking a partition's worker: a Celery message on the partition's queue, one per doorbell."""
+"""Waking a partition's worker: a Celery message on the partition's queue, one per doorbell.
+
+The message is pushed by the doorbell script itself (shared.messaging.ring_doorbells), in
+the same Redis round trip that sets the flag, instead of a script and then a Celery send:
+one hop and about 0.6 ms of Celery's per-message Python less for a request that waits. It
+is the message Celery's own `send_task` would push on the Redis transport, encoded once
+per partition from Celery's task protocol (`as_task_v2`); only its ids are new each time.
+A test compares it with what `send_task` pushes, so a change in either library shows.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Iterable
 
 import redis
@@ -9,31 +20,59 @@ from celery import Celery
 
 from shared import messaging
 from shared.partitioning import DRAIN_TASK, queue_name
-from shared.settings import Settings
+
+# Stand-ins for the ids in an encoded message, replaced by fresh ones at every send: each
+# message needs its own task id and delivery tag (a worker tracks both by value).
+_TASK_ID = "00000000-0000-4000-8000-00000000a7a5"
+_DELIVERY_TAG = "00000000-0000-4000-8000-0000000d7a95"
+
+
+class WakeUpMessages:
+    """The encoded wake-up of each partition, as kombu's Redis transport stores a message."""
+
+    def __init__(self) -> None:
+        self.celery = Celery("atm-web", set_as_current=False)
+        self.templates: dict[int, str] = {}
+
+    def message(self, partition: int) -> str:
+        template = self.templates.get(partition)
+        if template is None:
+            template = self.templates[partition] = self._encode(partition)
+        return template.replace(_TASK_ID, str(uuid.uuid4())).replace(
+            _DELIVERY_TAG, str(uuid.uuid4())
+        )
+
+    def _encode(self, partition: int) -> str:
+        task = self.celery.amqp.as_task_v2(
+            _TASK_ID, DRAIN_TASK, args=[partition], ignore_result=None
+        )  # as send_task leaves it: the task's own setting decides
+        body = json.dumps(task.body).encode()
+        return json.dumps(
+            {
+                "body": base64.b64encode(body).decode(),
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": task.headers,
+                "properties": {
+                    **task.properties,
+                    "delivery_mode": 2,
+                    "delivery_info": {"exchange": "", "routing_key": queue_name(partition)},
+                    "priority": 0,
+                    "body_encoding": "base64",
+                    "delivery_tag": _DELIVERY_TAG,
+                },
+            }
+        )
 
 
 class PartitionDispatcher:
-    """Sends wake-ups by task name, so the web process never imports worker code."""
+    """Rings doorbells and pushes wake-ups by task name, so the web never imports worker
+    code. The messages go to the Redis the doorbells are in: it is also Celery's broker."""
 
-    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self.celery = Celery("atm-web", broker=settings.redis_url)
-        self.celery.conf.update(
-            task_serializer="json",
-            accept_content=["json"],
-            broker_pool_limit=64,
-            broker_connection_retry=False,
-            broker_connection_max_retries=0,
-        )
+        self.messages = WakeUpMessages()
 
-    def wake(self, partitions: Iterable[int]) -> None:
-        messaging.ring_doorbells(self.redis, partitions, self._send)
-
-    def _send(self, partitions: list[int]) -> None:
-        """One message per partition, all sent in one Redis round trip (kombu's publish
-        batch): a group of requests often spans several partitions."""
-        with self.celery.producer_or_acquire() as producer, producer.batch():
-            for partition in partitions:
-                self.celery.send_task(
-                    DRAIN_TASK, args=[partition], queue=queue_name(partition), producer=producer
-                )
+    def wake(self, partitions: Iterable[int]) -> list[int]:
+        """The partitions a wake-up was pushed for (the others' owners were already rung)."""
+        return messaging.ring_doorbells(self.redis, partitions, messages=self.messages.message)

@@ -7,7 +7,6 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
-from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -180,7 +179,7 @@ class JobIntake:
         """Ring the partitions' doorbells; False if Redis could not be reached."""
         try:
             self.dispatcher.wake(partitions)
-        except (RedisError, KombuError) as exc:
+        except RedisError as exc:
             # Already durable: the partitions' owners sweep them up when Redis is back.
             log.warning("could not wake partitions %s: %s", sorted(partitions), exc)
             return False

@@ -70,7 +70,7 @@ def init_services(app: Flask, settings: Settings) -> Services:
     database = Database(settings, connection_per_thread=serving_on_gevent())
     threads = DatabaseThreads(settings.database_threads)
     client = messaging.connect(settings.redis_url)
-    dispatcher = PartitionDispatcher(settings, client)
+    dispatcher = PartitionDispatcher(client)
     services = Services(
         settings=settings,
         database=database,
