@@ -20,7 +20,6 @@ A part's own id (never shown) has version nibble 0.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from shared.models import BATCH_PART, QUEUED, Job
+from shared.native_lock import native_lock
 
 MAX_OPERATIONS = 1 << 16  # an index must fit in the low 16 bits of the id
 _LOW_BITS = MAX_OPERATIONS - 1
@@ -120,7 +120,8 @@ class DecodedParts:
         self.max_operations = max_operations
         self.held = 0
         self.parts: OrderedDict[str, list[list]] = OrderedDict()
-        self.lock = threading.Lock()  # the web reads on several threads
+        # The web's database threads share it; a gevent lock could miss a wake-up there.
+        self.lock = native_lock()
 
     def cached(self, part_id: str) -> list[list] | None:
         with self.lock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -18,6 +17,7 @@ from shared.accounts import open_account
 from shared.api_keys import ADMIN, ensure_key
 from shared.migrating import upgrade_schema
 from shared.models import Account, Partition
+from shared.native_lock import native_lock
 from shared.settings import Settings
 
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
@@ -76,22 +76,6 @@ def make_engine(settings: Settings, *, connection_per_thread: bool = False) -> E
         _configure_sqlite(engine, settings)
         return engine
     return create_engine(url, pool_pre_ping=True, **pooling)
-
-
-def native_lock() -> threading.Lock:
-    """A lock of the operating system, also in a process where gevent patched `threading`.
-
-    The web's database work runs in a pool of real threads; a gevent lock shared between
-    real threads can miss the wake-up of a waiter when the holder releases it (gevent
-    issues #1744 and #2013), which stalled every writer of a web process for good under
-    concurrent account openings. These threads never run on the event loop, so blocking
-    them is what is wanted.
-    """
-    try:
-        from gevent import monkey
-    except ImportError:  # pragma: no cover - gevent is a runtime dependency
-        return threading.Lock()
-    return monkey.get_original("_thread", "allocate_lock")()
 
 
 class WriterQueue:
