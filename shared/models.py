@@ -58,6 +58,7 @@ CREDIT_TYPES = frozenset({OPENING, DEPOSIT, TRANSFER_IN})
 # (it cannot prove that a bound parameter equals 'queued').
 IS_QUEUED = text(f"status = '{QUEUED}'")
 IS_FAILED = text(f"status = '{FAILED}'")
+HAS_TARGET = text("target_id IS NOT NULL")
 IS_ACTIVE = text(f"status = '{ACTIVE}'")
 
 # Webhook events, and the statuses of their deliveries.
@@ -127,8 +128,15 @@ class Job(Base):
         Index("ix_jobs_batch", "batch_id", "batch_index"),
         # The most recent failures, for the console, without walking every job.
         Index("ix_jobs_failed", "id", sqlite_where=IS_FAILED, postgresql_where=IS_FAILED),
-        # Reversals of a job, to refuse a second one at once.
-        Index("ix_jobs_target", "target_id"),
+        # Reversals of a job, to refuse a second one at once; captures and voids of a hold.
+        # Partial: most jobs name no target, and an index entry per job would cost every
+        # apply an insert for nothing (a `target_id = ?` lookup implies the condition).
+        Index(
+            "ix_jobs_target",
+            "target_id",
+            sqlite_where=HAS_TARGET,
+            postgresql_where=HAS_TARGET,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -152,3 +152,22 @@ def test_the_last_release_before_migrations_is_upgraded_and_its_queued_work_appl
         "20002": 4_500,  # the transfer's 40.00 and the batch's 5.00
     }
     assert failures == ["account_not_found", "insufficient_funds", "insufficient_funds"]
+
+
+def test_the_index_of_jobs_by_target_holds_only_jobs_that_name_one(database: Database) -> None:
+    """Revision 0003: partial, and still the one a lookup by target uses."""
+    with database.read.begin() as session:
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            sql = connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_jobs_target'"
+            ).scalar_one()
+            plan = connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE target_id = 'x' AND type = 'reversal'"
+            ).all()
+            assert any("ix_jobs_target" in str(step) for step in plan), plan
+        else:
+            sql = connection.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_target'"
+            ).scalar_one()
+    assert "target_id IS NOT NULL" in sql
