@@ -6,6 +6,18 @@ import os
 import threading
 from collections.abc import Callable
 
+# This process's id, kept current across forks: every request asks for its threads, and
+# os.getpid is a system call each time.
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
 
 class ProcessThread:
     """Starts `target` once in each process that calls `ensure_started()`.
@@ -22,9 +34,11 @@ class ProcessThread:
 
     def ensure_started(self) -> bool:
         """Start the thread if this process has none yet; True if it was started now."""
+        if self.pid == _pid:  # asked by every request: no lock once started
+            return False
         with self.lock:
-            if self.pid == os.getpid():
+            if self.pid == _pid:
                 return False
-            self.pid = os.getpid()
+            self.pid = _pid
             threading.Thread(target=self.target, name=self.name, daemon=True).start()
             return True
