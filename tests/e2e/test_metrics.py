@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.settings import PROJECT_ROOT
 from tests.conftest import Api
+from web.metrics import FLUSH_SECONDS
 
 
 def scrape(client: Api) -> dict[str, list]:
@@ -36,15 +38,20 @@ def test_metrics_move_with_requests_and_applied_jobs(client: Api, new_account) -
     for _ in range(3):
         response = client.post(f"/accounts/{number}/withdraw", json={"amount": 1})
         assert response.status_code == 200
-    after = scrape(client)
-
     route = {"method": "POST", "route": "/accounts/<account_number>/withdraw"}
     requests_name = "atm_http_requests_total"
-    assert (
-        value(after["atm_http_requests"], requests_name, **route, status="200")
-        - value(before["atm_http_requests"], requests_name, **route, status="200")
-        == 3
-    )
+
+    def counted(families: dict[str, list]) -> float:
+        return value(families["atm_http_requests"], requests_name, **route, status="200") - value(
+            before["atm_http_requests"], requests_name, **route, status="200"
+        )
+
+    # Each web process writes its requests' counts every FLUSH_SECONDS (and before it
+    # answers a scrape): the other process's may take that long to show.
+    deadline = time.monotonic() + 10 * FLUSH_SECONDS
+    while counted(after := scrape(client)) < 3 and time.monotonic() < deadline:
+        time.sleep(FLUSH_SECONDS / 5)
+    assert counted(after) == 3
     duration = "atm_http_request_duration_seconds_count"
     assert value(after["atm_http_request_duration_seconds"], duration, **route) >= 3
     jobs = "atm_jobs_completed_total"
