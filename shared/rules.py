@@ -348,7 +348,9 @@ def expire_due_holds(chunk: Chunk) -> int:
 
 def _active_hold(job: QueuedJob, chunk: Chunk) -> HoldState:
     hold = chunk.holds.get(job.target_id or "")
-    if hold is None:
+    # The web sends a capture or void as an operation of the hold's own account; checked
+    # here too, so that no other account's money could ever move by naming the hold.
+    if hold is None or hold.account_number != job.account_number:
         raise _Failed(HoldNotFound, f"hold {job.target_id} not found")
     if hold.status == ACTIVE and chunk.now >= hold.expires_at:
         release_hold(chunk, hold, EXPIRED)  # decided by this clock, whether or not swept

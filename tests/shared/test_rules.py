@@ -407,6 +407,14 @@ def test_capture_for_less_frees_the_rest_and_its_limit_room() -> None:
     assert refused(c, withdraw(1)) == LimitExceeded.type
 
 
+@pytest.mark.parametrize("on_other_account", [capture, void], ids=["capture", "void"])
+def test_a_hold_is_captured_or_voided_only_by_its_own_account(on_other_account) -> None:
+    c = chunk(account(balance=10_000), account("B", balance=10_000))
+    ok(c, hold(3_000))
+    named_elsewhere = on_other_account(*([3_000] if on_other_account is capture else []))
+    assert refused(c, named_elsewhere._replace(account_number="B")) == HoldNotFound.type
+
+
 def test_capture_of_more_than_the_hold_is_refused() -> None:
     c = chunk(account(balance=10_000))
     ok(c, hold(3_000))
