@@ -15,7 +15,14 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
+from shared.bulk import (
+    BulkStatement,
+    KeyedRead,
+    KeyedUpdate,
+    Prepared,
+    SparseInsert,
+    reserve_ids,
+)
 from shared.models import (
     ACTIVE,
     CAPTURE,
@@ -64,7 +71,7 @@ def has_pending(session: Session, partitions: Sequence[int], now: datetime | Non
     """Whether any of `partitions` has a queued job or a hold due to expire: a cheap read
     before taking the write lock."""
     parameters = {"partitions": list(partitions), "now": now or utcnow()}
-    return bool(session.scalar(_ANYTHING_TO_DO, parameters))
+    return bool(_ANYTHING_TO_DO.scalar(session, parameters))
 
 
 def apply_pending(
@@ -92,7 +99,7 @@ def apply_pending(
     database, so the row locks are not needed (nor rendered).
     """
     partitions = list(partitions)
-    session.execute(_LOCK_PARTITIONS, {"partitions": partitions, "applied_by": applied_by})
+    _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
     now = utcnow()
     jobs, parts = queued_work(session, partitions, limit)
     holds = _holds(session, partitions, jobs, now)
@@ -280,27 +287,15 @@ def _holds(
     """The holds due to expire in these partitions, and those the chunk's captures and
     voids name."""
     named = {job.target_id for job in jobs if job.type in (CAPTURE, VOID) and job.target_id}
-    rows = list(
-        session.execute(
-            _DUE_HOLDS, {"partitions": partitions, "now": now, "limit": DUE_HOLDS_PER_CHUNK}
-        )
-    )
-    wanted = sorted(named - {row.hold_id for row in rows})
+    parameters = {"partitions": partitions, "now": now, "limit": DUE_HOLDS_PER_CHUNK}
+    rows = _DUE_HOLDS.execute(session, parameters)
+    wanted = sorted(named - {row[0] for row in rows})
     if wanted:
         rows.extend(session.execute(_HOLDS_BY_ID, {"ids": wanted}))
+    # In the order of _HOLD_COLUMNS.
     return {
-        row.hold_id: HoldState(
-            row.hold_id,
-            row.job_id,
-            row.account_number,
-            row.partition,
-            row.amount,
-            row.captured_amount,
-            row.status,
-            row.limit_day,
-            as_utc(row.expires_at),
-        )
-        for row in rows
+        hold_id: HoldState(hold_id, *columns, as_utc(expires_at))
+        for hold_id, *columns, expires_at in rows
     }
 
 
@@ -314,7 +309,9 @@ def _targets(session: Session, jobs: list[QueuedJob]) -> dict[str, TargetJob]:
 
 # Statements built once, with bound parameters (IN lists expand at execution), and executed
 # with many parameter sets at once: building expressions or running the ORM's unit of work
-# per call would cost more than the SQL itself at thousands of rows per second.
+# per call would cost more than the SQL itself at thousands of rows per second. Those that
+# every apply runs once go to the driver (Prepared): a single withdrawal's apply is mostly
+# such statements, and SQLAlchemy's execution of one costs several times its SQL.
 _accounts_table, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
 _hold_table = Hold.__table__
 _PARTITIONS = bindparam("partitions", expanding=True)
@@ -326,7 +323,7 @@ _DUE = (
 )
 _ANY_DUE_HOLD = select(_hold_table.c.hold_id).where(*_DUE).limit(1)
 # One round trip for both questions of has_pending.
-_ANYTHING_TO_DO = select(or_(_ANY_QUEUED.exists(), _ANY_DUE_HOLD.exists()))
+_ANYTHING_TO_DO = Prepared(select(or_(_ANY_QUEUED.exists(), _ANY_DUE_HOLD.exists())))
 _HOLD_COLUMNS = (
     _hold_table.c.hold_id,
     _hold_table.c.job_id,
@@ -338,7 +335,7 @@ _HOLD_COLUMNS = (
     _hold_table.c.limit_day,
     _hold_table.c.expires_at,
 )
-_DUE_HOLDS = select(*_HOLD_COLUMNS).where(*_DUE).limit(bindparam("limit"))
+_DUE_HOLDS = Prepared(select(*_HOLD_COLUMNS).where(*_DUE).limit(bindparam("limit")))
 _HOLDS_BY_ID = select(*_HOLD_COLUMNS).where(
     _hold_table.c.hold_id.in_(bindparam("ids", expanding=True))
 )
@@ -361,7 +358,7 @@ _TARGET_JOBS = select(
     _jobs.c.amount,
     _jobs.c.reversed_by,
 ).where(_jobs.c.job_id.in_(bindparam("ids", expanding=True)))
-_LOCK_PARTITIONS = (
+_LOCK_PARTITIONS = Prepared(
     update(Partition.__table__)
     .where(Partition.__table__.c.id.in_(_PARTITIONS))
     .values(applied_by=bindparam("applied_by"))

@@ -6,20 +6,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import uuid_utils
-from sqlalchemy import bindparam, case, func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from shared.batch_queue import queued_operation_job
-from shared.bulk import BulkStatement
+from shared.bulk import BulkStatement, KeyedRead
 from shared.errors import AccountNotFound, JobNotFound
 from shared.models import BATCH_PART, IS_FAILED, IS_QUEUED, QUEUED, Account, Job, utcnow
 from shared.partitioning import partition_of
 
 LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
-# Built once: constructing statements per request costs more than running them.
-_EXISTING_ACCOUNTS = select(Account.__table__.c.account_number).where(
-    Account.__table__.c.account_number.in_(bindparam("numbers", expanding=True))
-)
+# Built once: constructing statements per request costs more than running them. Both go
+# straight to the driver: SQLAlchemy's execution of a statement costs more than its SQL.
+_EXISTING_ACCOUNTS = KeyedRead(Account.__table__, "account_number", ("account_number",))
 _INSERT_JOBS = BulkStatement(
     insert(Job.__table__),
     columns=(
@@ -125,7 +124,7 @@ def _existing_accounts(session: Session, numbers: set[str]) -> set[str]:
     existing: set[str] = set()
     for start in range(0, len(wanted), LOOKUP_CHUNK):
         chunk = wanted[start : start + LOOKUP_CHUNK]
-        existing.update(session.scalars(_EXISTING_ACCOUNTS, {"numbers": chunk}))
+        existing.update(number for (number,) in _EXISTING_ACCOUNTS.rows(session, chunk))
     return existing
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement
+from shared.bulk import BulkStatement, execute
 from shared.models import (
     BATCH_COMPLETED,
     EXPIRED,
@@ -73,7 +73,7 @@ def _subscribers(session: Session) -> dict[str, list[str]]:
     """Each event type's live webhooks, read in the applying transaction: a webhook hears of
     every event committed after its own creation, and of none after its deletion."""
     subscribers: dict[str, list[str]] = {}
-    for webhook_id, events in session.connection().exec_driver_sql(_LIVE_WEBHOOKS):
+    for webhook_id, events in execute(session.connection(), _LIVE_WEBHOOKS, ())[0]:
         for kind in events.split():
             subscribers.setdefault(kind, []).append(webhook_id)
     return subscribers

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from sqlalchemy import CompoundSelect, bindparam, case, null, select, union_all
+from sqlalchemy import bindparam, case, null, select, union_all
 from sqlalchemy.orm import Session
 
 from shared.batch_queue import decoded_parts, operation_id_prefix
+from shared.bulk import Prepared
 from shared.models import BATCH_PART, IS_QUEUED, Job
 from shared.rules import QueuedJob
 
@@ -124,7 +125,7 @@ def queued_work(
         return [], []
 
     def read_details(part: int) -> str:
-        return session.scalar(_PART_DETAILS, {"id": part}) or "[]"
+        return _PART_DETAILS.scalar(session, {"id": part}) or "[]"  # type: ignore[return-value]
 
     queues = {partition: _PartitionQueue(partition, read_details) for partition in partitions}
     first = partitions[:limit]
@@ -132,8 +133,9 @@ def queued_work(
     parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
     # The first equal shares of every partition in one statement: with a single waiting
     # request, one read of each partition would cost more than the rest of the chunk.
-    for row in session.execute(_first_shares(len(first)), parameters):
-        queues[row.partition].rows.append(QueuedJob(*row))
+    for row in _first_shares(len(first)).execute(session, parameters):
+        job = QueuedJob(*row)
+        queues[job.partition].rows.append(job)
     remaining = limit
     hungry = []
     for partition in first:
@@ -154,7 +156,7 @@ def queued_work(
                 parameters = {"partition": queue.partition, "after": queue.last_read}
                 fetched = [
                     QueuedJob(*row)
-                    for row in session.execute(_QUEUED_JOBS, {**parameters, "limit": wanted})
+                    for row in _QUEUED_JOBS.execute(session, {**parameters, "limit": wanted})
                 ]
                 queue.rows.extend(fetched)
                 if fetched:
@@ -179,8 +181,10 @@ _QUEUE_COLUMNS = [
     for name in QueuedJob._fields
     if name != "part"
 ]
-_PART_DETAILS = select(_jobs.c.details).where(_jobs.c.id == bindparam("id"))
-_QUEUED_JOBS = (
+# Run through the driver (Prepared): the queue is read in every apply transaction, where
+# SQLAlchemy's execution of a Core select costs several times the query.
+_PART_DETAILS = Prepared(select(_jobs.c.details).where(_jobs.c.id == bindparam("id")))
+_QUEUED_JOBS = Prepared(
     select(*_QUEUE_COLUMNS)
     .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
     .order_by(_jobs.c.id)
@@ -189,7 +193,7 @@ _QUEUED_JOBS = (
 
 
 @cache
-def _first_shares(count: int) -> CompoundSelect:
+def _first_shares(count: int) -> Prepared:
     """Up to :share queued rows of each of the partitions :p0 … :p<count-1>, as QueuedJob
     rows; one statement per partition count, built once."""
     shares = [
@@ -200,4 +204,4 @@ def _first_shares(count: int) -> CompoundSelect:
         .subquery()
         for index in range(count)
     ]
-    return union_all(*(select(share) for share in shares))
+    return Prepared(union_all(*(select(share) for share in shares)))

@@ -1,4 +1,5 @@
-"""Many-row statements: tuples in declared order, shared values processed once, on both dialects."""
+"""Statements through the driver: tuples in declared order, values processed as SQLAlchemy
+does, on both dialects."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from shared.bulk import BulkStatement, reserve_ids
+from shared.bulk import BulkStatement, Prepared, reserve_ids
 from shared.db import Database, init_database
 from shared.models import Job, LedgerEntry
 from shared.settings import load_settings
+from shared.timestamps import as_utc
 
 _jobs = Job.__table__
 
@@ -65,3 +68,87 @@ def test_reserved_ids_are_new_and_increasing(database: Database) -> None:
         assert reserve_ids(session, table, 0) == []
     assert reserved == sorted(reserved)
     assert len(set(reserved)) == 3 and not set(reserved) & existing
+
+
+def _accepted(database: Database) -> list[datetime]:
+    """Three jobs accepted a minute apart, in partitions 0, 1 and 2."""
+    times = [datetime(2030, 1, 2, 3, minute, tzinfo=UTC) for minute in (1, 2, 3)]
+    with database.writing() as session:
+        session.execute(
+            insert(_jobs),
+            [
+                {
+                    "job_id": f"j{index}",
+                    "partition": index,
+                    "account_number": "1",
+                    "type": "deposit",
+                    "amount": 100,
+                    "status": "queued",
+                    "created_at": accepted,
+                }
+                for index, accepted in enumerate(times)
+            ],
+        )
+    return times
+
+
+def test_a_prepared_select_gives_what_sqlalchemy_gives(database: Database) -> None:
+    """Its IN list of any length (none too), a datetime parameter and datetime results
+    processed as SQLAlchemy's own execution processes them."""
+    times = _accepted(database)
+    statement = (
+        select(_jobs.c.job_id, _jobs.c.partition, _jobs.c.created_at)
+        .where(
+            _jobs.c.partition.in_(bindparam("partitions", expanding=True)),
+            _jobs.c.created_at <= bindparam("until"),
+        )
+        .order_by(_jobs.c.id)
+        .limit(bindparam("limit"))
+    )
+    prepared = Prepared(statement)
+    with database.read.begin() as session:
+        for partitions in ([0], [2, 1, 0], [], [1, 2], [7]):
+            parameters = {"partitions": partitions, "until": times[1], "limit": 5}
+            expected = [tuple(row) for row in session.execute(statement, parameters)]
+            assert prepared.execute(session, parameters) == expected
+        rows = prepared.execute(session, {"partitions": [0, 1, 2], "until": times[2], "limit": 2})
+    assert [job_id for job_id, _, _ in rows] == ["j0", "j1"]
+    assert [as_utc(created) for _, _, created in rows] == times[:2]
+
+
+def test_a_prepared_update_and_scalar(database: Database) -> None:
+    _accepted(database)
+    finish = Prepared(
+        update(_jobs)
+        .where(_jobs.c.partition.in_(bindparam("partitions", expanding=True)))
+        .values(status=bindparam("status"))
+    )
+    count = Prepared(select(func.count()).where(_jobs.c.status == "succeeded"))
+    with database.writing() as session:
+        assert finish.execute(session, {"partitions": [0, 2], "status": "succeeded"}) == []
+        assert count.scalar(session) == 2
+        assert Prepared(select(_jobs.c.id).where(_jobs.c.id < 0)).scalar(session) is None
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(database: Database) -> None:
+    """Callers catch SQLAlchemy's exceptions, whichever way a statement ran."""
+    _accepted(database)
+    again = Prepared(
+        insert(_jobs).values(job_id="j0", partition=0, account_number="1", type="deposit", amount=1)
+    )
+    with pytest.raises(IntegrityError), database.writing() as session:
+        again.execute(session)
+
+
+def test_a_parameter_the_statement_does_not_bind_is_refused(database: Database) -> None:
+    prepared = Prepared(select(_jobs.c.id).where(_jobs.c.id == bindparam("id")))
+    with database.read.begin() as session, pytest.raises(TypeError, match="idd"):
+        prepared.execute(session, {"id": 1, "idd": 2})
+
+
+def test_objects_added_to_the_session_are_flushed_first(database: Database) -> None:
+    """As session.execute does: a statement through the driver sees them, in order."""
+    count = Prepared(select(func.count()).select_from(_jobs))
+    with database.writing() as session:
+        session.add(Job(job_id="x", partition=0, type="deposit", account_number="1", amount=1))
+        assert count.scalar(session) == 1
