@@ -15,14 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import (
-    BulkStatement,
-    KeyedRead,
-    KeyedUpdate,
-    Prepared,
-    SparseInsert,
-    reserve_ids,
-)
+from shared.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
 from shared.models import (
     ACTIVE,
     CAPTURE,
@@ -40,6 +33,7 @@ from shared.models import (
     utcnow,
 )
 from shared.outbox import record_events
+from shared.prepared import Prepared
 from shared.queue_reading import PartProgress, queued_work
 from shared.rules import (
     AccountState,

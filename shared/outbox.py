@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
-from shared.bulk import BulkStatement, execute
+from shared.bulk import BulkStatement
 from shared.models import (
     BATCH_COMPLETED,
     EXPIRED,
@@ -30,6 +30,7 @@ from shared.models import (
     Webhook,
     WebhookEvent,
 )
+from shared.prepared import execute
 from shared.rules import Chunk, Outcome
 
 WEBHOOKS_DOORBELL = "atm:doorbell:webhooks"

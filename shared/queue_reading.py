@@ -12,8 +12,8 @@ from sqlalchemy import bindparam, case, null, select, union_all
 from sqlalchemy.orm import Session
 
 from shared.batch_queue import decoded_parts, operation_id_prefix
-from shared.bulk import Prepared
 from shared.models import BATCH_PART, IS_QUEUED, Job
+from shared.prepared import Prepared
 from shared.rules import QueuedJob
 
 

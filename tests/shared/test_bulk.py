@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.bulk import BulkStatement, Prepared, reserve_ids
+from shared.bulk import BulkStatement, reserve_ids
 from shared.db import Database, init_database
 from shared.models import Job, LedgerEntry
+from shared.prepared import Prepared
 from shared.settings import load_settings
 from shared.timestamps import as_utc
 
