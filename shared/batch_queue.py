@@ -30,7 +30,7 @@ import uuid_utils
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from shared.models import BATCH_PART, QUEUED, Job
+from shared.models import BATCH_PART, IN_BATCH_INDEX, QUEUED, Job
 from shared.native_lock import native_lock
 
 MAX_OPERATIONS = 1 << 16  # an index must fit in the low 16 bits of the id
@@ -227,6 +227,7 @@ _PARTS = select(
     _jobs.c.details,
 ).where(
     _jobs.c.batch_id == bindparam("batch_id"),
+    IN_BATCH_INDEX,
     _jobs.c.type == BATCH_PART,
     _jobs.c.status == QUEUED,
 )

@@ -12,7 +12,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from shared.accounts import validate_account_number
-from shared.batch_queue import BatchOperation, encode_part, part_job_id, queued_operation_jobs
+from shared.batch_queue import (
+    BatchOperation,
+    encode_part,
+    operation_job_id,
+    part_job_id,
+    queued_operation_jobs,
+)
 from shared.bulk import BulkStatement
 from shared.errors import (
     BatchNotFound,
@@ -25,6 +31,7 @@ from shared.models import (
     BATCH_PART,
     BATCH_TYPES,
     FAILED,
+    IN_BATCH_INDEX,
     PROCESSING,
     QUEUED,
     SUCCEEDED,
@@ -183,7 +190,7 @@ def _counted_progress(session: Session, batch: Batch) -> BatchProgress:
     """The progress of a batch accepted before batches kept counters, from its jobs."""
     rows = session.execute(
         select(Job.status, func.count(), func.max(Job.completed_at))
-        .where(Job.batch_id == batch.batch_id, Job.type != BATCH_PART)
+        .where(Job.batch_id == batch.batch_id, IN_BATCH_INDEX, Job.type != BATCH_PART)
         .group_by(Job.status)
     ).all()
     counts = {status: 0 for status in (QUEUED, PROCESSING, SUCCEEDED, FAILED)}
@@ -211,7 +218,7 @@ def batch_results(
     if offset >= batch.total:
         return batch.total, []  # past the end: an empty page (and no 64-bit overflow below)
     wanted = range(offset, min(offset + limit, batch.total))
-    found = _applied_jobs(session, batch_id, wanted.start, wanted.stop)
+    found = _applied_jobs(session, batch, wanted.start, wanted.stop)
     missing = [index for index in wanted if index not in found]
     if missing:
         found.update(queued_operation_jobs(session, batch_id, missing))
@@ -219,19 +226,29 @@ def batch_results(
         # transaction that moved the part's cursor on wrote their rows.
         late = [index for index in missing if index not in found]
         if late:
-            found.update(_applied_jobs(session, batch_id, min(late), max(late) + 1))
+            found.update(_applied_jobs(session, batch, min(late), max(late) + 1))
     return batch.total, [found[index] for index in wanted if index in found]
 
 
-def _applied_jobs(session: Session, batch_id: str, start: int, stop: int) -> dict[int, Job]:
-    jobs = session.scalars(
-        select(Job).where(
-            Job.batch_id == batch_id,
+def _applied_jobs(session: Session, batch: Batch, start: int, stop: int) -> dict[int, Job]:
+    """The job rows of the batch's operations in [start, stop).
+
+    An operation's job id is its batch's id with its index in the low bits, so a batch
+    written once reads them as a range of the index of job ids; a batch accepted before
+    (no counters: `failed` is null) has random ids, read by batch and index.
+    """
+    if batch.failed is None:
+        where = (
+            Job.batch_id == batch.batch_id,
+            IN_BATCH_INDEX,
             Job.batch_index >= start,
             Job.batch_index < stop,
             Job.type != BATCH_PART,
         )
-    )
+    else:
+        first, last = (operation_job_id(batch.batch_id, i) for i in (start, stop - 1))
+        where = (Job.job_id >= first, Job.job_id <= last)
+    jobs = session.scalars(select(Job).where(*where))
     return {job.batch_index: job for job in jobs if job.batch_index is not None}
 
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text, update
 
 from shared.accounts import open_account
 from shared.applying import apply_pending
+from shared.batch_queue import BatchOperation, new_batch_id
+from shared.batches import batch_progress, batch_results, record_batch
 from shared.db import Database, init_database
 from shared.migrating import current_revision, head_revision
 from shared.models import Account, Base, Batch, Job, LedgerEntry
 from shared.operations import Operation, new_id, record_operation
+from shared.partitioning import partition_of
 from shared.settings import load_settings
 
 RELEASE_BEFORE_MIGRATIONS = (
@@ -144,6 +148,10 @@ def test_the_last_release_before_migrations_is_upgraded_and_its_queued_work_appl
         assert session.scalar(select(Job.id).where(Job.status == "queued").limit(1)) is None
         [batch] = session.scalars(select(Batch))
         assert batch.applied == batch.total == 5
+        # Read as a batch of that release: counted from its jobs, by batch and index.
+        assert batch.failed is None and batch_progress(session, batch.batch_id).completed
+        total, jobs = batch_results(session, batch.batch_id, 0, 10)
+        assert (total, [job.batch_index for job in jobs]) == (5, [0, 1, 2, 3, 4])
     assert balances == {
         "10001": 498_500,  # 5,000.00 + 10.00 applied before the upgrade - 25.00
         "10002": 0,  # + 7.00, then 3,007.01 refused, then 3,007.00
@@ -171,3 +179,72 @@ def test_the_index_of_jobs_by_target_holds_only_jobs_that_name_one(database: Dat
                 "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_target'"
             ).scalar_one()
     assert "target_id IS NOT NULL" in sql
+
+
+def test_a_batch_is_read_through_the_index_its_kind_needs(tmp_path: Path) -> None:
+    """Revision 0004 (SQLite's plans): the index by batch holds parts and the operations of
+    batches from before 0002; a later batch's results are a range of the job ids."""
+    database = Database(load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'atm.db'}"}))
+    init_database(database)
+    with database.writing() as session:
+        open_account(session, "70001", 0)
+        written_once = new_batch_id()
+        operations = [BatchOperation(i, "deposit", "70001", 1, None, None, None) for i in range(4)]
+        record_batch(session, written_once, operations, 8)
+    with database.writing() as session:
+        partition = partition_of("70001", 8)
+        apply_pending(session, [partition], 2, "test")  # two applied, two in the part
+    with database.writing() as session:  # a batch as releases before 0002 wrote it
+        earlier = str(uuid.uuid4())
+        session.add(Batch(batch_id=earlier, total=1))
+        session.add(
+            Job(
+                job_id=new_id(),
+                partition=0,
+                type="deposit",
+                account_number="70001",
+                amount=1,
+                status="succeeded",
+                batch_id=earlier,
+                batch_index=0,
+            )
+        )
+        session.flush()  # no counters (the ORM would write their defaults for a None)
+        session.execute(update(Batch).where(Batch.batch_id == earlier).values(failed=None))
+    statements: list[tuple[str, object]] = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        if "FROM jobs" in statement and "batch" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", keep)
+    with database.read.begin() as session:
+        assert [j.status for j in batch_results(session, written_once, 0, 4)[1]] == [
+            "succeeded",
+            "succeeded",
+            "queued",
+            "queued",
+        ]
+        assert [j.batch_index for j in batch_results(session, earlier, 0, 4)[1]] == [0]
+        assert batch_progress(session, earlier).completed
+    event.remove(database.engine, "before_cursor_execute", keep)
+    with database.read.begin() as session:
+        connection = session.connection()
+        plans = [
+            " ".join(
+                str(step[-1])
+                for step in connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters
+                )
+            )
+            for statement, parameters in statements
+        ]
+        sql = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_jobs_batch'"
+        ).scalar_one()
+    assert "substr(job_id, 15, 1) <> '8'" in sql
+    # The written-once batch's rows, its parts, the earlier batch's rows, its progress.
+    assert len(plans) == 4, statements
+    assert all("SCAN jobs" not in plan for plan in plans), plans
+    assert "ix_jobs_batch" not in plans[0] and "ix_jobs_batch" in plans[1], plans
+    assert all("ix_jobs_batch" in plan for plan in plans[2:]), plans
