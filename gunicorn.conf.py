@@ -82,3 +82,10 @@ def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
     """Keep the app's start-up objects out of garbage collection: a 10,000-operation batch
     allocates enough to trigger full collections, which would otherwise walk them all."""
     gc.freeze()
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """A stopping web process writes the requests it counted since its last flush."""
+    from web.metrics import tally  # this process's, imported with the app
+
+    tally.flush()

@@ -109,6 +109,8 @@ def ring_doorbells(
     pushes each wake-up itself, in the round trip that sets its flag; otherwise `send` gets
     every partition to wake at once, after the script.
     """
+    if (send is None) == (messages is None):
+        raise ValueError("give either `send` or `messages`: a flag set with no wake-up waits")
     chosen = sorted(set(partitions))
     if not chosen:
         return []

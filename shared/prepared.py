@@ -56,7 +56,10 @@ class Prepared:
         connection = flushed(session)
         dialect = connection.dialect
         compiled = self.compiled.get(dialect.name) or self._compile(dialect)
-        key = (dialect.name, *[len(parameters[name]) for name in compiled[1]])  # type: ignore[arg-type]
+        # A plan holds the values of the statement's own bindparams that the call did not
+        # give, so the names given are part of its key along with the IN lists' lengths.
+        lengths = [len(parameters[name]) for name in compiled[1]]  # type: ignore[arg-type]
+        key = (dialect.name, tuple(parameters), *lengths)
         plan = self.plans.get(key) or self._plan(dialect, key, parameters)
         values = []
         for name, index, process, value in plan.sources:

@@ -8,6 +8,7 @@ process reports the same.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter as Tally
@@ -25,6 +26,7 @@ from web.background import ProcessThread
 from web.services import Services, current_services
 from web.state import partition_states, recorded_metrics
 
+log = logging.getLogger(__name__)
 metrics = Blueprint("metrics", __name__)
 
 
@@ -68,7 +70,10 @@ class RequestTally:
     def _flush_forever(self) -> None:
         while True:
             time.sleep(self.flush_seconds)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a metric file that cannot be written must not end the loop
+                log.exception("writing request metrics failed")
 
 
 tally = RequestTally()

@@ -153,3 +153,17 @@ def test_objects_added_to_the_session_are_flushed_first(database: Database) -> N
     with database.writing() as session:
         session.add(Job(job_id="x", partition=0, type="deposit", account_number="1", amount=1))
         assert count.scalar(session) == 1
+
+
+def test_a_value_given_later_is_used_where_an_earlier_call_took_the_default(
+    database: Database,
+) -> None:
+    """A plan keeps the statement's own values of the parameters its call left out: a call
+    that gives one of them gets a plan of its own, and a misspelt name is still refused."""
+    _accepted(database)
+    prepared = Prepared(select(_jobs.c.job_id).where(_jobs.c.job_id == bindparam("id", "j0")))
+    with database.read.begin() as session:
+        assert prepared.execute(session) == [("j0",)]
+        assert prepared.execute(session, {"id": "j2"}) == [("j2",)]
+        with pytest.raises(TypeError, match="idd"):
+            prepared.execute(session, {"idd": "j1"})

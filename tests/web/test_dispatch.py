@@ -79,3 +79,12 @@ def test_one_message_per_flag_set_and_none_while_it_stays_set(redis_url: str) ->
     assert dispatcher.wake([1, 2, 4]) == []
     assert [client.llen(queue_name(p)) for p in (1, 2, 4)] == [1, 0, 1]
     assert client.exists(messaging.owner_doorbell_key("owner-a"), messaging.doorbell_key(4)) == 2
+
+
+def test_a_ring_that_would_wake_nobody_is_refused_before_any_flag_is_set(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    with pytest.raises(ValueError, match="either"):
+        messaging.ring_doorbells(client, [1])
+    with pytest.raises(ValueError, match="either"):
+        messaging.ring_doorbells(client, [1], print, messages=str)
+    assert client.keys("atm:doorbell:*") == []
