@@ -62,6 +62,7 @@ HAS_TARGET = text("target_id IS NOT NULL")
 # The rows of ix_jobs_batch; a query by batch repeats it word for word, which is how
 # SQLite (and PostgreSQL) know the partial index holds what it asks for. The 15th
 # character of a job id is its UUID version: 8 for an operation of a batch written once.
+# Its names are bare, as in the index: for queries of `jobs` alone.
 IN_BATCH_INDEX = text("batch_id IS NOT NULL AND substr(job_id, 15, 1) <> '8'")
 IS_ACTIVE = text(f"status = '{ACTIVE}'")
 

@@ -36,12 +36,9 @@ class _Plan:
 class Prepared:
     """A statement run once per call straight through the driver, its rows plain tuples.
 
-    In an apply transaction SQLAlchemy's execution of a statement (a context, a result, a
-    Row per row) costs several times the query. What the driver is given is still
-    SQLAlchemy's own: the SQL, the order of its parameters, the type processing of the
-    parameters and of the result columns, worked out once per dialect and per length of
-    each IN list (an expanding bindparam); a call only orders and processes its values.
-    Driver errors are raised as SQLAlchemy's.
+    Its SQL, parameter order and type processing (of parameters and result columns) are
+    worked out once per dialect, per set of names given and per length of each IN list (an
+    expanding bindparam); a call only orders and processes its values.
     """
 
     def __init__(self, statement: Executable) -> None:
