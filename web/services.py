@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
 import redis
 from flask import Flask, current_app
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, configure_mappers
 
 from shared import messaging
 from shared.api_keys import identify
@@ -23,6 +25,7 @@ from web.offload import DatabaseThreads, serving_on_gevent
 from web.pressure import Backpressure
 from web.waiting import CompletionListener
 
+log = logging.getLogger(__name__)
 EXTENSION_KEY = "atm"
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -68,6 +71,8 @@ def init_services(app: Flask, settings: Settings) -> Services:
     # Connects on first use; tables come from init_database. Under gevent only the real
     # threads of DatabaseThreads touch it, each with a connection of its own.
     database = Database(settings, connection_per_thread=serving_on_gevent())
+    if serving_on_gevent():
+        first_connection(database)
     threads = DatabaseThreads(settings.database_threads)
     client = messaging.connect(settings.redis_url)
     dispatcher = PartitionDispatcher(client)
@@ -100,3 +105,23 @@ def init_services(app: Flask, settings: Settings) -> Services:
 
 def current_services() -> Services:
     return current_app.extensions[EXTENSION_KEY]
+
+
+def first_connection(database: Database) -> None:
+    """Make the engine's first connection now, before any database thread needs one.
+
+    SQLAlchemy runs an engine's first-connection events under a lock it makes on first use,
+    which in a process gevent has patched is a gevent lock; the database threads are real
+    threads, and a gevent lock shared by real threads can miss the wake-up of a waiter
+    (see shared/native_lock.py). When several threads made their first connection at once
+    (hundreds of requests arriving together at a fresh process), one could wait on it for
+    good, and its request was never answered. Once the first connection has been made the
+    lock is never taken again. A database that does not answer yet is connected on first
+    use, as before.
+    """
+    configure_mappers()  # the same for the ORM's one-time set-up, under its own lock
+    try:
+        with database.engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        log.warning("the database did not answer at start (%s); connecting on first use", exc)
