@@ -43,16 +43,7 @@ if [[ "${ATM_BENCH_POSTGRES_URL:-}" != postgresql* ]]; then
   exit 2
 fi
 
-missing=()
-command -v redis-server >/dev/null || missing+=("redis-server (apt-get install -y redis-server)")
-command -v make >/dev/null || missing+=("make (apt-get install -y make)")
-if ! [ -x "$venv/python" ] || ! [ -x "$venv/gunicorn" ]; then
-  missing+=("the virtualenv $root/.venv (\`make run\` creates it; stop it once it is ready)")
-fi
-if ((${#missing[@]})); then
-  printf 'batch_databases: missing %s\n' "${missing[@]}" >&2
-  exit 2
-fi
+require redis-server
 
 work="$(mktemp -d -t atm-batch-databases.XXXXXX)"
 project_pid="" redis_pid="" database=""

@@ -1,6 +1,22 @@
 # Shell helpers the side-by-side benchmarks share; sourced after `venv` (the virtualenv's
 # bin directory) and `bench_name` (the script's name, for messages) are set.
 
+# Stop (exit 2) naming every missing need: the commands given ($@, each installed with
+# apt-get under its own name), make, and the project's virtualenv with gunicorn.
+require() {
+  local missing=() tool
+  for tool in "$@" make; do
+    command -v "$tool" >/dev/null || missing+=("$tool (apt-get install -y $tool)")
+  done
+  if ! [ -x "$venv/python" ] || ! [ -x "$venv/gunicorn" ]; then
+    missing+=("the virtualenv $(dirname "$venv") (\`make run\` creates it; stop it once it is ready)")
+  fi
+  if ((${#missing[@]})); then
+    printf "$bench_name: missing %s\n" "${missing[@]}" >&2
+    exit 2
+  fi
+}
+
 # Wait up to $2 seconds for process $1 (a child of the script) to end.
 gone_within() {
   local deadline=$((SECONDS + $2))

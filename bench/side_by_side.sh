@@ -24,17 +24,7 @@ if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 
-missing=()
-command -v wrk >/dev/null || missing+=("wrk (apt-get install -y wrk)")
-command -v redis-server >/dev/null || missing+=("redis-server (apt-get install -y redis-server)")
-command -v make >/dev/null || missing+=("make (apt-get install -y make)")
-if ! [ -x "$venv/python" ] || ! [ -x "$venv/gunicorn" ]; then
-  missing+=("the virtualenv $root/.venv (\`make run\` creates it; stop it once it is ready)")
-fi
-if ((${#missing[@]})); then
-  printf 'side_by_side: missing %s\n' "${missing[@]}" >&2
-  exit 2
-fi
+require wrk redis-server
 
 work="$(mktemp -d -t atm-side-by-side.XXXXXX)"
 baseline_pid="" project_pid="" redis_pid=""
