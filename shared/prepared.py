@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 Processor = Callable[[object], object] | None
-# How many lengths of its IN lists a Prepared statement keeps the SQL of.
+# How many plans (one per set of names given and lengths of its IN lists) a statement keeps.
 PLANS_KEPT = 64
 
 
 @dataclass
 class _Plan:
-    """A statement as one dialect's driver takes it, for one length of each IN list."""
+    """A statement as one dialect's driver takes it, for one set of names given and one
+    length of each IN list."""
 
     sql: str
     # Per driver parameter, in the SQL's order: the caller's name, the position in its list

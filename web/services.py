@@ -68,10 +68,11 @@ class Services:
 
 
 def init_services(app: Flask, settings: Settings) -> Services:
-    # Connects on first use; tables come from init_database. Under gevent only the real
-    # threads of DatabaseThreads touch it, each with a connection of its own.
-    database = Database(settings, connection_per_thread=serving_on_gevent())
-    if serving_on_gevent():
+    # Tables come from init_database. Under gevent only the real threads of DatabaseThreads
+    # touch it, each with a connection of its own, after one made here; else on first use.
+    on_gevent = serving_on_gevent()
+    database = Database(settings, connection_per_thread=on_gevent)
+    if on_gevent:
         first_connection(database)
     threads = DatabaseThreads(settings.database_threads)
     client = messaging.connect(settings.redis_url)
