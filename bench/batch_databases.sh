@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The batch path on SQLite and on PostgreSQL, one after the other on one machine, driven by
 # the same load (bench/batch_throughput.py). Rates move between machines; the ratios of one
-# run are what the README reports.
+# run are what docs/performance.md reports.
 #
 #   ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \
 #     bash bench/batch_databases.sh [ROUNDS] [-- batch_throughput.py arguments]

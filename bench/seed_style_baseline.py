@@ -1,7 +1,7 @@
 """The seed's plain synchronous design, kept as a fixed yardstick for bench/side_by_side.sh.
 
 Rates differ up to 2x between machines and by 30% between runs on one machine, so the
-README compares this service with a yardstick that does not change as the service does,
+performance page compares this service with a yardstick that does not change as the service does,
 both measured in one run on one machine, and reports the ratios. The yardstick is the
 original ATM service's design made as durable as this one: one Flask process, one lock
 around every write, one sqlite3 transaction and commit per request (WAL, synchronous=FULL,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side by side on one machine, in one run: this service (`make run`) and the seed's plain
 # synchronous design (bench/seed_style_baseline.py, the yardstick), driven by the same load.
-# Rates move between machines and runs; the ratios of one run are what the README reports.
+# Rates move between machines and runs; the ratios of one run are what docs/performance.md reports.
 #
 #   bash bench/side_by_side.sh [ROUNDS]    (default 2; a minute to start, about 2 a round)
 #
