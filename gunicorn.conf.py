@@ -1,7 +1,6 @@
 """gunicorn settings for the web process (read from the working directory by gunicorn)."""
 
 import gc
-import os
 
 from gunicorn.glogging import Logger
 
@@ -42,7 +41,7 @@ keepalive = settings.header_timeout_seconds
 preload_app = False
 timeout = 60
 graceful_timeout = 30
-accesslog = os.environ.get("ACCESS_LOG") or None
+accesslog = settings.access_log
 logger_class = AccessLogWhenAsked
 # The access line ends with the request's id (the X-Request-ID response header).
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus %({x-request-id}o)s'

@@ -262,7 +262,7 @@ def main() -> None:
         print(f"run: from .env: {', '.join(sorted(added))}")
     report_open_file_limit(settings)
     env = child_environment(settings)
-    workers = int(os.environ.get("ATM_WORKER_PROCESSES") or default_worker_processes(settings))
+    workers = settings.worker_processes or default_worker_processes(settings)
     programs = procfile_programs(env, workers)
     supervisor = Supervisor(name_width=max(len(p.name) for p in programs))
     supervisor.handle_signals()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -27,6 +26,7 @@ from shared.audit import run_audit
 from shared.db import init_database
 from shared.errors import DomainError, RevocationNotAnnounced
 from shared.labels import database_label, redis_label
+from shared.settings import load_settings
 from web.api_keys import revoke_everywhere
 from web.batch_outcome import console  # the commands' one stderr console
 from web.batch_progress import record_path
@@ -36,8 +36,10 @@ from web.services import current_services
 
 
 def default_api_url() -> str:
-    """ATM_URL, else the local API on PORT (as `make run` starts it)."""
-    return os.environ.get("ATM_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    """ATM_URL, else the local API on PORT (as `make run` starts it). Read from the
+    environment the command runs in, when it runs: not the settings cached at start."""
+    settings = load_settings()
+    return settings.api_url or f"http://127.0.0.1:{settings.port}"
 
 
 def register_commands(app: Flask) -> None:

@@ -41,7 +41,8 @@ def partition_states(services: Services) -> list[PartitionState]:
 
 def recorded_metrics() -> CollectorRegistry:
     """The metrics every process recorded, added up (multiprocess mode), or without
-    PROMETHEUS_MULTIPROC_DIR this process's own."""
+    PROMETHEUS_MULTIPROC_DIR this process's own. That is prometheus-client's own variable,
+    read by the library from the environment (MultiProcessCollector), not a setting."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return REGISTRY
     registry = CollectorRegistry()

@@ -60,7 +60,7 @@ def run_worker(queue: str, name: str) -> None:
             f"--hostname={name}-{os.getpid()}@{socket.gethostname()}",
             "--without-gossip",
             "--without-mingle",
-            f"--loglevel={os.environ.get('ATM_LOG_LEVEL', 'INFO')}",
+            f"--loglevel={get_settings().log_level}",
             *sys.argv[1:],
         ]
     )
