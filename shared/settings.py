@@ -15,7 +15,8 @@ its own rules of precedence and search path.
 
 Each field names its variable (`alias`) and says what it sets (`description`), which is
 also what the configuration page, docs/configuration.md, is generated from
-(`python -m shared.settings_doc`). The checks are reusable annotated types (PositiveInt,
+(`python -m shared.settings_doc`; `shown_default` is the page's text for a default that is
+not a plain value). The checks are reusable annotated types (PositiveInt,
 Flag, ...); a value in the environment is stripped first, and an empty one is unset.
 """
 
@@ -237,7 +238,7 @@ class Settings(BaseSettings):
         repr=False,
         description="the database: a SQLite file (`sqlite:///path`) or "
         "`postgresql+psycopg://…` (not `postgres://`)",
-        json_schema_extra={"shown_default": "sqlite:///<ATM_DATA_DIR>/atm.db"},
+        json_schema_extra={"shown_default": "`sqlite:///<ATM_DATA_DIR>/atm.db`"},
     )
     redis_url: SecretUrl = Field(
         "redis://127.0.0.1:6379/0",
@@ -258,7 +259,7 @@ class Settings(BaseSettings):
         None,
         alias="ATM_URL",
         description="the API the batch submitter sends to (`--url`'s default)",
-        json_schema_extra={"shown_default": "http://127.0.0.1:<PORT>"},
+        json_schema_extra={"shown_default": "`http://127.0.0.1:<PORT>`"},
     )
     web_processes: PositiveInt = Field(
         2, alias="WEB_CONCURRENCY", description="gunicorn (gevent) web processes"
@@ -306,7 +307,7 @@ class Settings(BaseSettings):
         None,
         alias="ACCESS_LOG",
         description="where gunicorn writes its access lines (JSON, ending with the request "
-        "id): `-` for stderr, or a file; unset, none",
+        "id): `-` for stderr, or a file; unset, no access lines",
     )
 
     # Requests and their limits.
@@ -329,7 +330,7 @@ class Settings(BaseSettings):
         100_000_000,
         alias="ATM_MAX_AMOUNT",
         description="the largest amount accepted, in currency units with at most 2 decimals",
-        json_schema_extra={"shown_default": "1000000.00"},
+        json_schema_extra={"shown_default": "`1000000.00`"},
     )
     max_body_bytes: PositiveInt = Field(
         2 * 1024 * 1024,
