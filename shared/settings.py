@@ -16,8 +16,8 @@ its own rules of precedence and search path.
 Each field names its variable (`alias`) and says what it sets (`description`), which is
 also what the configuration page, docs/configuration.md, is generated from
 (`python -m shared.settings_doc`; `shown_default` is the page's text for a default that is
-not a plain value). The checks are reusable annotated types (PositiveInt,
-Flag, ...); a value in the environment is stripped first, and an empty one is unset.
+not a plain value). The checks are reusable annotated types (PositiveInt, Flag, ...); a
+value in the environment is stripped first, and an empty one is unset.
 """
 
 from __future__ import annotations
@@ -519,7 +519,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _settings_error(exc: ValidationError) -> SettingsError:
-    """One line per wrong variable: its name, its value (unless secret) and what is wrong."""
+    """One part per wrong variable, joined by "; ": its name, its value (unless secret) and
+    what is wrong with it."""
     fields = Settings.model_fields
     by_alias = {field.alias: name for name, field in fields.items()}
     lines = []
