@@ -4,7 +4,7 @@ import gc
 
 from gunicorn.glogging import Logger
 
-from shared.settings import get_settings
+from shared.config.settings import get_settings
 
 settings = get_settings()
 
@@ -26,7 +26,7 @@ class AccessLogWhenAsked(Logger):
 
 bind = f"{settings.host}:{settings.port}"
 # gevent: each connection is a greenlet, so a request waiting for its outcome costs a few
-# kilobytes instead of an OS thread. Database work runs on real threads (web/offload.py).
+# kilobytes instead of an OS thread. Database work runs on real threads (web/serving/offload.py).
 worker_class = "gevent"
 workers = settings.web_processes
 # Connections one process holds at once: the waiters (ATM_MAX_WAITERS) plus room for the
@@ -34,7 +34,7 @@ workers = settings.web_processes
 worker_connections = settings.web_connections
 # The gevent worker bounds the reading of each request's line and headers, and the idle
 # time between a connection's requests, by `keepalive`: the header read timeout. The body
-# has its own deadline (web/bodies.py).
+# has its own deadline (web/http/bodies.py).
 keepalive = settings.header_timeout_seconds
 # The app is built in each worker after the fork (no preload), so every process opens its
 # own database pool, Redis connections and completion subscription, after gevent's patching.
@@ -70,7 +70,7 @@ control_socket_disable = True
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Create the tables (and sample accounts) once, in the master, before workers fork."""
-    from shared.db import Database, init_database
+    from shared.store.db import Database, init_database
 
     database = Database(settings)
     init_database(database)
@@ -85,6 +85,6 @@ def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
 
 def worker_exit(server: object, worker: object) -> None:
     """A stopping web process writes the requests it counted since its last flush."""
-    from web.metrics import tally  # this process's, imported with the app
+    from web.api.metrics import tally  # this process's, imported with the app
 
     tally.flush()

@@ -26,9 +26,9 @@ from dotenv import dotenv_values
 from flask.helpers import get_load_dotenv
 from honcho.environ import parse_procfile
 
-from shared.db import Database, init_database
+from shared.config.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 from shared.labels import database_url_label, redis_label
-from shared.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
+from shared.store.db import Database, init_database
 from supervision import Program, Supervisor
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}

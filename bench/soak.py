@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-from shared.audit import run_audit
-from shared.db import Database
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.ledger.audit import run_audit
+from shared.store.db import Database
 from tests.stack import RedisServer, Stack, wait_until
 
 

@@ -50,19 +50,19 @@ from kombu import Connection, Consumer, Exchange, Message, Queue
 from sqlalchemy import select
 
 from shared import messaging
-from shared.accounts import open_account
-from shared.applying import apply_pending, has_pending
-from shared.db import Database, init_database
-from shared.models import SUCCEEDED, WITHDRAW, Account
-from shared.operations import Operation, new_id
+from shared.accepting.operations import Operation, new_id
+from shared.config.settings import Settings, load_settings
+from shared.ledger.accounts import open_account
+from shared.ledger.applying import apply_pending, has_pending
 from shared.partitioning import DRAIN_TASK, partition_of, queue_name
-from shared.settings import Settings, load_settings
+from shared.store.db import Database, init_database
+from shared.store.models import SUCCEEDED, WITHDRAW, Account
 from tests.stack import RedisServer
-from web.dispatch import PartitionDispatcher
-from web.intake import JobIntake, _Pending
-from web.offload import DatabaseThreads
-from web.waiting import CompletionListener
-from worker.leases import PartitionLeases
+from web.serving.dispatch import PartitionDispatcher
+from web.serving.intake import JobIntake, _Pending
+from web.serving.offload import DatabaseThreads
+from web.serving.waiting import CompletionListener
+from worker.partitions.leases import PartitionLeases
 
 ACCOUNT = "10001"
 OPENING = 10**12  # cents: enough for every withdrawal
@@ -311,7 +311,7 @@ def main() -> None:
             report(build(directory, server.url), directory, args.requests)
         finally:
             # The listener's thread would report the server's stop as a lost subscription.
-            logging.getLogger("web.waiting").setLevel(logging.CRITICAL)
+            logging.getLogger("web.serving.waiting").setLevel(logging.CRITICAL)
             server.stop()
 
 

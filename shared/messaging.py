@@ -10,7 +10,7 @@ from functools import cache
 import redis
 from redis.commands.core import Script
 
-from shared.applying import Outcome
+from shared.ledger.applying import Outcome
 from shared.partitioning import lease_key, queue_name
 
 WORKERS_KEY = "atm:workers"
@@ -105,7 +105,7 @@ def ring_doorbells(
     a worker which no longer owns the partition, and for a drain that hands the event loop
     back mid-way.
 
-    With `messages` (a partition's encoded Celery message, see web/dispatch.py) the script
+    With `messages` (a partition's encoded Celery message, see web/serving/dispatch.py) the script
     pushes each wake-up itself, in the round trip that sets its flag; otherwise `send` gets
     every partition to wake at once, after the script.
     """

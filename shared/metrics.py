@@ -17,10 +17,10 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram, values
 
-from shared.applying import Outcome
+from shared.ledger.applying import Outcome
 
 # PROMETHEUS_MULTIPROC_DIR is prometheus-client's own variable, which the library reads from
-# the environment itself; it is not one of shared.settings' fields, so it is read here too.
+# the environment itself; it is not one of shared.config.settings' fields, so it is read here too.
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     # Files are named after the process; with the host in the name, processes of several

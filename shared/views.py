@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
-from shared.applying import Outcome
-from shared.batches import BatchProgress
-from shared.models import (
+from shared.accepting.batches import BatchProgress
+from shared.accepting.references import metadata_value
+from shared.ledger.applying import Outcome
+from shared.ledger.money import to_json_number
+from shared.ledger.rules import transfer_view
+from shared.store.models import (
     CAPTURE,
     FAILED,
     HOLD,
@@ -22,9 +25,6 @@ from shared.models import (
     LedgerEntry,
     entry_direction,
 )
-from shared.money import to_json_number
-from shared.references import metadata_value
-from shared.rules import transfer_view
 from shared.timestamps import iso
 
 

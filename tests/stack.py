@@ -15,7 +15,7 @@ import requests
 from honcho.environ import parse_procfile
 
 from run import find_redis_server
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 
 PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
 

@@ -7,7 +7,7 @@ import shlex
 import yaml
 from honcho.environ import parse_procfile
 
-from shared.settings import PROJECT_ROOT, load_settings
+from shared.config.settings import PROJECT_ROOT, load_settings
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes

@@ -45,7 +45,7 @@ def test_open_file_limit_is_raised_to_the_hard_limit() -> None:
 def test_the_launcher_binds_loopback_by_default(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from gunicorn.config import Config
 
-    from shared.settings import get_settings
+    from shared.config.settings import get_settings
 
     monkeypatch.delenv("HOST", raising=False)
     get_settings.cache_clear()  # gunicorn.conf.py reads the settings of this environment
@@ -67,7 +67,7 @@ def test_a_remote_redis_that_does_not_answer_is_reported(tmp_path: Path) -> None
 
 
 def test_sqlite_runs_one_worker_process() -> None:
-    from shared.settings import load_settings
+    from shared.config.settings import load_settings
 
     assert run.default_worker_processes(load_settings({})) == 1
     postgres = load_settings({"DATABASE_URL": "postgresql+psycopg://u@h/db"})
@@ -116,7 +116,7 @@ def test_procfile_programs_stop_the_web_first() -> None:
 
 
 def test_the_service_url_is_one_a_browser_here_can_open() -> None:
-    from shared.settings import load_settings
+    from shared.config.settings import load_settings
 
     assert run.service_url(load_settings({"PORT": "5001"})) == "http://127.0.0.1:5001"
     everywhere = load_settings({"HOST": "0.0.0.0", "ATM_AUTH": "required"})
@@ -129,7 +129,7 @@ def test_the_database_and_redis_are_named_without_their_passwords(
 ) -> None:
     import io
 
-    from shared.settings import load_settings
+    from shared.config.settings import load_settings
     from supervision import Supervisor
 
     settings = load_settings(

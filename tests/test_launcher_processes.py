@@ -16,7 +16,7 @@ import pytest
 import redis
 import requests
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from tests.stack import free_port, wait_until
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from tests import postgres
 
 

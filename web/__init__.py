@@ -6,24 +6,24 @@ import logging
 
 from flask import Flask
 
-from shared.settings import Settings, get_settings
-from web.accounts import accounts
-from web.api_keys import api_keys
-from web.auth import register_auth
-from web.batches import batches
-from web.bodies import register_body_reading
-from web.cli import register_commands
-from web.console import console
-from web.errors import register_error_handlers
-from web.health import health
-from web.holds import holds
-from web.jobs import jobs
-from web.metrics import metrics, register_request_metrics
-from web.openapi import docs, interactive_docs
-from web.request_ids import RequestIdFilter, register_request_ids
-from web.services import init_services
-from web.transfers import transfers
-from web.webhooks import webhooks
+from shared.config.settings import Settings, get_settings
+from web.api.accounts import accounts
+from web.api.api_keys import api_keys
+from web.api.batches import batches
+from web.api.console import console
+from web.api.health import health
+from web.api.holds import holds
+from web.api.jobs import jobs
+from web.api.metrics import metrics, register_request_metrics
+from web.api.openapi import docs, interactive_docs
+from web.api.transfers import transfers
+from web.api.webhooks import webhooks
+from web.cli.commands import register_commands
+from web.http.auth import register_auth
+from web.http.bodies import register_body_reading
+from web.http.errors import register_error_handlers
+from web.http.request_ids import RequestIdFilter, register_request_ids
+from web.serving.services import init_services
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -10,9 +10,9 @@ import sys
 
 from celery import Celery, signals
 
+from shared.config.settings import get_settings
 from shared.logs import format_as_json
-from shared.settings import get_settings
-from worker.ownership import PartitionOwnershipStep
+from worker.partitions.ownership import PartitionOwnershipStep
 
 CONTROL_QUEUE = "atm.control"
 

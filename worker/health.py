@@ -15,7 +15,7 @@ import time
 from redis.exceptions import RedisError
 
 from shared import messaging
-from shared.settings import get_settings
+from shared.config.settings import get_settings
 
 
 def main(kind: str = "worker") -> int:

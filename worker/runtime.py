@@ -11,9 +11,9 @@ from functools import cache
 import redis
 
 from shared import messaging
-from shared.db import Database, init_database
-from shared.settings import Settings, get_settings
-from worker.leases import PartitionLeases
+from shared.config.settings import Settings, get_settings
+from shared.store.db import Database, init_database
+from worker.partitions.leases import PartitionLeases
 
 
 @dataclass

@@ -15,13 +15,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import messaging
+from shared.events.outbox import WEBHOOKS_QUEUE
 from shared.logs import use_json_logs
 from shared.messaging import SENDERS_KEY
-from shared.outbox import WEBHOOKS_QUEUE
 from worker.app import celery_app, run_worker
-from worker.delivery import deliver_due
-from worker.ownership import PartitionOwnershipStep
+from worker.partitions.ownership import PartitionOwnershipStep
 from worker.runtime import get_runtime
+from worker.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 NICENESS = 10

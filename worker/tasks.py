@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 from shared import messaging
-from shared.outbox import DELIVER_TASK
+from shared.events.outbox import DELIVER_TASK
 from shared.partitioning import DRAIN_TASK
 from worker.app import celery_app
-from worker.delivery import deliver_due
-from worker.draining import drain, wake_again
+from worker.partitions.draining import drain, wake_again
 from worker.runtime import get_runtime
+from worker.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 

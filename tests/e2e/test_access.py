@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.settings import SettingsError, load_settings
+from shared.config.settings import SettingsError, load_settings
 from tests.conftest import Api
 from tests.e2e.test_batches import wait_completed
 from tests.stack import PROJECT_ROOT, RedisServer, Stack

@@ -24,7 +24,7 @@ import requests
 from click.testing import Result
 from flask.testing import FlaskCliRunner
 
-from shared.settings import PROJECT_ROOT, load_settings
+from shared.config.settings import PROJECT_ROOT, load_settings
 from tests.conftest import ADMIN_SECRET, Api
 from tests.stack import RedisServer, Stack, free_port, logs, wait_until
 from web import create_app
@@ -636,7 +636,7 @@ def test_a_record_that_cannot_be_written_stops_with_the_report_and_exit_4(
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(source, target)
 
-    monkeypatch.setattr("web.batch_progress.os.replace", full_disk)
+    monkeypatch.setattr("web.cli.batch.progress.os.replace", full_disk)
     result = runner.invoke(args=args)
     monkeypatch.undo()
     assert result.exit_code == 4, result.output

@@ -11,13 +11,13 @@ import pytest
 import redis
 from flask.testing import FlaskCliRunner
 
-from shared.api_keys import identify
+from shared.access.api_keys import identify
+from shared.config.settings import load_settings
 from shared.labels import database_label
-from shared.settings import load_settings
 from tests.conftest import ADMIN_SECRET, Api
 from tests.stack import RedisServer, Stack, free_port
 from web import create_app
-from web.auth import FLUSHERS_KEY, KeyDirectory
+from web.http.auth import FLUSHERS_KEY, KeyDirectory
 
 OTHER_DATABASE = "sqlite:////elsewhere/atm.db"
 

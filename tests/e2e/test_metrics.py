@@ -9,9 +9,9 @@ from collections import defaultdict
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from tests.conftest import Api
-from web.request_tally import FLUSH_SECONDS
+from web.serving.request_tally import FLUSH_SECONDS
 
 
 def scrape(client: Api) -> dict[str, list]:

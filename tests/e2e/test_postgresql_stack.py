@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.audit import run_audit
-from shared.db import Database
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.ledger.audit import run_audit
+from shared.store.db import Database
 from tests.conftest import Api
 from tests.e2e.test_batches import all_results, submit, wait_completed
 from tests.postgres import fresh_postgres_database

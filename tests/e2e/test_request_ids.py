@@ -72,7 +72,7 @@ def test_the_request_id_reaches_the_log_line_of_the_worker_that_applied_the_job(
     (line,) = wait_until(logged, 10, "the worker's log line for the job")
     assert line["job_id"] == job_id
     assert line["message"] == "applied job" and line["status"] == "succeeded"
-    assert line["level"] == "INFO" and line["logger"] == "worker.draining"
+    assert line["level"] == "INFO" and line["logger"] == "worker.partitions.draining"
 
 
 def test_a_batch_request_id_reaches_the_workers_log(stack: Stack, open_client: Api):

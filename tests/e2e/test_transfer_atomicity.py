@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.audit import run_audit
-from shared.db import Database
+from shared.config.settings import load_settings
+from shared.ledger.audit import run_audit
 from shared.partitioning import partition_of
-from shared.settings import load_settings
+from shared.store.db import Database
 from tests.conftest import Api
 from tests.postgres import fresh_postgres_database
 from tests.stack import RedisServer, Stack, wait_until

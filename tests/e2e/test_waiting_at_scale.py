@@ -61,7 +61,7 @@ def how_the_read_ended(sock: socket.socket) -> str:
 # fresh web process together, its database threads made their first connections at once,
 # and one waited for good in SQLAlchemy's first-connection lock, a gevent lock there (a
 # process dump showed it). A web process now connects once before its threads do
-# (web/services.py, first_connection); 24 runs in a row then passed. The rerun of exactly
+# (web/serving/services.py, first_connection); 24 runs in a row then passed. The rerun of exactly
 # that failure stays until CI has confirmed it; twice in a row still fails.
 @pytest.mark.flaky(reruns=1, only_rerun=[r"long-poll \d+ got no answer"])
 def test_hundreds_of_waiting_clients_while_reads_answer_then_all_get_their_outcome(

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.db import Database
-from shared.settings import load_settings
-from shared.webhooks import create_webhook
+from shared.config.settings import load_settings
+from shared.events.webhooks import create_webhook
+from shared.store.db import Database
 from tests.conftest import Api
 from tests.receiver import Receiver
 from tests.stack import RedisServer, Stack, logs, wait_until

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from sqlalchemy import create_engine, text
 
-from shared.audit import run_audit
-from shared.db import Database
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.ledger.audit import run_audit
+from shared.store.db import Database
 from tests.conftest import Api
 from tests.e2e.test_batches import all_results, random_operations, submit
 from tests.stack import Stack, wait_until

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.db import Database, init_database
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.store.db import Database, init_database
 from tests.postgres import fresh_postgres_database
 
 

@@ -6,12 +6,12 @@ import threading
 
 from sqlalchemy import func, select
 
-from shared.accounts import open_account
-from shared.applying import apply_pending
-from shared.db import Database, init_database
-from shared.models import Account, Job, LedgerEntry
-from shared.operations import Operation, new_id, record_operation, record_operations
+from shared.accepting.operations import Operation, new_id, record_operation, record_operations
+from shared.ledger.accounts import open_account
+from shared.ledger.applying import apply_pending
 from shared.partitioning import partition_of
+from shared.store.db import Database, init_database
+from shared.store.models import Account, Job, LedgerEntry
 
 
 def test_sample_accounts_are_created_once(database: Database) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from shared.applying import apply_pending
-from shared.audit import run_audit
-from shared.db import Database, init_database
-from shared.models import Account, Job, LedgerEntry, utcnow
-from shared.operations import Operation, new_id, record_operations
-from shared.settings import load_settings
+from shared.accepting.operations import Operation, new_id, record_operations
+from shared.config.settings import load_settings
+from shared.ledger.applying import apply_pending
+from shared.ledger.audit import run_audit
+from shared.store.db import Database, init_database
+from shared.store.models import Account, Job, LedgerEntry, utcnow
 
 
 @pytest.fixture

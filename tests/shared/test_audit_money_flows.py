@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from shared.applying import apply_pending
-from shared.audit import run_audit
-from shared.db import Database, init_database
-from shared.models import Account, Hold, Job, LedgerEntry, utcnow
-from shared.operations import Operation, new_id, record_operations
-from shared.settings import load_settings
+from shared.accepting.operations import Operation, new_id, record_operations
+from shared.config.settings import load_settings
+from shared.ledger.applying import apply_pending
+from shared.ledger.audit import run_audit
+from shared.store.db import Database, init_database
+from shared.store.models import Account, Hold, Job, LedgerEntry, utcnow
 
 
 @pytest.fixture

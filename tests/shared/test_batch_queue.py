@@ -8,10 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select, update
 
-from shared.accounts import open_account
-from shared.applying import apply_pending
-from shared.audit import run_audit
-from shared.batch_queue import (
+from shared.accepting.batch_queue import (
     MAX_OPERATIONS,
     BatchOperation,
     batch_and_index,
@@ -21,11 +18,8 @@ from shared.batch_queue import (
     operation_job_id,
     part_job_id,
 )
-from shared.batches import batch_progress, batch_results, record_batch
-from shared.db import Database
-from shared.errors import JobNotFound
-from shared.models import BATCH_PART, Account, Batch, Job, LedgerEntry
-from shared.operations import (
+from shared.accepting.batches import batch_progress, batch_results, record_batch
+from shared.accepting.operations import (
     Operation,
     get_job,
     new_id,
@@ -33,7 +27,13 @@ from shared.operations import (
     queued_by_partition,
     record_operation,
 )
-from shared.reach import find_owners
+from shared.access.reach import find_owners
+from shared.errors import JobNotFound
+from shared.ledger.accounts import open_account
+from shared.ledger.applying import apply_pending
+from shared.ledger.audit import run_audit
+from shared.store.db import Database
+from shared.store.models import BATCH_PART, Account, Batch, Job, LedgerEntry
 
 
 def deposits(number: str, count: int, cents: int = 1) -> list[BatchOperation]:

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared.bulk import BulkStatement, reserve_ids
-from shared.db import Database, init_database
-from shared.models import Job, LedgerEntry
-from shared.prepared import Prepared
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.store.bulk import BulkStatement, reserve_ids
+from shared.store.db import Database, init_database
+from shared.store.models import Job, LedgerEntry
+from shared.store.prepared import Prepared
 from shared.timestamps import as_utc
 
 _jobs = Job.__table__

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from shared.db import Database, init_database
-from shared.errors import IdempotencyKeyReused
-from shared.idempotency import (
+from shared.accepting.idempotency import (
     Claim,
     ensure_same_request,
     find_claims,
     purge_expired,
     store_claim,
 )
-from shared.models import utcnow
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.errors import IdempotencyKeyReused
+from shared.store.db import Database, init_database
+from shared.store.models import utcnow
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from shared import messaging
-from shared.applying import Outcome
+from shared.ledger.applying import Outcome
 from tests.stack import RedisServer
 
 

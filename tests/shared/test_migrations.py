@@ -10,16 +10,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, inspect, select, text, update
 
-from shared.accounts import open_account
-from shared.applying import apply_pending
-from shared.batch_queue import BatchOperation, new_batch_id
-from shared.batches import batch_progress, batch_results, record_batch
-from shared.db import Database, init_database
-from shared.migrating import current_revision, head_revision
-from shared.models import Account, Base, Batch, Job, LedgerEntry
-from shared.operations import Operation, new_id, record_operation
+from shared.accepting.batch_queue import BatchOperation, new_batch_id
+from shared.accepting.batches import batch_progress, batch_results, record_batch
+from shared.accepting.operations import Operation, new_id, record_operation
+from shared.config.settings import load_settings
+from shared.ledger.accounts import open_account
+from shared.ledger.applying import apply_pending
 from shared.partitioning import partition_of
-from shared.settings import load_settings
+from shared.store.db import Database, init_database
+from shared.store.migrating import current_revision, head_revision
+from shared.store.models import Account, Base, Batch, Job, LedgerEntry
 
 RELEASE_BEFORE_MIGRATIONS = (
     Path(__file__).parent.parent / "fixtures" / "release_before_migrations.sql"

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from shared.errors import InvalidAmount
-from shared.money import format_cents, parse_amount, to_json_number
+from shared.ledger.money import format_cents, parse_amount, to_json_number
 
 MAX = 100_000_000
 

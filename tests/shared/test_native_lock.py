@@ -13,8 +13,8 @@ PROBE = """
 from gevent import monkey
 monkey.patch_all()
 import threading
-from shared.batch_queue import decoded_parts
-from shared.native_lock import native_lock
+from shared.accepting.batch_queue import decoded_parts
+from shared.store.native_lock import native_lock
 kinds = {
     "patched": type(threading.Lock()).__module__,
     "native": type(native_lock()).__module__,

@@ -24,7 +24,16 @@ from shared.errors import (
     LimitExceeded,
     NotReversible,
 )
-from shared.models import (
+from shared.ledger.rules import (
+    AccountState,
+    Chunk,
+    Outcome,
+    QueuedJob,
+    TargetJob,
+    decide,
+    expire_due_holds,
+)
+from shared.store.models import (
     ACTIVE,
     CAPTURE,
     CAPTURED,
@@ -45,15 +54,6 @@ from shared.models import (
     VOID,
     VOIDED,
     WITHDRAW,
-)
-from shared.rules import (
-    AccountState,
-    Chunk,
-    Outcome,
-    QueuedJob,
-    TargetJob,
-    decide,
-    expire_due_holds,
 )
 from shared.timestamps import utc_day
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from shared.config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from shared.partitioning import partition_of, queue_name
-from shared.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 
 def test_defaults_are_the_embedded_ones() -> None:

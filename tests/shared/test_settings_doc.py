@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.settings import PROJECT_ROOT, Settings
-from shared.settings_doc import COMMAND, PAGE, render
+from shared.config.page import COMMAND, PAGE, render
+from shared.config.settings import PROJECT_ROOT, Settings
 
 
 def test_the_configuration_page_is_generated_from_the_settings() -> None:

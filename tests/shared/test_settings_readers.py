@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.settings import PROJECT_ROOT, get_settings
+from shared.config.settings import PROJECT_ROOT, get_settings
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def gunicorn_config() -> dict[str, object]:
 def test_the_submitter_url_is_atm_url_else_the_local_port(
     environment: pytest.MonkeyPatch,
 ) -> None:
-    from web.cli import default_api_url
+    from web.cli.commands import default_api_url
 
     assert default_api_url() == "http://127.0.0.1:5000"
     environment.setenv("PORT", "5001")

@@ -11,18 +11,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from shared.accounts import open_account
-from shared.applying import apply_pending
-from shared.batch_queue import BatchOperation, new_batch_id, operation_job_id
-from shared.batches import record_batch
-from shared.db import Database
+from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation_job_id
+from shared.accepting.batches import record_batch
+from shared.accepting.operations import Operation, new_id, record_operations
+from shared.config.settings import load_settings
 from shared.errors import InvalidWebhookUrl
-from shared.models import WebhookDelivery, WebhookEvent, utcnow
-from shared.operations import Operation, new_id, record_operations
-from shared.settings import load_settings
-from shared.webhook_targets import Target, is_public, resolve
-from shared.webhooks import create_webhook, delete_webhook, signature
-from worker.delivery import (
+from shared.events.targets import Target, is_public, resolve
+from shared.events.webhooks import create_webhook, delete_webhook, signature
+from shared.ledger.accounts import open_account
+from shared.ledger.applying import apply_pending
+from shared.store.db import Database
+from shared.store.models import WebhookDelivery, WebhookEvent, utcnow
+from worker.webhooks.delivery import (
     CLAIM_SECONDS,
     Due,
     Result,

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 from tests.stack import RedisServer
 from tests.web.in_process import in_process_settings, running_app
 

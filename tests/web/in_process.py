@@ -23,11 +23,11 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from shared import messaging
-from shared.db import Database, init_database
-from shared.models import Job
-from shared.settings import Settings, load_settings
+from shared.config.settings import Settings, load_settings
+from shared.store.db import Database, init_database
+from shared.store.models import Job
 from web import create_app
-from web.services import EXTENSION_KEY, Services
+from web.serving.services import EXTENSION_KEY, Services
 
 REDIS_DATABASE = 5  # of the session's redis-server: no other test uses it
 STOP_SECONDS = 5.0

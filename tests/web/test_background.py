@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 
-from web.background import ProcessThread
+from web.serving.background import ProcessThread
 
 
 def test_started_once_here_and_once_in_a_forked_child() -> None:

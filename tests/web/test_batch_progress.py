@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from web.batch_progress import Sent, load_record, new_record
+from web.cli.batch.progress import Sent, load_record, new_record
 
 
 def test_saving_the_record_syncs_its_directory_after_the_rename(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from web.batch_sender import may_resend, resend_margin_seconds
+from web.cli.batch.sender import may_resend, resend_margin_seconds
 
 
 @pytest.mark.parametrize(

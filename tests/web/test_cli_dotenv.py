@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 
 
 def partitions_made(folder: Path, database: Path, **env: str) -> int:

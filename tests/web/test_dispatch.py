@@ -14,7 +14,7 @@ from kombu import Connection, Consumer, Exchange, Queue
 from shared import messaging
 from shared.partitioning import DRAIN_TASK, queue_name
 from tests.stack import RedisServer
-from web.dispatch import PartitionDispatcher
+from web.serving.dispatch import PartitionDispatcher
 
 IDS = ("id", "root_id", "correlation_id", "delivery_tag", "origin", "reply_to")
 

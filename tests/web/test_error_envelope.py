@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.settings import load_settings
+from shared.config.settings import load_settings
 from web import create_app
 
 

@@ -16,8 +16,8 @@ PROBE = """
 from gevent import monkey
 monkey.patch_all()
 import json, sys
-from shared.db import Database, init_database
-from shared.settings import load_settings
+from shared.store.db import Database, init_database
+from shared.config.settings import load_settings
 from web import create_app
 settings = load_settings({"DATABASE_URL": sys.argv[1], "REDIS_URL": sys.argv[2]})
 init_database(Database(settings))

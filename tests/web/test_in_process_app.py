@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 from tests.stack import RedisServer
 from tests.web.in_process import REDIS_DATABASE, running_app
 

@@ -12,9 +12,9 @@ import time
 import pytest
 import redis
 
-from shared.api_keys import READ, KeyIdentity
+from shared.access.api_keys import READ, KeyIdentity
 from tests.stack import RedisServer
-from web.auth import STALE_SECONDS, KeyDirectory
+from web.http.auth import STALE_SECONDS, KeyDirectory
 
 KEY = KeyIdentity("key-1", "reader", frozenset({READ}), None)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
-from web.request_tally import RequestTally
+from web.serving.request_tally import RequestTally
 
 
 def test_counts_and_durations_reach_the_metrics_when_flushed() -> None:

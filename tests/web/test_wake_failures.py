@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared import messaging
-from shared.db import Database, init_database
-from shared.settings import load_settings
+from shared.config.settings import load_settings
+from shared.store.db import Database, init_database
 from tests.stack import free_port
-from web.dispatch import PartitionDispatcher
-from web.intake import JobIntake
-from web.offload import DatabaseThreads
+from web.serving.dispatch import PartitionDispatcher
+from web.serving.intake import JobIntake
+from web.serving.offload import DatabaseThreads
 
 
 def test_a_redis_that_cannot_be_reached_leaves_the_job_to_the_sweep(tmp_path: Path) -> None:

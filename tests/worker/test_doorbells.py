@@ -9,14 +9,14 @@ import pytest
 import redis
 
 from shared import messaging
-from shared.accounts import open_account
-from shared.db import Database, init_database
-from shared.operations import Operation, get_job, new_id, record_operations
+from shared.accepting.operations import Operation, get_job, new_id, record_operations
+from shared.config.settings import load_settings
+from shared.ledger.accounts import open_account
 from shared.partitioning import partition_of
-from shared.settings import load_settings
+from shared.store.db import Database, init_database
 from tests.stack import RedisServer
-from worker import draining
-from worker.leases import PartitionLeases
+from worker.partitions import draining
+from worker.partitions.leases import PartitionLeases
 from worker.runtime import WorkerRuntime
 
 

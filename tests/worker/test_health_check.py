@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from tests.stack import RedisServer, Stack, free_port
 
 

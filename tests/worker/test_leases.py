@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import redis
 
+from shared.config.settings import load_settings
 from shared.partitioning import lease_key
-from shared.settings import load_settings
 from tests.stack import RedisServer
-from worker.leases import PartitionLeases
+from worker.partitions.leases import PartitionLeases
 
 
 def leases_for(url: str, identity: str) -> PartitionLeases:

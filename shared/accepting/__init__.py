@@ -1,0 +1,1 @@
+"""Accepting work: validating operations and batches, recording them once, idempotency."""

@@ -1,0 +1,269 @@
+"""Batches: whole-body validation, recording all operations at once, progress and results."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from shared.accepting.batch_queue import (
+    BatchOperation,
+    encode_part,
+    operation_job_id,
+    part_job_id,
+    queued_operation_jobs,
+)
+from shared.accepting.references import parse_metadata, parse_reference
+from shared.errors import (
+    BatchNotFound,
+    DomainError,
+    InvalidBatch,
+    InvalidOperation,
+    InvalidTransfer,
+)
+from shared.ledger.accounts import validate_account_number
+from shared.ledger.money import parse_amount
+from shared.partitioning import partition_of
+from shared.store.bulk import BulkStatement
+from shared.store.models import (
+    BATCH_PART,
+    BATCH_TYPES,
+    FAILED,
+    IN_BATCH_INDEX,
+    PROCESSING,
+    QUEUED,
+    SUCCEEDED,
+    TRANSFER,
+    Batch,
+    Job,
+    utcnow,
+)
+
+MAX_DETAILS = 100  # enough to fix a file by; a body with more bad rows says how many
+
+
+def parse_operations(raw: object, *, max_batch: int, max_cents: int) -> list[BatchOperation]:
+    """Validate every operation of a batch body; raise InvalidBatch listing each bad one.
+
+    Nothing is recorded unless all of them are valid.
+    """
+    if not isinstance(raw, list):
+        raise InvalidBatch("operations must be a list", details=[])
+    if not 1 <= len(raw) <= max_batch:
+        raise InvalidBatch(f"a batch holds 1 to {max_batch} operations", details=[])
+    operations: list[BatchOperation] = []
+    details: list[dict[str, object]] = []
+    for index, item in enumerate(raw):
+        try:
+            parsed = parse_operation(item, max_cents=max_cents)
+        except DomainError as error:
+            details.append({"index": index, "type": error.type, "message": error.message})
+            continue
+        operations.append(
+            BatchOperation(
+                index,
+                parsed.type,
+                parsed.account_number,
+                parsed.cents,
+                parsed.to_account,
+                parsed.reference,
+                parsed.metadata,
+            )
+        )
+    if details:
+        shown = details[:MAX_DETAILS]
+        more = f" (the first {len(shown)} are listed)" if len(details) > len(shown) else ""
+        raise InvalidBatch(f"{len(details)} operation(s) are invalid{more}", details=shown)
+    return operations
+
+
+class ParsedOperation(NamedTuple):
+    account_number: str
+    type: str
+    cents: int
+    reference: str | None
+    metadata: str | None
+    to_account: str | None = None
+
+
+def parse_operation(item: object, *, max_cents: int) -> ParsedOperation:
+    """One operation's account number, type, amount in cents, reference and metadata, or a
+    DomainError."""
+    if not isinstance(item, dict):
+        raise InvalidOperation("each operation must be an object")
+    number = validate_account_number(item.get("account_number"))
+    op_type = item.get("type")
+    if op_type not in BATCH_TYPES:
+        raise InvalidOperation(f"type must be one of {', '.join(BATCH_TYPES)}")
+    to_account = None
+    if op_type == TRANSFER:
+        to_account = validate_account_number(item.get("to_account"))
+        if to_account == number:
+            raise InvalidTransfer("a transfer needs two different accounts")
+    return ParsedOperation(
+        number,
+        str(op_type),
+        parse_amount(item.get("amount"), max_cents=max_cents),
+        parse_reference(item.get("reference")),
+        parse_metadata(item.get("metadata")),
+        to_account,
+    )
+
+
+def record_batch(
+    session: Session,
+    batch_id: str,
+    operations: Sequence[BatchOperation],
+    partitions: int,
+    *,
+    request_id: str | None = None,
+    submitted_by: str | None = None,
+) -> set[int]:
+    """Record the batch: its row, and one queued part per partition its operations touch
+    (shared.accepting.batch_queue), in the caller's transaction. Returns the partitions to wake.
+
+    Operations on unknown accounts are recorded too: they fail with account_not_found when
+    applied, each on its own.
+    """
+    by_partition: dict[int, list[BatchOperation]] = defaultdict(list)
+    for operation in operations:
+        by_partition[partition_of(operation.account_number, partitions)].append(operation)
+    now = utcnow()
+    session.add(
+        Batch(batch_id=batch_id, total=len(operations), submitted_by=submitted_by, created_at=now)
+    )
+    session.flush()
+    rows = [
+        (
+            part_job_id(batch_id, partition),
+            partition,
+            BATCH_PART,
+            part[0].account_number,
+            len(part),
+            batch_id,
+            0,
+            encode_part(part),
+            request_id,
+            submitted_by,
+        )
+        for partition, part in sorted(by_partition.items())
+    ]
+    _INSERT_PARTS.executemany(session, rows, {"status": QUEUED, "created_at": now})
+    return set(by_partition)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    batch_id: str
+    total: int
+    counts: dict[str, int]
+    created_at: datetime
+    completed_at: datetime | None
+
+    @property
+    def completed(self) -> bool:
+        return self.counts.get(QUEUED, 0) + self.counts.get(PROCESSING, 0) == 0
+
+
+def batch_progress(session: Session, batch_id: str) -> BatchProgress:
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise BatchNotFound(f"batch {batch_id} not found")
+    if batch.failed is None:
+        return _counted_progress(session, batch)
+    applied, failed = batch.applied or 0, batch.failed
+    counts = {
+        QUEUED: batch.total - applied,
+        PROCESSING: 0,
+        SUCCEEDED: applied - failed,
+        FAILED: failed,
+    }
+    return BatchProgress(batch_id, batch.total, counts, batch.created_at, batch.completed_at)
+
+
+def _counted_progress(session: Session, batch: Batch) -> BatchProgress:
+    """The progress of a batch accepted before batches kept counters, from its jobs."""
+    rows = session.execute(
+        select(Job.status, func.count(), func.max(Job.completed_at))
+        .where(Job.batch_id == batch.batch_id, IN_BATCH_INDEX, Job.type != BATCH_PART)
+        .group_by(Job.status)
+    ).all()
+    counts = {status: 0 for status in (QUEUED, PROCESSING, SUCCEEDED, FAILED)}
+    last_completed: datetime | None = None
+    for status, count, completed_at in rows:
+        counts[status] = count
+        if completed_at is not None and (last_completed is None or completed_at > last_completed):
+            last_completed = completed_at
+    progress = BatchProgress(batch.batch_id, batch.total, counts, batch.created_at, None)
+    if progress.completed:
+        progress = BatchProgress(
+            batch.batch_id, batch.total, counts, batch.created_at, last_completed
+        )
+    return progress
+
+
+def batch_results(
+    session: Session, batch_id: str, offset: int, limit: int
+) -> tuple[int, list[Job]]:
+    """The batch's total and its jobs with index in [offset, offset + limit), in order:
+    the applied ones as stored, the others as queued jobs built from the batch's parts."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise BatchNotFound(f"batch {batch_id} not found")
+    if offset >= batch.total:
+        return batch.total, []  # past the end: an empty page (and no 64-bit overflow below)
+    wanted = range(offset, min(offset + limit, batch.total))
+    found = _applied_jobs(session, batch, wanted.start, wanted.stop)
+    missing = [index for index in wanted if index not in found]
+    if missing:
+        found.update(queued_operation_jobs(session, batch_id, missing))
+        # Applied between the two reads (PostgreSQL reads each statement afresh): the
+        # transaction that moved the part's cursor on wrote their rows.
+        late = [index for index in missing if index not in found]
+        if late:
+            found.update(_applied_jobs(session, batch, min(late), max(late) + 1))
+    return batch.total, [found[index] for index in wanted if index in found]
+
+
+def _applied_jobs(session: Session, batch: Batch, start: int, stop: int) -> dict[int, Job]:
+    """The job rows of the batch's operations in [start, stop).
+
+    An operation's job id is its batch's id with its index in the low bits, so a batch
+    written once reads them as a range of the index of job ids; a batch accepted before
+    (no counters: `failed` is null) has random ids, read by batch and index.
+    """
+    if batch.failed is None:
+        where = (
+            Job.batch_id == batch.batch_id,
+            IN_BATCH_INDEX,
+            Job.batch_index >= start,
+            Job.batch_index < stop,
+            Job.type != BATCH_PART,
+        )
+    else:
+        first, last = (operation_job_id(batch.batch_id, i) for i in (start, stop - 1))
+        where = (Job.job_id >= first, Job.job_id <= last)
+    jobs = session.scalars(select(Job).where(*where))
+    return {job.batch_index: job for job in jobs if job.batch_index is not None}
+
+
+_INSERT_PARTS = BulkStatement(
+    insert(Job.__table__),
+    columns=(
+        "job_id",
+        "partition",
+        "type",
+        "account_number",
+        "amount",
+        "batch_id",
+        "batch_index",
+        "details",
+        "request_id",
+        "submitted_by",
+    ),
+)

@@ -1,0 +1,1 @@
+"""Configuration: the settings every process reads, and the page generated from them."""

@@ -1,0 +1,558 @@
+"""Configuration: one class, `Settings`, of every environment variable the service reads.
+
+Every process (web, partition workers, webhook sender, launcher, admin CLI) builds it once,
+on first use (`get_settings()`, cached), and then only reads attributes: nothing on a
+request's path parses or looks up a variable. A bad value stops the process at start with a
+SettingsError naming the variable and what is wrong with it; pydantic's ValidationError
+becomes that message in one place, `load_settings`.
+
+.env files: the class reads the process environment only, never a .env file itself. `make
+run` (run.py) and Flask's CLI (`flask --app web ...`, through python-dotenv) load `.env`
+into the environment before the settings are first built, without overriding a variable
+the environment already has, and `FLASK_SKIP_DOTENV=1` turns that off; the processes run.py
+starts inherit that environment. Reading .env here as well would make a second reader with
+its own rules of precedence and search path.
+
+Each field names its variable (`alias`) and says what it sets (`description`), which is
+also what the configuration page, docs/configuration.md, is generated from
+(`python -m shared.config.page`; `shown_default` is the page's text for a default that is
+not a plain value). The checks are reusable annotated types (PositiveInt, Flag, ...); a
+value in the environment is stripped first, and an empty one is unset.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from contextvars import ContextVar
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot run with."""
+
+
+class Secret:
+    """Marks a field whose value an error message must not repeat (it may hold a password)."""
+
+
+SECRET = Secret()
+
+
+# The checks. Each takes a string from the environment (or a value given in code) and
+# returns the value, or raises ValueError saying what the value must be.
+
+
+def _whole_number(value: object, at_least: int) -> int:
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
+        raise ValueError(f"must be a whole number of at least {at_least}")
+    return value
+
+
+def _positive_int(value: object) -> int:
+    return _whole_number(value, 1)
+
+
+def _non_negative_int(value: object) -> int:
+    return _whole_number(value, 0)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError("must be a number") from None
+
+
+def _positive_float(value: object) -> float:
+    number = _number(value)
+    if not number > 0:
+        raise ValueError("must be a number above 0")
+    return number
+
+
+def _non_negative_float(value: object) -> float:
+    number = _number(value)
+    if not number >= 0:
+        raise ValueError("must be a number of at least 0")
+    return number
+
+
+def _fits_16_bits(value: int) -> int:
+    # A batch operation's job id holds its index, and a batch part's id its partition, in
+    # 16 bits (shared.accepting.batch_queue).
+    if value > 65_536:
+        raise ValueError("must be at most 65536")
+    return value
+
+
+def _amount_cents(value: object) -> int:
+    """An amount in currency units, exact (Decimal, never float), as whole cents. A whole
+    number given in code (not from the environment) is taken as cents already."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        with suppress(InvalidOperation):  # not a number, or too large to quantize
+            amount = Decimal(value)
+            if amount.is_finite() and amount > 0 and amount == amount.quantize(Decimal("0.01")):
+                return int(amount * 100)
+    raise ValueError("must be a positive amount with at most 2 decimals")
+
+
+def _memory_size(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[1-9][0-9]*(b|kb|mb|gb)?", value.lower()):
+        raise ValueError("must be a size such as 512mb or 2gb")
+    return value.lower()
+
+
+def _one_of(*allowed: str, fold: Callable[[str], str] = str) -> Callable[[object], str]:
+    """A check that the value is one of `allowed`, after `fold` (e.g. str.upper)."""
+    choices = f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+
+    def check(value: object) -> str:
+        folded = fold(value) if isinstance(value, str) else None
+        if folded not in allowed:
+            raise ValueError(f"must be {choices}")
+        return folded
+
+    return check
+
+
+def _bootstrap_secret(value: object) -> str | None:
+    if value is None:  # the default: no bootstrap key
+        return None
+    if not isinstance(value, str) or len(value) < 32 or not value.isprintable() or " " in value:
+        raise ValueError("must be at least 32 printable characters without spaces")
+    return value
+
+
+def _directory(value: object) -> Path:
+    if not isinstance(value, str | Path):
+        raise ValueError("must be a directory's path")
+    return Path(value).expanduser().resolve()
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.lower() if isinstance(value, str) else None
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _database_url(value: str) -> str:
+    if value.startswith("postgres://"):
+        raise ValueError("must start with postgresql:// (not postgres://)")
+    return value
+
+
+PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+NonNegativeInt = Annotated[int, BeforeValidator(_non_negative_int)]
+# At most 65,536: the value is kept in 16 bits of an id.
+Count16Bits = Annotated[PositiveInt, AfterValidator(_fits_16_bits)]
+PositiveFloat = Annotated[float, BeforeValidator(_positive_float)]
+NonNegativeFloat = Annotated[float, BeforeValidator(_non_negative_float)]
+AmountCents = Annotated[int, BeforeValidator(_amount_cents)]
+MemorySize = Annotated[str, BeforeValidator(_memory_size)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Directory = Annotated[Path, BeforeValidator(_directory)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url), SECRET]
+SecretUrl = Annotated[str, SECRET]
+AuthMode = Annotated[str, BeforeValidator(_one_of("required", "off"))]
+SqliteSynchronous = Annotated[
+    str, BeforeValidator(_one_of("OFF", "NORMAL", "FULL", "EXTRA", fold=str.upper))
+]
+LogLevel = Annotated[
+    str,
+    BeforeValidator(_one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", fold=str.upper)),
+]
+BootstrapSecret = Annotated[str | None, BeforeValidator(_bootstrap_secret), SECRET]
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    """The SQLite file in the data directory (ATM_DATA_DIR, validated before this field)."""
+    return f"sqlite:///{data.get('data_dir', PROJECT_ROOT / 'data') / 'atm.db'}"
+
+
+# Which environment load_settings reads: None for the process's own.
+_environment: ContextVar[Mapping[str, str] | None] = ContextVar("environment", default=None)
+
+
+class _Environment(EnvSettingsSource):
+    """The process environment (or the mapping load_settings was given, and only that),
+    values stripped and blank ones left out, so that they take the default."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        given = _environment.get()
+        environ = os.environ if given is None else given
+        return {name: value.strip() for name, value in environ.items() if value.strip()}
+
+
+class Settings(BaseSettings):
+    """Every environment variable the service reads, with its default. Frozen: built once
+    per process and read as attributes."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        case_sensitive=True,
+        env_file=None,  # .env is loaded into the environment by run.py and Flask's CLI
+        extra="forbid",
+        validate_by_name=True,  # Settings(partitions=4) in code, as well as the variable
+        validate_by_alias=True,
+    )
+
+    # Where things are. ATM_DATA_DIR comes first: the default DATABASE_URL is in it.
+    data_dir: Directory = Field(
+        PROJECT_ROOT / "data",
+        alias="ATM_DATA_DIR",
+        description="directory where a local run keeps the default SQLite file, the "
+        "launched Redis's files (redis/) and the metrics (metrics/)",
+    )
+    database_url: DatabaseUrl = Field(
+        default_factory=_default_database_url,
+        alias="DATABASE_URL",
+        repr=False,
+        description="the database: a SQLite file (`sqlite:///path`) or "
+        "`postgresql+psycopg://…` (not `postgres://`)",
+        json_schema_extra={"shown_default": "`sqlite:///<ATM_DATA_DIR>/atm.db`"},
+    )
+    redis_url: SecretUrl = Field(
+        "redis://127.0.0.1:6379/0",
+        alias="REDIS_URL",
+        repr=False,
+        description="the Redis of the broker, the leases, the doorbells and the completion notices",
+    )
+
+    # Serving: where the API listens (loopback unless told otherwise: the service is open to
+    # anyone who can reach the port), and with how many gunicorn processes.
+    port: PositiveInt = Field(5000, alias="PORT", description="the API's TCP port")
+    host: str = Field(
+        "127.0.0.1",
+        alias="HOST",
+        description="the address the API listens on (compose sets `0.0.0.0` inside its network)",
+    )
+    api_url: str | None = Field(
+        None,
+        alias="ATM_URL",
+        description="the API the batch submitter sends to (`--url`'s default)",
+        json_schema_extra={"shown_default": "`http://127.0.0.1:<PORT>`"},
+    )
+    web_processes: PositiveInt = Field(
+        2, alias="WEB_CONCURRENCY", description="gunicorn (gevent) web processes"
+    )
+    worker_processes: PositiveInt | None = Field(
+        None,
+        alias="ATM_WORKER_PROCESSES",
+        description="partition worker processes `make run` starts (SQLite has one writer, so "
+        "one applier is fastest; a second adds failover)",
+        json_schema_extra={"shown_default": "1 on SQLite, else the CPUs (at most 4)"},
+    )
+    # Connections one web process holds (each a file descriptor), and how many of them may
+    # wait for an outcome at once; past that they are answered at once. Connections are
+    # not shared out evenly between processes, hence the room above half of 10,000 each.
+    web_connections: PositiveInt = Field(
+        9000,
+        alias="WEB_CONNECTIONS",
+        description="connections one web process holds at once (each a file descriptor)",
+    )
+    max_waiters: NonNegativeInt = Field(
+        8000,
+        alias="ATM_MAX_WAITERS",
+        description="requests one web process lets wait for an outcome; past it they answer "
+        "at once (202, or a long-poll's current state)",
+    )
+    # How long a client may take to send a request's headers, and then its body.
+    header_timeout_seconds: PositiveInt = Field(
+        5,
+        alias="ATM_HEADER_TIMEOUT",
+        description="whole seconds a client has to send a request's line and headers (and an "
+        "idle keep-alive connection is kept)",
+    )
+    body_timeout_seconds: PositiveFloat = Field(
+        10.0,
+        alias="ATM_BODY_TIMEOUT",
+        description="seconds a client has to send a request's body (then 408)",
+    )
+    # Real threads per web process that run the database work off the event loop.
+    database_threads: PositiveInt = Field(
+        8,
+        alias="ATM_DATABASE_THREADS",
+        description="real threads per web process that run the database work",
+    )
+    access_log: str | None = Field(
+        None,
+        alias="ACCESS_LOG",
+        description="where gunicorn writes its access lines (JSON, ending with the request "
+        "id): `-` for stderr, or a file; unset, no access lines",
+    )
+
+    # Requests and their limits.
+    partitions: Count16Bits = Field(
+        8,
+        alias="ATM_PARTITIONS",
+        description="number of partitions, each a queue (at most 65,536)",
+    )
+    sync_wait_seconds: NonNegativeFloat = Field(
+        10.0,
+        alias="ATM_SYNC_WAIT_SECONDS",
+        description="seconds a POST waits for its result before answering 202",
+    )
+    max_wait_seconds: NonNegativeFloat = Field(
+        30.0,
+        alias="ATM_MAX_WAIT_SECONDS",
+        description="seconds: the cap on `Prefer: wait=N`",
+    )
+    max_amount_cents: AmountCents = Field(
+        100_000_000,
+        alias="ATM_MAX_AMOUNT",
+        description="the largest amount accepted, in currency units with at most 2 decimals",
+        json_schema_extra={"shown_default": "`1000000.00`"},
+    )
+    max_body_bytes: PositiveInt = Field(
+        2 * 1024 * 1024,
+        alias="ATM_MAX_BODY_BYTES",
+        description="bytes: a larger request body gets 413",
+    )
+    max_batch: Count16Bits = Field(
+        10_000,
+        alias="ATM_MAX_BATCH",
+        description="operations per batch (at most 65,536: an operation's job id holds its "
+        "index in 16 bits)",
+    )
+    idempotency_ttl_seconds: PositiveFloat = Field(
+        24 * 3600.0,
+        alias="ATM_IDEMPOTENCY_TTL",
+        description="seconds an Idempotency-Key is kept",
+    )
+    rate_limit: PositiveInt = Field(
+        1000,
+        alias="ATM_RATE_LIMIT",
+        description="requests per second per API key (a fixed one-second window, so a burst "
+        "of as many)",
+    )
+
+    # Workers.
+    lease_seconds: PositiveFloat = Field(
+        10.0,
+        alias="ATM_LEASE_SECONDS",
+        description="seconds a partition lease lasts; renewed every third of it",
+    )
+    apply_chunk: PositiveInt = Field(
+        2000,
+        alias="ATM_APPLY_CHUNK",
+        description="most jobs applied per transaction (larger: a little more throughput, "
+        "longer waits behind a chunk)",
+    )
+    log_level: LogLevel = Field(
+        "INFO",
+        alias="ATM_LOG_LEVEL",
+        description="the workers' log level: DEBUG, INFO, WARNING, ERROR or CRITICAL",
+    )
+    recovery_seconds: PositiveFloat = Field(
+        60.0,
+        alias="ATM_RECOVERY_SECONDS",
+        description="seconds a job may stay queued before the audit reports it",
+    )
+
+    # Back-pressure: past these, new work gets 503.
+    max_backlog: PositiveInt = Field(
+        1_000_000,
+        alias="ATM_MAX_BACKLOG",
+        description="queued operations past which new work gets 503",
+    )
+    max_redis_memory_fraction: PositiveFloat = Field(
+        0.9,
+        alias="ATM_MAX_REDIS_MEMORY_FRACTION",
+        description="share of Redis `maxmemory` past which new work gets 503",
+    )
+    # maxmemory of a Redis the launcher starts (compose sets the same), so that the
+    # ATM_MAX_REDIS_MEMORY_FRACTION guard has a limit to measure against.
+    redis_maxmemory: MemorySize = Field(
+        "512mb",
+        alias="ATM_REDIS_MAXMEMORY",
+        description="`maxmemory` of a Redis the launcher starts (compose sets the same): "
+        "bytes, or with kb, mb or gb",
+    )
+
+    # SQLite.
+    sqlite_synchronous: SqliteSynchronous = Field(
+        "FULL",
+        alias="ATM_SQLITE_SYNCHRONOUS",
+        description="SQLite's `synchronous` pragma: OFF, NORMAL, FULL or EXTRA",
+    )
+    sqlite_busy_timeout_ms: PositiveInt = Field(
+        30_000,
+        alias="ATM_SQLITE_BUSY_TIMEOUT_MS",
+        description="milliseconds a SQLite writer waits for the lock",
+    )
+    seed_sample_accounts: Flag = Field(
+        True,
+        alias="ATM_SEED_SAMPLE_ACCOUNTS",
+        description="whether to create the sample accounts on an empty database",
+    )
+
+    # Access: "required" (every request but /health and /openapi.json needs an API key) or
+    # "off" (open, as the original service); off is refused on a non-loopback address
+    # unless allow_insecure says it is meant.
+    auth: AuthMode = Field(
+        "off",
+        alias="ATM_AUTH",
+        description="`required`: every request but `/health`, `/openapi.json` and the `/docs` "
+        "and `/console` pages needs an API key; `off`: open, as the original service "
+        "(refused on a non-loopback `HOST`)",
+    )
+    allow_insecure: Flag = Field(
+        False,
+        alias="ATM_ALLOW_INSECURE",
+        description="`true` lets `ATM_AUTH=off` run on a non-loopback address",
+    )
+    bootstrap_admin_key: BootstrapSecret = Field(
+        None,
+        alias="ATM_BOOTSTRAP_ADMIN_KEY",
+        repr=False,
+        description="a secret (32+ printable characters, no spaces) for which an admin key "
+        "is made at start if none exists",
+    )
+
+    # Webhooks: receivers on private or loopback addresses are refused unless allowed (a
+    # service inside a private network must not become a way into it). A delivery without
+    # a 2xx in `webhook_timeout_seconds` is retried after base, twice base, four times base
+    # … seconds, `webhook_max_attempts` times in all; the sender looks for due deliveries
+    # every `webhook_sweep_seconds` whether or not a wake-up reached it.
+    webhook_allow_private: Flag = Field(
+        False,
+        alias="ATM_WEBHOOK_ALLOW_PRIVATE",
+        description="`true` lets webhooks target private and loopback addresses",
+    )
+    webhook_retry_base_seconds: PositiveFloat = Field(
+        10.0,
+        alias="ATM_WEBHOOK_RETRY_BASE_SECONDS",
+        description="seconds before a delivery's first retry; each next one doubles (at most "
+        "a day)",
+    )
+    webhook_max_attempts: PositiveInt = Field(
+        12,
+        alias="ATM_WEBHOOK_MAX_ATTEMPTS",
+        description="attempts before a delivery is `failed`",
+    )
+    webhook_timeout_seconds: PositiveFloat = Field(
+        5.0,
+        alias="ATM_WEBHOOK_TIMEOUT_SECONDS",
+        description="seconds a receiver has to answer 2xx",
+    )
+    webhook_concurrency: PositiveInt = Field(
+        16,
+        alias="ATM_WEBHOOK_CONCURRENCY",
+        description="deliveries one sender has in flight (its threads, and its connections "
+        "per receiver)",
+    )
+    webhook_sweep_seconds: PositiveFloat = Field(
+        5.0,
+        alias="ATM_WEBHOOK_SWEEP_SECONDS",
+        description="seconds between the sender's looks for due deliveries without a wake-up",
+    )
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth == "required"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @model_validator(mode="after")
+    def _refuse_an_open_service(self) -> Settings:
+        if not self.auth_required and not self.allow_insecure and not is_loopback(self.host):
+            raise ValueError(
+                f"ATM_AUTH=off would let anyone who can reach {self.host} move money: set "
+                "ATM_AUTH=required (with ATM_BOOTSTRAP_ADMIN_KEY for a first key), or "
+                "ATM_ALLOW_INSECURE=true if an open service on that address is really meant"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values given in code, then the environment; no .env file, no secrets directory."""
+        return init_settings, _Environment(settings_cls)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from `env` (only that mapping), else from the process environment."""
+    token = _environment.set(env)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise _settings_error(exc) from None
+    finally:
+        _environment.reset(token)
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    """One part per wrong variable, joined by "; ": its name, its value (unless secret) and
+    what is wrong with it."""
+    fields = Settings.model_fields
+    by_alias = {field.alias: name for name, field in fields.items()}
+    lines = []
+    for error in exc.errors():
+        if error["type"] == "default_factory_not_called":
+            continue  # a default that depends on a variable whose own error is reported
+        reason = str(error.get("ctx", {}).get("error", error["msg"]))
+        if not error["loc"]:  # a check of several variables: its message says it all
+            lines.append(reason)
+            continue
+        key = str(error["loc"][0])
+        name = by_alias.get(key, key)
+        field = fields.get(name)
+        variable = field.alias if field is not None and field.alias else key
+        if field is not None and any(isinstance(m, Secret) for m in field.metadata):
+            lines.append(f"{variable} is not valid: {reason}")
+        else:
+            lines.append(f"{variable}={error['input']!r} is not valid: {reason}")
+    return SettingsError("; ".join(lines))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

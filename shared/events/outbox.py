@@ -1,0 +1,129 @@
+"""Recording webhook events in the transaction that makes them true: the outbox.
+
+An apply transaction that finishes jobs, completes a batch or expires holds writes, for
+each such event type that has subscribers, one outbox row listing the events and the
+webhooks to tell, before it commits. So an event exists exactly when its change does: a
+lost Redis or a killed worker can delay a delivery but never lose or invent one. Sending,
+and the row per delivery, are the sender's work (worker.webhooks.delivery), off the apply path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy.orm import Session
+
+from shared.ledger.rules import Chunk, Outcome
+from shared.store.bulk import BulkStatement
+from shared.store.models import (
+    BATCH_COMPLETED,
+    EXPIRED,
+    FAILED,
+    HOLD_EXPIRED,
+    JOB_FAILED,
+    JOB_SUCCEEDED,
+    SUCCEEDED,
+    Batch,
+    Webhook,
+    WebhookEvent,
+)
+from shared.store.prepared import execute
+
+WEBHOOKS_DOORBELL = "atm:doorbell:webhooks"
+WEBHOOKS_QUEUE = "atm.webhooks"
+DELIVER_TASK = "worker.tasks.deliver_webhooks"
+_EVENT_NAMESPACE = uuid.UUID("6f1c2a8e-3b1d-4c59-9a57-2d0f5e8b7c41")
+
+
+def event_id(kind: str, subject_id: str) -> str:
+    """An event's id, from what it says: a job finishes once, a hold expires once, a batch
+    completes once, so (type, subject) is one event, whoever it is sent to and how often."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{kind} {subject_id}"))
+
+
+def record_events(session: Session, chunk: Chunk, outcomes: Sequence[Outcome]) -> int:
+    """Count the chunk's batch jobs, and record the events it makes true for the webhooks
+    subscribed to them; returns how many deliveries that makes."""
+    subscribers = _subscribers(session)
+    completed_batches = _count_batch_progress(session, outcomes, chunk.now)
+    if not subscribers:
+        return 0
+    subjects: dict[str, list[str]] = {kind: [] for kind in subscribers}
+    for outcome in outcomes:
+        kind = JOB_SUCCEEDED if outcome.status == SUCCEEDED else JOB_FAILED
+        if kind in subjects:
+            subjects[kind].append(outcome.job_id)
+    if HOLD_EXPIRED in subjects:
+        subjects[HOLD_EXPIRED].extend(
+            hold.hold_id for hold in chunk.holds.values() if hold.changed and hold.status == EXPIRED
+        )
+    if BATCH_COMPLETED in subjects and completed_batches:
+        subjects[BATCH_COMPLETED].extend(session.scalars(_COMPLETED, {"ids": completed_batches}))
+    rows = [
+        (kind, " ".join(subscribers[kind]), " ".join(ids)) for kind, ids in subjects.items() if ids
+    ]
+    _INSERT_EVENTS.executemany(session, rows, {"created_at": chunk.now})
+    return sum(len(ids) * len(subscribers[kind]) for kind, ids in subjects.items())
+
+
+def _subscribers(session: Session) -> dict[str, list[str]]:
+    """Each event type's live webhooks, read in the applying transaction: a webhook hears of
+    every event committed after its own creation, and of none after its deletion."""
+    subscribers: dict[str, list[str]] = {}
+    for webhook_id, events in execute(session.connection(), _LIVE_WEBHOOKS, ())[0]:
+        for kind in events.split():
+            subscribers.setdefault(kind, []).append(webhook_id)
+    return subscribers
+
+
+def _count_batch_progress(
+    session: Session, outcomes: Sequence[Outcome], now: datetime
+) -> list[str]:
+    """Add this chunk's applied and failed jobs to their batches' counters, and stamp a
+    batch whose last job this is as completed now; returns those batches.
+
+    Run at the end of the apply transaction (only the events it completes are written
+    after it), in batch-id order: on PostgreSQL two workers applying one batch's jobs wait
+    for each other's counter row only briefly, and in a fixed order.
+    """
+    counts = Counter(o.batch_id for o in outcomes if o.batch_id is not None)
+    failed = Counter(o.batch_id for o in outcomes if o.batch_id is not None and o.status == FAILED)
+    ordered = sorted(counts)
+    rows = [(batch_id, counts[batch_id], failed[batch_id]) for batch_id in ordered]
+    _COUNT_APPLIED.executemany(session, rows, {"now": now})
+    return ordered
+
+
+_webhooks, _batches = Webhook.__table__, Batch.__table__
+# Plain SQL, the same on SQLite and PostgreSQL, given straight to the driver: it runs in
+# every apply transaction, where SQLAlchemy's execution of a Core select cost more than
+# the query.
+_LIVE_WEBHOOKS = "SELECT webhook_id, events FROM webhooks WHERE deleted_at IS NULL"
+_COMPLETED = select(_batches.c.batch_id).where(
+    _batches.c.batch_id.in_(bindparam("ids", expanding=True)),
+    _batches.c.applied >= _batches.c.total,
+)
+_COUNT_APPLIED = BulkStatement(
+    update(_batches)
+    .where(_batches.c.batch_id == bindparam("key"))
+    .values(
+        applied=_batches.c.applied + bindparam("count"),
+        # Null on batches from before it was kept (they are counted from their jobs).
+        failed=_batches.c.failed + bindparam("failed"),
+        completed_at=case(
+            (
+                _batches.c.applied + bindparam("count") >= _batches.c.total,
+                bindparam("now", type_=_batches.c.completed_at.type),
+            ),
+            else_=_batches.c.completed_at,
+        ),
+    ),
+    columns=("key", "count", "failed"),
+)
+_INSERT_EVENTS = BulkStatement(
+    insert(WebhookEvent.__table__), columns=("type", "webhook_ids", "subject_ids")
+)

@@ -1,0 +1,449 @@
+"""Applying a partition's queued operations: in order, exactly once, in one transaction.
+
+The rules themselves are in `shared.ledger.rules`; this module reads what a chunk needs, runs the
+rules, and writes back what they changed, all inside the caller's write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared.events.outbox import record_events
+from shared.ledger.queue_reading import PartProgress, queued_work
+from shared.ledger.rules import (
+    AccountState,
+    Chunk,
+    HoldState,
+    Outcome,
+    QueuedJob,
+    TargetJob,
+    decide,
+    expire_due_holds,
+)
+from shared.store.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
+from shared.store.models import (
+    ACTIVE,
+    CAPTURE,
+    IS_ACTIVE,
+    IS_QUEUED,
+    REVERSAL,
+    SUCCEEDED,
+    UPDATE_ACCOUNT,
+    VOID,
+    Account,
+    Hold,
+    Job,
+    LedgerEntry,
+    Partition,
+    utcnow,
+)
+from shared.store.prepared import Prepared
+from shared.timestamps import as_utc, utc_day
+
+__all__ = ["Applied", "Outcome", "QueuedJob", "apply_pending", "has_pending"]
+
+DUE_HOLDS_PER_CHUNK = 1000
+
+
+@dataclass
+class Applied:
+    """What one apply transaction did: its jobs' outcomes, and how many webhook deliveries
+    it recorded (the sender is woken only when there are some)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    events: int = 0
+
+
+def has_pending(session: Session, partitions: Sequence[int], now: datetime | None = None) -> bool:
+    """Whether any of `partitions` has a queued job or a hold due to expire: a cheap read
+    before taking the write lock."""
+    parameters = {"partitions": list(partitions), "now": now or utcnow()}
+    return bool(_ANYTHING_TO_DO.scalar(session, parameters))
+
+
+def apply_pending(
+    session: Session,
+    partitions: Sequence[int],
+    limit: int,
+    applied_by: str,
+) -> Applied:
+    """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order,
+    and expire their holds that are due; record the webhook events that makes true.
+
+    Runs inside the caller's write transaction. The partition rows are locked first, so two
+    processes that both believe they own a partition still apply it one at a time; a job
+    leaves `queued` in the same transaction that moves its money, so a redelivered or
+    duplicated wake-up finds nothing left to apply. Each job succeeds or fails on its own.
+    Several partitions of one owner share a transaction; an account belongs to one
+    partition, so applying each partition in id order keeps every account's order.
+
+    A transfer (or a reversal of one) also changes an account of another partition, which
+    another worker may be applying at the same moment. Every account the chunk touches is
+    therefore read with a row lock, all of them in one statement in account-number order:
+    two appliers wait for each other instead of overwriting each other's balance, and as
+    both lock in the same global order neither can hold a row the other has while waiting
+    for one the other holds (no deadlock). On SQLite the write lock covers the whole
+    database, so the row locks are not needed (nor rendered).
+    """
+    partitions = list(partitions)
+    _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
+    now = utcnow()
+    jobs, parts = queued_work(session, partitions, limit)
+    holds = _holds(session, partitions, jobs, now)
+    if not jobs and not holds:
+        return Applied()
+    targets = _targets(session, jobs)
+    numbers = {job.account_number for job in jobs}
+    numbers.update(job.to_account for job in jobs if job.to_account is not None)
+    numbers.update(hold.account_number for hold in holds.values())
+    accounts = _accounts(session, numbers)
+    if any(job.type == UPDATE_ACCOUNT for job in jobs):
+        _read_created_at(session, accounts)  # for the account view a PATCH answers with
+    chunk = Chunk(now, utc_day(now), accounts, holds, targets)
+    expire_due_holds(chunk)
+    outcomes = [decide(job, chunk) for job in jobs]
+    _write(session, chunk, jobs, outcomes, applied_by)
+    _write_batch_operations(session, chunk, jobs, outcomes, parts, applied_by)
+    return Applied(outcomes, record_events(session, chunk, outcomes))
+
+
+def _write(
+    session: Session,
+    chunk: Chunk,
+    jobs: list[QueuedJob],
+    outcomes: list[Outcome],
+    applied_by: str,
+) -> None:
+    """Write back what the chunk's rules changed."""
+    entry_ids = reserve_ids(session, _ledger, len(chunk.entries))
+    # Each job's first entry (a transfer's is its transfer_out) is its transaction_id:
+    # walked backwards, the first one is written last.
+    first_entry = dict(
+        zip((e[1] for e in reversed(chunk.entries)), reversed(entry_ids), strict=True)
+    )
+    for outcome in outcomes:
+        if outcome.status == SUCCEEDED:
+            outcome.transaction_id = first_entry.get(outcome.job_id)
+            if outcome.result is not None and "transaction_id" in outcome.result:
+                outcome.result["transaction_id"] = outcome.transaction_id
+    _INSERT_ENTRIES.executemany(
+        session,
+        [(entry_id, *entry) for entry, entry_id in zip(chunk.entries, entry_ids, strict=True)],
+        {"status": SUCCEEDED, "created_at": chunk.now},
+    )
+    changed = [a for a in chunk.accounts.values() if a.changed]
+    _SET_ACCOUNT.executemany(
+        session,
+        [(a.number, a.balance, a.held, a.limit_day, a.withdrawn) for a in changed],
+    )
+    controls = [a for a in changed if a.controls_changed]
+    _SET_CONTROLS.executemany(session, [(a.number, a.status, a.daily_limit) for a in controls])
+    _write_holds(session, chunk)
+    # Most jobs (withdrawals, deposits) have no to_balance or result to write, and a
+    # transfer no result: a statement without the columns a row does not need is measurably
+    # cheaper at thousands of rows a transaction.
+    plain, transfers, full = [], [], []
+    for job, o in zip(jobs, outcomes, strict=True):
+        if job.id is None:
+            continue  # a batch operation: its row is inserted, see _write_batch_operations
+        row = (job.id, o.status, o.new_balance, o.transaction_id, o.error_type, o.error_message)
+        if o.result is not None:
+            full.append((*row, json.dumps(o.result, separators=(",", ":"))))
+        elif o.to_balance is not None:
+            transfers.append((*row, o.to_balance))
+        else:
+            plain.append(row)
+    finished = {"applied_by": applied_by, "completed_at": chunk.now}
+    _FINISH_JOB.executemany(session, plain, finished)
+    _FINISH_TRANSFER.executemany(session, transfers, finished)
+    _FINISH_JOB_WITH_RESULT.executemany(session, full, finished)
+    _MARK_REVERSED.executemany(session, list(chunk.reversed.items()))
+
+
+def _write_batch_operations(
+    session: Session,
+    chunk: Chunk,
+    jobs: list[QueuedJob],
+    outcomes: list[Outcome],
+    parts: list[PartProgress],
+    applied_by: str,
+) -> None:
+    """Insert the job rows of the batch operations applied, already final, and move their
+    parts on (a part whose last operation is applied is deleted): in the same transaction
+    as their ledger entries, so each operation is applied and written exactly once."""
+    if not parts:
+        return
+    accepted_at = dict(session.execute(_PART_ACCEPTED, {"ids": [p.part for p in parts]}).all())
+    rows: dict[int, list[tuple]] = defaultdict(list)
+    for job, o in zip(jobs, outcomes, strict=True):
+        if job.part is not None:
+            rows[job.part].append(
+                (
+                    job.job_id,
+                    job.partition,
+                    job.type,
+                    job.account_number,
+                    job.amount,
+                    o.status,
+                    o.new_balance,
+                    o.transaction_id,
+                    o.error_type,
+                    o.error_message,
+                    job.batch_id,
+                    job.batch_index,
+                    job.reference,
+                    job.metadata,
+                    job.request_id,
+                    job.to_account,
+                    o.to_balance,
+                    job.submitted_by,
+                )
+            )
+    finished = {"completed_at": chunk.now, "applied_by": applied_by}
+    for part, part_rows in rows.items():
+        shared = {"created_at": accepted_at[part], **finished}  # accepted with its part
+        _INSERT_OPERATION_JOBS.executemany(session, part_rows, shared)
+    _MOVE_PART.executemany(session, [(p.part, p.applied) for p in parts if not p.finished])
+    _END_PART.executemany(session, [(p.part,) for p in parts if p.finished])
+
+
+def _write_holds(session: Session, chunk: Chunk) -> None:
+    new = [h for h in chunk.holds.values() if h.new]
+    if new:
+        session.execute(
+            _INSERT_HOLD,
+            [
+                {
+                    "hold_id": h.hold_id,
+                    "job_id": h.job_id,
+                    "account_number": h.account_number,
+                    "partition": h.partition,
+                    "amount": h.amount,
+                    "captured_amount": h.captured_amount,
+                    "status": h.status,
+                    "limit_day": h.limit_day,
+                    "reference": h.reference,
+                    "metadata": h.metadata,
+                    "created_at": h.created_at,
+                    "expires_at": h.expires_at,
+                    "completed_at": h.completed_at,
+                }
+                for h in new
+            ],
+        )
+    ended = [h for h in chunk.holds.values() if h.changed and not h.new]
+    if ended:
+        session.execute(
+            _END_HOLD,
+            [
+                {
+                    "key": h.hold_id,
+                    "status": h.status,
+                    "captured_amount": h.captured_amount,
+                    "completed_at": h.completed_at,
+                }
+                for h in ended
+            ],
+        )
+
+
+def _accounts(session: Session, numbers: set[str]) -> dict[str, AccountState]:
+    """The accounts a chunk touches, locked in account-number order (see apply_pending)."""
+    accounts: dict[str, AccountState] = {}
+    if not numbers:
+        return accounts
+    for number, balance, held, status, limit, day, withdrawn in _ACCOUNTS.rows(
+        session, sorted(numbers)
+    ):
+        accounts[number] = AccountState(
+            number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0
+        )
+    return accounts
+
+
+def _read_created_at(session: Session, accounts: dict[str, AccountState]) -> None:
+    """Kept out of the main read: turning SQLite's text into datetimes costs more than the
+    rest of an account's row, and only a PATCH's answer needs it."""
+    for number, created_at in session.execute(_CREATED_AT, {"numbers": sorted(accounts)}):
+        accounts[number].created_at = created_at
+
+
+def _holds(
+    session: Session, partitions: list[int], jobs: list[QueuedJob], now: datetime
+) -> dict[str, HoldState]:
+    """The holds due to expire in these partitions, and those the chunk's captures and
+    voids name."""
+    named = {job.target_id for job in jobs if job.type in (CAPTURE, VOID) and job.target_id}
+    parameters = {"partitions": partitions, "now": now, "limit": DUE_HOLDS_PER_CHUNK}
+    rows = _DUE_HOLDS.execute(session, parameters)
+    wanted = sorted(named - {row[0] for row in rows})
+    if wanted:
+        rows.extend(session.execute(_HOLDS_BY_ID, {"ids": wanted}))
+    # In the order of _HOLD_COLUMNS.
+    return {
+        hold_id: HoldState(hold_id, *columns, as_utc(expires_at))
+        for hold_id, *columns, expires_at in rows
+    }
+
+
+def _targets(session: Session, jobs: list[QueuedJob]) -> dict[str, TargetJob]:
+    """The jobs the chunk's reversals name."""
+    ids = sorted({job.target_id for job in jobs if job.type == REVERSAL and job.target_id})
+    if not ids:
+        return {}
+    return {row.job_id: TargetJob(*row) for row in session.execute(_TARGET_JOBS, {"ids": ids})}
+
+
+# Statements built once, with bound parameters (IN lists expand at execution), and executed
+# with many parameter sets at once: building expressions or running the ORM's unit of work
+# per call would cost more than the SQL itself at thousands of rows per second. Those that
+# every apply runs once go to the driver (Prepared): a single withdrawal's apply is mostly
+# such statements, and SQLAlchemy's execution of one costs several times its SQL.
+_accounts_table, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
+_hold_table = Hold.__table__
+_PARTITIONS = bindparam("partitions", expanding=True)
+_ANY_QUEUED = select(_jobs.c.id).where(_jobs.c.partition.in_(_PARTITIONS), IS_QUEUED).limit(1)
+_DUE = (
+    _hold_table.c.partition.in_(_PARTITIONS),
+    IS_ACTIVE,
+    _hold_table.c.expires_at <= bindparam("now"),
+)
+_ANY_DUE_HOLD = select(_hold_table.c.hold_id).where(*_DUE).limit(1)
+# One round trip for both questions of has_pending.
+_ANYTHING_TO_DO = Prepared(select(or_(_ANY_QUEUED.exists(), _ANY_DUE_HOLD.exists())))
+_HOLD_COLUMNS = (
+    _hold_table.c.hold_id,
+    _hold_table.c.job_id,
+    _hold_table.c.account_number,
+    _hold_table.c.partition,
+    _hold_table.c.amount,
+    _hold_table.c.captured_amount,
+    _hold_table.c.status,
+    _hold_table.c.limit_day,
+    _hold_table.c.expires_at,
+)
+_DUE_HOLDS = Prepared(select(*_HOLD_COLUMNS).where(*_DUE).limit(bindparam("limit")))
+_HOLDS_BY_ID = select(*_HOLD_COLUMNS).where(
+    _hold_table.c.hold_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_HOLD = insert(_hold_table)
+_END_HOLD = (
+    update(_hold_table)
+    .where(_hold_table.c.hold_id == bindparam("key"))
+    .values(
+        status=bindparam("status"),
+        captured_amount=bindparam("captured_amount"),
+        completed_at=bindparam("completed_at"),
+    )
+)
+_TARGET_JOBS = select(
+    _jobs.c.job_id,
+    _jobs.c.type,
+    _jobs.c.status,
+    _jobs.c.account_number,
+    _jobs.c.to_account,
+    _jobs.c.amount,
+    _jobs.c.reversed_by,
+).where(_jobs.c.job_id.in_(bindparam("ids", expanding=True)))
+_LOCK_PARTITIONS = Prepared(
+    update(Partition.__table__)
+    .where(Partition.__table__.c.id.in_(_PARTITIONS))
+    .values(applied_by=bindparam("applied_by"))
+)
+# Locked in account-number order on PostgreSQL (see apply_pending).
+_ACCOUNTS = KeyedRead(
+    _accounts_table,
+    "account_number",
+    (
+        "account_number",
+        "balance",
+        "held",
+        "status",
+        "daily_withdrawal_limit",
+        "limit_day",
+        "withdrawn_on_limit_day",
+    ),
+    for_update=True,
+)
+_CREATED_AT = select(_accounts_table.c.account_number, _accounts_table.c.created_at).where(
+    _accounts_table.c.account_number.in_(bindparam("numbers", expanding=True))
+)
+# Each account's balance and what counts against its limit (the names: the table's columns).
+_SET_ACCOUNT = KeyedUpdate(
+    _accounts_table, "account_number", ("balance", "held", "limit_day", "withdrawn_on_limit_day")
+)
+_SET_CONTROLS = BulkStatement(
+    update(_accounts_table)
+    .where(_accounts_table.c.account_number == bindparam("key"))
+    .values(status=bindparam("status"), daily_withdrawal_limit=bindparam("limit")),
+    columns=("key", "status", "limit"),
+)
+_MARK_REVERSED = BulkStatement(
+    update(_jobs).where(_jobs.c.job_id == bindparam("key")).values(reversed_by=bindparam("by")),
+    columns=("key", "by"),
+)
+_FINISHED = ("status", "new_balance", "transaction_id", "error_type", "error_message")
+_FINISH_JOB = KeyedUpdate(_jobs, "id", _FINISHED)
+_FINISH_TRANSFER = KeyedUpdate(_jobs, "id", (*_FINISHED, "to_balance"))
+_FINISH_JOB_WITH_RESULT = KeyedUpdate(_jobs, "id", (*_FINISHED, "result"))
+_PART_ACCEPTED = select(_jobs.c.id, _jobs.c.created_at).where(
+    _jobs.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_OPERATION_JOBS = SparseInsert(
+    _jobs,
+    optional=(
+        "error_type",
+        "error_message",
+        "reference",
+        "metadata",
+        "request_id",
+        "to_account",
+        "to_balance",
+        "submitted_by",
+        "new_balance",
+        "transaction_id",
+    ),
+    columns=(
+        "job_id",
+        "partition",
+        "type",
+        "account_number",
+        "amount",
+        *_FINISHED,
+        "batch_id",
+        "batch_index",
+        "reference",
+        "metadata",
+        "request_id",
+        "to_account",
+        "to_balance",
+        "submitted_by",
+    ),
+)
+_MOVE_PART = BulkStatement(
+    update(_jobs).where(_jobs.c.id == bindparam("key")).values(batch_index=bindparam("applied")),
+    columns=("key", "applied"),
+)
+_END_PART = BulkStatement(delete(_jobs).where(_jobs.c.id == bindparam("key")), columns=("key",))
+_INSERT_ENTRIES = SparseInsert(
+    _ledger,
+    optional=("reference", "metadata", "direction"),
+    columns=(
+        "id",
+        "account_number",
+        "job_id",
+        "type",
+        "amount",
+        "balance_after",
+        "reference",
+        "metadata",
+        "direction",
+    ),
+)

@@ -1,0 +1,377 @@
+"""The audit: every balance follows from its ledger, every job moved exactly the money its
+type says, holds and limits agree with the accounts, nothing is stuck.
+
+It reads the whole database in one read transaction (one consistent snapshot) and reports
+each problem as one line; it never changes anything.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Row, case, func, select
+from sqlalchemy.orm import Session
+
+from shared.accepting.operations import WAITING_OPERATIONS
+from shared.ledger.money import format_cents
+from shared.store.models import (
+    ACTIVE,
+    BATCH_PART,
+    CAPTURE,
+    CAPTURED,
+    CREDIT,
+    DEBIT,
+    DEPOSIT,
+    FAILED,
+    IS_QUEUED,
+    OPENING,
+    REVERSAL,
+    SUCCEEDED,
+    TRANSFER,
+    TRANSFER_IN,
+    TRANSFER_OUT,
+    WITHDRAW,
+    Account,
+    Batch,
+    Hold,
+    Job,
+    LedgerEntry,
+    entry_direction,
+    utcnow,
+)
+from shared.timestamps import as_utc, utc_day
+
+# The ledger entries a succeeded job of each type writes, by type; others write none.
+EXPECTED_ENTRIES = {
+    WITHDRAW: (WITHDRAW,),
+    DEPOSIT: (DEPOSIT,),
+    CAPTURE: (CAPTURE,),
+    TRANSFER: (TRANSFER_IN, TRANSFER_OUT),
+}
+
+
+@dataclass
+class AuditReport:
+    accounts: int = 0
+    ledger_entries: int = 0
+    jobs: int = 0
+    holds: int = 0
+    findings: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class _Entry:
+    id: int
+    account_number: str
+    job_id: str | None
+    type: str
+    amount: int
+    balance_after: int
+    direction: str | None
+    created_at: datetime
+
+
+def run_audit(
+    session: Session, stale_after_seconds: float, now: datetime | None = None
+) -> AuditReport:
+    """Check the whole database; each problem becomes one line in `findings`.
+
+    `stale_after_seconds` is how long a job may stay queued, and a hold stay active past
+    its expiry, before either counts as stuck.
+    """
+    report = AuditReport()
+    now = now or utcnow()
+    entries = [
+        _Entry(*row)
+        for row in session.execute(
+            select(
+                LedgerEntry.id,
+                LedgerEntry.account_number,
+                LedgerEntry.job_id,
+                LedgerEntry.type,
+                LedgerEntry.amount,
+                LedgerEntry.balance_after,
+                LedgerEntry.direction,
+                LedgerEntry.created_at,
+            ).order_by(LedgerEntry.account_number, LedgerEntry.id)
+        )
+    ]
+    report.ledger_entries = len(entries)
+    accounts = list(
+        session.execute(
+            select(
+                Account.account_number,
+                Account.balance,
+                Account.opening_balance,
+                Account.held,
+                Account.limit_day,
+                Account.withdrawn_on_limit_day,
+            )
+        )
+    )
+    report.accounts = len(accounts)
+    _check_balances(accounts, entries, report)
+    _check_jobs(session, entries, report)
+    _check_holds_and_limits(session, accounts, entries, report, now, stale_after_seconds)
+    _check_pending(session, report, now - timedelta(seconds=stale_after_seconds))
+    _check_batches(session, report)
+    return report
+
+
+def signed(entry_type: str, amount: int, direction: str | None) -> int | None:
+    """The entry's effect on its balance; None for a reversal that says no direction."""
+    return {DEBIT: -amount, CREDIT: amount}.get(entry_direction(entry_type, direction) or "")
+
+
+def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditReport) -> None:
+    """balance = opening + the signed sum of its entries, ≥ 0, and each balance_after in
+    sequence; transfers add up to nothing across all accounts."""
+    running: dict[str, int] = defaultdict(int)
+    openings: dict[str, int] = defaultdict(int)
+    transfers = {TRANSFER_IN: 0, TRANSFER_OUT: 0}
+    for entry in entries:
+        number = entry.account_number
+        effect = signed(entry.type, entry.amount, entry.direction)
+        if effect is None:
+            report.findings.append(f"transaction {entry.id}: a reversal with no direction")
+            continue
+        if entry.type == OPENING:
+            openings[number] += entry.amount
+        if entry.type in transfers:
+            transfers[entry.type] += entry.amount
+        running[number] += effect
+        if running[number] != entry.balance_after:
+            report.findings.append(
+                f"account {number}: transaction {entry.id} says balance_after "
+                f"{format_cents(entry.balance_after)}, the entries before it add up to "
+                f"{format_cents(running[number])}"
+            )
+        if entry.balance_after < 0:
+            report.findings.append(f"account {number}: transaction {entry.id} leaves it negative")
+    for account in accounts:
+        number, balance, opening = account.account_number, account.balance, account.opening_balance
+        if balance < 0:
+            report.findings.append(f"account {number}: negative balance {balance} cents")
+        if running.get(number, 0) != balance:
+            report.findings.append(
+                f"account {number}: balance {format_cents(balance)} but its ledger adds up to "
+                f"{format_cents(running.get(number, 0))}"
+            )
+        if openings.get(number, 0) != opening:
+            report.findings.append(
+                f"account {number}: opening balance {format_cents(opening)} but the ledger "
+                f"opens with {format_cents(openings.get(number, 0))}"
+            )
+    if transfers[TRANSFER_IN] != transfers[TRANSFER_OUT]:
+        report.findings.append(
+            f"transfers out total {format_cents(transfers[TRANSFER_OUT])} but transfers in "
+            f"{format_cents(transfers[TRANSFER_IN])}"
+        )
+
+
+def _check_jobs(session: Session, entries: list[_Entry], report: AuditReport) -> None:
+    """Each succeeded job wrote exactly the entries its type calls for (a transfer one leg
+    on each account, of equal amounts; a reversal the reverse of what it undid), a job that
+    did not succeed wrote none, and every entry belongs to a known job."""
+    by_job: dict[str, list[_Entry]] = defaultdict(list)
+    for entry in entries:
+        if entry.job_id is not None:
+            by_job[entry.job_id].append(entry)
+    jobs = {
+        row.job_id: row
+        for row in session.execute(
+            select(
+                Job.job_id,
+                Job.type,
+                Job.status,
+                Job.account_number,
+                Job.to_account,
+                Job.amount,
+                Job.target_id,
+                Job.reversed_by,
+            ).where(Job.type != BATCH_PART)
+        )
+    }
+    report.jobs = len(jobs)
+    for job_id, moved in by_job.items():
+        if job_id not in jobs:
+            for entry in moved:
+                report.findings.append(f"ledger entry {entry.id} names unknown job {job_id}")
+    for job in jobs.values():
+        moved = by_job.get(job.job_id, [])
+        if job.status != SUCCEEDED:
+            for entry in moved:
+                report.findings.append(
+                    f"job {job.job_id} is {job.status} but has ledger entry {entry.id}"
+                )
+            continue
+        if job.type == REVERSAL:
+            _check_reversal(job, moved, jobs, report)
+            continue
+        wanted = EXPECTED_ENTRIES.get(job.type, ())
+        if not moved and wanted:
+            report.findings.append(f"job {job.job_id} succeeded but has no ledger entry")
+        elif sorted(entry.type for entry in moved) != sorted(wanted):
+            report.findings.append(
+                f"job {job.job_id} ({job.type}) moved money {len(moved)} times: "
+                f"{', '.join(sorted(entry.type for entry in moved)) or 'none'}"
+            )
+        elif job.type == TRANSFER:
+            legs = {entry.type: entry for entry in moved}
+            out, into = legs[TRANSFER_OUT], legs[TRANSFER_IN]
+            if (out.account_number, into.account_number) != (job.account_number, job.to_account):
+                report.findings.append(f"transfer {job.job_id} has legs on the wrong accounts")
+            if not out.amount == into.amount == job.amount:
+                report.findings.append(f"transfer {job.job_id} has legs of unequal amounts")
+        if job.reversed_by is not None:
+            reversal = jobs.get(job.reversed_by)
+            if reversal is None or reversal.status != SUCCEEDED or reversal.target_id != job.job_id:
+                report.findings.append(
+                    f"job {job.job_id} says it was reversed by {job.reversed_by}, which did not "
+                    "reverse it"
+                )
+
+
+def _check_reversal(
+    job: Row, moved: list[_Entry], jobs: dict[str, Row], report: AuditReport
+) -> None:
+    target = jobs.get(job.target_id)
+    if target is None or target.reversed_by != job.job_id:
+        report.findings.append(
+            f"reversal {job.job_id} succeeded but job {job.target_id} does not name it"
+        )
+        return
+    wanted = 2 if target.type == TRANSFER else 1
+    if len(moved) != wanted or any(e.type != REVERSAL or e.amount != target.amount for e in moved):
+        report.findings.append(
+            f"reversal {job.job_id} wrote {len(moved)} entries for a {target.type} "
+            f"of {format_cents(target.amount)}"
+        )
+        return
+    # Undoing means the opposite direction of the original on each account it touched.
+    expected = {
+        WITHDRAW: {target.account_number: CREDIT},
+        CAPTURE: {target.account_number: CREDIT},
+        DEPOSIT: {target.account_number: DEBIT},
+        TRANSFER: {target.account_number: CREDIT, target.to_account: DEBIT},
+    }.get(target.type, {})
+    if {e.account_number: e.direction for e in moved} != expected:
+        report.findings.append(f"reversal {job.job_id} moved money the wrong way")
+
+
+def _check_holds_and_limits(
+    session: Session,
+    accounts: list[Row],
+    entries: list[_Entry],
+    report: AuditReport,
+    now: datetime,
+    grace_seconds: float,
+) -> None:
+    """held = the sum of active holds, available balance ≥ 0, no active hold long past its
+    expiry, captured holds within their amount, and each account's count against its daily
+    limit equal to what its ledger and holds say for that day."""
+    holds = list(
+        session.execute(
+            select(
+                Hold.hold_id,
+                Hold.account_number,
+                Hold.amount,
+                Hold.captured_amount,
+                Hold.status,
+                Hold.limit_day,
+                Hold.expires_at,
+            )
+        )
+    )
+    report.holds = len(holds)
+    active: dict[str, int] = defaultdict(int)
+    counted: dict[tuple[str, str], int] = defaultdict(int)  # (account, day) -> held amounts
+    for hold in holds:
+        if hold.status == ACTIVE:
+            active[hold.account_number] += hold.amount
+            counted[(hold.account_number, hold.limit_day)] += hold.amount
+            if as_utc(hold.expires_at) + timedelta(seconds=grace_seconds) < now:
+                report.findings.append(
+                    f"hold {hold.hold_id} is still active past its expiry plus {grace_seconds:g} s"
+                )
+        elif hold.status == CAPTURED:
+            counted[(hold.account_number, hold.limit_day)] += hold.captured_amount
+            if hold.captured_amount > hold.amount:
+                report.findings.append(f"hold {hold.hold_id} captured more than it held")
+    for entry in entries:
+        if entry.type in (WITHDRAW, TRANSFER_OUT):
+            counted[(entry.account_number, utc_day(entry.created_at))] += entry.amount
+    for account in accounts:
+        number, balance, held = account.account_number, account.balance, account.held
+        limit_day, withdrawn = account.limit_day, account.withdrawn_on_limit_day
+        if (held or 0) != active.get(number, 0):
+            report.findings.append(
+                f"account {number}: {format_cents(held or 0)} held but its active holds add up "
+                f"to {format_cents(active.get(number, 0))}"
+            )
+        if balance - (held or 0) < 0:
+            report.findings.append(f"account {number}: negative available balance")
+        if limit_day is not None and (withdrawn or 0) != counted.get((number, limit_day), 0):
+            report.findings.append(
+                f"account {number}: {format_cents(withdrawn or 0)} counted against its limit "
+                f"on {limit_day}, but its withdrawals, transfers out and holds that day add up "
+                f"to {format_cents(counted.get((number, limit_day), 0))}"
+            )
+
+
+def _check_batches(session: Session, report: AuditReport) -> None:
+    """Each batch's counters agree with its operations: `applied` is its job rows, `failed`
+    the failed ones, and every other operation still waits in its parts; a part's cursor
+    moved without its rows (operations lost) or rows written twice would break the sum.
+    Batches accepted before the counters were kept are counted from their jobs alone."""
+    is_operation = (Job.batch_id.is_not(None), Job.type != BATCH_PART)
+    written = {
+        batch_id: (rows, failed or 0)
+        for batch_id, rows, failed in session.execute(
+            select(Job.batch_id, func.count(), func.sum(case((Job.status == FAILED, 1), else_=0)))
+            .where(*is_operation)
+            .group_by(Job.batch_id)
+        )
+    }
+    waiting = dict(
+        session.execute(
+            select(Job.batch_id, WAITING_OPERATIONS)
+            .where(Job.type == BATCH_PART)
+            .group_by(Job.batch_id)
+        ).all()
+    )
+    counted = select(Batch.batch_id, Batch.total, Batch.applied, Batch.failed).where(
+        Batch.failed.is_not(None)
+    )
+    for batch_id, total, applied, failed in session.execute(counted):
+        rows, failed_rows = written.get(batch_id, (0, 0))
+        left = int(waiting.get(batch_id) or 0)
+        if (applied, failed) != (rows, failed_rows):
+            report.findings.append(
+                f"batch {batch_id} counts {applied} applied ({failed} failed) but has {rows} "
+                f"operation rows ({failed_rows} failed)"
+            )
+        if rows + left != total:
+            report.findings.append(
+                f"batch {batch_id}: {rows} operations applied and {left} waiting in its parts, "
+                f"of {total}"
+            )
+
+
+def _check_pending(session: Session, report: AuditReport, stale_before: datetime) -> None:
+    stale = session.execute(
+        select(WAITING_OPERATIONS, func.min(Job.created_at)).where(
+            IS_QUEUED, Job.created_at < stale_before
+        )
+    ).one()
+    if stale[0]:
+        report.findings.append(
+            f"{stale[0]} accepted operation(s) still queued past the recovery threshold "
+            f"(oldest accepted {stale[1]})"
+        )

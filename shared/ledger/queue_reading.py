@@ -1,0 +1,207 @@
+"""Reading a chunk's work from the partitions' queues: single jobs, and batch operations
+taken from the batch parts met in the queue (shared.accepting.batch_queue)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+from sqlalchemy import bindparam, case, null, select, union_all
+from sqlalchemy.orm import Session
+
+from shared.accepting.batch_queue import decoded_parts, operation_id_prefix
+from shared.ledger.rules import QueuedJob
+from shared.store.models import BATCH_PART, IS_QUEUED, Job
+from shared.store.prepared import Prepared
+
+
+@dataclass
+class PartProgress:
+    """How far this chunk takes a batch part: `applied` of its `total` operations."""
+
+    part: int  # the part's row id
+    applied: int
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.applied >= self.total
+
+
+@dataclass
+class _PartitionQueue:
+    """One partition's queue as far as this chunk read it."""
+
+    partition: int
+    read_details: Callable[[int], str]  # a part's operations (JSON), by its row id
+    rows: deque[QueuedJob] = field(default_factory=deque)  # read, not yet taken, in id order
+    taken: list[QueuedJob] = field(default_factory=list)
+    last_read: int = 0  # the id of the last row read
+    # The batch part being taken from, its operations and its progress.
+    part_row: QueuedJob | None = None
+    operations: list[list] = field(default_factory=list)
+    progress: PartProgress | None = None
+    parts: list[PartProgress] = field(default_factory=list)  # every part this chunk took from
+
+    @property
+    def read_all(self) -> bool:
+        """Nothing read is left to take: more needs another read."""
+        return not self.rows and (self.progress is None or self.progress.finished)
+
+    def take(self, count: int) -> int:
+        """Take up to `count` operations in acceptance order; how many were taken."""
+        taken = 0
+        while taken < count:
+            if self.progress is not None and not self.progress.finished:
+                taken += self._take_from_part(count - taken)
+                continue
+            if not self.rows:
+                break
+            row = self.rows.popleft()
+            if row.type == BATCH_PART:
+                self._open_part(row)
+            else:
+                self.taken.append(row)
+                taken += 1
+        return taken
+
+    def _open_part(self, row: QueuedJob) -> None:
+        self.part_row = row
+        operations = decoded_parts.cached(row.job_id)
+        if operations is None:  # the queue is read without parts' JSON (see _QUEUE_COLUMNS)
+            operations = decoded_parts.get(row.job_id, self.read_details(row.id or 0))
+        self.operations = operations
+        self.progress = PartProgress(row.id or 0, row.batch_index or 0, len(self.operations))
+        self.parts.append(self.progress)
+
+    def _take_from_part(self, count: int) -> int:
+        row, progress = self.part_row, self.progress
+        assert row is not None and progress is not None and row.batch_id is not None
+        start = progress.applied
+        chosen = self.operations[start : start + count]
+        prefix, batch_id, partition = operation_id_prefix(row.batch_id), row.batch_id, row.partition
+        request_id, submitted_by, part = row.request_id, row.submitted_by, row.id
+        # Stored as BatchOperation fields: index, type, account, amount, to_account,
+        # reference, metadata.
+        self.taken.extend(
+            QueuedJob(
+                None,
+                f"{prefix}{index:04x}",
+                partition,
+                number,
+                kind,
+                amount,
+                batch_id,
+                reference,
+                metadata,
+                request_id,
+                to_account,
+                None,
+                None,
+                index,
+                submitted_by,
+                part,
+            )
+            for index, kind, number, amount, to_account, reference, metadata in chosen
+        )
+        progress.applied += len(chosen)
+        return len(chosen)
+
+
+def queued_work(
+    session: Session, partitions: list[int], limit: int
+) -> tuple[list[QueuedJob], list[PartProgress]]:
+    """Up to `limit` queued operations, each partition's in acceptance order, and how far
+    they take the batch parts they come from.
+
+    Every partition gets an equal share first, so a single withdrawal is not stuck behind
+    another partition's batch of 100,000; the share a quiet partition leaves is then
+    divided among those with more. Each read walks one partition's queue index in order
+    and stops at its limit; a batch part counts as the operations taken from it.
+    """
+    if not partitions:
+        return [], []
+
+    def read_details(part: int) -> str:
+        return _PART_DETAILS.scalar(session, {"id": part}) or "[]"  # type: ignore[return-value]
+
+    queues = {partition: _PartitionQueue(partition, read_details) for partition in partitions}
+    first = partitions[:limit]
+    share = max(1, limit // len(first))
+    parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
+    # The first equal shares of every partition in one statement: with a single waiting
+    # request, one read of each partition would cost more than the rest of the chunk.
+    for row in _first_shares(len(first)).execute(session, parameters):
+        job = QueuedJob(*row)
+        queues[job.partition].rows.append(job)
+    remaining = limit
+    hungry = []
+    for partition in first:
+        queue = queues[partition]
+        # By id: the order of a UNION ALL's rows is not guaranteed.
+        queue.rows = deque(sorted(queue.rows))
+        queue.last_read = queue.rows[-1].id if queue.rows else 0
+        exhausted = len(queue.rows) < share  # read to the end of the queue
+        taken = queue.take(share)
+        remaining -= taken
+        if taken == share and not (exhausted and queue.read_all):
+            hungry.append(queue)
+    while hungry and remaining > 0:
+        share, still_hungry = max(1, remaining // len(hungry)), []
+        for queue in hungry[:remaining]:
+            wanted = min(share, remaining)
+            if queue.read_all:
+                parameters = {"partition": queue.partition, "after": queue.last_read}
+                fetched = [
+                    QueuedJob(*row)
+                    for row in _QUEUED_JOBS.execute(session, {**parameters, "limit": wanted})
+                ]
+                queue.rows.extend(fetched)
+                if fetched:
+                    queue.last_read = fetched[-1].id or 0
+            taken = queue.take(wanted)
+            remaining -= taken
+            if taken == wanted:
+                still_hungry.append(queue)
+        hungry = still_hungry
+    jobs = [job for queue in queues.values() for job in queue.taken]
+    return jobs, [progress for queue in queues.values() for progress in queue.parts]
+
+
+_jobs = Job.__table__
+# The columns QueuedJob(*row) relies on, in its order (`part` is only set in memory).
+# A part's operations (its `details`) are left out: read on every chunk, a large part's JSON
+# would cost more than the chunk's share of it; they are read once, when not yet decoded.
+_QUEUE_COLUMNS = [
+    case((_jobs.c.type == BATCH_PART, null()), else_=_jobs.c.details).label("details")
+    if name == "details"
+    else _jobs.c[name]
+    for name in QueuedJob._fields
+    if name != "part"
+]
+# Run through the driver (Prepared): the queue is read in every apply transaction, where
+# SQLAlchemy's execution of a Core select costs several times the query.
+_PART_DETAILS = Prepared(select(_jobs.c.details).where(_jobs.c.id == bindparam("id")))
+_QUEUED_JOBS = Prepared(
+    select(*_QUEUE_COLUMNS)
+    .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))
+    .order_by(_jobs.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+@cache
+def _first_shares(count: int) -> Prepared:
+    """Up to :share queued rows of each of the partitions :p0 … :p<count-1>, as QueuedJob
+    rows; one statement per partition count, built once."""
+    shares = [
+        select(*_QUEUE_COLUMNS)
+        .where(_jobs.c.partition == bindparam(f"p{index}"), IS_QUEUED)
+        .order_by(_jobs.c.id)
+        .limit(bindparam("share"))
+        .subquery()
+        for index in range(count)
+    ]
+    return Prepared(union_all(*(select(share) for share in shares)))

@@ -1,0 +1,550 @@
+"""The rules of every operation, applied to a chunk's accounts and holds held in memory.
+
+The applier reads (and on PostgreSQL locks) every row a chunk can touch, runs these rules
+job by job in acceptance order, and writes back what changed in the same transaction; a
+rule only changes the in-memory state and adds ledger entries. Each rule either succeeds
+completely or fails with an error type and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from shared.errors import (
+    AccountClosed,
+    AccountFrozen,
+    AccountNotEmpty,
+    AccountNotFound,
+    AlreadyReversed,
+    DomainError,
+    HoldNotActive,
+    HoldNotFound,
+    InsufficientFunds,
+    InvalidAmount,
+    JobNotFound,
+    LimitExceeded,
+    NotReversible,
+)
+from shared.ledger.money import format_cents, to_json_number
+from shared.store.models import (
+    ACTIVE,
+    CAPTURE,
+    CAPTURED,
+    CLOSED,
+    CREDIT,
+    DEBIT,
+    DEPOSIT,
+    EXPIRED,
+    FAILED,
+    FROZEN,
+    HOLD,
+    REVERSAL,
+    REVERSIBLE_TYPES,
+    SUCCEEDED,
+    TRANSFER,
+    TRANSFER_IN,
+    TRANSFER_OUT,
+    UPDATE_ACCOUNT,
+    VOID,
+    VOIDED,
+    WITHDRAW,
+    Job,
+)
+from shared.timestamps import iso
+
+
+class QueuedJob(NamedTuple):
+    """A job as the applier reads it: a plain tuple, since reading a SQLAlchemy Row's
+    attributes costs about as much per job as the rest of the rule."""
+
+    id: int | None  # None for a batch operation (see `part`)
+    job_id: str
+    partition: int
+    account_number: str
+    type: str
+    amount: int
+    batch_id: str | None
+    reference: str | None
+    metadata: str | None
+    request_id: str | None
+    to_account: str | None
+    target_id: str | None
+    details: str | None
+    batch_index: int | None
+    submitted_by: str | None
+    # Set on a batch operation: the id of the queued part it was taken from (its own id is
+    # None: its job row is written when it is applied).
+    part: int | None = None
+
+
+@dataclass(slots=True)
+class AccountState:
+    number: str
+    balance: int
+    held: int
+    status: str
+    daily_limit: int | None
+    limit_day: str | None
+    withdrawn: int  # counted against the limit on limit_day
+    created_at: datetime | None = None  # read only for a chunk that changes controls
+    changed: bool = False
+    controls_changed: bool = False
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+    def view(self) -> dict[str, object]:
+        return account_view(
+            self.number, self.balance, self.held, self.status, self.daily_limit, self.created_at
+        )
+
+
+def account_view(
+    number: str,
+    balance: int,
+    held: int,
+    status: str,
+    daily_limit: int | None,
+    created_at: datetime | None,
+) -> dict[str, object]:
+    """The contract's account view (GET /accounts/{n}, and a PATCH's answer)."""
+    return {
+        "account_number": number,
+        "balance": to_json_number(balance),
+        "available_balance": to_json_number(balance - held),
+        "status": status,
+        "daily_withdrawal_limit": None if daily_limit is None else to_json_number(daily_limit),
+        "created_at": iso(created_at),
+    }
+
+
+@dataclass(slots=True)
+class HoldState:
+    hold_id: str
+    job_id: str
+    account_number: str
+    partition: int
+    amount: int
+    captured_amount: int
+    status: str
+    limit_day: str
+    expires_at: datetime
+    reference: str | None = None
+    metadata: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    new: bool = False
+    changed: bool = False
+
+
+@dataclass(slots=True)
+class TargetJob:
+    """A job a reversal in this chunk names."""
+
+    job_id: str
+    type: str
+    status: str
+    account_number: str
+    to_account: str | None
+    amount: int
+    reversed_by: str | None
+
+
+@dataclass
+class Chunk:
+    """What one apply transaction works on: rows read up front, changes made in memory."""
+
+    now: datetime
+    today: str
+    accounts: dict[str, AccountState]
+    holds: dict[str, HoldState]
+    targets: dict[str, TargetJob]
+    # Ledger entries to insert, their ids reserved once the rules have run: plain tuples
+    # (a named tuple costs more to make, at tens of thousands a second) of account_number,
+    # job_id, type, amount, balance_after, reference, metadata, direction.
+    entries: list[tuple] = field(default_factory=list)
+    reversed: dict[str, str] = field(default_factory=dict)  # reversed job id -> reversal id
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one job; published to waiting clients after the commit."""
+
+    job_id: str
+    account_number: str
+    type: str
+    amount: int
+    status: str
+    new_balance: int | None = None
+    transaction_id: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    batch_id: str | None = None
+    request_id: str | None = None
+    to_account: str | None = None
+    to_balance: int | None = None  # a transfer's destination balance after it
+    # The data of the 200 answer, for types whose answer the columns above do not hold.
+    result: dict[str, object] | None = None
+
+    def to_message(self) -> dict[str, object]:
+        # dataclasses.asdict deep-copies, which is too slow at thousands of jobs a second
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_message(cls, message: dict[str, object]) -> Outcome:
+        return cls(**message)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_job(cls, job: Job) -> Outcome:
+        return cls(
+            job_id=job.job_id,
+            account_number=job.account_number,
+            type=job.type,
+            amount=job.amount,
+            status=job.status,
+            new_balance=job.new_balance,
+            transaction_id=job.transaction_id,
+            error_type=job.error_type,
+            error_message=job.error_message,
+            batch_id=job.batch_id,
+            request_id=job.request_id,
+            to_account=job.to_account,
+            to_balance=job.to_balance,
+            result=json.loads(job.result) if job.result else None,
+        )
+
+
+class _Failed(Exception):
+    def __init__(self, error: type[DomainError], message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+def decide(job: QueuedJob, chunk: Chunk) -> Outcome:
+    """Apply one job's rule to the chunk's state; the outcome says what became of it."""
+    outcome = Outcome(
+        job.job_id,
+        job.account_number,
+        job.type,
+        job.amount,
+        SUCCEEDED,
+        None,
+        None,
+        None,
+        None,
+        job.batch_id,
+        job.request_id,
+        job.to_account,
+    )
+    try:
+        RULES[job.type](job, chunk, outcome)
+    except _Failed as failure:
+        # Every rule checks everything before it changes anything (ending an expired hold
+        # it meets is the one change that stands), so a failure leaves no entry behind.
+        outcome.status, outcome.error_type = FAILED, failure.error.type
+        outcome.error_message = failure.message
+        outcome.new_balance = outcome.to_balance = outcome.result = None
+    return outcome
+
+
+# --- the checks every rule shares -------------------------------------------------------
+
+
+def _account(chunk: Chunk, number: str) -> AccountState:
+    account = chunk.accounts.get(number)
+    if account is None:
+        raise _Failed(AccountNotFound, f"account {number} not found")
+    return account
+
+
+def _open(account: AccountState) -> AccountState:
+    """The account, if it may change its balance or take a hold."""
+    if account.status == CLOSED:
+        raise _Failed(AccountClosed, f"account {account.number} is closed")
+    if account.status == FROZEN:
+        raise _Failed(AccountFrozen, f"account {account.number} is frozen")
+    return account
+
+
+def _check_debit(account: AccountState, amount: int, today: str, *, counts: bool) -> None:
+    """A debit needs the money available; withdrawals, transfers out and holds also need
+    room under the day's limit."""
+    _open(account)
+    if amount > account.available:
+        raise _Failed(
+            InsufficientFunds,
+            f"insufficient funds for {format_cents(amount)}: "
+            f"{format_cents(account.available)} available",
+        )
+    if counts and account.daily_limit is not None:
+        used = account.withdrawn if account.limit_day == today else 0
+        if used + amount > account.daily_limit:
+            raise _Failed(
+                LimitExceeded,
+                f"{format_cents(amount)} would exceed the daily withdrawal limit of "
+                f"{format_cents(account.daily_limit)} ({format_cents(used)} used today)",
+            )
+
+
+def _count_against_limit(account: AccountState, amount: int, today: str) -> None:
+    """Counted whether or not a limit is set, so a limit set later in the day sees it."""
+    if account.limit_day != today:
+        account.limit_day, account.withdrawn = today, 0
+    account.withdrawn += amount
+
+
+def _give_back(account: AccountState, amount: int, day: str) -> None:
+    """A hold that stops counting (voided, expired, captured for less) frees its day's room."""
+    if account.limit_day == day:
+        account.withdrawn = max(0, account.withdrawn - amount)
+
+
+def _move(
+    chunk: Chunk,
+    account: AccountState,
+    job: QueuedJob,
+    entry_type: str,
+    delta: int,
+    direction: str | None = None,
+) -> None:
+    account.balance += delta
+    account.changed = True
+    chunk.entries.append(
+        (
+            account.number,
+            job.job_id,
+            entry_type,
+            delta if delta > 0 else -delta,
+            account.balance,
+            job.reference,
+            job.metadata,
+            direction,
+        )
+    )
+
+
+def release_hold(chunk: Chunk, hold: HoldState, status: str) -> None:
+    """End an active hold without capturing it (voided or expired): its money is available
+    again and it stops counting against the limit."""
+    account = chunk.accounts[hold.account_number]
+    account.held -= hold.amount
+    _give_back(account, hold.amount, hold.limit_day)
+    account.changed = True
+    hold.status, hold.completed_at, hold.changed = status, chunk.now, True
+
+
+def expire_due_holds(chunk: Chunk) -> int:
+    """Expire every active hold in the chunk whose expiry has come; returns how many."""
+    due = [h for h in chunk.holds.values() if h.status == ACTIVE and chunk.now >= h.expires_at]
+    for hold in due:
+        release_hold(chunk, hold, EXPIRED)
+    return len(due)
+
+
+def _active_hold(job: QueuedJob, chunk: Chunk) -> HoldState:
+    hold = chunk.holds.get(job.target_id or "")
+    # The web sends a capture or void as an operation of the hold's own account; checked
+    # here too, so that no other account's money could ever move by naming the hold.
+    if hold is None or hold.account_number != job.account_number:
+        raise _Failed(HoldNotFound, f"hold {job.target_id} not found")
+    if hold.status == ACTIVE and chunk.now >= hold.expires_at:
+        release_hold(chunk, hold, EXPIRED)  # decided by this clock, whether or not swept
+    if hold.status != ACTIVE:
+        raise _Failed(HoldNotActive, f"hold {hold.hold_id} is {hold.status}")
+    return hold
+
+
+# --- the rules --------------------------------------------------------------------------
+
+
+def _withdraw(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    account = _account(chunk, job.account_number)
+    _check_debit(account, job.amount, chunk.today, counts=True)
+    _count_against_limit(account, job.amount, chunk.today)
+    _move(chunk, account, job, WITHDRAW, -job.amount)
+    outcome.new_balance = account.balance
+
+
+def _deposit(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    account = _open(_account(chunk, job.account_number))
+    _move(chunk, account, job, DEPOSIT, job.amount)
+    outcome.new_balance = account.balance
+
+
+def _hold(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    account = _account(chunk, job.account_number)
+    _check_debit(account, job.amount, chunk.today, counts=True)
+    _count_against_limit(account, job.amount, chunk.today)
+    account.held += job.amount
+    account.changed = True
+    expires_in = int(json.loads(job.details or "{}").get("expires_in", 600))
+    hold = HoldState(
+        hold_id=job.target_id or "",
+        job_id=job.job_id,
+        account_number=account.number,
+        partition=job.partition,
+        amount=job.amount,
+        captured_amount=0,
+        status=ACTIVE,
+        limit_day=chunk.today,
+        expires_at=chunk.now + timedelta(seconds=expires_in),
+        reference=job.reference,
+        metadata=job.metadata,
+        created_at=chunk.now,
+        new=True,
+    )
+    chunk.holds[hold.hold_id] = hold
+    outcome.new_balance = account.balance
+    outcome.result = {
+        "hold_id": hold.hold_id,
+        "job_id": job.job_id,
+        "account_number": account.number,
+        "amount": to_json_number(job.amount),
+        "status": ACTIVE,
+        "expires_at": iso(hold.expires_at),
+        "balance": to_json_number(account.balance),
+        "available_balance": to_json_number(account.available),
+    }
+
+
+def _capture(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    account = _open(_account(chunk, job.account_number))
+    hold = _active_hold(job, chunk)
+    if job.amount > hold.amount:
+        raise _Failed(
+            InvalidAmount,
+            f"cannot capture {format_cents(job.amount)} of a hold of {format_cents(hold.amount)}",
+        )
+    account.held -= hold.amount
+    _give_back(account, hold.amount - job.amount, hold.limit_day)
+    _move(chunk, account, job, CAPTURE, -job.amount)
+    hold.status, hold.captured_amount = CAPTURED, job.amount
+    hold.completed_at, hold.changed = chunk.now, True
+    outcome.new_balance = account.balance
+    outcome.result = {
+        "hold_id": hold.hold_id,
+        "job_id": job.job_id,
+        "account_number": account.number,
+        "amount": to_json_number(job.amount),
+        "status": CAPTURED,
+        "new_balance": to_json_number(account.balance),
+        "available_balance": to_json_number(account.available),
+        "transaction_id": None,  # the capture entry's id, filled in once reserved
+    }
+
+
+def _void(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    account = _account(chunk, job.account_number)
+    hold = _active_hold(job, chunk)
+    release_hold(chunk, hold, VOIDED)
+    outcome.new_balance = account.balance
+    outcome.result = {
+        "hold_id": hold.hold_id,
+        "job_id": job.job_id,
+        "account_number": account.number,
+        "status": VOIDED,
+        "available_balance": to_json_number(account.available),
+    }
+
+
+def _transfer(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    source = _account(chunk, job.account_number)
+    destination = _account(chunk, job.to_account or "")
+    _check_debit(source, job.amount, chunk.today, counts=True)
+    _open(destination)
+    _count_against_limit(source, job.amount, chunk.today)
+    _move(chunk, source, job, TRANSFER_OUT, -job.amount)
+    _move(chunk, destination, job, TRANSFER_IN, job.amount)
+    # Its answer follows from the job's columns (see transfer_view): a transfer batch then
+    # writes no JSON per job.
+    outcome.new_balance, outcome.to_balance = source.balance, destination.balance
+
+
+def _reversal(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    """Move the reversed job's amount back. The reversal's own account is the one its
+    answer names: credited back for a withdrawal or capture, debited for a deposit or a
+    transfer (whose destination pays the source back)."""
+    target = chunk.targets.get(job.target_id or "")
+    if target is None:
+        raise _Failed(JobNotFound, f"job {job.target_id} not found")
+    if target.status != SUCCEEDED or target.type not in REVERSIBLE_TYPES:
+        raise _Failed(
+            NotReversible,
+            f"job {target.job_id} is not a succeeded " + "operation that can be reversed",
+        )
+    if target.reversed_by is not None or target.job_id in chunk.reversed:
+        raise _Failed(AlreadyReversed, f"job {target.job_id} is already reversed")
+    account = _account(chunk, job.account_number)
+    if target.type in (WITHDRAW, CAPTURE):
+        _open(account)
+        _move(chunk, account, job, REVERSAL, target.amount, CREDIT)
+    else:
+        _check_debit(account, target.amount, chunk.today, counts=False)
+        if target.type == TRANSFER:
+            _open(_account(chunk, job.to_account or ""))
+        _move(chunk, account, job, REVERSAL, -target.amount, DEBIT)
+        if target.type == TRANSFER:
+            credited = chunk.accounts[job.to_account or ""]
+            _move(chunk, credited, job, REVERSAL, target.amount, CREDIT)
+    chunk.reversed[target.job_id] = job.job_id
+    outcome.new_balance = account.balance
+    outcome.result = {
+        "job_id": job.job_id,
+        "reversed_job_id": target.job_id,
+        "type": REVERSAL,
+        "account_number": account.number,
+        "amount": to_json_number(target.amount),
+        "new_balance": to_json_number(account.balance),
+        "transaction_id": None,
+    }
+
+
+def _update_account(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
+    account = _account(chunk, job.account_number)
+    if account.status == CLOSED:
+        raise _Failed(AccountClosed, f"account {account.number} is closed")
+    changes = json.loads(job.details or "{}")
+    status = changes.get("status", account.status)
+    if status == CLOSED and (account.balance != 0 or account.held != 0):
+        raise _Failed(
+            AccountNotEmpty,
+            f"account {account.number} can only be closed with a zero balance and no active hold",
+        )
+    account.status = status
+    if "daily_withdrawal_limit" in changes:
+        account.daily_limit = changes["daily_withdrawal_limit"]
+    account.changed = account.controls_changed = True
+    outcome.new_balance = account.balance
+    outcome.result = account.view()
+
+
+def transfer_view(outcome: Outcome) -> dict[str, object]:
+    """A succeeded transfer's answer (and its job's result)."""
+    return {
+        "job_id": outcome.job_id,
+        "type": TRANSFER,
+        "from_account": outcome.account_number,
+        "to_account": outcome.to_account,
+        "amount": to_json_number(outcome.amount),
+        "from_balance": to_json_number(outcome.new_balance or 0),
+        "to_balance": to_json_number(outcome.to_balance or 0),
+        "new_balance": to_json_number(outcome.new_balance or 0),
+        "transaction_id": outcome.transaction_id,
+    }
+
+
+RULES = {
+    WITHDRAW: _withdraw,
+    DEPOSIT: _deposit,
+    HOLD: _hold,
+    CAPTURE: _capture,
+    VOID: _void,
+    TRANSFER: _transfer,
+    REVERSAL: _reversal,
+    UPDATE_ACCOUNT: _update_account,
+}

@@ -1,0 +1,1 @@
+"""Storage: tables, engine and sessions, statements through the driver, migrations."""

@@ -1,0 +1,158 @@
+"""Engine and sessions: SQLite in WAL mode with write transactions that lock up front."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
+
+from shared.access.api_keys import ADMIN, ensure_key
+from shared.config.settings import Settings
+from shared.ledger.accounts import open_account
+from shared.store.migrating import upgrade_schema
+from shared.store.models import Account, Partition
+from shared.store.native_lock import native_lock
+
+SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
+WRITE_OPTION = "atm_write"
+
+
+def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for write sessions.
+
+    pysqlite's own transaction handling is switched off (isolation_level=None) so that
+    SQLAlchemy's begin really starts the transaction; a write transaction then takes the
+    write lock at BEGIN instead of failing with SQLITE_BUSY when it first writes.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={settings.sqlite_busy_timeout_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(settings: Settings, *, connection_per_thread: bool = False) -> Engine:
+    """An engine for DATABASE_URL; for SQLite the file's folder is created.
+
+    `connection_per_thread` (the web's, under gevent): each of the few real threads that
+    run the database work keeps a connection of its own (SingletonThreadPool), instead of
+    sharing a queue of them. The queue's mutex and condition would be gevent's (gunicorn
+    patches `threading` before anything is imported), and a gevent lock shared by real
+    threads can miss a wake-up (see native_lock); a connection per thread needs no lock.
+    """
+    pooling: dict[str, object] = {"pool_size": 20, "max_overflow": 40}
+    if connection_per_thread:
+        pooling = {"poolclass": SingletonThreadPool, "pool_size": settings.database_threads + 4}
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("DATABASE_URL must name a SQLite file: every process shares it")
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={
+                "timeout": settings.sqlite_busy_timeout_ms / 1000,
+                "check_same_thread": False,
+            },
+            **pooling,
+        )
+        _configure_sqlite(engine, settings)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **pooling)
+
+
+class WriterQueue:
+    """Lets one SQLite writer at a time reach BEGIN IMMEDIATE, across threads and processes.
+
+    SQLite's busy handler waits for the write lock by sleeping in steps of up to 100 ms, so
+    many contending writers spend most of their time asleep while the lock is free. A
+    blocking flock on a file beside the database wakes the next writer as soon as the lock
+    is released; the thread lock is needed too, as flock does not exclude threads that
+    share one open file.
+    """
+
+    def __init__(self, database_path: Path) -> None:
+        self.path = database_path.with_name(database_path.name + ".writer-lock")
+        self.thread_lock = native_lock()
+        self.file = None
+        self.pid: int | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self.thread_lock:
+            if self.pid != os.getpid():  # a forked child opens its own file description
+                self.file = open(self.path, "a+b")  # noqa: SIM115 - held for the process
+                self.pid = os.getpid()
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self.file, fcntl.LOCK_UN)
+
+
+class Database:
+    """The engine plus session factories: `read` (plain BEGIN) and `writing()` (locks up front)."""
+
+    def __init__(self, settings: Settings, *, connection_per_thread: bool = False) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings, connection_per_thread=connection_per_thread)
+        self.read = sessionmaker(self.engine, expire_on_commit=False)
+        self.write = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+        url = make_url(settings.database_url)
+        self.writers = (
+            WriterQueue(Path(url.database)) if url.get_backend_name() == "sqlite" else None
+        )
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception."""
+        with self.writers.turn() if self.writers else nullcontext(), self.write.begin() as session:
+            yield session
+
+    def dispose_after_fork(self) -> None:
+        """Drop pooled connections inherited from the parent without closing its sockets."""
+        self.engine.dispose(close=False)
+
+
+def init_database(database: Database) -> None:
+    """Migrate the schema to the newest revision, then add the partition rows, the sample
+    accounts on an empty database, and the bootstrap admin key when ATM_BOOTSTRAP_ADMIN_KEY
+    names one.
+
+    Safe to run from every process at start: the whole step is one write transaction
+    (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
+    """
+    settings = database.settings
+    with database.writing() as session:
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+        upgrade_schema(session.connection())
+        known = set(session.scalars(select(Partition.id)))
+        session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
+        if (
+            settings.seed_sample_accounts
+            and session.scalar(select(Account.account_number).limit(1)) is None
+        ):
+            for number, cents in SAMPLE_ACCOUNTS.items():
+                open_account(session, number, cents)
+        if settings.bootstrap_admin_key:
+            ensure_key(session, "bootstrap admin", settings.bootstrap_admin_key, [ADMIN])

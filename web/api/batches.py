@@ -1,0 +1,86 @@
+"""The batches resource: submit many operations at once, follow them, page their results."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from sqlalchemy.orm import Session
+
+from shared.accepting.batch_queue import new_batch_id
+from shared.accepting.batches import (
+    batch_progress,
+    batch_results,
+    parse_operations,
+    record_batch,
+)
+from shared.accepting.idempotency import StoredResponse
+from shared.views import batch_result_view, batch_status_url, batch_view
+from web.http.auth import caller_id, operate, require_account
+from web.http.idempotency import create_once, idempotency_claim, replayed
+from web.http.parsing import json_object_body, query_int
+from web.http.request_ids import current_request_id
+from web.http.responses import success
+from web.serving.services import current_services
+from web.serving.waiting import read_until_final
+
+batches = Blueprint("batches", __name__)
+MAX_RESULTS_PAGE = 10_000
+
+
+@batches.post("/batches")
+@operate
+def create_batch() -> Response:
+    services = current_services()
+    settings = services.settings
+    body = json_object_body()
+    claim = idempotency_claim(body)
+    batch_id = new_batch_id()
+    operations = parse_operations(
+        body.get("operations"), max_batch=settings.max_batch, max_cents=settings.max_amount_cents
+    )
+    for number in {operation.account_number for operation in operations}:
+        require_account(number)
+    services.backpressure.admit(len(operations))
+    partitions: set[int] = set()
+    request_id, submitted_by = current_request_id(), caller_id()  # read in the request
+
+    def create(session: Session) -> StoredResponse:
+        recorded = record_batch(
+            session,
+            batch_id,
+            operations,
+            settings.partitions,
+            request_id=request_id,
+            submitted_by=submitted_by,
+        )
+        partitions.update(recorded)
+        url = batch_status_url(batch_id)
+        data = {"batch_id": batch_id, "total": len(operations), "status_url": url}
+        return StoredResponse(202, data, {"Location": url, "Retry-After": "1"})
+
+    response, was_replayed = create_once(services, claim, create)
+    if was_replayed:
+        return replayed(response)
+    services.intake.wake(partitions)
+    return success(response.data, status=response.status, headers=response.headers)
+
+
+@batches.get("/batches/<batch_id>")
+def get_batch(batch_id: str) -> Response:
+    progress, headers = read_until_final(
+        current_services(),
+        batch_id,
+        lambda session: batch_progress(session, batch_id),
+        lambda progress: progress.completed,
+    )
+    return success(batch_view(progress), headers=headers)
+
+
+@batches.get("/batches/<batch_id>/results")
+def get_batch_results(batch_id: str) -> Response:
+    offset = query_int("offset", 0, minimum=0) or 0
+    limit = query_int("limit", 1000, minimum=1, maximum=MAX_RESULTS_PAGE) or 1000
+    total, jobs = current_services().reading(batch_results, batch_id, offset, limit)
+    results = [batch_result_view(job) for job in jobs]
+    return success(
+        {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total, "results": results}
+    )

@@ -1,0 +1,45 @@
+"""The jobs resource: the status of one accepted operation (with long-poll), and reversal."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from shared.accepting.operations import get_job
+from shared.accepting.reversals import plan_reversal
+from shared.store.models import FINAL_STATUSES, REVERSAL
+from shared.views import job_view
+from web.http.auth import operate
+from web.http.parsing import json_object_body
+from web.http.responses import success
+from web.serving.services import current_services
+from web.serving.submission import submit_job
+from web.serving.waiting import read_until_final
+
+jobs = Blueprint("jobs", __name__)
+
+
+@jobs.get("/jobs/<job_id>")
+def get_job_status(job_id: str) -> Response:
+    job, headers = read_until_final(
+        current_services(),
+        job_id,
+        lambda session: get_job(session, job_id),
+        lambda job: job.status in FINAL_STATUSES,
+    )
+    return success(job_view(job), headers=headers)
+
+
+@jobs.post("/jobs/<job_id>/reverse")
+@operate
+def reverse_job(job_id: str) -> Response:
+    """Undo a succeeded deposit, withdrawal, transfer or capture by moving its amount back."""
+    body = json_object_body(allow_empty=True)
+    plan = current_services().reading(plan_reversal, job_id)
+    return submit_job(
+        body,
+        plan.account_number,
+        REVERSAL,
+        plan.amount,
+        to_account=plan.other_account,
+        target_id=job_id,
+    )

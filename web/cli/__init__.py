@@ -1,0 +1,1 @@
+"""Command-line tools on the Flask CLI (flask --app web ...)."""

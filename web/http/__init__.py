@@ -1,0 +1,1 @@
+"""Reading requests and writing answers: bodies, parsing, auth, idempotency, the envelope."""

@@ -1,0 +1,1 @@
+"""How a web process serves: recording work, waking workers, waiting, backpressure."""

@@ -1,0 +1,154 @@
+"""Submitting a withdraw or deposit: record it, wake its partition, wait or answer 202."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Response
+
+from shared.accepting.idempotency import Claim
+from shared.accepting.operations import Operation, get_job, new_id
+from shared.accepting.references import parse_metadata, parse_reference
+from shared.errors import ERRORS_BY_TYPE
+from shared.ledger.applying import Outcome
+from shared.ledger.money import parse_amount
+from shared.store.models import FINAL_STATUSES, SUCCEEDED
+from shared.views import completed_operation_view, job_status_url
+from web.http.auth import caller_id, require_account
+from web.http.idempotency import REPLAYED_HEADER, idempotency_claim
+from web.http.parsing import Preferences, json_object_body, parse_prefer
+from web.http.request_ids import current_request_id
+from web.http.responses import success
+from web.serving.services import Services, current_services
+from web.serving.waiting import Waiter
+
+RETRY_AFTER_SECONDS = "1"
+
+
+def submit_operation(account_number: str, op_type: str) -> Response:
+    """A withdraw or deposit: the seed's endpoints."""
+    settings = current_services().settings
+    body = json_object_body()
+    amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
+    return submit_job(body, account_number, op_type, amount)
+
+
+def submit_job(
+    body: dict[str, object], account_number: str, op_type: str, amount: int, **fields: str | None
+) -> Response:
+    """Submit an operation of `account_number` with the body's reference and metadata and
+    the request's id; `fields` are the operation's own (to_account, target_id, details)."""
+    require_account(account_number)
+    reference = parse_reference(body.get("reference"))
+    metadata = parse_metadata(body.get("metadata"))
+    request_id = current_request_id()
+    submitted_by = caller_id()
+    return submit(
+        body,
+        lambda job_id: Operation(
+            job_id,
+            account_number,
+            op_type,
+            amount,
+            reference=reference,
+            metadata=metadata,
+            request_id=request_id,
+            submitted_by=submitted_by,
+            **fields,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def submit(body: dict[str, object], make: Callable[[str], Operation]) -> Response:
+    """Record the operation `make` builds (given its new job id) and answer as the contract
+    says for every operation: its 200 once applied, its error if it failed, or 202 when the
+    client asked not to wait or the wait ran out. `body` is what an Idempotency-Key covers.
+    """
+    services = current_services()
+    settings = services.settings
+    operation = make(new_id())
+    prefer = parse_prefer()
+    wait_seconds, applied = wait_budget(
+        prefer, settings.sync_wait_seconds, settings.max_wait_seconds
+    )
+    claim = idempotency_claim(body)
+    services.backpressure.admit()
+    job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
+    headers = {"Preference-Applied": applied} if applied else {}
+    if replayed:
+        headers[REPLAYED_HEADER] = "true"
+    if outcome is None:
+        return accepted(job_id, headers)
+    if outcome.status != SUCCEEDED:
+        error = ERRORS_BY_TYPE[outcome.error_type or ""]
+        raise error(outcome.error_message or outcome.error_type or "failed", job_id=outcome.job_id)
+    return success(completed_operation_view(outcome), headers=headers)
+
+
+def record_and_wait(
+    services: Services, operation: Operation, claim: Claim | None, seconds: float
+) -> tuple[str, bool, Outcome | None]:
+    """Record `operation` and wait up to `seconds` for its outcome: (job id, replayed, outcome).
+
+    The request listens before its job exists: once committed, any drain of its partition
+    (another request's wake-up, the sweep) may apply it before this request wakes anyone. A
+    replay of an idempotency key waits for the original's job instead, as the original did.
+    """
+    with services.listener.expect(operation.job_id) as waiter:
+        recorded = services.intake.record(operation, claim)
+        if not recorded.replayed:
+            budget = seconds if recorded.woken else 0  # nobody was told: answer 202 at once
+            return (
+                recorded.job_id,
+                False,
+                wait_for_outcome(services, waiter, recorded.job_id, budget),
+            )
+    with services.listener.expect(recorded.job_id) as waiter:
+        outcome = wait_for_outcome(services, waiter, recorded.job_id, seconds, read_first=True)
+        return recorded.job_id, True, outcome
+
+
+def wait_budget(prefer: Preferences, default: float, maximum: float) -> tuple[float, str | None]:
+    """How long to wait, and the Preference-Applied value that says what was honoured."""
+    if prefer.respond_async:
+        return 0.0, "respond-async"
+    if prefer.wait is not None:
+        seconds = min(prefer.wait, maximum)
+        return seconds, f"wait={seconds:g}"
+    return default, None
+
+
+def wait_for_outcome(
+    services: Services, waiter: Waiter, job_id: str, seconds: float, *, read_first: bool = False
+) -> Outcome | None:
+    """The job's outcome once final, or None when `seconds` pass first.
+
+    The waiter is registered before this is called; `read_first` looks in the database
+    before waiting, for a job that may have finished before anyone listened.
+    """
+    deadline = time.monotonic() + seconds
+    if read_first and (outcome := _final_outcome(services, job_id)) is not None:
+        return outcome
+    while (remaining := deadline - time.monotonic()) > 0:
+        if not waiter.wait(remaining):
+            return None
+        if waiter.outcome is not None:
+            return waiter.outcome
+        # Woken after a lost subscription: the database says whether we missed it.
+        if (outcome := _final_outcome(services, job_id)) is not None:
+            return outcome
+    return None
+
+
+def _final_outcome(services: Services, job_id: str) -> Outcome | None:
+    job = services.reading(get_job, job_id)
+    return Outcome.from_job(job) if job.status in FINAL_STATUSES else None
+
+
+def accepted(job_id: str, headers: dict[str, str]) -> Response:
+    url = job_status_url(job_id)
+    headers = {**headers, "Location": url, "Retry-After": RETRY_AFTER_SECONDS}
+    return success(
+        {"job_id": job_id, "status": "queued", "status_url": url}, status=202, headers=headers
+    )

@@ -1,0 +1,1 @@
+"""Partition ownership: leases, the queues consumed, draining a partition."""

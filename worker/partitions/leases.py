@@ -1,0 +1,116 @@
+"""Partition ownership through Redis leases: one owner per partition, shared out fairly."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import zlib
+
+import redis
+from redis.exceptions import LockError
+
+from shared import messaging
+from shared.config.settings import Settings
+from shared.partitioning import lease_key
+
+
+class PartitionLeases:
+    """The leases this process holds; every call talks to Redis, so ownership is never assumed.
+
+    A lease is a redis-py Lock with a TTL of ATM_LEASE_SECONDS, renewed by `renew()`. If the
+    process stalls or dies, the lease expires and another worker takes the partition.
+    """
+
+    def __init__(self, client: redis.Redis, identity: str, settings: Settings) -> None:
+        self.client = client
+        self.identity = identity
+        self.settings = settings
+        self.held: dict[int, redis.lock.Lock] = {}
+        # Until when (monotonic clock) each lease is surely still ours: renewed at t with a
+        # TTL of L, nobody else can take it before t + L; half of that leaves a wide margin.
+        self.sure_until: dict[int, float] = {}
+        # Leases found lost (by any check) whose queues the ownership step must still cancel.
+        self.lost: set[int] = set()
+        # Start the search for free partitions at a per-worker offset, so workers starting
+        # together do not all contend for partition 0 first.
+        everyone = list(range(settings.partitions))
+        start = zlib.crc32(identity.encode()) % settings.partitions
+        self.preference = everyone[start:] + everyone[:start]
+
+    def heartbeat(self) -> int:
+        """Announce this worker as alive and return how many workers are."""
+        return messaging.register_worker(self.client, self.identity, self.settings.lease_seconds)
+
+    def renew(self) -> list[int]:
+        """Extend every held lease; return the partitions lost since the last call, whether
+        found now or by a check in between."""
+        for partition in list(self.held):
+            self.confirm(partition)
+        lost, self.lost = sorted(self.lost), set()
+        return lost
+
+    def confirm(self, partition: int) -> bool:
+        """True if this process still holds the partition (and its lease is extended)."""
+        lock = self.held.get(partition)
+        if lock is None:
+            return False
+        started = time.monotonic()
+        try:
+            lock.reacquire()
+        except LockError:
+            self.held.pop(partition, None)
+            self.sure_until.pop(partition, None)
+            self.lost.add(partition)
+            return False
+        self.sure_until[partition] = started + self.settings.lease_seconds / 2
+        return True
+
+    def holds(self, partition: int) -> bool:
+        """Like confirm(), without a Redis round trip while the last renewal is recent."""
+        if partition in self.held and time.monotonic() < self.sure_until.get(partition, 0):
+            return True
+        return self.confirm(partition)
+
+    def owned(self) -> list[int]:
+        """The partitions this process holds right now, in order."""
+        return [partition for partition in sorted(self.held) if self.holds(partition)]
+
+    def fair_share(self, live_workers: int) -> int:
+        return math.ceil(self.settings.partitions / max(live_workers, 1))
+
+    def surplus(self, live_workers: int) -> list[int]:
+        """Partitions held beyond a fair share, to hand to workers that have fewer."""
+        extra = len(self.held) - self.fair_share(live_workers)
+        return sorted(self.held, reverse=True)[: max(extra, 0)]
+
+    def acquire_free(self, live_workers: int) -> list[int]:
+        """Take free partitions up to a fair share; return the ones taken."""
+        taken: list[int] = []
+        share = self.fair_share(live_workers)
+        for partition in self.preference:
+            if len(self.held) >= share:
+                break
+            if partition in self.held:
+                continue
+            lock = self.client.lock(
+                lease_key(partition), timeout=self.settings.lease_seconds, thread_local=False
+            )
+            started = time.monotonic()
+            if lock.acquire(blocking=False, token=self.identity):
+                self.held[partition] = lock
+                self.sure_until[partition] = started + self.settings.lease_seconds / 2
+                taken.append(partition)
+        return taken
+
+    def release(self, partition: int) -> None:
+        lock = self.held.pop(partition, None)
+        self.sure_until.pop(partition, None)
+        if lock is not None:
+            with contextlib.suppress(LockError):
+                lock.release()
+
+    def release_all(self) -> None:
+        for partition in list(self.held):
+            self.release(partition)
+        messaging.unregister_worker(self.client, self.identity)

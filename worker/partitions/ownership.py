@@ -1,0 +1,83 @@
+"""A consumer bootstep that consumes exactly the partition queues whose leases this worker holds."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import bootsteps
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.accepting.idempotency import purge_expired
+from shared.partitioning import queue_name
+from worker.partitions.draining import drain
+from worker.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+PURGE_INTERVAL_SECONDS = 600
+
+
+class PartitionOwnershipStep(bootsteps.StartStopStep):
+    """Every lease/3 seconds: renew leases, hand back surplus, take free partitions, sweep.
+
+    Runs on the consumer's event loop, the same thread that executes tasks in the solo pool,
+    so queue changes and draining never race each other inside one process.
+    """
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent, **kwargs)
+        self.timer_entry = None
+        self.next_purge = 0.0
+
+    def start(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        self.tick(consumer)
+        interval = get_runtime().settings.lease_seconds / 3
+        self.timer_entry = consumer.timer.call_repeatedly(interval, self.tick, (consumer,))
+
+    def stop(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()
+            self.timer_entry = None
+
+    def shutdown(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        self.stop(consumer)
+        try:
+            get_runtime().leases.release_all()
+        except RedisError:
+            log.warning("could not release partition leases; they expire on their own")
+
+    def purge_expired_keys(self, runtime) -> None:  # type: ignore[no-untyped-def]
+        """Now and then, the owner of partition 0 deletes idempotency keys past retention."""
+        if 0 not in runtime.leases.held or time.monotonic() < self.next_purge:
+            return
+        self.next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+        with runtime.database.writing() as session:
+            purged = purge_expired(session)
+        if purged:
+            log.info("purged %d expired idempotency keys", purged)
+
+    def tick(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        runtime = get_runtime()
+        leases = runtime.leases
+        try:
+            live = leases.heartbeat()
+            for partition in leases.renew():
+                log.warning("lost the lease of partition %s", partition)
+                consumer.cancel_task_queue(queue_name(partition))
+            for partition in leases.surplus(live):
+                consumer.cancel_task_queue(queue_name(partition))
+                leases.release(partition)
+                log.info("handed partition %s back for rebalancing", partition)
+            for partition in leases.acquire_free(live):
+                log.info("took partition %s", partition)
+                consumer.add_task_queue(queue_name(partition))
+            # Takeover catch-up and the periodic sweep are the same thing: apply whatever is
+            # queued, whether or not a wake-up message for it survived.
+            drain(runtime)
+            self.purge_expired_keys(runtime)
+        except (RedisError, SQLAlchemyError) as exc:
+            # Retried on the next tick; a lease that cannot be renewed simply expires.
+            log.warning("partition ownership tick failed: %s", exc)

@@ -1,0 +1,1 @@
+"""Sending webhook events: claim, POST signed, record the outcome."""

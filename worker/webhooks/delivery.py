@@ -1,0 +1,533 @@
+"""Sending webhook events: claim what is due, POST it signed, record what came of it.
+
+Runs in the sender process (`python -m worker.sender`), never in a partition worker, so a
+receiver that hangs or fails for hours costs the appliers nothing. Each round claims, in
+one write transaction, the oldest outbox rows (new events, up to about CLAIM_SIZE) and up
+to CLAIM_SIZE deliveries due for a retry, moving their claim past the time a round can
+take so that a second sender does not take them too; sends them all on a pool of threads;
+and in one more transaction writes a delivery row for each new event, updates the retried
+ones and deletes the outbox rows. A sender that dies mid-round leaves its claims to run
+out: those events are sent again (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache, cached_property
+from typing import NamedTuple
+
+import urllib3
+from redis.exceptions import RedisError
+from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from shared.accepting.batches import batch_progress
+from shared.config.settings import Settings
+from shared.errors import InvalidWebhookUrl
+from shared.events.outbox import WEBHOOKS_DOORBELL, event_id
+from shared.events.targets import Target, resolve
+from shared.events.webhooks import signature
+from shared.ledger.applying import has_pending
+from shared.metrics import WEBHOOK_DELIVERIES
+from shared.store.bulk import BulkStatement
+from shared.store.models import (
+    BATCH_COMPLETED,
+    DELIVERED,
+    FAILED,
+    HOLD_EXPIRED,
+    IS_PENDING,
+    PENDING,
+    Hold,
+    Job,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+    utcnow,
+)
+from shared.timestamps import as_utc, iso
+from shared.views import batch_view, hold_view, job_view
+from worker.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+CLAIM_SIZE = 500
+# While the appliers have work, a round of sending is followed by a pause this many times
+# as long as the round: the sender then works a third of the time.
+BUSY_PAUSE = 2.0
+EVENT_ROWS_PER_ROUND = 100  # outbox rows read at most per round (each one transaction's)
+CLAIM_SECONDS = 120  # well past a round's longest possible time
+MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read this far, then dropped
+MAX_DELAY = timedelta(days=1)
+USER_AGENT = "atm-webhooks/1"
+
+
+class Due(NamedTuple):
+    id: int | None  # the delivery row; None for an event sent for the first time
+    event_id: str
+    webhook_id: str
+    type: str
+    subject_id: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass
+class Result:
+    """What one send came to: a status code, or an error without one; `deferred` for a
+    delivery not tried because its receiver had already failed in this round."""
+
+    due: Due
+    status_code: int | None = None
+    error: str | None = None
+    deferred: bool = False
+    gone: bool = False  # its webhook was deleted: never to be sent
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class FreshEvents(NamedTuple):
+    """An outbox row: events of one type for the webhooks subscribed then."""
+
+    type: str
+    webhook_ids: str
+    subject_ids: str
+    created_at: datetime
+
+
+@dataclass
+class Round:
+    """What one round sends: the events of the outbox rows `event_rows`, and retries."""
+
+    event_rows: list[int]
+    fresh: list[FreshEvents]
+    retries: list[Due]
+
+    @cached_property
+    def due(self) -> list[Due]:
+        """Every delivery of the round: each new event once per webhook, then the retries.
+        Worked out when first asked, after the claiming transaction, not while it holds
+        the database's write lock."""
+        due = []
+        for events in self.fresh:
+            created_at = as_utc(events.created_at)
+            webhooks = events.webhook_ids.split()
+            for subject in events.subject_ids.split():
+                event = event_id(events.type, subject)
+                due.extend(
+                    Due(None, event, webhook, events.type, subject, 0, created_at)
+                    for webhook in webhooks
+                )
+        return due + self.retries
+
+
+@dataclass
+class Recording:
+    """A round's results as the rows and updates to write, worked out before the write
+    transaction begins. New rows are grouped by their timestamps, which are written as
+    values shared by the group (see shared.store.bulk)."""
+
+    new: dict[tuple[datetime, datetime, datetime | None], list[tuple]] = field(default_factory=dict)
+    finished: list[dict[str, object]] = field(default_factory=list)
+    retried: list[dict[str, object]] = field(default_factory=list)
+    deferred: list[dict[str, object]] = field(default_factory=list)
+    event_rows: list[int] = field(default_factory=list)
+
+
+def deliver_due(runtime: WorkerRuntime) -> int:
+    """Send every event and retry that is due, round after round; returns how many were
+    delivered.
+
+    The doorbell is cleared first, so an event recorded after the first claim rings again.
+    """
+    try:
+        runtime.redis.delete(WEBHOOKS_DOORBELL)
+    except RedisError as exc:
+        log.warning("could not clear the webhook doorbell: %s", exc)
+    delivered = 0
+    while not runtime.stopping.is_set():
+        started = time.monotonic()
+        with runtime.database.writing() as session:
+            work = claim(session, utcnow(), CLAIM_SIZE)
+        if not work.event_rows and not work.retries:
+            break
+        results = sender(runtime.settings).send(runtime, work.due) if work.due else []
+        recording = prepare(work, results, runtime.settings)
+        with runtime.database.writing() as session:
+            record(session, recording)
+        delivered += sum(result.delivered for result in results)
+        if appliers_busy(runtime):
+            runtime.stopping.wait((time.monotonic() - started) * BUSY_PAUSE)
+    return delivered
+
+
+def appliers_busy(runtime: WorkerRuntime) -> bool:
+    """Whether jobs are waiting to be applied: then the sender pauses between rounds, so
+    that on a machine it shares with the appliers it takes a small part of the CPU and of
+    the database's write lock from the money's path, and catches up once they are idle."""
+    with runtime.database.read.begin() as session:
+        return has_pending(session, range(runtime.settings.partitions))
+
+
+def claim(session: Session, now: datetime, size: int) -> Round:
+    """The oldest outbox rows (about `size` events) and up to `size` retries due by `now`,
+    claimed for this round. On PostgreSQL rows another sender holds are skipped."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    events = _FRESH_EVENTS.with_for_update(skip_locked=True) if postgresql else _FRESH_EVENTS
+    rows, fresh, count = [], [], 0
+    for row in session.execute(events, {"now": now}).all():
+        rows.append(row.id)
+        fresh.append(FreshEvents(row.type, row.webhook_ids, row.subject_ids, row.created_at))
+        count += (row.subject_ids.count(" ") + 1) * (row.webhook_ids.count(" ") + 1)
+        if count >= size:
+            break
+    if rows:
+        session.execute(_CLAIM_EVENTS, {"ids": rows, "until": until})
+    retries = _DUE.limit(size)
+    if postgresql:
+        retries = retries.with_for_update(skip_locked=True)
+    claimed = [Due(*row) for row in session.execute(retries, {"now": now})]
+    if claimed:
+        session.execute(_CLAIM, {"ids": [d.id for d in claimed], "until": until})
+    return Round(rows, fresh, claimed)
+
+
+def prepare(work: Round, results: list[Result], settings: Settings) -> Recording:
+    """Delivered, failed for good, or due again after an exponential backoff: a new row for
+    an event tried for the first time, an update for a retry; and the outbox rows to go."""
+    now = utcnow()
+    recording = Recording(event_rows=work.event_rows)
+    tally: Counter[str] = Counter()
+    for result in results:
+        due = result.due
+        state = _state(result, settings, now)
+        tally[state["result"]] += 1
+        if due.id is None:
+            key = (due.created_at, state["next"], state["completed_at"])
+            recording.new.setdefault(key, []).append(  # type: ignore[arg-type]
+                (
+                    due.event_id,
+                    due.webhook_id,
+                    due.type,
+                    due.subject_id,
+                    state["status"],
+                    state["attempts"],
+                    state["code"],
+                    state["error"],
+                )
+            )
+        elif result.deferred:
+            recording.deferred.append({"key": due.id, "next": state["next"]})
+        elif state["status"] == PENDING:
+            recording.retried.append({"key": due.id, **state})
+        else:
+            recording.finished.append({"key": due.id, **state})
+    for result_name, count in tally.items():
+        if result_name != "deferred":
+            WEBHOOK_DELIVERIES.labels(result_name).inc(count)
+    failures = [r for r in results if not (r.delivered or r.deferred or r.gone)]
+    for result in failures[:10]:  # a receiver that is down fails hundreds at once
+        log.warning(
+            "webhook delivery failed",
+            extra={
+                "webhook_id": result.due.webhook_id,
+                "event_id": result.due.event_id,
+                "status_code": result.status_code,
+                "error": result.error,
+                "attempts": result.due.attempts + 1,
+            },
+        )
+    return recording
+
+
+def record(session: Session, recording: Recording) -> None:
+    """Write a prepared round's results and delete its outbox rows, in the caller's
+    transaction."""
+    for (created_at, next_attempt_at, completed_at), rows in recording.new.items():
+        _INSERT_DELIVERIES.executemany(
+            session,
+            rows,
+            {
+                "created_at": created_at,
+                "next_attempt_at": next_attempt_at,
+                "completed_at": completed_at,
+            },
+        )
+    for statement, rows in (
+        (_FINISH, recording.finished),
+        (_RETRY, recording.retried),
+        (_DEFER, recording.deferred),
+    ):
+        if rows:
+            session.execute(statement, rows)
+    if recording.event_rows:
+        session.execute(_DELETE_EVENTS, {"ids": recording.event_rows})
+
+
+def _state(result: Result, settings: Settings, now: datetime) -> dict[str, object]:
+    """A delivery's columns after this result."""
+    if result.deferred:  # not tried: its receiver had just failed
+        return {
+            "result": "deferred",
+            "status": PENDING,
+            "attempts": result.due.attempts,
+            "code": None,
+            "error": None,
+            "next": now + _backoff(settings, 1),
+            "completed_at": None,
+        }
+    attempts = result.due.attempts + 1
+    error = None if result.delivered else (result.error or f"HTTP {result.status_code}")
+    state: dict[str, object] = {
+        "attempts": attempts,
+        "code": result.status_code,
+        "error": error,
+        "next": now,
+        "completed_at": now,
+    }
+    if result.delivered:
+        return {**state, "result": DELIVERED, "status": DELIVERED}
+    if result.gone or attempts >= settings.webhook_max_attempts:
+        return {**state, "result": FAILED, "status": FAILED}
+    return {
+        **state,
+        "result": "retry",
+        "status": PENDING,
+        "next": now + _backoff(settings, attempts),
+        "completed_at": None,
+    }
+
+
+def _backoff(settings: Settings, attempts: int) -> timedelta:
+    """base, twice base, four times base … after the first, second, third failed attempt."""
+    seconds = settings.webhook_retry_base_seconds * 2 ** min(attempts - 1, 30)
+    return min(timedelta(seconds=seconds), MAX_DELAY)
+
+
+class Sender:
+    """The HTTP side: a thread pool, and a connection pool per checked address."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.threads = ThreadPoolExecutor(settings.webhook_concurrency, "webhook")
+        self.pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+        self.timeout = urllib3.Timeout(total=settings.webhook_timeout_seconds)
+
+    def send(self, runtime: WorkerRuntime, due: list[Due]) -> list[Result]:
+        with runtime.database.read.begin() as session:
+            webhooks = _webhooks(session, {d.webhook_id for d in due})
+            bodies = _bodies(session, due)
+        targets: dict[str, Target | str] = {}  # webhook id -> target, or why there is none
+        for webhook_id, webhook in webhooks.items():
+            try:
+                targets[webhook_id] = resolve(
+                    webhook.url, allow_private=self.settings.webhook_allow_private
+                )
+            except InvalidWebhookUrl as exc:
+                targets[webhook_id] = exc.message
+        failed_receivers: set[str] = set()
+
+        def send_one(item: Due) -> Result:
+            webhook = webhooks.get(item.webhook_id)
+            if webhook is None:
+                return Result(item, error="webhook deleted", gone=True)
+            if item.webhook_id in failed_receivers:
+                return Result(item, deferred=True)
+            target = targets[item.webhook_id]
+            if isinstance(target, str):
+                return Result(item, error=target)
+            result = self.post(target, webhook.secret, item, bodies[item.event_id])
+            if not result.delivered:
+                failed_receivers.add(item.webhook_id)
+            return result
+
+        return list(self.threads.map(send_one, due))
+
+    def post(self, target: Target, secret: str, item: Due, body: bytes) -> Result:
+        headers = {
+            "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "ATM-Event-Id": item.event_id,
+            "ATM-Signature": signature(secret, int(time.time()), body),
+        }
+        try:
+            response = self._pool(target).urlopen(
+                "POST",
+                target.path,
+                body=body,
+                headers=headers,
+                redirect=False,  # a redirect could lead anywhere, private addresses included
+                retries=False,
+                preload_content=False,
+                timeout=self.timeout,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            return Result(item, error=_describe(exc))
+        try:
+            response.read(MAX_RESPONSE_BYTES)
+        except urllib3.exceptions.HTTPError:
+            pass  # the status is what counts
+        finally:
+            if response.length_remaining == 0:
+                response.release_conn()
+            else:
+                response.close()
+        return Result(item, status_code=response.status)
+
+    def _pool(self, target: Target) -> urllib3.HTTPConnectionPool:
+        key = (target.scheme, target.address, target.port, target.host)
+        pool = self.pools.get(key)
+        if pool is None:
+            size = self.settings.webhook_concurrency
+            if target.scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(
+                    target.address,
+                    target.port,
+                    maxsize=size,
+                    server_hostname=target.host,
+                    assert_hostname=target.host,
+                    cert_reqs="CERT_REQUIRED",
+                )
+            else:
+                pool = urllib3.HTTPConnectionPool(target.address, target.port, maxsize=size)
+            self.pools[key] = pool
+        return pool
+
+
+@cache
+def sender(settings: Settings) -> Sender:
+    return Sender(settings)
+
+
+def _describe(exc: Exception) -> str:
+    """What a failed send came to, as the delivery's last_error says it."""
+    # urllib3 makes a connection that could not be made a ConnectTimeoutError too, though
+    # nothing timed out: the operating system's error says what happened.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        cause = exc.__cause__
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc
+        return f"could not connect: {reason}"[:255]
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}"[:255]
+
+
+def _webhooks(session: Session, ids: set[str]) -> dict[str, Webhook]:
+    found = session.scalars(
+        select(Webhook).where(Webhook.webhook_id.in_(ids), Webhook.deleted_at.is_(None))
+    )
+    return {webhook.webhook_id: webhook for webhook in found}
+
+
+def _bodies(session: Session, due: list[Due]) -> dict[str, bytes]:
+    """Each delivery's JSON body: `{event_id, type, created_at, data}`, `data` being the
+    view of the job, batch or hold the event is about."""
+    subjects: dict[str, dict[str, object] | None] = {}
+    jobs = {d.subject_id for d in due if d.type not in (BATCH_COMPLETED, HOLD_EXPIRED)}
+    if jobs:
+        for job in session.scalars(select(Job).where(Job.job_id.in_(jobs))):
+            subjects[job.job_id] = job_view(job)
+    holds = {d.subject_id for d in due if d.type == HOLD_EXPIRED}
+    if holds:
+        for hold in session.scalars(select(Hold).where(Hold.hold_id.in_(holds))):
+            subjects[hold.hold_id] = hold_view(hold)
+    for batch_id in {d.subject_id for d in due if d.type == BATCH_COMPLETED}:
+        subjects[batch_id] = batch_view(batch_progress(session, batch_id))
+    return {
+        d.event_id: json.dumps(
+            {
+                "event_id": d.event_id,
+                "type": d.type,
+                "created_at": iso(d.created_at),
+                "data": subjects.get(d.subject_id),
+            },
+            separators=(",", ":"),
+        ).encode()
+        for d in due
+    }
+
+
+_deliveries = WebhookDelivery.__table__
+_DUE = (
+    select(
+        _deliveries.c.id,
+        _deliveries.c.event_id,
+        _deliveries.c.webhook_id,
+        _deliveries.c.type,
+        _deliveries.c.subject_id,
+        _deliveries.c.attempts,
+        _deliveries.c.created_at,
+    )
+    .where(IS_PENDING, _deliveries.c.next_attempt_at <= bindparam("now"))
+    .order_by(_deliveries.c.next_attempt_at)
+)
+_CLAIM = (
+    update(_deliveries)
+    .where(_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(next_attempt_at=bindparam("until"))
+)
+_BY_KEY = _deliveries.c.id == bindparam("key")
+_FINISH = (
+    update(_deliveries)
+    .where(_BY_KEY)
+    .values(
+        status=bindparam("status"),
+        attempts=bindparam("attempts"),
+        last_status_code=bindparam("code"),
+        last_error=bindparam("error"),
+        completed_at=bindparam("completed_at"),
+    )
+)
+_RETRY = (
+    update(_deliveries)
+    .where(_BY_KEY)
+    .values(
+        attempts=bindparam("attempts"),
+        last_status_code=bindparam("code"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("next"),
+    )
+)
+_DEFER = update(_deliveries).where(_BY_KEY).values(next_attempt_at=bindparam("next"))
+_INSERT_DELIVERIES = BulkStatement(
+    insert(_deliveries),
+    columns=(
+        "event_id",
+        "webhook_id",
+        "type",
+        "subject_id",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+    ),
+)
+_events = WebhookEvent.__table__
+_FRESH_EVENTS = (
+    select(
+        _events.c.id,
+        _events.c.type,
+        _events.c.webhook_ids,
+        _events.c.subject_ids,
+        _events.c.created_at,
+    )
+    .where(or_(_events.c.claimed_until.is_(None), _events.c.claimed_until <= bindparam("now")))
+    .order_by(_events.c.id)
+    .limit(EVENT_ROWS_PER_ROUND)
+)
+_IDS = bindparam("ids", expanding=True)
+_CLAIM_EVENTS = (
+    update(_events).where(_events.c.id.in_(_IDS)).values(claimed_until=bindparam("until"))
+)
+_DELETE_EVENTS = delete(_events).where(_events.c.id.in_(_IDS))
