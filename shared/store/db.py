@@ -128,6 +128,13 @@ class Database:
         with self.writers.turn() if self.writers else nullcontext(), self.write.begin() as session:
             yield session
 
+    def close(self) -> None:
+        """Close the pooled connections and the writers' lock file."""
+        self.engine.dispose()
+        if self.writers is not None and self.writers.file is not None:
+            self.writers.file.close()
+            self.writers.file, self.writers.pid = None, None  # reopened if used again
+
     def dispose_after_fork(self) -> None:
         """Drop pooled connections inherited from the parent without closing its sockets."""
         self.engine.dispose(close=False)

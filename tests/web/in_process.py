@@ -1,28 +1,22 @@
 """The web app in-process, for tests of its request handling: a fresh SQLite file seeded as
 at a normal start, its own Redis database, no worker, and nothing left behind after it.
 
-A web process is never closed: its engine, its Redis connections and the threads it starts
-on first use (the job-intake committer, the completion subscription) live as long as the
-process does, and web has no hook that ends them. A test makes an app per test, so
-`running_app` ends them itself when the test is done: the threads through the one call
-each loop makes per item it takes (the intake's commit of a group, the listener's delivery
-of a notice), which raise `_Stop` once the app is closing; their targets are wrapped
-before they start so that it ends them quietly.
+A served web process is never closed: its engine, its Redis connections and the threads
+it starts on first use (the job-intake committer, the completion subscription) live as long
+as the process does. A test makes an app per test, so `running_app` closes each one
+(`Services.close`) when its test is done.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 from flask import Flask
 from sqlalchemy import func, select
 
-from shared import messaging
 from shared.config.settings import Settings, load_settings
 from shared.store.db import Database, init_database
 from shared.store.models import Job
@@ -62,15 +56,12 @@ def running_app(settings: Settings) -> Iterator[Flask]:
         flushing.close()
     database = Database(settings)
     init_database(database)
-    database.engine.dispose()
+    database.close()
     app = create_app(settings)
-    services = services_of(app)
-    threads = BackgroundThreads(services)
     try:
         yield app
     finally:
-        threads.stop()
-        close(services)
+        services_of(app).close(STOP_SECONDS)
 
 
 def services_of(app: Flask) -> Services:
@@ -80,60 +71,3 @@ def services_of(app: Flask) -> Services:
 def job_count(app: Flask) -> int:
     """How many jobs the app's database holds: what was recorded, whatever its state."""
     return services_of(app).reading(lambda session: session.scalar(select(func.count(Job.id))))
-
-
-def close(services: Services) -> None:
-    """Close the connections and files the app holds (its threads have ended)."""
-    services.database.engine.dispose()
-    writers = services.database.writers
-    if writers is not None and writers.file is not None:
-        writers.file.close()
-    services.redis.close()
-
-
-class _Stop(BaseException):
-    """Raised in a background thread of a closing app: not an Exception, which both loops
-    catch and go on after."""
-
-
-class BackgroundThreads:
-    """The app's job-intake and completion threads, ended by `stop()`."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.started: list[threading.Thread] = []
-        for process_thread in (services.intake.thread, services.listener.thread):
-            process_thread.target = self._ending_quietly(process_thread.target)
-
-    def _ending_quietly(self, target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            # Listed before the request that started it returns: that request waits for
-            # the thread (for its job's commit, or for the subscription).
-            self.started.append(threading.current_thread())
-            with suppress(_Stop):
-                target()
-
-        return run
-
-    def stop(self) -> None:
-        if not self.started:
-            return
-        intake, listener = self.services.intake, self.services.listener
-
-        def stop_here(*_: object) -> None:
-            raise _Stop
-
-        intake._commit = stop_here  # type: ignore[method-assign]
-        listener._deliver = stop_here  # type: ignore[method-assign]
-        if intake.thread.pid is not None:
-            intake.waiting.put(None)  # type: ignore[arg-type]
-        channel = messaging.completions_channel(self.services.redis)
-        deadline = time.monotonic() + STOP_SECONDS
-        for thread in self.started:
-            while thread.is_alive() and time.monotonic() < deadline:
-                if thread.name == listener.thread.name:
-                    # A notice for the subscription to deliver (once it is subscribed).
-                    self.services.redis.publish(channel, "{}")
-                thread.join(0.01)
-        running = [thread.name for thread in self.started if thread.is_alive()]
-        assert not running, f"background threads still running after close: {running}"

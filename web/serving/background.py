@@ -31,6 +31,7 @@ class ProcessThread:
         self.target = target
         self.lock = threading.Lock()
         self.pid: int | None = None
+        self.thread: threading.Thread | None = None
 
     def ensure_started(self) -> bool:
         """Start the thread if this process has none yet; True if it was started now."""
@@ -40,5 +41,14 @@ class ProcessThread:
             if self.pid == _pid:
                 return False
             self.pid = _pid
-            threading.Thread(target=self.target, name=self.name, daemon=True).start()
+            self.thread = threading.Thread(target=self.target, name=self.name, daemon=True)
+            self.thread.start()
             return True
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` for this process's thread to end (its target told to stop);
+        True if it has ended or never started here."""
+        if self.pid != _pid or self.thread is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()

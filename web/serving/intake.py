@@ -83,6 +83,11 @@ class JobIntake:
         replayed = pending.job_id != operation.job_id
         return Recorded(pending.job_id, replayed, pending.woken or replayed)
 
+    def close(self, timeout: float) -> bool:
+        """End the committer after the requests already waiting; True if it has ended."""
+        self.waiting.put(None)  # type: ignore[arg-type]
+        return self.thread.join(timeout)
+
     def _run(self) -> None:
         while True:
             group = [self.waiting.get()]
@@ -91,7 +96,12 @@ class JobIntake:
                     group.append(self.waiting.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(group)
+            closing = None in group
+            group = [pending for pending in group if pending is not None]
+            if group:
+                self._commit(group)
+            if closing:
+                return
 
     def _commit(self, group: list[_Pending]) -> None:
         try:

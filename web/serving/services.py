@@ -66,6 +66,25 @@ class Services:
 
         return self.threads.run(unit)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """End what this process started and close what it holds: the job committer (after
+        the jobs already handed to it), the completion subscription, the database engine,
+        the writers' lock file and the Redis client.
+
+        A served process never calls it (they all live as long as the process); an app
+        built in a process that goes on, such as a test's, does. Raises if a thread did not
+        end within `timeout`.
+        """
+        ended = {
+            "job-intake": self.intake.close(timeout),
+            "completions": self.listener.close(self.redis, timeout),
+        }
+        self.database.close()
+        self.redis.close()
+        running = [name for name, done in ended.items() if not done]
+        if running:
+            raise RuntimeError(f"threads still running after {timeout} s: {running}")
+
 
 def init_services(app: Flask, settings: Settings) -> Services:
     # Tables come from init_database. Under gevent only the real threads of DatabaseThreads

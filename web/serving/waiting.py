@@ -7,9 +7,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, TypeVar
 
+import redis
 from redis.exceptions import RedisError
 
 from shared import messaging
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_EMPTY_NOTICE = json.dumps({"jobs": [], "batches": {}})
 
 
 class Waiter:
@@ -62,6 +64,7 @@ class CompletionListener:
         self.waiters: dict[str, set[Waiter]] = {}
         self.lock = threading.Lock()
         self.ready = threading.Event()
+        self.closing = threading.Event()
         self.thread = ProcessThread("completions", self._run)
 
     @contextmanager
@@ -101,16 +104,25 @@ class CompletionListener:
         if self.thread.ensure_started():
             self.ready.wait(timeout=2)
 
+    def close(self, client: redis.Redis, timeout: float) -> bool:
+        """End the subscription; True if its thread has ended. An empty notice wakes the
+        thread's read at once instead of at its next one-second timeout."""
+        self.closing.set()
+        if self.thread.thread is not None:
+            with suppress(RedisError):
+                client.publish(messaging.completions_channel(client), _EMPTY_NOTICE)
+        return self.thread.join(timeout)
+
     def _run(self) -> None:
-        while True:
+        while not self.closing.is_set():
+            client = messaging.connect(self.redis_url)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                client = messaging.connect(self.redis_url)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(messaging.completions_channel(client))
                 pubsub.get_message(timeout=1)  # the subscribe confirmation
                 self.ready.set()
                 self._wake_all()
-                while True:
+                while not self.closing.is_set():
                     message = pubsub.get_message(timeout=1)
                     if message is not None and message["type"] == "message":
                         self._deliver(json.loads(message["data"]))
@@ -119,6 +131,9 @@ class CompletionListener:
                 self.ready.clear()
                 self._wake_all()
                 time.sleep(0.5)
+            finally:
+                pubsub.close()
+                client.close()
 
     def _deliver(self, notice: dict) -> None:
         with self.lock:
