@@ -9,7 +9,6 @@ from shared.accepting.batches import BatchProgress
 from shared.accepting.references import metadata_value
 from shared.ledger.applying import Outcome
 from shared.ledger.money import to_json_number
-from shared.ledger.rules import transfer_view
 from shared.store.models import (
     CAPTURE,
     FAILED,
@@ -164,3 +163,18 @@ def batch_result_view(job: Job) -> dict[str, object]:
 
 def batch_status_url(batch_id: str) -> str:
     return f"/batches/{batch_id}"
+
+
+def transfer_view(outcome: Outcome) -> dict[str, object]:
+    """A succeeded transfer's answer (and its job's result)."""
+    return {
+        "job_id": outcome.job_id,
+        "type": TRANSFER,
+        "from_account": outcome.account_number,
+        "to_account": outcome.to_account,
+        "amount": to_json_number(outcome.amount),
+        "from_balance": to_json_number(outcome.new_balance or 0),
+        "to_balance": to_json_number(outcome.to_balance or 0),
+        "new_balance": to_json_number(outcome.new_balance or 0),
+        "transaction_id": outcome.transaction_id,
+    }

@@ -460,8 +460,8 @@ def _transfer(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
     _count_against_limit(source, job.amount, chunk.today)
     _move(chunk, source, job, TRANSFER_OUT, -job.amount)
     _move(chunk, destination, job, TRANSFER_IN, job.amount)
-    # Its answer follows from the job's columns (see transfer_view): a transfer batch then
-    # writes no JSON per job.
+    # Its answer follows from the job's columns (see shared.views.transfer_view): a transfer
+    # batch then writes no JSON per job.
     outcome.new_balance, outcome.to_balance = source.balance, destination.balance
 
 
@@ -521,21 +521,6 @@ def _update_account(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
     account.changed = account.controls_changed = True
     outcome.new_balance = account.balance
     outcome.result = account.view()
-
-
-def transfer_view(outcome: Outcome) -> dict[str, object]:
-    """A succeeded transfer's answer (and its job's result)."""
-    return {
-        "job_id": outcome.job_id,
-        "type": TRANSFER,
-        "from_account": outcome.account_number,
-        "to_account": outcome.to_account,
-        "amount": to_json_number(outcome.amount),
-        "from_balance": to_json_number(outcome.new_balance or 0),
-        "to_balance": to_json_number(outcome.to_balance or 0),
-        "new_balance": to_json_number(outcome.new_balance or 0),
-        "transaction_id": outcome.transaction_id,
-    }
 
 
 RULES = {
