@@ -24,14 +24,13 @@ from shared.store.db import Database
 from shared.store.models import WebhookDelivery, WebhookEvent, utcnow
 from worker.webhooks.delivery import (
     CLAIM_SECONDS,
-    Due,
-    Result,
     Sender,
     _backoff,
     claim,
     prepare,
     record,
 )
+from worker.webhooks.due import Due, Result
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ from shared.store.models import (
 from shared.timestamps import as_utc, iso
 from shared.views import batch_view, hold_view, job_view
 from worker.runtime import WorkerRuntime
+from worker.webhooks.due import Due, Result
 
 log = logging.getLogger(__name__)
 
@@ -65,32 +66,6 @@ CLAIM_SECONDS = 120  # well past a round's longest possible time
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read this far, then dropped
 MAX_DELAY = timedelta(days=1)
 USER_AGENT = "atm-webhooks/1"
-
-
-class Due(NamedTuple):
-    id: int | None  # the delivery row; None for an event sent for the first time
-    event_id: str
-    webhook_id: str
-    type: str
-    subject_id: str
-    attempts: int
-    created_at: datetime
-
-
-@dataclass
-class Result:
-    """What one send came to: a status code, or an error without one; `deferred` for a
-    delivery not tried because its receiver had already failed in this round."""
-
-    due: Due
-    status_code: int | None = None
-    error: str | None = None
-    deferred: bool = False
-    gone: bool = False  # its webhook was deleted: never to be sent
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 class FreshEvents(NamedTuple):
