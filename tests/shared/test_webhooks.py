@@ -22,15 +22,9 @@ from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
 from shared.store.db import Database
 from shared.store.models import WebhookDelivery, WebhookEvent, utcnow
-from worker.webhooks.delivery import (
-    CLAIM_SECONDS,
-    Sender,
-    _backoff,
-    claim,
-    prepare,
-    record,
-)
+from worker.webhooks.delivery import CLAIM_SECONDS, Sender, claim, prepare, record
 from worker.webhooks.due import Due, Result
+from worker.webhooks.policy import _backoff
 
 
 @pytest.mark.parametrize(

@@ -38,8 +38,6 @@ from shared.metrics import WEBHOOK_DELIVERIES
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
     BATCH_COMPLETED,
-    DELIVERED,
-    FAILED,
     HOLD_EXPIRED,
     IS_PENDING,
     PENDING,
@@ -54,6 +52,7 @@ from shared.timestamps import as_utc, iso
 from shared.views import batch_view, hold_view, job_view
 from worker.runtime import WorkerRuntime
 from worker.webhooks.due import Due, Result
+from worker.webhooks.policy import state_after
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,6 @@ BUSY_PAUSE = 2.0
 EVENT_ROWS_PER_ROUND = 100  # outbox rows read at most per round (each one transaction's)
 CLAIM_SECONDS = 120  # well past a round's longest possible time
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read this far, then dropped
-MAX_DELAY = timedelta(days=1)
 USER_AGENT = "atm-webhooks/1"
 
 
@@ -183,7 +181,7 @@ def prepare(work: Round, results: list[Result], settings: Settings) -> Recording
     tally: Counter[str] = Counter()
     for result in results:
         due = result.due
-        state = _state(result, settings, now)
+        state = state_after(result, settings, now)
         tally[state["result"]] += 1
         if due.id is None:
             key = (due.created_at, state["next"], state["completed_at"])
@@ -245,46 +243,6 @@ def record(session: Session, recording: Recording) -> None:
             session.execute(statement, rows)
     if recording.event_rows:
         session.execute(_DELETE_EVENTS, {"ids": recording.event_rows})
-
-
-def _state(result: Result, settings: Settings, now: datetime) -> dict[str, object]:
-    """A delivery's columns after this result."""
-    if result.deferred:  # not tried: its receiver had just failed
-        return {
-            "result": "deferred",
-            "status": PENDING,
-            "attempts": result.due.attempts,
-            "code": None,
-            "error": None,
-            "next": now + _backoff(settings, 1),
-            "completed_at": None,
-        }
-    attempts = result.due.attempts + 1
-    error = None if result.delivered else (result.error or f"HTTP {result.status_code}")
-    state: dict[str, object] = {
-        "attempts": attempts,
-        "code": result.status_code,
-        "error": error,
-        "next": now,
-        "completed_at": now,
-    }
-    if result.delivered:
-        return {**state, "result": DELIVERED, "status": DELIVERED}
-    if result.gone or attempts >= settings.webhook_max_attempts:
-        return {**state, "result": FAILED, "status": FAILED}
-    return {
-        **state,
-        "result": "retry",
-        "status": PENDING,
-        "next": now + _backoff(settings, attempts),
-        "completed_at": None,
-    }
-
-
-def _backoff(settings: Settings, attempts: int) -> timedelta:
-    """base, twice base, four times base … after the first, second, third failed attempt."""
-    seconds = settings.webhook_retry_base_seconds * 2 ** min(attempts - 1, 30)
-    return min(timedelta(seconds=seconds), MAX_DELAY)
 
 
 class Sender:
