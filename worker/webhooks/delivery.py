@@ -12,7 +12,6 @@ out: those events are sent again (at least once, never lost).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -27,7 +26,6 @@ from redis.exceptions import RedisError
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.accepting.batches import batch_progress
 from shared.config.settings import Settings
 from shared.errors import InvalidWebhookUrl
 from shared.events.outbox import WEBHOOKS_DOORBELL, event_id
@@ -37,20 +35,15 @@ from shared.ledger.applying import has_pending
 from shared.metrics import WEBHOOK_DELIVERIES
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
-    BATCH_COMPLETED,
-    HOLD_EXPIRED,
     IS_PENDING,
     PENDING,
-    Hold,
-    Job,
-    Webhook,
     WebhookDelivery,
     WebhookEvent,
     utcnow,
 )
-from shared.timestamps import as_utc, iso
-from shared.views import batch_view, hold_view, job_view
+from shared.timestamps import as_utc
 from worker.runtime import WorkerRuntime
+from worker.webhooks.bodies import event_bodies, live_webhooks
 from worker.webhooks.due import Due, Result
 from worker.webhooks.policy import state_after
 
@@ -256,8 +249,8 @@ class Sender:
 
     def send(self, runtime: WorkerRuntime, due: list[Due]) -> list[Result]:
         with runtime.database.read.begin() as session:
-            webhooks = _webhooks(session, {d.webhook_id for d in due})
-            bodies = _bodies(session, due)
+            webhooks = live_webhooks(session, {d.webhook_id for d in due})
+            bodies = event_bodies(session, due)
         targets: dict[str, Target | str] = {}  # webhook id -> target, or why there is none
         for webhook_id, webhook in webhooks.items():
             try:
@@ -354,41 +347,6 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, urllib3.exceptions.TimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"[:255]
-
-
-def _webhooks(session: Session, ids: set[str]) -> dict[str, Webhook]:
-    found = session.scalars(
-        select(Webhook).where(Webhook.webhook_id.in_(ids), Webhook.deleted_at.is_(None))
-    )
-    return {webhook.webhook_id: webhook for webhook in found}
-
-
-def _bodies(session: Session, due: list[Due]) -> dict[str, bytes]:
-    """Each delivery's JSON body: `{event_id, type, created_at, data}`, `data` being the
-    view of the job, batch or hold the event is about."""
-    subjects: dict[str, dict[str, object] | None] = {}
-    jobs = {d.subject_id for d in due if d.type not in (BATCH_COMPLETED, HOLD_EXPIRED)}
-    if jobs:
-        for job in session.scalars(select(Job).where(Job.job_id.in_(jobs))):
-            subjects[job.job_id] = job_view(job)
-    holds = {d.subject_id for d in due if d.type == HOLD_EXPIRED}
-    if holds:
-        for hold in session.scalars(select(Hold).where(Hold.hold_id.in_(holds))):
-            subjects[hold.hold_id] = hold_view(hold)
-    for batch_id in {d.subject_id for d in due if d.type == BATCH_COMPLETED}:
-        subjects[batch_id] = batch_view(batch_progress(session, batch_id))
-    return {
-        d.event_id: json.dumps(
-            {
-                "event_id": d.event_id,
-                "type": d.type,
-                "created_at": iso(d.created_at),
-                "data": subjects.get(d.subject_id),
-            },
-            separators=(",", ":"),
-        ).encode()
-        for d in due
-    }
 
 
 _deliveries = WebhookDelivery.__table__
