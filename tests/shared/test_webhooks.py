@@ -22,7 +22,7 @@ from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
 from shared.store.db import Database
 from shared.store.models import WebhookDelivery, WebhookEvent, utcnow
-from worker.webhooks.delivery import CLAIM_SECONDS, claim, prepare, record
+from worker.webhooks.claims import CLAIM_SECONDS, claim, prepare, record
 from worker.webhooks.due import Due, Result
 from worker.webhooks.http import Sender
 from worker.webhooks.policy import _backoff
