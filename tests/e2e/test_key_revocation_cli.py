@@ -17,7 +17,7 @@ from shared.labels import database_label
 from tests.conftest import ADMIN_SECRET, Api
 from tests.stack import RedisServer, Stack, free_port
 from web import create_app
-from web.http.auth import FLUSHERS_KEY, KeyDirectory
+from web.http.key_directory import FLUSHERS_KEY, KeyDirectory
 
 OTHER_DATABASE = "sqlite:////elsewhere/atm.db"
 

@@ -14,7 +14,7 @@ import redis
 
 from shared.access.api_keys import READ, KeyIdentity
 from tests.stack import RedisServer
-from web.http.auth import STALE_SECONDS, KeyDirectory
+from web.http.key_directory import STALE_SECONDS, KeyDirectory
 
 KEY = KeyIdentity("key-1", "reader", frozenset({READ}), None)
 

@@ -1,8 +1,8 @@
 """Revoking a key from the admin CLI: which Redis it tells, and which web processes heard.
 
-A web process registers in Redis at every flush (web/http/auth.py), naming the database it
-serves. A revocation told to a Redis that no web process of this database uses reaches
-none of them, so the CLI looks there first instead of trusting an empty list.
+A web process registers in Redis at every flush (web/http/key_directory.py), naming the
+database it serves. A revocation told to a Redis that no web process of this database uses
+reaches none of them, so the CLI looks there first instead of trusting an empty list.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from web.http.auth import REVOCATIONS_KEY, KeyDirectory
+from web.http.key_directory import REVOCATIONS_KEY, KeyDirectory
 
 # How long the CLI looks for a live web process of its database: a process whose event
 # loop is busy (a large batch being parsed) may miss a flush or two.

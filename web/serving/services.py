@@ -17,7 +17,7 @@ from shared.access.api_keys import identify
 from shared.config.settings import Settings
 from shared.labels import database_label
 from shared.store.db import Database
-from web.http.auth import KeyDirectory
+from web.http.key_directory import KeyDirectory
 from web.serving.dispatch import PartitionDispatcher
 from web.serving.hold_directory import HoldDirectory
 from web.serving.intake import JobIntake
