@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.config.settings import load_settings
-from shared.store.bulk import BulkStatement, reserve_ids
+from shared.store.bulk import INLINE_FROM, BulkStatement, reserve_ids
 from shared.store.db import Database, init_database
 from shared.store.models import Job, LedgerEntry
 from shared.store.prepared import Prepared
@@ -50,6 +50,31 @@ def test_rows_and_shared_values_land_in_their_columns(database: Database) -> Non
         ("b", "2", 200, "succeeded", 7),
     ]
     assert {value.replace(tzinfo=UTC) for value in created} == {accepted.replace(tzinfo=UTC)}
+
+
+@pytest.mark.parametrize(
+    "applied_by", ["o'brien'); DELETE FROM jobs; --", "nul\x00inside", None], ids=repr
+)
+def test_shared_values_land_exactly_whatever_they_hold(
+    database: Database, applied_by: str | None
+) -> None:
+    """On SQLite, with many rows, the shared values are written into the statement as
+    literals (a quote doubled; a value no literal can hold, such as one with a NUL, is
+    bound instead)."""
+    if "\x00" in (applied_by or "") and database.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's text cannot hold a NUL")
+    insert_jobs = BulkStatement(
+        _jobs.insert(), columns=("job_id", "account_number", "amount", "partition", "type")
+    )
+    with database.writing() as session:
+        insert_jobs.executemany(
+            session,
+            [(f"j{index}", "1", 100, 0, "deposit") for index in range(INLINE_FROM)],
+            {"status": "queued", "applied_by": applied_by, "created_at": datetime.now(UTC)},
+        )
+    with database.read.begin() as session:
+        rows = session.execute(select(Job.job_id, Job.applied_by).order_by(Job.id)).all()
+    assert [tuple(row) for row in rows] == [(f"j{i}", applied_by) for i in range(INLINE_FROM)]
 
 
 def test_a_value_needing_conversion_must_be_shared(tmp_path: Path) -> None:
