@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
-from shared.ledger.rules import Chunk, Outcome
+from shared.ledger.chunk import Chunk, Outcome
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
     BATCH_COMPLETED,

@@ -1,7 +1,8 @@
 """Applying a partition's queued operations: in order, exactly once, in one transaction.
 
-The rules themselves are in `shared.ledger.rules`; this module reads what a chunk needs, runs the
-rules, and writes back what they changed, all inside the caller's write transaction.
+The rules themselves are in `shared.ledger.rules` (and what they work on in
+`shared.ledger.chunk`); this module reads what a chunk needs, runs the rules, and writes
+back what they changed, all inside the caller's write transaction.
 """
 
 from __future__ import annotations
@@ -16,17 +17,9 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.events.outbox import record_events
+from shared.ledger.chunk import AccountState, Chunk, HoldState, Outcome, QueuedJob, TargetJob
 from shared.ledger.queue_reading import PartProgress, queued_work
-from shared.ledger.rules import (
-    AccountState,
-    Chunk,
-    HoldState,
-    Outcome,
-    QueuedJob,
-    TargetJob,
-    decide,
-    expire_due_holds,
-)
+from shared.ledger.rules import decide, expire_due_holds
 from shared.store.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
 from shared.store.models import (
     ACTIVE,

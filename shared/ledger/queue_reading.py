@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, case, null, select, union_all
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_queue import decoded_parts, operation_id_prefix
-from shared.ledger.rules import QueuedJob
+from shared.ledger.chunk import QueuedJob
 from shared.store.models import BATCH_PART, IS_QUEUED, Job
 from shared.store.prepared import Prepared
 

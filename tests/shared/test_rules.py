@@ -24,15 +24,8 @@ from shared.errors import (
     LimitExceeded,
     NotReversible,
 )
-from shared.ledger.rules import (
-    AccountState,
-    Chunk,
-    Outcome,
-    QueuedJob,
-    TargetJob,
-    decide,
-    expire_due_holds,
-)
+from shared.ledger.chunk import AccountState, Chunk, Outcome, QueuedJob, TargetJob
+from shared.ledger.rules import decide, expire_due_holds
 from shared.store.models import (
     ACTIVE,
     CAPTURE,

@@ -18,9 +18,9 @@ from shared.ledger.accounts import (
     open_account,
     validate_account_number,
 )
+from shared.ledger.chunk import account_view
 from shared.ledger.holds import HeldAmount
 from shared.ledger.money import parse_amount, to_json_number
-from shared.ledger.rules import account_view
 from shared.store.models import (
     ACCOUNT_STATUSES,
     ACTIVE,
