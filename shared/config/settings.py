@@ -16,8 +16,10 @@ its own rules of precedence and search path.
 Each field names its variable (`alias`) and says what it sets (`description`), which is
 also what the configuration page, docs/configuration.md, is generated from
 (`python -m shared.config.page`; `shown_default` is the page's text for a default that is
-not a plain value). The checks are reusable annotated types (PositiveInt, Flag, ...); a
-value in the environment is stripped first, and an empty one is unset.
+not a plain value). The module is long because every variable is a field with its
+description. The checks of the values are reusable annotated types (PositiveInt, Flag,
+...) in shared.config.checks; a value in the environment is stripped first, and an empty
+one is unset.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The rules themselves are in `shared.ledger.rules` (and what they work on in
 `shared.ledger.chunk`); this module reads what a chunk needs, runs the rules, and writes
-back what they changed, all inside the caller's write transaction.
+back what they changed, all inside the caller's write transaction. Its second half is the
+statements it runs, declared once beside the code that runs them.
 """
 
 from __future__ import annotations
