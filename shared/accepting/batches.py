@@ -1,4 +1,4 @@
-"""Batches: whole-body validation, recording all operations at once, progress and results."""
+"""Batches: their validated operations, recording all of them at once, progress and results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -18,101 +17,45 @@ from shared.accepting.batch_queue import (
     part_job_id,
     queued_operation_jobs,
 )
-from shared.accepting.references import parse_metadata, parse_reference
-from shared.errors import (
-    BatchNotFound,
-    DomainError,
-    InvalidBatch,
-    InvalidOperation,
-    InvalidTransfer,
-)
-from shared.ledger.accounts import validate_account_number
-from shared.ledger.money import parse_amount
+from shared.errors import BatchNotFound
 from shared.partitioning import partition_of
+from shared.shapes.checking import StaticLimits
+from shared.shapes.requests import BatchItem
+from shared.shapes.validating import validated
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
     BATCH_PART,
-    BATCH_TYPES,
     FAILED,
     IN_BATCH_INDEX,
     PROCESSING,
     QUEUED,
     SUCCEEDED,
-    TRANSFER,
     Batch,
     Job,
     utcnow,
 )
 
-MAX_DETAILS = 100  # enough to fix a file by; a body with more bad rows says how many
 
-
-def parse_operations(raw: object, *, max_batch: int, max_cents: int) -> list[BatchOperation]:
-    """Validate every operation of a batch body; raise InvalidBatch listing each bad one.
-
-    Nothing is recorded unless all of them are valid.
-    """
-    if not isinstance(raw, list):
-        raise InvalidBatch("operations must be a list", details=[])
-    if not 1 <= len(raw) <= max_batch:
-        raise InvalidBatch(f"a batch holds 1 to {max_batch} operations", details=[])
-    operations: list[BatchOperation] = []
-    details: list[dict[str, object]] = []
-    for index, item in enumerate(raw):
-        try:
-            parsed = parse_operation(item, max_cents=max_cents)
-        except DomainError as error:
-            details.append({"index": index, "type": error.type, "message": error.message})
-            continue
-        operations.append(
-            BatchOperation(
-                index,
-                parsed.type,
-                parsed.account_number,
-                parsed.cents,
-                parsed.to_account,
-                parsed.reference,
-                parsed.metadata,
-            )
+def batch_operations(items: Sequence[BatchItem]) -> list[BatchOperation]:
+    """A validated batch body's operations, each with its index in the batch."""
+    return [
+        BatchOperation(
+            index,
+            item.type,
+            item.account_number,
+            item.amount,
+            item.to_account,
+            item.reference,
+            item.metadata,
         )
-    if details:
-        shown = details[:MAX_DETAILS]
-        more = f" (the first {len(shown)} are listed)" if len(details) > len(shown) else ""
-        raise InvalidBatch(f"{len(details)} operation(s) are invalid{more}", details=shown)
-    return operations
+        for index, item in enumerate(items)
+    ]
 
 
-class ParsedOperation(NamedTuple):
-    account_number: str
-    type: str
-    cents: int
-    reference: str | None
-    metadata: str | None
-    to_account: str | None = None
-
-
-def parse_operation(item: object, *, max_cents: int) -> ParsedOperation:
-    """One operation's account number, type, amount in cents, reference and metadata, or a
-    DomainError."""
-    if not isinstance(item, dict):
-        raise InvalidOperation("each operation must be an object")
-    number = validate_account_number(item.get("account_number"))
-    op_type = item.get("type")
-    if op_type not in BATCH_TYPES:
-        raise InvalidOperation(f"type must be one of {', '.join(BATCH_TYPES)}")
-    to_account = None
-    if op_type == TRANSFER:
-        to_account = validate_account_number(item.get("to_account"))
-        if to_account == number:
-            raise InvalidTransfer("a transfer needs two different accounts")
-    return ParsedOperation(
-        number,
-        str(op_type),
-        parse_amount(item.get("amount"), max_cents=max_cents),
-        parse_reference(item.get("reference")),
-        parse_metadata(item.get("metadata")),
-        to_account,
-    )
+def parse_operation(item: object, *, max_cents: int) -> BatchItem:
+    """One operation of a batch file (an operation of a batch body, on its own), or the
+    DomainError of its first bad field."""
+    return validated(BatchItem, item, StaticLimits(max_cents))
 
 
 def record_batch(

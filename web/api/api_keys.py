@@ -8,16 +8,10 @@ from flask import Blueprint, Response
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
-from shared.access.api_keys import (
-    create_key,
-    key_view,
-    list_keys,
-    parse_accounts,
-    parse_name,
-    parse_scopes,
-    revoke_key,
-)
+from shared.access.api_keys import create_key, key_view, list_keys, revoke_key
 from shared.errors import RevocationNotAnnounced, ServiceUnavailable
+from shared.shapes.requests import NewApiKeyBody
+from shared.shapes.validating import validated
 from web.http.auth import admin, require_unlimited
 from web.http.parsing import json_object_body
 from web.http.responses import success
@@ -30,13 +24,10 @@ api_keys = Blueprint("api_keys", __name__)
 @admin
 def create_api_key() -> Response:
     require_unlimited()  # a key limited to some accounts may not mint wider ones
-    body = json_object_body()
-    name = parse_name(body.get("name"))
-    scopes = parse_scopes(body.get("scopes"))
-    accounts = parse_accounts(body.get("accounts"))
+    new = validated(NewApiKeyBody, json_object_body(), current_services().settings)
 
     def create(session: Session) -> dict[str, object]:
-        created = create_key(session, name, scopes, accounts)
+        created = create_key(session, new.name, new.scopes, new.accounts)
         return {**key_view(created.record), "secret": created.secret}
 
     data = current_services().writing(create)

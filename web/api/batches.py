@@ -7,23 +7,24 @@ from sqlalchemy.orm import Session
 
 from shared.accepting.batch_queue import new_batch_id
 from shared.accepting.batches import (
+    batch_operations,
     batch_progress,
     batch_results,
-    parse_operations,
     record_batch,
 )
 from shared.accepting.idempotency import StoredResponse
+from shared.shapes.requests import BatchBody, BatchResultsQuery
+from shared.shapes.validating import validated
 from shared.views import batch_result_view, batch_status_url, batch_view
 from web.http.auth import caller_id, operate, require_account
 from web.http.idempotency import create_once, idempotency_claim, replayed
-from web.http.parsing import json_object_body, query_int
+from web.http.parsing import checked_query, json_object_body
 from web.http.request_ids import current_request_id
 from web.http.responses import success
 from web.serving.services import current_services
 from web.serving.waiting import read_until_final
 
 batches = Blueprint("batches", __name__)
-MAX_RESULTS_PAGE = 10_000
 
 
 @batches.post("/batches")
@@ -34,9 +35,7 @@ def create_batch() -> Response:
     body = json_object_body()
     claim = idempotency_claim(body)
     batch_id = new_batch_id()
-    operations = parse_operations(
-        body.get("operations"), max_batch=settings.max_batch, max_cents=settings.max_amount_cents
-    )
+    operations = batch_operations(validated(BatchBody, body, settings).operations)
     for number in {operation.account_number for operation in operations}:
         require_account(number)
     services.backpressure.admit(len(operations))
@@ -77,9 +76,10 @@ def get_batch(batch_id: str) -> Response:
 
 @batches.get("/batches/<batch_id>/results")
 def get_batch_results(batch_id: str) -> Response:
-    offset = query_int("offset", 0, minimum=0) or 0
-    limit = query_int("limit", 1000, minimum=1, maximum=MAX_RESULTS_PAGE) or 1000
-    total, jobs = current_services().reading(batch_results, batch_id, offset, limit)
+    services = current_services()
+    query = checked_query(BatchResultsQuery, services.settings)
+    offset, limit = query.offset, query.limit
+    total, jobs = services.reading(batch_results, batch_id, offset, limit)
     results = [batch_result_view(job) for job in jobs]
     return success(
         {"batch_id": batch_id, "offset": offset, "limit": limit, "total": total, "results": results}

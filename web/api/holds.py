@@ -6,7 +6,9 @@ from flask import Blueprint, Response
 
 from shared.errors import InvalidAmount
 from shared.ledger.holds import HeldAmount, get_hold, held_amount
-from shared.ledger.money import format_cents, parse_amount
+from shared.ledger.money import format_cents
+from shared.shapes.requests import CaptureBody, Tagged, TagsBody
+from shared.shapes.validating import validated
 from shared.store.models import CAPTURE, VOID
 from shared.views import hold_view
 from web.http.auth import operate
@@ -31,22 +33,23 @@ def capture_hold(hold_id: str) -> Response:
     services = current_services()
     body = json_object_body(allow_empty=True)
     hold = find_hold(services, hold_id)
-    amount = hold.amount
-    if body.get("amount") is not None:
-        amount = parse_amount(body["amount"], max_cents=services.settings.max_amount_cents)
-        if amount > hold.amount:
-            raise InvalidAmount(
-                f"cannot capture {format_cents(amount)} of a hold of {format_cents(hold.amount)}"
-            )
-    return _submit_for(hold.account_number, hold_id, CAPTURE, amount, body)
+    capture = validated(CaptureBody, body, services.settings)
+    amount = hold.amount if capture.amount is None else capture.amount
+    if amount > hold.amount:
+        raise InvalidAmount(
+            f"cannot capture {format_cents(amount)} of a hold of {format_cents(hold.amount)}"
+        )
+    return _submit_for(hold.account_number, hold_id, CAPTURE, amount, body, capture)
 
 
 @holds.post("/holds/<hold_id>/void")
 @operate
 def void_hold(hold_id: str) -> Response:
+    services = current_services()
     body = json_object_body(allow_empty=True)
-    hold = find_hold(current_services(), hold_id)
-    return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body)
+    hold = find_hold(services, hold_id)
+    tags = validated(TagsBody, body, services.settings)
+    return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body, tags)
 
 
 def find_hold(services: Services, hold_id: str) -> HeldAmount:
@@ -59,7 +62,12 @@ def find_hold(services: Services, hold_id: str) -> HeldAmount:
 
 
 def _submit_for(
-    account_number: str, hold_id: str, op_type: str, amount: int, body: dict[str, object]
+    account_number: str,
+    hold_id: str,
+    op_type: str,
+    amount: int,
+    body: dict[str, object],
+    tags: Tagged,
 ) -> Response:
     """A capture or void is an operation of the hold's account, in its order."""
-    return submit_job(body, account_number, op_type, amount, target_id=hold_id)
+    return submit_job(body, tags, account_number, op_type, amount, target_id=hold_id)

@@ -9,23 +9,21 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
-from shared.events.targets import resolve
 from shared.events.webhooks import (
     create_webhook,
     delete_webhook,
     list_webhooks,
-    parse_events,
-    parse_secret,
     recent_deliveries,
     webhook_view,
 )
+from shared.shapes.requests import DeliveriesQuery, NewWebhookBody
+from shared.shapes.validating import validated
 from web.http.auth import admin, require_unlimited
-from web.http.parsing import json_object_body, query_int
+from web.http.parsing import checked_query, json_object_body
 from web.http.responses import success
 from web.serving.services import current_services
 
 webhooks = Blueprint("webhooks", __name__)
-MAX_DELIVERIES_PAGE = 1000
 
 
 @webhooks.post("/webhooks")
@@ -33,14 +31,11 @@ MAX_DELIVERIES_PAGE = 1000
 def subscribe() -> Response:
     require_unlimited()
     services = current_services()
-    body = json_object_body()
-    url = body.get("url")
-    resolve(url, allow_private=services.settings.webhook_allow_private)  # refuses with a 400
-    events = parse_events(body.get("events"))
-    secret = parse_secret(body.get("secret"))
+    new = validated(NewWebhookBody, json_object_body(), services.settings)  # resolves the url
 
     def create(session: Session) -> dict[str, object]:
-        return {**webhook_view(create_webhook(session, str(url), events, secret)), "secret": secret}
+        webhook = create_webhook(session, new.url, new.events, new.secret)
+        return {**webhook_view(webhook), "secret": new.secret}
 
     data = services.writing(create)
     return success(data, status=201, headers={"Location": f"/webhooks/{data['webhook_id']}"})
@@ -67,5 +62,6 @@ def unsubscribe(webhook_id: str) -> Response:
 def deliveries(webhook_id: str) -> Response:
     """The most recent first."""
     require_unlimited()
-    limit = query_int("limit", 50, minimum=1, maximum=MAX_DELIVERIES_PAGE) or 50
-    return success({"deliveries": current_services().reading(recent_deliveries, webhook_id, limit)})
+    services = current_services()
+    limit = checked_query(DeliveriesQuery, services.settings).limit
+    return success({"deliveries": services.reading(recent_deliveries, webhook_id, limit)})

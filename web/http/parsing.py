@@ -1,22 +1,21 @@
-"""Reading requests: the JSON body (exact decimals), the Prefer header, query integers."""
+"""Reading requests: the JSON body (exact decimals), the Prefer header, the query string."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from flask import request
 
-from shared.accepting.references import is_reference
-from shared.errors import InvalidJson, InvalidParameter, UnsupportedMediaType
+from shared.errors import InvalidJson, UnsupportedMediaType
+from shared.shapes.checking import Limits, Shape
+from shared.shapes.validating import validated
 
+S = TypeVar("S", bound=Shape)
 MAX_JSON_DEPTH = 64
-# The largest integer a database column or OFFSET takes (a signed 64-bit integer).
-MAX_QUERY_INT = 2**63 - 1
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 _DELTA_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
@@ -98,45 +97,9 @@ def parse_prefer() -> Preferences:
     return Preferences(respond_async=respond_async, wait=wait)
 
 
-def query_int(
-    name: str, default: int | None, *, minimum: int = 0, maximum: int | None = None
-) -> int | None:
-    """An integer query parameter; above `maximum` it is clamped.
-
-    Plain ASCII digits only (not Arabic-Indic digits, "1_0" or " 1 ", which int() would take),
-    and no larger than a 64-bit database integer; anything else is a 400.
-    """
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _ASCII_DIGITS.fullmatch(raw):
-        raise InvalidParameter(f"{name} must be a whole number written in digits 0-9")
-    value = int(raw) if len(raw.lstrip("0")) <= 19 else MAX_QUERY_INT + 1
-    if value > MAX_QUERY_INT:
-        raise InvalidParameter(f"{name} must be at most {MAX_QUERY_INT}")
-    if value < minimum:
-        raise InvalidParameter(f"{name} must be at least {minimum}")
-    return min(value, maximum) if maximum is not None else value
-
-
-def query_choice(name: str, choices: Sequence[str]) -> str | None:
-    """A query parameter that must be one of `choices` when present."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if raw not in choices:
-        raise InvalidParameter(f"{name} must be one of {', '.join(choices)}")
-    return raw
-
-
-def query_reference(name: str) -> str | None:
-    """A query parameter holding a reference (1 to 128 printable ASCII characters)."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not is_reference(raw):
-        raise InvalidParameter(f"{name} must be 1 to 128 printable ASCII characters")
-    return raw
+def checked_query(shape: type[S], limits: Limits) -> S:
+    """The query string checked as `shape` (a parameter given twice: its first value)."""
+    return validated(shape, request.args.to_dict(), limits)
 
 
 def long_poll_seconds(prefer: Preferences, maximum: float) -> tuple[float, dict[str, str]]:

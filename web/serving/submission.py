@@ -9,10 +9,10 @@ from flask import Response
 
 from shared.accepting.idempotency import Claim
 from shared.accepting.operations import Operation, get_job, new_id
-from shared.accepting.references import parse_metadata, parse_reference
 from shared.errors import ERRORS_BY_TYPE
 from shared.ledger.applying import Outcome
-from shared.ledger.money import parse_amount
+from shared.shapes.requests import AmountBody, Tagged
+from shared.shapes.validating import validated
 from shared.store.models import FINAL_STATUSES, SUCCEEDED
 from shared.views import completed_operation_view, job_status_url
 from web.http.auth import caller_id, require_account
@@ -28,20 +28,24 @@ RETRY_AFTER_SECONDS = "1"
 
 def submit_operation(account_number: str, op_type: str) -> Response:
     """A withdraw or deposit: the seed's endpoints."""
-    settings = current_services().settings
     body = json_object_body()
-    amount = parse_amount(body.get("amount"), max_cents=settings.max_amount_cents)
-    return submit_job(body, account_number, op_type, amount)
+    shape = validated(AmountBody, body, current_services().settings)
+    return submit_job(body, shape, account_number, op_type, shape.amount)
 
 
 def submit_job(
-    body: dict[str, object], account_number: str, op_type: str, amount: int, **fields: str | None
+    body: dict[str, object],
+    tags: Tagged,
+    account_number: str,
+    op_type: str,
+    amount: int,
+    **fields: str | None,
 ) -> Response:
-    """Submit an operation of `account_number` with the body's reference and metadata and
-    the request's id; `fields` are the operation's own (to_account, target_id, details)."""
+    """Submit an operation of `account_number` with the body's reference and metadata (its
+    validated `tags`) and the request's id; `fields` are the operation's own (to_account,
+    target_id, details)."""
     require_account(account_number)
-    reference = parse_reference(body.get("reference"))
-    metadata = parse_metadata(body.get("metadata"))
+    reference, metadata = tags.reference, tags.metadata
     request_id = current_request_id()
     submitted_by = caller_id()
     return submit(

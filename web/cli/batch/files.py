@@ -75,7 +75,7 @@ def parse_operations(
                 line,
                 parsed.account_number,
                 parsed.type,
-                format_cents(parsed.cents),
+                format_cents(parsed.amount),
                 parsed.reference,
                 parsed.metadata,
             )

@@ -1,0 +1,1 @@
+"""Request shapes: every body and query string the API takes, declared once as pydantic models."""

@@ -1,0 +1,247 @@
+"""The request bodies and query strings of the API, in the order their fields are checked.
+
+The first field in declaration order that fails gives the request's error, as the checks
+did when each view made them one after the other; so fields are listed in that order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Protocol
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from shared.accepting.references import is_reference
+from shared.access.api_keys import SCOPES, parse_accounts, parse_name, parse_scopes
+from shared.errors import InvalidParameter
+from shared.events.targets import resolve
+from shared.events.webhooks import parse_events, parse_secret
+from shared.ledger.accounts import MAX_HISTORY_PAGE, validate_account_number
+from shared.shapes.checking import (
+    Checked,
+    Counted,
+    Shape,
+    choice,
+    limits_of,
+    query_int,
+    rule_error,
+)
+from shared.shapes.fields import (
+    ACCOUNT_NUMBER,
+    DEFAULT_HOLD_SECONDS,
+    REFERENCE,
+    WEBHOOK_URL,
+    AccountNumber,
+    Amount,
+    CaptureAmount,
+    DailyLimit,
+    ExpiresIn,
+    Metadata,
+    NewAccountNumber,
+    OpeningAmount,
+    Reference,
+    nullable,
+)
+from shared.store.models import (
+    ACCOUNT_STATUSES,
+    BATCH_TYPES,
+    EVENT_TYPES,
+    LEDGER_TYPES,
+    TRANSFER,
+)
+
+MAX_RESULTS_PAGE = 10_000
+MAX_DELIVERIES_PAGE = 1000
+
+
+class Tagged(Protocol):
+    """What every operation may carry: a reference and metadata (compact JSON)."""
+
+    reference: str | None
+    metadata: str | None
+
+
+class AmountBody(Shape):
+    """POST /accounts/{n}/withdraw and /deposit: the seed's endpoints, and the hot path."""
+
+    amount: Amount
+    reference: Reference = None
+    metadata: Metadata = None
+
+
+class HoldBody(Shape):
+    amount: Amount
+    expires_in: ExpiresIn = DEFAULT_HOLD_SECONDS
+    reference: Reference = None
+    metadata: Metadata = None
+
+
+class CaptureBody(Shape):
+    amount: CaptureAmount = None
+    reference: Reference = None
+    metadata: Metadata = None
+
+
+class TagsBody(Shape):
+    """A void or a reversal: what any operation may carry, and nothing else."""
+
+    reference: Reference = None
+    metadata: Metadata = None
+
+
+class TransferBody(Shape):
+    from_account: AccountNumber
+    to_account: AccountNumber
+    amount: Amount
+    reference: Reference = None
+    metadata: Metadata = None
+
+    @field_validator("to_account", mode="after")
+    @classmethod
+    def _two_accounts(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("from_account"):
+            raise rule_error(
+                "invalid_transfer", "from_account and to_account must be different accounts"
+            )
+        return value
+
+
+class NewAccountBody(Shape):
+    account_number: NewAccountNumber = None
+    initial_balance: OpeningAmount = 0
+    daily_withdrawal_limit: DailyLimit = None
+
+
+class AccountChangesBody(Shape):
+    """PATCH /accounts/{n}: only the fields given change."""
+
+    status: Annotated[str | None, choice(ACCOUNT_STATUSES, "invalid_parameter")] = None
+    daily_withdrawal_limit: DailyLimit = None
+
+    model_config = {"json_schema_extra": {"additionalProperties": False}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields_only(cls, data: object) -> object:
+        unknown = sorted(set(data) - set(cls.model_fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise rule_error("invalid_parameter", f"unknown field(s): {', '.join(unknown)}")
+        return data
+
+
+def _to_account(value: object, info: ValidationInfo) -> str | None:
+    """A transfer's destination: another account; ignored on other operations."""
+    if info.data.get("type") != TRANSFER:
+        return None
+    number = validate_account_number(value)
+    if number == info.data.get("account_number"):
+        raise rule_error("invalid_transfer", "a transfer needs two different accounts")
+    return number
+
+
+class BatchItem(Shape):
+    """One operation of a batch (and one line of a batch file)."""
+
+    not_an_object: ClassVar[tuple[str, str]] = (
+        "invalid_operation",
+        "each operation must be an object",
+    )
+
+    account_number: AccountNumber
+    type: Annotated[str, choice(BATCH_TYPES, "invalid_operation")]
+    to_account: Annotated[
+        str | None,
+        Checked(_to_account, {**ACCOUNT_NUMBER, "description": "a transfer's destination"}),
+    ] = Field(None, validate_default=True)
+    amount: Amount
+    reference: Reference = None
+    metadata: Metadata = None
+
+
+class BatchBody(Shape):
+    operations: Annotated[
+        list[BatchItem],
+        Counted("invalid_batch", lambda limits: limits.max_batch, "batch"),
+    ]
+
+
+class NewApiKeyBody(Shape):
+    name: Annotated[
+        str,
+        Checked(
+            lambda value, info: parse_name(value),
+            {"type": "string", "minLength": 1, "maxLength": 128},
+        ),
+    ]
+    scopes: Annotated[
+        list[str],
+        Checked(
+            lambda value, info: parse_scopes(value),
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": list(SCOPES)},
+            },
+        ),
+    ]
+    accounts: Annotated[
+        list[str] | None,
+        Checked(
+            lambda value, info: parse_accounts(value),
+            nullable({"type": "array", "minItems": 1, "items": ACCOUNT_NUMBER}),
+        ),
+    ] = None
+
+
+def _webhook_url(value: object, info: ValidationInfo) -> str:
+    """Resolved here, with the other fields' checks, so that a URL whose host is private or
+    unknown is still the request's first error (every address it has must be public)."""
+    resolve(value, allow_private=limits_of(info).webhook_allow_private)  # type: ignore[arg-type]
+    return str(value)
+
+
+class NewWebhookBody(Shape):
+    url: Annotated[str, Checked(_webhook_url, WEBHOOK_URL)]
+    events: Annotated[
+        list[str],
+        Checked(
+            lambda value, info: parse_events(value),
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": list(EVENT_TYPES)},
+            },
+        ),
+    ]
+    # A new random one when left out.
+    secret: Annotated[
+        str,
+        Checked(
+            lambda value, info: parse_secret(value),
+            {"type": "string", "minLength": 16, "maxLength": 128},
+        ),
+    ] = Field(None, validate_default=True)
+
+
+class TransactionsQuery(Shape):
+    limit: Annotated[int, query_int(1, MAX_HISTORY_PAGE)] = 50
+    before: Annotated[int | None, query_int(1)] = None
+    type: Annotated[str | None, choice(LEDGER_TYPES, "invalid_parameter")] = None
+    reference: Annotated[
+        str | None,
+        Checked(lambda value, info: _query_reference(value), REFERENCE),
+    ] = None
+
+
+def _query_reference(value: str) -> str:
+    if not is_reference(value):
+        raise InvalidParameter("reference must be 1 to 128 printable ASCII characters")
+    return value
+
+
+class BatchResultsQuery(Shape):
+    offset: Annotated[int, query_int(0)] = 0
+    limit: Annotated[int, query_int(1, MAX_RESULTS_PAGE)] = 1000
+
+
+class DeliveriesQuery(Shape):
+    limit: Annotated[int, query_int(1, MAX_DELIVERIES_PAGE)] = 50
