@@ -179,6 +179,9 @@ class LimitedSchema(GenerateJsonSchema):
     def under(cls, limits: Limits) -> type[LimitedSchema]:
         return type("LimitedSchema", (cls,), {"limits": limits})
 
+    def field_title_should_be_set(self, schema: object) -> bool:
+        return False  # "Account Number" above account_number says nothing more
+
     def function_plain_schema(
         self, schema: core_schema.PlainValidatorFunctionSchema
     ) -> JsonSchemaValue:

@@ -61,7 +61,7 @@ class Tagged(Protocol):
 
 
 class AmountBody(Shape):
-    """POST /accounts/{n}/withdraw and /deposit: the seed's endpoints, and the hot path."""
+    """A withdrawal or a deposit (the seed's endpoints)."""
 
     amount: Amount
     reference: Reference = None
@@ -82,7 +82,7 @@ class CaptureBody(Shape):
 
 
 class TagsBody(Shape):
-    """A void or a reversal: what any operation may carry, and nothing else."""
+    """A void or a reversal: what any operation may carry."""
 
     reference: Reference = None
     metadata: Metadata = None
@@ -138,8 +138,9 @@ def _to_account(value: object, info: ValidationInfo) -> str | None:
     return number
 
 
+# Also each line of a batch file (web/cli/batch/files.py).
 class BatchItem(Shape):
-    """One operation of a batch (and one line of a batch file)."""
+    """One operation of a batch."""
 
     not_an_object: ClassVar[tuple[str, str]] = (
         "invalid_operation",
