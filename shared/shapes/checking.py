@@ -182,6 +182,11 @@ class LimitedSchema(GenerateJsonSchema):
     def field_title_should_be_set(self, schema: object) -> bool:
         return False  # "Account Number" above account_number says nothing more
 
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        if "default" in schema and schema["default"] is None:
+            return self.generate_inner(schema["schema"])  # left out: absent, not null
+        return super().default_schema(schema)
+
     def function_plain_schema(
         self, schema: core_schema.PlainValidatorFunctionSchema
     ) -> JsonSchemaValue:

@@ -62,9 +62,10 @@ def job_operation(
     )
 
 
-def read(path: str, operation_id: str, summary: str, data: Any, **more: Any) -> Route:
+def read(path: str, operation_id: str, summary: str, data: tuple[str, Any], **more: Any) -> Route:
+    """A GET of one resource; a query string may make it a 400."""
     failures = (400, 404, 500) if "query" in more else (404, 500)
-    return Route("GET", path, operation_id, summary, {200: (summary, data)}, failures, **more)
+    return Route("GET", path, operation_id, summary, {200: data}, failures, **more)
 
 
 ACCOUNT = "/accounts/{account_number}"
@@ -80,7 +81,12 @@ ROUTES = (
         body_required=False,
         headers=(IDEMPOTENCY_KEY,),
     ),
-    read(ACCOUNT, "get_account", "The account: balances, status, daily limit", answer.AccountView),
+    read(
+        ACCOUNT,
+        "get_account",
+        "The account: balances, status, daily limit",
+        ("the account", answer.AccountView),
+    ),
     job_operation(
         "PATCH",
         ACCOUNT,
@@ -97,7 +103,7 @@ ROUTES = (
         ask.HoldBody,
         answer.HoldPlaced,
     ),
-    read("/holds/{hold_id}", "get_hold", "A hold", answer.HoldView),
+    read("/holds/{hold_id}", "get_hold", "A hold", ("the hold", answer.HoldView)),
     job_operation(
         "POST",
         "/holds/{hold_id}/capture",
@@ -133,12 +139,12 @@ ROUTES = (
         answer.ReversalResult,
         body_required=False,
     ),
-    read(f"{ACCOUNT}/balance", "get_balance", "The balance", answer.Balance),
+    read(f"{ACCOUNT}/balance", "get_balance", "The balance", ("balance", answer.Balance)),
     read(
         f"{ACCOUNT}/transactions",
         "list_transactions",
         "The ledger, newest first",
-        answer.Transactions,
+        ("a page", answer.Transactions),
         query=ask.TransactionsQuery,
     ),
     job_operation(
@@ -161,7 +167,7 @@ ROUTES = (
         "/jobs/{job_id}",
         "get_job",
         "A job's status; Prefer: wait=N long-polls",
-        answer.Job,
+        ("the job", answer.Job),
         headers=(PREFER,),
     ),
     Route(
@@ -178,14 +184,14 @@ ROUTES = (
         "/batches/{batch_id}",
         "get_batch",
         "A batch's progress; Prefer: wait=N long-polls",
-        answer.BatchView,
+        ("progress", answer.BatchView),
         headers=(PREFER,),
     ),
     read(
         "/batches/{batch_id}/results",
         "get_batch_results",
         "Each operation's outcome, in submission order",
-        answer.BatchResults,
+        ("a page", answer.BatchResults),
         query=ask.BatchResultsQuery,
     ),
     Route(
@@ -246,7 +252,7 @@ ROUTES = (
         "/webhooks/{webhook_id}/deliveries",
         "list_webhook_deliveries",
         "A webhook's deliveries, the most recent first (admin)",
-        answer.Deliveries,
+        ("the deliveries", answer.Deliveries),
         query=ask.DeliveriesQuery,
     ),
     Route(
@@ -256,6 +262,7 @@ ROUTES = (
         "Database, Redis and workers",
         {200: ("healthy", answer.Health)},
         (503,),
+        failure_notes={503: "not healthy"},
     ),
     Route("GET", "/openapi.json", "get_openapi", "This document", {200: ("OpenAPI 3", None)}, ()),
 )

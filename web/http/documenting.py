@@ -75,6 +75,8 @@ class Route:
     query: type[Shape] | None = None
     headers: tuple[Schema, ...] = ()
     description: str | None = None
+    # What a failure status means here, where FAILURES does not say it best.
+    failure_notes: Mapping[int, str] = field(default_factory=dict)
     shapes: tuple[Any, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -165,7 +167,7 @@ def _operation(
         )
         for status, (description, shape) in route.answers.items()
     }
-    responses.update(_failures(route.failures, ref))
+    responses.update(_failures(route.failures, ref, route.failure_notes))
     operation["responses"] = responses
     return operation
 
@@ -182,8 +184,14 @@ def _envelope(data: Schema) -> Schema:
     }
 
 
-def _failures(statuses: Sequence[int], ref: Callable[[Any], Schema]) -> dict[str, Schema]:
-    return {str(status): _answer(FAILURES[status], ref(Failure)) for status in statuses}
+def _failures(
+    statuses: Sequence[int], ref: Callable[[Any], Schema], notes: Mapping[int, str] | None = None
+) -> dict[str, Schema]:
+    notes = notes or {}
+    return {
+        str(status): _answer(notes.get(status, FAILURES[status]), ref(Failure))
+        for status in statuses
+    }
 
 
 def _answer(description: str, schema: Schema) -> Schema:
