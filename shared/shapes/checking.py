@@ -9,6 +9,7 @@ checked, and from LimitedSchema's limits when the OpenAPI document is built.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -200,4 +201,5 @@ class LimitedSchema(GenerateJsonSchema):
 
     def _own(self, schema: core_schema.CoreSchema) -> JsonSchema | None:
         own = (schema.get("metadata") or {}).get(_JSON_SCHEMA)
-        return own(self.limits) if callable(own) else own
+        # A copy: the generator adds to what it is given (a default, a description).
+        return own(self.limits) if callable(own) else copy.deepcopy(own)

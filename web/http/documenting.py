@@ -77,11 +77,12 @@ class Route:
     description: str | None = None
     # What a failure status means here, where FAILURES does not say it best.
     failure_notes: Mapping[int, str] = field(default_factory=dict)
-    shapes: tuple[Any, ...] = field(init=False, default=())
 
-    def __post_init__(self) -> None:
-        answers = tuple(shape for _, shape in self.answers.values() if shape is not None)
-        object.__setattr__(self, "shapes", (*answers, *filter(None, [self.body])))
+    @property
+    def shapes(self) -> list[Any]:
+        """The shapes this operation's document refers to: its body and its answers'."""
+        answers = [shape for _, shape in self.answers.values() if shape is not None]
+        return answers if self.body is None else [self.body, *answers]
 
 
 def flask_rule(path: str) -> str:
@@ -90,6 +91,8 @@ def flask_rule(path: str) -> str:
 
 
 def build_document(app: Flask, routes: Sequence[Route], limits: Limits) -> Schema:
+    """The document of `routes` under `limits`; every operation needs the bearer key (and
+    may answer 401, 403, 429) unless its view is marked public."""
     generator = LimitedSchema.under(limits)
     shapes = list(dict.fromkeys(shape for route in routes for shape in route.shapes))
     refs, definitions = TypeAdapter.json_schemas(
