@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import ValidationInfo
 
 from shared.accepting.references import parse_metadata, parse_reference
+from shared.errors import InvalidAmount
 from shared.ledger.accounts import validate_account_number
 from shared.ledger.money import format_cents, parse_amount
 from shared.shapes.checking import Checked, JsonSchema, Limits, limits_of, rule_error
@@ -41,16 +43,41 @@ OpeningAmount = Annotated[
         lambda limits: money_schema({"minimum": 0}, limits),
     ),
 ]
-# A capture's amount: null (or left out) captures the whole hold.
+
+
+@dataclass(frozen=True)
+class HoldLimits:
+    """The limits of a capture: the settings', and the amount its hold holds."""
+
+    max_amount_cents: int
+    max_batch: int
+    webhook_allow_private: bool
+    held_cents: int
+
+    @classmethod
+    def of(cls, limits: Limits, held_cents: int) -> HoldLimits:
+        return cls(
+            limits.max_amount_cents, limits.max_batch, limits.webhook_allow_private, held_cents
+        )
+
+
+def _capture_amount(value: object, info: ValidationInfo) -> int | None:
+    """Null (or left out) captures the whole hold; more than it holds is refused."""
+    if value is None:
+        return None
+    limits: HoldLimits = info.context  # type: ignore[assignment]
+    cents = parse_amount(value, max_cents=limits.max_amount_cents)
+    if cents > limits.held_cents:
+        raise InvalidAmount(
+            f"cannot capture {format_cents(cents)} of a hold of {format_cents(limits.held_cents)}"
+        )
+    return cents
+
+
 CaptureAmount = Annotated[
     int | None,
     Checked(
-        lambda value, info: (
-            None
-            if value is None
-            else parse_amount(value, max_cents=limits_of(info).max_amount_cents)
-        ),
-        lambda limits: nullable(money_schema({"exclusiveMinimum": 0}, limits)),
+        _capture_amount, lambda limits: nullable(money_schema({"exclusiveMinimum": 0}, limits))
     ),
 ]
 DailyLimit = Annotated[

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from shared.errors import InvalidAmount
 from shared.ledger.holds import HeldAmount, get_hold, held_amount
-from shared.ledger.money import format_cents
+from shared.shapes.fields import HoldLimits
 from shared.shapes.requests import CaptureBody, Tagged, TagsBody
 from shared.shapes.validating import validated
 from shared.store.models import CAPTURE, VOID
@@ -33,12 +32,8 @@ def capture_hold(hold_id: str) -> Response:
     services = current_services()
     body = json_object_body(allow_empty=True)
     hold = find_hold(services, hold_id)
-    capture = validated(CaptureBody, body, services.settings)
+    capture = validated(CaptureBody, body, HoldLimits.of(services.settings, hold.amount))
     amount = hold.amount if capture.amount is None else capture.amount
-    if amount > hold.amount:
-        raise InvalidAmount(
-            f"cannot capture {format_cents(amount)} of a hold of {format_cents(hold.amount)}"
-        )
     return _submit_for(hold.account_number, hold_id, CAPTURE, amount, body, capture)
 
 
