@@ -1,12 +1,15 @@
 """The request bodies and query strings of the API, in the order their fields are checked.
 
 The first field in declaration order that fails gives the request's error, as the checks
-did when each view made them one after the other; so fields are listed in that order.
+did when each view made them one after the other; so fields are listed in that order. An
+operation's reference and metadata (TagsBody) are checked last, once the caller is known
+to may act on the account (web/serving/submission.py): its body is the operation's own
+shape and TagsBody together.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Protocol
+from typing import Annotated, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -53,47 +56,32 @@ MAX_RESULTS_PAGE = 10_000
 MAX_DELIVERIES_PAGE = 1000
 
 
-class Tagged(Protocol):
-    """What every operation may carry: a reference and metadata (compact JSON)."""
+class TagsBody(Shape):
+    """What any operation may carry (all a void or a reversal carries)."""
 
-    reference: str | None
-    metadata: str | None
+    reference: Reference = None
+    metadata: Metadata = None
 
 
 class AmountBody(Shape):
     """A withdrawal or a deposit (the seed's endpoints)."""
 
     amount: Amount
-    reference: Reference = None
-    metadata: Metadata = None
 
 
 class HoldBody(Shape):
     amount: Amount
     expires_in: ExpiresIn = DEFAULT_HOLD_SECONDS
-    reference: Reference = None
-    metadata: Metadata = None
 
 
 class CaptureBody(Shape):
     amount: CaptureAmount = None
-    reference: Reference = None
-    metadata: Metadata = None
-
-
-class TagsBody(Shape):
-    """A void or a reversal: what any operation may carry."""
-
-    reference: Reference = None
-    metadata: Metadata = None
 
 
 class TransferBody(Shape):
     from_account: AccountNumber
     to_account: AccountNumber
     amount: Amount
-    reference: Reference = None
-    metadata: Metadata = None
 
     @field_validator("to_account", mode="after")
     @classmethod

@@ -93,6 +93,7 @@ def test_a_request_body_is_the_shape_the_view_checks(client: FlaskClient) -> Non
     document = document_of(client)
     withdraw = document["paths"]["/accounts/{account_number}/withdraw"]["post"]
     body = withdraw["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/AmountBody"}
+    shapes = ["#/components/schemas/AmountBody", "#/components/schemas/TagsBody"]
+    assert body == {"allOf": [{"$ref": ref} for ref in shapes]}
     hold = document["components"]["schemas"]["HoldBody"]["properties"]["expires_in"]
     assert (hold["minimum"], hold["maximum"]) == (1, 604_800)

@@ -19,7 +19,6 @@ from shared.shapes.requests import (
     AccountChangesBody,
     HoldBody,
     NewAccountBody,
-    TagsBody,
     TransactionsQuery,
 )
 from shared.shapes.validating import validated
@@ -70,7 +69,7 @@ def update_account(account_number: str) -> Response:
     body = json_object_body()
     changes = validated(AccountChangesBody, body, current_services().settings)
     details = json.dumps(changes.model_dump(exclude_unset=True), separators=(",", ":"))
-    return submit_job(body, TagsBody(), account_number, UPDATE_ACCOUNT, 0, details=details)
+    return submit_job(body, account_number, UPDATE_ACCOUNT, 0, details=details)
 
 
 @accounts.post("/accounts/<account_number>/holds")
@@ -83,7 +82,6 @@ def place_hold(account_number: str) -> Response:
     current_services().holds.remember(hold_id, HeldAmount(account_number, hold.amount))
     return submit_job(
         body,
-        hold,
         account_number,
         HOLD,
         hold.amount,

@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 
 from shared.ledger.holds import HeldAmount, get_hold, held_amount
 from shared.shapes.fields import HoldLimits
-from shared.shapes.requests import CaptureBody, Tagged, TagsBody
+from shared.shapes.requests import CaptureBody
 from shared.shapes.validating import validated
 from shared.store.models import CAPTURE, VOID
 from shared.views import hold_view
@@ -34,17 +34,15 @@ def capture_hold(hold_id: str) -> Response:
     hold = find_hold(services, hold_id)
     capture = validated(CaptureBody, body, HoldLimits.of(services.settings, hold.amount))
     amount = hold.amount if capture.amount is None else capture.amount
-    return _submit_for(hold.account_number, hold_id, CAPTURE, amount, body, capture)
+    return _submit_for(hold.account_number, hold_id, CAPTURE, amount, body)
 
 
 @holds.post("/holds/<hold_id>/void")
 @operate
 def void_hold(hold_id: str) -> Response:
-    services = current_services()
     body = json_object_body(allow_empty=True)
-    hold = find_hold(services, hold_id)
-    tags = validated(TagsBody, body, services.settings)
-    return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body, tags)
+    hold = find_hold(current_services(), hold_id)
+    return _submit_for(hold.account_number, hold_id, VOID, hold.amount, body)
 
 
 def find_hold(services: Services, hold_id: str) -> HeldAmount:
@@ -57,12 +55,7 @@ def find_hold(services: Services, hold_id: str) -> HeldAmount:
 
 
 def _submit_for(
-    account_number: str,
-    hold_id: str,
-    op_type: str,
-    amount: int,
-    body: dict[str, object],
-    tags: Tagged,
+    account_number: str, hold_id: str, op_type: str, amount: int, body: dict[str, object]
 ) -> Response:
     """A capture or void is an operation of the hold's account, in its order."""
-    return submit_job(body, tags, account_number, op_type, amount, target_id=hold_id)
+    return submit_job(body, account_number, op_type, amount, target_id=hold_id)

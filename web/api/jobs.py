@@ -6,8 +6,6 @@ from flask import Blueprint, Response
 
 from shared.accepting.operations import get_job
 from shared.accepting.reversals import plan_reversal
-from shared.shapes.requests import TagsBody
-from shared.shapes.validating import validated
 from shared.store.models import FINAL_STATUSES, REVERSAL
 from shared.views import job_view
 from web.http.auth import operate
@@ -35,13 +33,10 @@ def get_job_status(job_id: str) -> Response:
 @operate
 def reverse_job(job_id: str) -> Response:
     """Undo a succeeded deposit, withdrawal, transfer or capture by moving its amount back."""
-    services = current_services()
     body = json_object_body(allow_empty=True)
-    plan = services.reading(plan_reversal, job_id)
-    tags = validated(TagsBody, body, services.settings)
+    plan = current_services().reading(plan_reversal, job_id)
     return submit_job(
         body,
-        tags,
         plan.account_number,
         REVERSAL,
         plan.amount,

@@ -43,12 +43,15 @@ def job_operation(
     path: str,
     operation_id: str,
     summary: str,
-    body: type[Shape],
+    body: type[Shape] | None,
     result: Any,
     *,
     body_required: bool = True,
+    tags: bool = True,
 ) -> Route:
-    """An operation recorded as a job: its 200 once applied, or 202 to follow."""
+    """An operation recorded as a job: its 200 once applied, or 202 to follow. Its body is
+    its own shape (`body`; None: it has none) and, with `tags`, a reference and metadata."""
+    shapes = tuple(shape for shape in (body, ask.TagsBody if tags else None) if shape)
     return Route(
         method,
         path,
@@ -56,7 +59,7 @@ def job_operation(
         f"{summary} (waits for the result by default)",
         {200: ("applied", result), 202: ("accepted; follow Location", answer.Accepted)},
         JOB_FAILURES,
-        body=body,
+        body=shapes,
         body_required=body_required,
         headers=(PREFER, IDEMPOTENCY_KEY),
     )
@@ -77,7 +80,7 @@ ROUTES = (
         "Open an account",
         {201: ("opened", answer.Balance)},
         (400, 409, 413, 415, 422, 500),
-        body=ask.NewAccountBody,
+        body=(ask.NewAccountBody,),
         body_required=False,
         headers=(IDEMPOTENCY_KEY,),
     ),
@@ -94,6 +97,7 @@ ROUTES = (
         "Freeze, unfreeze or close the account, or set its daily withdrawal limit",
         ask.AccountChangesBody,
         answer.AccountView,
+        tags=False,  # any field but its own is refused
     ),
     job_operation(
         "POST",
@@ -118,7 +122,7 @@ ROUTES = (
         "/holds/{hold_id}/void",
         "void_hold",
         "Release a hold",
-        ask.TagsBody,
+        None,
         answer.HoldVoided,
         body_required=False,
     ),
@@ -135,7 +139,7 @@ ROUTES = (
         "/jobs/{job_id}/reverse",
         "reverse_job",
         "Undo a succeeded deposit, withdrawal, transfer or capture",
-        ask.TagsBody,
+        None,
         answer.ReversalResult,
         body_required=False,
     ),
@@ -177,7 +181,7 @@ ROUTES = (
         "Submit up to ATM_MAX_BATCH operations",
         {202: ("accepted", answer.BatchAccepted)},
         (400, 413, 415, 422, 500, 503),
-        body=ask.BatchBody,
+        body=(ask.BatchBody,),
         headers=(IDEMPOTENCY_KEY,),
     ),
     read(
@@ -201,7 +205,7 @@ ROUTES = (
         "Create an API key (admin); its secret is shown only here",
         {201: ("created", answer.ApiKey)},
         (400, 413, 415, 500),
-        body=ask.NewApiKeyBody,
+        body=(ask.NewApiKeyBody,),
     ),
     Route(
         "GET",
@@ -226,7 +230,7 @@ ROUTES = (
         "Subscribe a URL to events (admin); the secret is shown only here",
         {201: ("subscribed", answer.Webhook)},
         (400, 413, 415, 500),
-        body=ask.NewWebhookBody,
+        body=(ask.NewWebhookBody,),
         description="Each event is POSTed as {event_id, type, created_at, data} with "
         "ATM-Event-Id and ATM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
         "'<t>.<body>'>. Private and loopback addresses are refused unless "

@@ -24,7 +24,6 @@ def create_transfer() -> Response:
     transfer = validated(TransferBody, body, current_services().settings)
     return submit_job(
         body,
-        transfer,
         transfer.from_account,
         TRANSFER,
         transfer.amount,

@@ -62,7 +62,8 @@ BEARER: Schema = {
 @dataclass(frozen=True)
 class Route:
     """One operation: `answers` maps each success status to its description and the shape
-    of its `data` (None: a plain JSON object, not the envelope)."""
+    of its `data` (None: a plain JSON object, not the envelope); its body is all of the
+    shapes in `body` (an operation's own and TagsBody)."""
 
     method: str
     path: str  # as OpenAPI writes it: /accounts/{account_number}
@@ -70,7 +71,7 @@ class Route:
     summary: str
     answers: Mapping[int, tuple[str, Any]]
     failures: tuple[int, ...]
-    body: type[Shape] | None = None
+    body: tuple[type[Shape], ...] = ()
     body_required: bool = True
     query: type[Shape] | None = None
     headers: tuple[Schema, ...] = ()
@@ -82,7 +83,7 @@ class Route:
     def shapes(self) -> list[Any]:
         """The shapes this operation's document refers to: its body and its answers'."""
         answers = [shape for _, shape in self.answers.values() if shape is not None]
-        return answers if self.body is None else [self.body, *answers]
+        return [*self.body, *answers]
 
 
 def flask_rule(path: str) -> str:
@@ -159,10 +160,12 @@ def _operation(
     parameters += route.headers
     if parameters:
         operation["parameters"] = parameters
-    if route.body is not None:
+    if route.body:
+        parts = [ref(shape) for shape in route.body]
+        schema = parts[0] if len(parts) == 1 else {"allOf": parts}
         operation["requestBody"] = {
             "required": route.body_required,
-            "content": {"application/json": {"schema": ref(route.body)}},
+            "content": {"application/json": {"schema": schema}},
         }
     responses = {
         str(status): _answer(
