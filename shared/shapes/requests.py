@@ -2,9 +2,9 @@
 
 The first field in declaration order that fails gives the request's error, as the checks
 did when each view made them one after the other; so fields are listed in that order. An
-operation's reference and metadata (TagsBody) are checked last, once the caller is known
-to may act on the account (web/serving/submission.py): its body is the operation's own
-shape and TagsBody together.
+operation's reference and metadata (TagsBody) are checked last, once the API key is known
+to be allowed to act on the account (web/serving/submission.py): an operation's body is
+its own shape and TagsBody together.
 """
 
 from __future__ import annotations
