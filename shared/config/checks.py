@@ -153,6 +153,9 @@ SqliteSynchronous = Annotated[
 ]
 LogLevel = Annotated[
     str,
-    BeforeValidator(_one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", fold=str.upper)),
+    # Celery's levels, FATAL included.
+    BeforeValidator(
+        _one_of("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL", fold=str.upper)
+    ),
 ]
 BootstrapSecret = Annotated[str | None, BeforeValidator(_bootstrap_secret), SECRET]

@@ -76,13 +76,20 @@ _environment: ContextVar[Mapping[str, str] | None] = ContextVar("environment", d
 
 
 class _Environment(EnvSettingsSource):
-    """The process environment (or the mapping load_settings was given, and only that),
-    values stripped and blank ones left out, so that they take the default."""
+    """The process environment (or the mapping load_settings was given, and only that):
+    only the documented variables (a field's own name, such as `port`, is for code, never
+    read from the environment), values stripped and blank ones left out, so that they take
+    the default."""
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         given = _environment.get()
         environ = os.environ if given is None else given
-        return {name: value.strip() for name, value in environ.items() if value.strip()}
+        names = _VARIABLES
+        return {
+            name: value.strip()
+            for name, value in environ.items()
+            if name in names and value.strip()
+        }
 
 
 class Settings(BaseSettings):
@@ -243,7 +250,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field(
         "INFO",
         alias="ATM_LOG_LEVEL",
-        description="the workers' log level: DEBUG, INFO, WARNING, ERROR or CRITICAL",
+        description="the workers' log level: DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL",
     )
     recovery_seconds: PositiveFloat = Field(
         60.0,
@@ -378,6 +385,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Values given in code, then the environment; no .env file, no secrets directory."""
         return init_settings, _Environment(settings_cls)
+
+
+# The variables the class reads: each field's alias.
+_VARIABLES = frozenset(field.alias for field in Settings.model_fields.values() if field.alias)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

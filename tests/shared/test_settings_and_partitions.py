@@ -68,7 +68,7 @@ def test_bad_values_fail_naming_the_variable(name: str, value: str) -> None:
         ("ATM_SEED_SAMPLE_ACCOUNTS", "maybe", "must be true or false"),
         ("ATM_AUTH", "Required", "must be required or off"),
         ("ATM_SQLITE_SYNCHRONOUS", "SOMETIMES", "must be OFF, NORMAL, FULL or EXTRA"),
-        ("ATM_LOG_LEVEL", "loud", "must be DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+        ("ATM_LOG_LEVEL", "loud", "must be DEBUG, INFO, WARNING, ERROR, CRITICAL or FATAL"),
         ("ATM_WORKER_PROCESSES", "0", "must be a whole number of at least 1"),
     ],
 )
@@ -177,3 +177,13 @@ def test_partition_of_is_stable_and_spread() -> None:
     assert str(here) == elsewhere.strip()
     assert min(here.count(p) for p in range(8)) > 80
     assert queue_name(3) == "atm.partition.3"
+
+
+def test_only_the_documented_variables_are_read() -> None:
+    """A field's own name (`port`, `auth`) in the environment is not its variable."""
+    settings = load_settings({"port": "7000", "auth": "required", "host": "0.0.0.0"})
+    assert (settings.port, settings.auth, settings.host) == (5000, "off", "127.0.0.1")
+
+
+def test_celery_s_fatal_log_level_is_accepted() -> None:
+    assert load_settings({"ATM_LOG_LEVEL": "fatal"}).log_level == "FATAL"
