@@ -9,36 +9,13 @@ from pydantic_core import ErrorDetails
 
 from shared.errors import (
     DomainError,
-    InvalidAccountNumber,
-    InvalidAmount,
     InvalidBatch,
-    InvalidJson,
-    InvalidMetadata,
-    InvalidOperation,
     InvalidParameter,
-    InvalidReference,
-    InvalidTransfer,
-    InvalidWebhookUrl,
 )
-from shared.shapes.checking import Limits, Shape
+from shared.shapes.checking import VALIDATION_ERRORS, Limits, Shape
 
 S = TypeVar("S", bound=Shape)
 MAX_DETAILS = 100  # enough to fix a file by; a body with more bad items says how many
-_ERRORS: dict[str, type[DomainError]] = {
-    cls.type: cls
-    for cls in (
-        InvalidAccountNumber,
-        InvalidAmount,
-        InvalidBatch,
-        InvalidJson,
-        InvalidMetadata,
-        InvalidOperation,
-        InvalidParameter,
-        InvalidReference,
-        InvalidTransfer,
-        InvalidWebhookUrl,
-    )
-}
 
 
 def validated(shape: type[S], data: object, limits: Limits) -> S:
@@ -69,7 +46,7 @@ def domain_error(exc: ValidationError) -> DomainError:
 
 
 def _error(error: ErrorDetails) -> DomainError:
-    cls = _ERRORS.get(error["type"])
+    cls = VALIDATION_ERRORS.get(error["type"])
     if cls is None:  # not one of the project's rules: pydantic's own wording, with the field
         field = ".".join(str(part) for part in error["loc"])
         return InvalidParameter(f"{field}: {error['msg']}" if field else error["msg"])
