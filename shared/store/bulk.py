@@ -168,7 +168,7 @@ def _literals(values: Sequence[object]) -> list[str] | None:
             literals.append("NULL")
         elif isinstance(value, bool):
             literals.append(str(int(value)))
-        elif isinstance(value, int):
+        elif isinstance(value, int) and -(2**63) <= value < 2**63:  # else SQLite reads a REAL
             literals.append(str(value))
         elif isinstance(value, str) and "\x00" not in value:
             literals.append("'" + value.replace("'", "''") + "'")

@@ -52,3 +52,19 @@ def test_a_closed_app_leaves_no_thread_connection_or_open_file(
     assert not [t.name for t in started if t.is_alive()]
     assert redis_clients(redis_server) == []
     assert open_files_under(tmp_path) == []
+
+
+def test_a_closed_app_refuses_new_work_instead_of_waiting_for_good(settings: Settings) -> None:
+    with running_app(settings) as app:
+        client = app.test_client()
+        assert client.post("/accounts/10001/withdraw", json={"amount": 1}).status_code == 202
+    answers: list[int] = []
+    late = threading.Thread(
+        target=lambda: answers.append(
+            client.post("/accounts/10001/withdraw", json={"amount": 1}).status_code
+        ),
+        daemon=True,
+    )
+    late.start()
+    late.join(5)
+    assert answers == [500]

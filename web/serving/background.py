@@ -45,6 +45,10 @@ class ProcessThread:
             self.thread.start()
             return True
 
+    def running_here(self) -> bool:
+        """Whether this process's thread has started and not ended."""
+        return self.pid == _pid and self.thread is not None and self.thread.is_alive()
+
     def join(self, timeout: float) -> bool:
         """Wait up to `timeout` for this process's thread to end (its target told to stop);
         True if it has ended or never started here."""

@@ -65,6 +65,7 @@ class JobIntake:
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self.waiting: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self.thread = ProcessThread("job-intake", self._run)
+        self.closed = False
 
     def record(self, operation: Operation, claim: Claim | None = None) -> Recorded:
         """Durably record `operation` and wake its partition; AccountNotFound if no account.
@@ -74,6 +75,8 @@ class JobIntake:
         IdempotencyKeyReused. `woken` is False when the job is recorded but the wake-up
         could not be sent (Redis down): the job then waits for the owner's sweep.
         """
+        if self.closed:
+            raise RuntimeError("the job intake of this app is closed")
         self.thread.ensure_started()
         pending = _Pending(operation, claim, job_id=operation.job_id)
         self.waiting.put(pending)
@@ -84,8 +87,11 @@ class JobIntake:
         return Recorded(pending.job_id, replayed, pending.woken or replayed)
 
     def close(self, timeout: float) -> bool:
-        """End the committer after the requests already waiting; True if it has ended."""
-        self.waiting.put(None)  # type: ignore[arg-type]
+        """End the committer after the requests already waiting, and refuse new ones; True
+        if it has ended."""
+        self.closed = True
+        if self.thread.running_here():  # else no committer would take the closing marker
+            self.waiting.put(None)  # type: ignore[arg-type]
         return self.thread.join(timeout)
 
     def _run(self) -> None:

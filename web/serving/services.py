@@ -67,9 +67,10 @@ class Services:
         return self.threads.run(unit)
 
     def close(self, timeout: float = 5.0) -> None:
-        """End what this process started and close what it holds: the job committer (after
-        the jobs already handed to it), the completion subscription, the database engine,
-        the writers' lock file and the Redis client.
+        """End the job committer (after the jobs already handed to it; later ones are
+        refused) and the completion subscription, and close the database engine, the
+        writers' lock file and the Redis client. (The request-metrics flusher, a daemon
+        thread of the process rather than of the app, is left to end with the process.)
 
         A served process never calls it (they all live as long as the process); an app
         built in a process that goes on, such as a test's, does. Raises if a thread did not
