@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, Response
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from shared.access.api_keys import create_key, key_view, list_keys, revoke_key
-from shared.errors import RevocationNotAnnounced, ServiceUnavailable
 from shared.shapes.requests import NewApiKeyBody
 from shared.shapes.validating import validated
 from web.http.auth import admin, require_unlimited
 from web.http.parsing import json_object_body
 from web.http.responses import success
+from web.serving.revocations import revoke_everywhere
 from web.serving.services import current_services
 
 api_keys = Blueprint("api_keys", __name__)
@@ -49,31 +46,3 @@ def revoke_api_key(key_id: str) -> Response:
     require_unlimited()
     revoke_everywhere(key_id, lambda: current_services().writing(revoke_key, key_id))
     return success({"key_id": key_id, "revoked": True})
-
-
-def revoke_everywhere(key_id: str, revoke: Callable[[], object]) -> bool:
-    """Revoke, telling every web process to forget the keys it remembers before and after
-    the commit, and answer once they all have (False: some had not by the deadline).
-
-    If Redis cannot carry the first notice, nothing is revoked (503). If it fails after the
-    commit, the key is revoked in the database but not announced: RevocationNotAnnounced
-    (503 too, saying so), and revoking it again announces it.
-    """
-    directory = current_services().keys
-    try:
-        directory.revocations_changed()
-    except RedisError as exc:
-        raise ServiceUnavailable(
-            f"cannot announce the revocation of {key_id}: {exc}; nothing is revoked",
-            revoked=False,
-        ) from exc
-    revoke()
-    try:
-        return directory.wait_until_applied(directory.revocations_changed())
-    except RedisError as exc:
-        raise RevocationNotAnnounced(
-            f"API key {key_id} is revoked in the database, but Redis failed to announce it "
-            f"to the web processes ({exc}): one that remembers the key may accept it until "
-            "a revocation is announced; revoke it again to announce it",
-            revoked=True,
-        ) from exc

@@ -27,11 +27,11 @@ from shared.errors import DomainError, RevocationNotAnnounced
 from shared.labels import database_label, redis_label
 from shared.ledger.audit import run_audit
 from shared.store.db import init_database
-from web.api.api_keys import revoke_everywhere
 from web.cli.batch.outcome import console  # the commands' one stderr console
 from web.cli.batch.progress import record_path
 from web.cli.batch.submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
 from web.cli.key_revocation import LOOK_SECONDS, WebProcesses, live_web_processes, unacknowledged
+from web.serving.revocations import revoke_everywhere
 from web.serving.services import current_services
 
 
