@@ -223,3 +223,23 @@ class InvalidWebhookUrl(DomainError):
 class WebhookNotFound(DomainError):
     type = "webhook_not_found"
     status = 404
+
+
+# The errors a request check may give (each a 400 of the contract), by type: the request
+# shapes carry them through pydantic and shared.shapes.validating turns each back into its
+# class. Any other DomainError a check raises is not a validation error.
+VALIDATION_ERRORS: dict[str, type[DomainError]] = {
+    cls.type: cls
+    for cls in (
+        InvalidAccountNumber,
+        InvalidAmount,
+        InvalidBatch,
+        InvalidJson,
+        InvalidMetadata,
+        InvalidOperation,
+        InvalidParameter,
+        InvalidReference,
+        InvalidTransfer,
+        InvalidWebhookUrl,
+    )
+}

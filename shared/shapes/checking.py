@@ -18,19 +18,7 @@ from pydantic import BaseModel, GetCoreSchemaHandler, ValidationInfo, model_vali
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, PydanticUseDefault, core_schema
 
-from shared.errors import (
-    DomainError,
-    InvalidAccountNumber,
-    InvalidAmount,
-    InvalidBatch,
-    InvalidJson,
-    InvalidMetadata,
-    InvalidOperation,
-    InvalidParameter,
-    InvalidReference,
-    InvalidTransfer,
-    InvalidWebhookUrl,
-)
+from shared.errors import VALIDATION_ERRORS, DomainError
 
 JsonSchema = dict[str, Any]
 _JSON_SCHEMA = "atm_json_schema"  # the key of a field's JSON schema in its core schema's metadata
@@ -52,26 +40,6 @@ class StaticLimits:
     max_amount_cents: int
     max_batch: int = 65_536
     webhook_allow_private: bool = False
-
-
-# The errors a check may give (each a 400 of the contract), by type: shared.shapes.validating
-# turns each back into its class. Any other DomainError a check raises is not a validation
-# error, and passes through pydantic as it is.
-VALIDATION_ERRORS: dict[str, type[DomainError]] = {
-    cls.type: cls
-    for cls in (
-        InvalidAccountNumber,
-        InvalidAmount,
-        InvalidBatch,
-        InvalidJson,
-        InvalidMetadata,
-        InvalidOperation,
-        InvalidParameter,
-        InvalidReference,
-        InvalidTransfer,
-        InvalidWebhookUrl,
-    )
-}
 
 
 def rule_error(error_type: str, message: str) -> PydanticCustomError:

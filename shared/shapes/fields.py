@@ -21,6 +21,7 @@ MAX_DAILY_LIMIT_CENTS = 2**62
 ACCOUNT_NUMBER = {"type": "string", "pattern": "^[0-9]{1,34}$"}
 WEBHOOK_URL = {"type": "string", "format": "uri", "maxLength": 2048}
 REFERENCE = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"}
+MONEY_TEXT = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"}  # an amount as a string
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +91,7 @@ DailyLimit = Annotated[
             {
                 "oneOf": [
                     {"type": "number", "exclusiveMinimum": 0},
-                    {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+                    MONEY_TEXT,
                 ],
                 "description": "money > 0 with at most 2 decimals; null: no limit",
             }
@@ -139,7 +140,7 @@ def money_schema(minimum: JsonSchema, limits: Limits) -> JsonSchema:
     return {
         "oneOf": [
             {"type": "number", **minimum, "maximum": limits.max_amount_cents / 100},
-            {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+            MONEY_TEXT,
         ],
         "description": f"at most 2 decimals, at most {maximum} (ATM_MAX_AMOUNT)",
     }

@@ -7,12 +7,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from shared.errors import (
-    DomainError,
-    InvalidBatch,
-    InvalidParameter,
-)
-from shared.shapes.checking import VALIDATION_ERRORS, Limits, Shape
+from shared.errors import VALIDATION_ERRORS, DomainError, InvalidBatch, InvalidParameter
+from shared.shapes.checking import Limits, Shape
 
 S = TypeVar("S", bound=Shape)
 MAX_DETAILS = 100  # enough to fix a file by; a body with more bad items says how many

@@ -106,6 +106,13 @@ class WriterQueue:
             finally:
                 fcntl.flock(self.file, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        """Close the lock file; a later turn opens it again."""
+        with self.thread_lock:
+            if self.file is not None:
+                self.file.close()
+            self.file, self.pid = None, None
+
 
 class Database:
     """The engine plus session factories: `read` (plain BEGIN) and `writing()` (locks up front)."""
@@ -131,9 +138,8 @@ class Database:
     def close(self) -> None:
         """Close the pooled connections and the writers' lock file."""
         self.engine.dispose()
-        if self.writers is not None and self.writers.file is not None:
-            self.writers.file.close()
-            self.writers.file, self.writers.pid = None, None  # reopened if used again
+        if self.writers is not None:
+            self.writers.close()
 
     def dispose_after_fork(self) -> None:
         """Drop pooled connections inherited from the parent without closing its sockets."""
