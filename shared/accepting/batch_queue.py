@@ -5,15 +5,17 @@ Accepting a batch writes its `batches` row and, for each partition its operation
 place in the partition's acceptance order), that carries the partition's operations of the
 batch as compact JSON in `details`, their count in `amount` and, in `batch_index`, how many
 of them are applied so far. The applier reads a part where it meets it in the queue,
-applies its next operations in array order, and in the same transaction inserts each
-operation's job row already final, with its ledger entries and balances, then moves the
-part's cursor on (or deletes the part once its last operation is applied). So an operation
-is written once, at apply; the batch costs one row per touched partition at intake.
+applies its next operations in array order, and in the same transaction writes their
+outcomes as one row (`batch_outcomes`), with their ledger entries and balances, and moves
+the part's cursor on (a part whose last operation is applied is marked succeeded and kept:
+it holds what its operations were). So an operation is written once, at apply, and the
+batch costs one row per touched partition at intake and one per part and transaction at
+apply; shared.accepting.batch_operations reads them back as jobs.
 
 Every operation has its job id from acceptance: the batch's id is a UUIDv7 whose low 16
 bits are zero, and operation `i`'s job id is the same 128 bits with the version nibble set
 to 8 (a UUIDv8, which no single job's id is) and `i` in the low 16 bits. So the id says
-which batch and index it is, which is how a job not yet applied is found in its part.
+which batch and index it is, which is how its part (and its outcome) are found.
 A part's own id (never shown) has version nibble 0.
 """
 
@@ -22,15 +24,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import uuid_utils
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
 
-from shared.store.models import BATCH_PART, IN_BATCH_INDEX, QUEUED, Job
 from shared.store.native_lock import native_lock
 
 MAX_OPERATIONS = 1 << 16  # an index must fit in the low 16 bits of the id
@@ -149,85 +147,4 @@ class DecodedParts:
 decoded_parts = DecodedParts(max_operations=200_000)  # a process's; about 40 MB at most
 
 
-class Part(NamedTuple):
-    """A queued part as the readers of a batch see it."""
-
-    part_id: str
-    created_at: datetime
-    request_id: str | None
-    submitted_by: str | None
-    partition: int
-    details: str
-
-
-def queued_parts(session: Session, batch_id: str) -> list[Part]:
-    """The batch's parts still queued (a finished part is deleted)."""
-    return [Part(*row) for row in session.execute(_PARTS, {"batch_id": batch_id})]
-
-
-def queued_operation_jobs(
-    session: Session, batch_id: str, indexes: Sequence[int]
-) -> dict[int, Job]:
-    """The operations at `indexes` of the batch that are still queued, as unsaved Job
-    objects (status queued) shaped like the rows they will become.
-
-    The caller has read the batch's job rows first (an operation is either a row or in its
-    part): an operation applied since is still in its part until the part ends, and is
-    answered as queued, as it was at that read."""
-    wanted = set(indexes)
-    found: dict[int, Job] = {}
-    for part in queued_parts(session, batch_id):
-        for row in decoded_parts.get(part.part_id, part.details):
-            if row[0] in wanted:
-                found[row[0]] = _queued_job(batch_id, part, BatchOperation(*row))
-    return found
-
-
-def queued_operation_job(session: Session, job_id: str) -> Job | None:
-    """The job of a batch operation not applied yet, or None (the caller read its row
-    first, as above)."""
-    named = batch_and_index(job_id)
-    if named is None:
-        return None
-    batch_id, index = named
-    for part in queued_parts(session, batch_id):
-        operation = find_operation(part.details, index)
-        if operation is not None:
-            return _queued_job(batch_id, part, operation)
-    return None
-
-
-def _queued_job(batch_id: str, part: Part, operation: BatchOperation) -> Job:
-    return Job(
-        job_id=operation_job_id(batch_id, operation.index),
-        partition=part.partition,
-        type=operation.type,
-        account_number=operation.account_number,
-        amount=operation.amount,
-        status=QUEUED,
-        batch_id=batch_id,
-        batch_index=operation.index,
-        reference=operation.reference,
-        metadata_json=operation.metadata,
-        request_id=part.request_id,
-        to_account=operation.to_account,
-        submitted_by=part.submitted_by,
-        created_at=part.created_at,
-    )
-
-
 _DECODER = json.JSONDecoder()
-_jobs = Job.__table__
-_PARTS = select(
-    _jobs.c.job_id,
-    _jobs.c.created_at,
-    _jobs.c.request_id,
-    _jobs.c.submitted_by,
-    _jobs.c.partition,
-    _jobs.c.details,
-).where(
-    _jobs.c.batch_id == bindparam("batch_id"),
-    IN_BATCH_INDEX,
-    _jobs.c.type == BATCH_PART,
-    _jobs.c.status == QUEUED,
-)

@@ -10,12 +10,12 @@ from datetime import datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from shared.accepting.batch_operations import operation_jobs
 from shared.accepting.batch_queue import (
     BatchOperation,
     encode_part,
     operation_job_id,
     part_job_id,
-    queued_operation_jobs,
 )
 from shared.errors import BatchNotFound
 from shared.partitioning import partition_of
@@ -154,7 +154,8 @@ def batch_results(
     session: Session, batch_id: str, offset: int, limit: int
 ) -> tuple[int, list[Job]]:
     """The batch's total and its jobs with index in [offset, offset + limit), in order:
-    the applied ones as stored, the others as queued jobs built from the batch's parts."""
+    those with rows as stored, the others built from the batch's parts and their outcomes
+    (shared.accepting.batch_operations)."""
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise BatchNotFound(f"batch {batch_id} not found")
@@ -164,12 +165,7 @@ def batch_results(
     found = _applied_jobs(session, batch, wanted.start, wanted.stop)
     missing = [index for index in wanted if index not in found]
     if missing:
-        found.update(queued_operation_jobs(session, batch_id, missing))
-        # Applied between the two reads (PostgreSQL reads each statement afresh): the
-        # transaction that moved the part's cursor on wrote their rows.
-        late = [index for index in missing if index not in found]
-        if late:
-            found.update(_applied_jobs(session, batch, min(late), max(late) + 1))
+        found.update(operation_jobs(session, batch_id, missing))
     return batch.total, [found[index] for index in wanted if index in found]
 
 
@@ -177,8 +173,9 @@ def _applied_jobs(session: Session, batch: Batch, start: int, stop: int) -> dict
     """The job rows of the batch's operations in [start, stop).
 
     An operation's job id is its batch's id with its index in the low bits, so a batch
-    written once reads them as a range of the index of job ids; a batch accepted before
-    (no counters: `failed` is null) has random ids, read by batch and index.
+    written once reads its few rows (operations applied before outcomes were kept with
+    their parts, or reversed since) as a range of the index of job ids; a batch accepted
+    before counters (`failed` is null) has random ids, read by batch and index.
     """
     if batch.failed is None:
         where = (

@@ -9,7 +9,7 @@ import uuid_utils
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_queue import queued_operation_job
+from shared.accepting.batch_operations import operation_job
 from shared.errors import AccountNotFound, JobNotFound
 from shared.partitioning import partition_of
 from shared.store.bulk import BulkStatement, KeyedRead
@@ -144,13 +144,9 @@ def unknown_account(session: Session, operation: Operation) -> str:
 
 
 def get_job(session: Session, job_id: str) -> Job:
-    """A job by id: its row, or, for a batch operation not applied yet, an unsaved Job
-    built from the batch's queued part."""
-    job = _job_row(session, job_id)
-    if job is None and (job := queued_operation_job(session, job_id)) is None:
-        # Applied between the two reads (PostgreSQL reads each statement afresh): the
-        # transaction that moved the part on wrote its row.
-        job = _job_row(session, job_id)
+    """A job by id: its row, or, for a batch operation without one, an unsaved Job built
+    from its part and outcome."""
+    job = _job_row(session, job_id) or operation_job(session, job_id)
     if job is None:
         raise JobNotFound(f"job {job_id} not found")
     return job
@@ -161,7 +157,9 @@ def _job_row(session: Session, job_id: str) -> Job | None:
 
 
 def recent_failures(session: Session, limit: int) -> list[Job]:
-    """The most recently accepted failed jobs, newest first (through their own index)."""
+    """The most recently accepted failed jobs with rows, newest first (through their own
+    index): single jobs. A batch's failed operations are in its results (their outcomes
+    are kept with their parts, not in rows)."""
     return list(session.scalars(select(Job).where(IS_FAILED).order_by(Job.id.desc()).limit(limit)))
 
 

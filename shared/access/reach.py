@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_queue import queued_operation_job
+from shared.accepting.batch_operations import operation_job
 from shared.errors import BatchNotFound, DomainError, HoldNotFound, JobNotFound
 from shared.store.models import BATCH_PART, HOLD, Batch, Job
 
@@ -49,21 +49,14 @@ def find_owners(session: Session, parameter: str, identifier: str) -> Owners:
     row = None
     if len(identifier) <= MAX_ID_LENGTH:
         row = session.execute(_OWNERS[parameter], {"id": identifier}).first()
-        if row is None and parameter == "job_id":
-            row = _queued_operation_owners(session, identifier)
+        if row is None and parameter == "job_id":  # a batch operation without a row
+            job = operation_job(session, identifier)
+            if job is not None:
+                row = job.account_number, job.to_account, job.submitted_by
     if row is None:
         raise unknown(parameter, identifier)
     *accounts, submitted_by = row
     return Owners(tuple(number for number in accounts if number is not None), submitted_by)
-
-
-def _queued_operation_owners(session: Session, job_id: str) -> tuple | None:
-    """A batch operation not applied yet has no row; its batch's part names its accounts.
-    (Applied meanwhile: its row is there on a second read.)"""
-    job = queued_operation_job(session, job_id)
-    if job is not None:
-        return job.account_number, job.to_account, job.submitted_by
-    return session.execute(_OWNERS["job_id"], {"id": job_id}).first()
 
 
 def unknown(parameter: str, identifier: str) -> DomainError:

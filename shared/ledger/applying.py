@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared.accepting.batch_operations import encode_outcome, encode_run, operations_by_id
 from shared.events.outbox import record_events
 from shared.ledger.chunk import AccountState, Chunk, HoldState, Outcome, QueuedJob, TargetJob
 from shared.ledger.queue_reading import PartProgress, queued_work
@@ -32,6 +33,7 @@ from shared.store.models import (
     UPDATE_ACCOUNT,
     VOID,
     Account,
+    BatchOutcomes,
     Hold,
     Job,
     LedgerEntry,
@@ -146,7 +148,7 @@ def _write(
     plain, transfers, full = [], [], []
     for job, o in zip(jobs, outcomes, strict=True):
         if job.id is None:
-            continue  # a batch operation: its row is inserted, see _write_batch_operations
+            continue  # a batch operation: see _write_batch_operations
         row = (job.id, o.status, o.new_balance, o.transaction_id, o.error_type, o.error_message)
         if o.result is not None:
             full.append((*row, json.dumps(o.result, separators=(",", ":"))))
@@ -158,7 +160,7 @@ def _write(
     _FINISH_JOB.executemany(session, plain, finished)
     _FINISH_TRANSFER.executemany(session, transfers, finished)
     _FINISH_JOB_WITH_RESULT.executemany(session, full, finished)
-    _MARK_REVERSED.executemany(session, list(chunk.reversed.items()))
+    _mark_reversed(session, chunk)
 
 
 def _write_batch_operations(
@@ -169,43 +171,33 @@ def _write_batch_operations(
     parts: list[PartProgress],
     applied_by: str,
 ) -> None:
-    """Insert the job rows of the batch operations applied, already final, and move their
-    parts on (a part whose last operation is applied is deleted): in the same transaction
-    as their ledger entries, so each operation is applied and written exactly once."""
+    """Write the outcomes of the batch operations applied, one row per part they came
+    from, and move those parts on (a part whose last operation is applied is marked
+    succeeded and kept): in the same transaction as their ledger entries, so each
+    operation is applied and written exactly once."""
     if not parts:
         return
-    accepted_at = dict(session.execute(_PART_ACCEPTED, {"ids": [p.part for p in parts]}).all())
-    rows: dict[int, list[tuple]] = defaultdict(list)
+    runs: dict[int, list[list]] = defaultdict(list)
     for job, o in zip(jobs, outcomes, strict=True):
         if job.part is not None:
-            rows[job.part].append(
-                (
-                    job.job_id,
-                    job.partition,
-                    job.type,
-                    job.account_number,
-                    job.amount,
+            runs[job.part].append(
+                encode_outcome(
+                    job.batch_index or 0,
                     o.status,
                     o.new_balance,
                     o.transaction_id,
                     o.error_type,
                     o.error_message,
-                    job.batch_id,
-                    job.batch_index,
-                    job.reference,
-                    job.metadata,
-                    job.request_id,
-                    job.to_account,
                     o.to_balance,
-                    job.submitted_by,
                 )
             )
-    finished = {"completed_at": chunk.now, "applied_by": applied_by}
-    for part, part_rows in rows.items():
-        shared = {"created_at": accepted_at[part], **finished}  # accepted with its part
-        _INSERT_OPERATION_JOBS.executemany(session, part_rows, shared)
+    _INSERT_RUNS.executemany(
+        session,
+        [(part, run[0][0], encode_run(run)) for part, run in runs.items()],
+        {"applied_by": applied_by, "completed_at": chunk.now},
+    )
     _MOVE_PART.executemany(session, [(p.part, p.applied) for p in parts if not p.finished])
-    _END_PART.executemany(session, [(p.part,) for p in parts if p.finished])
+    _END_PART.executemany(session, [(p.part, p.applied) for p in parts if p.finished])
 
 
 def _write_holds(session: Session, chunk: Chunk) -> None:
@@ -288,11 +280,39 @@ def _holds(
 
 
 def _targets(session: Session, jobs: list[QueuedJob]) -> dict[str, TargetJob]:
-    """The jobs the chunk's reversals name."""
+    """The jobs the chunk's reversals name: their rows, or, for a batch operation without
+    one, the job its part and outcome make (saved if reversed, see _mark_reversed)."""
     ids = sorted({job.target_id for job in jobs if job.type == REVERSAL and job.target_id})
     if not ids:
         return {}
-    return {row.job_id: TargetJob(*row) for row in session.execute(_TARGET_JOBS, {"ids": ids})}
+    found = {row.job_id: TargetJob(*row) for row in session.execute(_TARGET_JOBS, {"ids": ids})}
+    for job in operations_by_id(session, set(ids) - found.keys()).values():
+        found[job.job_id] = TargetJob(
+            job.job_id,
+            job.type,
+            job.status,
+            job.account_number,
+            job.to_account,
+            job.amount,
+            job.reversed_by,
+            job,
+        )
+    return found
+
+
+def _mark_reversed(session: Session, chunk: Chunk) -> None:
+    """Name each job this chunk reversed in its row; a batch operation without a row of
+    its own gets one now (until then its part and outcome held it)."""
+    rows = []
+    for target_id, reversal_id in chunk.reversed.items():
+        job = chunk.targets[target_id].unsaved
+        if job is None:
+            rows.append((target_id, reversal_id))
+        else:
+            job.reversed_by = reversal_id
+            session.add(job)
+    session.flush()
+    _MARK_REVERSED.executemany(session, rows)
 
 
 # Statements built once, with bound parameters (IN lists expand at execution), and executed
@@ -387,45 +407,19 @@ _FINISHED = ("status", "new_balance", "transaction_id", "error_type", "error_mes
 _FINISH_JOB = KeyedUpdate(_jobs, "id", _FINISHED)
 _FINISH_TRANSFER = KeyedUpdate(_jobs, "id", (*_FINISHED, "to_balance"))
 _FINISH_JOB_WITH_RESULT = KeyedUpdate(_jobs, "id", (*_FINISHED, "result"))
-_PART_ACCEPTED = select(_jobs.c.id, _jobs.c.created_at).where(
-    _jobs.c.id.in_(bindparam("ids", expanding=True))
-)
-_INSERT_OPERATION_JOBS = SparseInsert(
-    _jobs,
-    optional=(
-        "error_type",
-        "error_message",
-        "reference",
-        "metadata",
-        "request_id",
-        "to_account",
-        "to_balance",
-        "submitted_by",
-        "new_balance",
-        "transaction_id",
-    ),
-    columns=(
-        "job_id",
-        "partition",
-        "type",
-        "account_number",
-        "amount",
-        *_FINISHED,
-        "batch_id",
-        "batch_index",
-        "reference",
-        "metadata",
-        "request_id",
-        "to_account",
-        "to_balance",
-        "submitted_by",
-    ),
+_INSERT_RUNS = BulkStatement(
+    insert(BatchOutcomes.__table__), columns=("part_id", "first_index", "outcomes")
 )
 _MOVE_PART = BulkStatement(
     update(_jobs).where(_jobs.c.id == bindparam("key")).values(batch_index=bindparam("applied")),
     columns=("key", "applied"),
 )
-_END_PART = BulkStatement(delete(_jobs).where(_jobs.c.id == bindparam("key")), columns=("key",))
+_END_PART = BulkStatement(
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("key"))
+    .values(status=literal_column(f"'{SUCCEEDED}'"), batch_index=bindparam("applied")),
+    columns=("key", "applied"),
+)
 _INSERT_ENTRIES = SparseInsert(
     _ledger,
     optional=("reference", "metadata", "direction"),

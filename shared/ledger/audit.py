@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
+from shared.accepting.batch_operations import applied_operations, outcome_status
+from shared.accepting.batch_queue import BatchOperation, operation_job_id
 from shared.accepting.operations import WAITING_OPERATIONS
 from shared.ledger.money import format_cents
 from shared.store.models import (
@@ -63,6 +66,20 @@ class AuditReport:
     @property
     def clean(self) -> bool:
         return not self.findings
+
+
+_Applied = tuple[str, BatchOperation, list]  # batch id, operation, outcome
+
+
+class _Job(NamedTuple):
+    job_id: str
+    type: str
+    status: str
+    account_number: str
+    to_account: str | None
+    amount: int
+    target_id: str | None
+    reversed_by: str | None
 
 
 @dataclass
@@ -117,10 +134,12 @@ def run_audit(
     )
     report.accounts = len(accounts)
     _check_balances(accounts, entries, report)
-    _check_jobs(session, entries, report)
+    # The applied batch operations without rows of their own, with their outcomes.
+    operations = list(applied_operations(session))
+    _check_jobs(session, entries, operations, report)
     _check_holds_and_limits(session, accounts, entries, report, now, stale_after_seconds)
     _check_pending(session, report, now - timedelta(seconds=stale_after_seconds))
-    _check_batches(session, report)
+    _check_batches(session, operations, report)
     return report
 
 
@@ -175,7 +194,9 @@ def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditRep
         )
 
 
-def _check_jobs(session: Session, entries: list[_Entry], report: AuditReport) -> None:
+def _check_jobs(
+    session: Session, entries: list[_Entry], operations: list[_Applied], report: AuditReport
+) -> None:
     """Each succeeded job wrote exactly the entries its type calls for (a transfer one leg
     on each account, of equal amounts; a reversal the reverse of what it undid), a job that
     did not succeed wrote none, and every entry belongs to a known job."""
@@ -184,7 +205,7 @@ def _check_jobs(session: Session, entries: list[_Entry], report: AuditReport) ->
         if entry.job_id is not None:
             by_job[entry.job_id].append(entry)
     jobs = {
-        row.job_id: row
+        row.job_id: _Job(*row)
         for row in session.execute(
             select(
                 Job.job_id,
@@ -198,6 +219,19 @@ def _check_jobs(session: Session, entries: list[_Entry], report: AuditReport) ->
             ).where(Job.type != BATCH_PART)
         )
     }
+    for batch_id, operation, outcome in operations:
+        job_id = operation_job_id(batch_id, operation.index)
+        if job_id not in jobs:  # a reversed one has its row
+            jobs[job_id] = _Job(
+                job_id,
+                operation.type,
+                outcome_status(outcome),
+                operation.account_number,
+                operation.to_account,
+                operation.amount,
+                None,
+                None,
+            )
     report.jobs = len(jobs)
     for job_id, moved in by_job.items():
         if job_id not in jobs:
@@ -239,7 +273,7 @@ def _check_jobs(session: Session, entries: list[_Entry], report: AuditReport) ->
 
 
 def _check_reversal(
-    job: Row, moved: list[_Entry], jobs: dict[str, Row], report: AuditReport
+    job: _Job, moved: list[_Entry], jobs: dict[str, _Job], report: AuditReport
 ) -> None:
     target = jobs.get(job.target_id)
     if target is None or target.reversed_by != job.job_id:
@@ -325,19 +359,25 @@ def _check_holds_and_limits(
             )
 
 
-def _check_batches(session: Session, report: AuditReport) -> None:
-    """Each batch's counters agree with its operations: `applied` is its job rows, `failed`
-    the failed ones, and every other operation still waits in its parts; a part's cursor
-    moved without its rows (operations lost) or rows written twice would break the sum.
-    Batches accepted before the counters were kept are counted from their jobs alone."""
-    is_operation = (Job.batch_id.is_not(None), Job.type != BATCH_PART)
-    written = {
-        batch_id: (rows, failed or 0)
-        for batch_id, rows, failed in session.execute(
-            select(Job.batch_id, func.count(), func.sum(case((Job.status == FAILED, 1), else_=0)))
-            .where(*is_operation)
-            .group_by(Job.batch_id)
+def _check_batches(session: Session, operations: list[_Applied], report: AuditReport) -> None:
+    """Each batch's counters agree with its operations: `applied` is its operations with an
+    outcome (in an outcome row of its parts, or a row of its own), `failed` the failed
+    ones, and every other operation still waits in its parts; a part's cursor moved
+    without their outcomes (operations lost) or outcomes written twice would break the
+    sum. Batches accepted before the counters were kept are counted from their jobs alone."""
+    applied: dict[str, dict[str, str]] = defaultdict(dict)  # batch -> job id -> status
+    rows = select(Job.batch_id, Job.job_id, Job.status).where(
+        Job.batch_id.is_not(None), Job.type != BATCH_PART
+    )
+    for batch_id, job_id, status in session.execute(rows):
+        applied[batch_id][job_id] = status
+    for batch_id, operation, outcome in operations:
+        applied[batch_id].setdefault(
+            operation_job_id(batch_id, operation.index), outcome_status(outcome)
         )
+    written = {
+        batch_id: (len(statuses), sum(1 for s in statuses.values() if s == FAILED))
+        for batch_id, statuses in applied.items()
     }
     waiting = dict(
         session.execute(
@@ -349,17 +389,17 @@ def _check_batches(session: Session, report: AuditReport) -> None:
     counted = select(Batch.batch_id, Batch.total, Batch.applied, Batch.failed).where(
         Batch.failed.is_not(None)
     )
-    for batch_id, total, applied, failed in session.execute(counted):
-        rows, failed_rows = written.get(batch_id, (0, 0))
+    for batch_id, total, applied_count, failed in session.execute(counted):
+        done, failed_done = written.get(batch_id, (0, 0))
         left = int(waiting.get(batch_id) or 0)
-        if (applied, failed) != (rows, failed_rows):
+        if (applied_count, failed) != (done, failed_done):
             report.findings.append(
-                f"batch {batch_id} counts {applied} applied ({failed} failed) but has {rows} "
-                f"operation rows ({failed_rows} failed)"
+                f"batch {batch_id} counts {applied_count} applied ({failed} failed) but has "
+                f"{done} operation outcomes ({failed_done} failed)"
             )
-        if rows + left != total:
+        if done + left != total:
             report.findings.append(
-                f"batch {batch_id}: {rows} operations applied and {left} waiting in its parts, "
+                f"batch {batch_id}: {done} operations applied and {left} waiting in its parts, "
                 f"of {total}"
             )
 

@@ -115,6 +115,9 @@ class TargetJob:
     to_account: str | None
     amount: int
     reversed_by: str | None
+    # A batch operation without a row of its own: the job its part and outcome make, which
+    # the reversal's transaction saves (with reversed_by) if it reverses it.
+    unsaved: Job | None = None
 
 
 @dataclass

@@ -27,8 +27,9 @@ REVERSAL = "reversal"
 UPDATE_ACCOUNT = "update_account"  # a PATCH of the account's status or daily limit
 TRANSFER_OUT = "transfer_out"
 TRANSFER_IN = "transfer_in"
-# A queued row that carries one partition's operations of a batch (see
-# shared.accepting.batch_queue); it is never a job of the API.
+# A row that carries one partition's operations of a batch (see
+# shared.accepting.batch_queue); it is never a job of the API. Queued until its last
+# operation is applied, then succeeded, and kept: it holds what its operations were.
 BATCH_PART = "batch_part"
 OPERATION_TYPES = (WITHDRAW, DEPOSIT)
 # The types a batch operation may have.
@@ -211,6 +212,27 @@ class Batch(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class BatchOutcomes(Base):
+    """What became of a run of a batch part's operations: one row per part and apply
+    transaction, instead of a job row per operation.
+
+    `outcomes` is a compact JSON list, one item per operation of the run, each starting
+    with the operation's index in the batch; `first_index` is the first of them
+    (shared.accepting.batch_operations reads it). The part keeps the operations
+    themselves, so the pair answers for every applied operation of the batch; an operation
+    gets a job row of its own only when something later changes it (a reversal marks it
+    `reversed_by`).
+    """
+
+    __tablename__ = "batch_outcomes"
+
+    part_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    outcomes: Mapped[str] = mapped_column(Text)
+    applied_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LedgerEntry(Base):

@@ -15,11 +15,27 @@ from tests.stack import Stack, wait_until
 
 
 def counts(stack: Stack) -> dict[str, int]:
+    """Accepted operations by status: single jobs by their rows, a batch's operations by
+    its counters (applied, failed) and what waits in its queued parts."""
     engine = create_engine(stack.env["DATABASE_URL"])
     with engine.connect() as connection:
-        rows = connection.execute(text("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
+        rows = connection.execute(
+            text("SELECT status, COUNT(*) FROM jobs WHERE batch_id IS NULL GROUP BY status")
+        )
         result = {status: count for status, count in rows}
+        applied, failed = connection.execute(
+            text("SELECT COALESCE(SUM(applied), 0), COALESCE(SUM(failed), 0) FROM batches")
+        ).one()
+        waiting = connection.execute(
+            text(
+                "SELECT COALESCE(SUM(amount - batch_index), 0) FROM jobs"
+                " WHERE type = 'batch_part' AND status = 'queued'"
+            )
+        ).scalar_one()
     engine.dispose()
+    for status, count in (("succeeded", applied - failed), ("failed", failed), ("queued", waiting)):
+        if count:
+            result[status] = result.get(status, 0) + int(count)
     return result
 
 

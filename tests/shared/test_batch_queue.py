@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from shared.accepting.batch_queue import (
     MAX_OPERATIONS,
@@ -27,13 +27,14 @@ from shared.accepting.operations import (
     queued_by_partition,
     record_operation,
 )
+from shared.accepting.reversals import plan_reversal
 from shared.access.reach import find_owners
-from shared.errors import JobNotFound
+from shared.errors import AlreadyReversed, JobNotFound
 from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
 from shared.ledger.audit import run_audit
 from shared.store.db import Database
-from shared.store.models import BATCH_PART, Account, Batch, Job, LedgerEntry
+from shared.store.models import BATCH_PART, Account, Batch, BatchOutcomes, Job, LedgerEntry
 
 
 def deposits(number: str, count: int, cents: int = 1) -> list[BatchOperation]:
@@ -71,7 +72,9 @@ def test_one_operation_is_found_in_its_part_whatever_its_strings_hold() -> None:
     assert find_operation(details, 3) is None and find_operation(details, 22) is None
 
 
-def test_a_batch_is_one_row_per_partition_until_applied(database: Database) -> None:
+def test_a_batch_is_one_row_per_partition_and_one_per_part_and_apply(database: Database) -> None:
+    """No job row per operation at any point: the part holds the operations, and each
+    apply transaction one outcome row for the run it took from it."""
     batch_id = new_batch_id()
     with database.writing() as session:
         open_account(session, "60", 1000)
@@ -86,12 +89,23 @@ def test_a_batch_is_one_row_per_partition_until_applied(database: Database) -> N
     with database.read.begin() as session:
         assert queued_backlog(session, 1) == 150
         count = select(func.count()).select_from(Job).where(Job.type != BATCH_PART)
-        assert session.scalar(count) == 100  # each applied operation: one row, written final
+        assert session.scalar(count) == 0
+        runs = session.execute(select(BatchOutcomes.part_id, BatchOutcomes.first_index)).all()
+        assert [first for _, first in runs] == [0]
         assert session.scalar(select(Job.batch_index).where(Job.type == BATCH_PART)) == 100
     with database.writing() as session:
         assert len(apply_pending(session, [0], 1000, "test").outcomes) == 150
     with database.read.begin() as session:
-        assert session.scalar(select(func.count()).where(Job.type == BATCH_PART)) == 0
+        # The finished part is kept (it holds the operations), out of the queue.
+        parts = session.execute(select(Job.status, Job.batch_index).where(Job.type == BATCH_PART))
+        assert parts.all() == [("succeeded", 250)]
+        assert queued_backlog(session, 1) == 0 and queued_by_partition(session) == {}
+        firsts = session.scalars(select(BatchOutcomes.first_index).order_by("first_index"))
+        assert firsts.all() == [0, 100]
+        assert (
+            session.scalar(select(func.count()).select_from(Job).where(Job.type != BATCH_PART)) == 0
+        )
+        assert get_job(session, operation_job_id(batch_id, 249)).status == "succeeded"
         assert session.get(Account, "60").balance == 1250
         entries = select(func.count()).where(LedgerEntry.account_number == "60")
         assert session.scalar(entries) == 250 + 1  # and the opening
@@ -192,7 +206,7 @@ def test_the_audit_checks_a_batch_against_its_counters_and_parts(database: Datab
             return run_audit(session, 3600).findings
 
     assert findings() == []
-    # Operations lost: the cursor moved on without their rows.
+    # Operations lost: the cursor moved on without their outcomes.
     with database.writing() as session:
         session.execute(
             update(Job).where(Job.type == BATCH_PART).values(batch_index=Job.batch_index + 5)
@@ -205,8 +219,15 @@ def test_the_audit_checks_a_batch_against_its_counters_and_parts(database: Datab
         )
         session.execute(update(Batch).values(failed=Batch.failed + 1))
     assert findings() == [
-        f"batch {batch_id} counts 40 applied (11 failed) but has 40 operation rows (10 failed)"
+        f"batch {batch_id} counts 40 applied (11 failed) but has 40 operation outcomes (10 failed)"
     ]
+    with database.writing() as session:
+        session.execute(update(Batch).values(failed=Batch.failed - 1))
+        # An outcome run lost: its operations' money moved with no job to say why.
+        session.execute(delete(BatchOutcomes))
+    assert (
+        f"batch {batch_id}: 0 operations applied and 20 waiting in its parts, of 60" in findings()
+    )
 
 
 def withdrawals(number: str, count: int, cents: int) -> list[BatchOperation]:
@@ -214,3 +235,43 @@ def withdrawals(number: str, count: int, cents: int) -> list[BatchOperation]:
     return [
         BatchOperation(count + i, "withdraw", number, cents, None, None, None) for i in range(count)
     ]
+
+
+def test_a_reversed_batch_operation_gets_a_row_of_its_own(database: Database) -> None:
+    """Its part and outcome describe it until a reversal marks it; the reversal's
+    transaction then saves it as a row with `reversed_by`, which every reader prefers."""
+    batch_id = new_batch_id()
+    with database.writing() as session:
+        open_account(session, "65", 1000)
+        record_batch(session, batch_id, deposits("65", 3, 100), 1, request_id="req-65")
+    with database.writing() as session:
+        apply_pending(session, [0], 100, "test")
+    target = operation_job_id(batch_id, 1)
+    with database.read.begin() as session:
+        before = get_job(session, target)
+        plan = plan_reversal(session, target)
+    reversal = Operation(new_id(), plan.account_number, "reversal", plan.amount, target_id=target)
+    with database.writing() as session:
+        record_operation(session, reversal, 1)
+    with database.writing() as session:
+        [outcome] = apply_pending(session, [0], 100, "test").outcomes
+    assert outcome.status == "succeeded", outcome
+    with database.read.begin() as session:
+        row = session.scalar(select(Job).where(Job.job_id == target))
+        assert row is not None and row.reversed_by == reversal.job_id
+        after = get_job(session, target)
+        shape = ("status", "new_balance", "transaction_id", "request_id", "created_at")
+        assert [getattr(after, n) for n in shape] == [getattr(before, n) for n in shape]
+        _, results = batch_results(session, batch_id, 0, 3)
+        assert [job.reversed_by for job in results] == [None, reversal.job_id, None]
+        assert session.get(Account, "65").balance == 1000 + 300 - 100
+        assert run_audit(session, 3600).findings == []
+        with pytest.raises(AlreadyReversed):
+            plan_reversal(session, target)
+    # A second reversal that got past the early check is refused when applied.
+    again = Operation(new_id(), plan.account_number, "reversal", plan.amount, target_id=target)
+    with database.writing() as session:
+        record_operation(session, again, 1)
+    with database.writing() as session:
+        [outcome] = apply_pending(session, [0], 100, "test").outcomes
+    assert (outcome.status, outcome.error_type) == ("failed", "already_reversed")

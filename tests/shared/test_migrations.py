@@ -6,19 +6,21 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, inspect, select, text, update
 
-from shared.accepting.batch_queue import BatchOperation, new_batch_id
+from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation_job_id
 from shared.accepting.batches import batch_progress, batch_results, record_batch
-from shared.accepting.operations import Operation, new_id, record_operation
+from shared.accepting.operations import Operation, get_job, new_id, record_operation
 from shared.config.settings import load_settings
 from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
+from shared.ledger.audit import run_audit
 from shared.partitioning import partition_of
 from shared.store.db import Database, init_database
-from shared.store.migrating import current_revision, head_revision
+from shared.store.migrating import alembic_config, current_revision, head_revision
 from shared.store.models import Account, Base, Batch, Job, LedgerEntry
 
 RELEASE_BEFORE_MIGRATIONS = (
@@ -253,3 +255,67 @@ def test_a_batch_is_read_through_the_index_its_kind_needs(database: Database) ->
     assert all(scan not in plan for plan in plans), plans
     assert "ix_jobs_batch" not in plans[0] and "ix_jobs_batch" in plans[1], plans
     assert all("ix_jobs_batch" in plan for plan in plans[2:]), plans
+
+
+def test_a_batch_half_applied_by_revision_0004_is_finished_with_outcome_rows(
+    database: Database,
+) -> None:
+    """Revision 0004 wrote a job row per applied batch operation and deleted a finished
+    part; after the upgrade the rest of the part is applied into outcome rows, and the
+    batch reads whole from both."""
+    with database.writing() as session:
+        command.downgrade(alembic_config(session.connection()), "0004")
+        assert "batch_outcomes" not in inspect(session.connection()).get_table_names()
+    batch_id = new_batch_id()
+    partition = partition_of("71", database.settings.partitions)
+    with database.writing() as session:  # what that release's intake and first apply left
+        open_account(session, "71", 0)
+        operations = [BatchOperation(i, "deposit", "71", 100, None, None, None) for i in range(4)]
+        record_batch(session, batch_id, operations, database.settings.partitions)
+        for index in (0, 1):
+            job_id = operation_job_id(batch_id, index)
+            balance = 100 * (index + 1)
+            entry = LedgerEntry(
+                account_number="71",
+                job_id=job_id,
+                type="deposit",
+                amount=100,
+                balance_after=balance,
+            )
+            session.add(entry)
+            session.flush()
+            session.add(
+                Job(
+                    job_id=job_id,
+                    partition=partition,
+                    type="deposit",
+                    account_number="71",
+                    amount=100,
+                    status="succeeded",
+                    new_balance=balance,
+                    transaction_id=entry.id,
+                    batch_id=batch_id,
+                    batch_index=index,
+                )
+            )
+        session.execute(update(Account).where(Account.account_number == "71").values(balance=200))
+        session.execute(update(Job).where(Job.type == "batch_part").values(batch_index=2))
+        session.execute(update(Batch).where(Batch.batch_id == batch_id).values(applied=2))
+    init_database(database)
+    with database.read.begin() as session:
+        assert current_revision(session.connection()) == head_revision()
+        assert batch_results(session, batch_id, 0, 4)[1][2].status == "queued"
+    with database.writing() as session:
+        assert len(apply_pending(session, [partition], 100, "test").outcomes) == 2
+    with database.read.begin() as session:
+        assert batch_results(session, batch_id, 0, 4)[0] == 4
+        jobs = batch_results(session, batch_id, 0, 4)[1]
+        assert [(job.status, job.new_balance) for job in jobs] == [
+            ("succeeded", 100),
+            ("succeeded", 200),
+            ("succeeded", 300),
+            ("succeeded", 400),
+        ]
+        assert get_job(session, operation_job_id(batch_id, 3)).new_balance == 400
+        assert batch_progress(session, batch_id).completed
+        assert run_audit(session, 3600).findings == []

@@ -7,8 +7,9 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shared.accepting.batch_operations import jobs_by_id
 from shared.accepting.batches import batch_progress
-from shared.store.models import BATCH_COMPLETED, HOLD_EXPIRED, Hold, Job, Webhook
+from shared.store.models import BATCH_COMPLETED, HOLD_EXPIRED, Hold, Webhook
 from shared.timestamps import iso
 from shared.views import batch_view, hold_view, job_view
 from worker.webhooks.due import Due
@@ -27,7 +28,7 @@ def event_bodies(session: Session, due: list[Due]) -> dict[str, bytes]:
     subjects: dict[str, dict[str, object] | None] = {}
     jobs = {d.subject_id for d in due if d.type not in (BATCH_COMPLETED, HOLD_EXPIRED)}
     if jobs:
-        for job in session.scalars(select(Job).where(Job.job_id.in_(jobs))):
+        for job in jobs_by_id(session, jobs).values():
             subjects[job.job_id] = job_view(job)
     holds = {d.subject_id for d in due if d.type == HOLD_EXPIRED}
     if holds:

@@ -1,0 +1,238 @@
+"""A batch's operations as jobs: from their parts, and from their parts' outcomes.
+
+An operation of a batch written once has no row of its own (shared.accepting.batch_queue):
+its part says what it is, and once it is applied a `batch_outcomes` row of the part says
+what became of it, in the transaction that moved its money. Some operations do have a job
+row: those applied before outcomes were kept with their parts, and those a reversal has
+marked since. The readers here are asked only for what the caller did not find as a row,
+having read the rows first: a row, where there is one, is the answer.
+
+Reads made in that order stay right on PostgreSQL too, where each statement sees what was
+committed when it started: an operation is either still queued in its part or has its
+outcome row, both written by one transaction; if it was applied between the read of its
+part and of the outcomes, it is answered as queued, as it was at the first read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
+
+from shared.accepting.batch_queue import (
+    BatchOperation,
+    batch_and_index,
+    decoded_parts,
+    find_operation,
+    operation_job_id,
+)
+from shared.store.models import (
+    BATCH_PART,
+    FAILED,
+    IN_BATCH_INDEX,
+    QUEUED,
+    SUCCEEDED,
+    BatchOutcomes,
+    Job,
+)
+
+
+class Part(NamedTuple):
+    """A batch part as the readers of a batch see it (queued, or finished and kept)."""
+
+    row_id: int
+    part_id: str
+    created_at: datetime
+    request_id: str | None
+    submitted_by: str | None
+    partition: int
+    details: str
+
+
+class OutcomeRun(NamedTuple):
+    """One outcome row: a run of a part's operations applied in one transaction."""
+
+    applied_by: str | None
+    completed_at: datetime
+    outcomes: dict[int, list]  # by operation index: see encode_outcome
+
+
+def encode_outcome(
+    index: int,
+    status: str,
+    new_balance: int | None,
+    transaction_id: int | None,
+    error_type: str | None,
+    error_message: str | None,
+    to_balance: int | None,
+) -> list:
+    """One operation's outcome as its run stores it: `[index, new_balance,
+    transaction_id]` (a transfer adds its destination's balance after it) when it
+    succeeded, `[index, error_type, error_message]` when it failed."""
+    if status == FAILED:
+        return [index, error_type, error_message]
+    if to_balance is None:
+        return [index, new_balance, transaction_id]
+    return [index, new_balance, transaction_id, to_balance]
+
+
+def encode_run(outcomes: Iterable[list]) -> str:
+    return json.dumps(list(outcomes), separators=(",", ":"))
+
+
+def batch_parts(session: Session, batch_id: str) -> list[Part]:
+    """Every part of the batch, queued or finished."""
+    return [Part(*row) for row in session.execute(_PARTS, {"batch_id": batch_id})]
+
+
+def operation_jobs(session: Session, batch_id: str, indexes: Sequence[int]) -> dict[int, Job]:
+    """The operations at `indexes` of the batch as unsaved Job objects: applied ones with
+    their outcome, the others queued."""
+    wanted = set(indexes)
+    found: dict[int, Job] = {}
+    for part in batch_parts(session, batch_id):
+        mine = [
+            BatchOperation(*row)
+            for row in decoded_parts.get(part.part_id, part.details)
+            if row[0] in wanted
+        ]
+        if not mine:
+            continue
+        runs = _runs(session, part.row_id, mine[0].index, mine[-1].index)
+        for operation in mine:
+            found[operation.index] = _job(batch_id, part, operation, runs)
+    return found
+
+
+def operation_job(session: Session, job_id: str) -> Job | None:
+    """The job of a batch operation without a row of its own, or None."""
+    named = batch_and_index(job_id)
+    if named is None:
+        return None
+    batch_id, index = named
+    for part in batch_parts(session, batch_id):
+        operation = find_operation(part.details, index)  # no need to decode the whole part
+        if operation is not None:
+            return _job(batch_id, part, operation, _runs(session, part.row_id, index, index))
+    return None
+
+
+def jobs_by_id(session: Session, job_ids: Iterable[str]) -> dict[str, Job]:
+    """The jobs with these ids: their rows, and the batch operations without one."""
+    ids = set(job_ids)
+    found = {job.job_id: job for job in session.scalars(select(Job).where(Job.job_id.in_(ids)))}
+    found.update(operations_by_id(session, ids - found.keys()))
+    return found
+
+
+def operations_by_id(session: Session, job_ids: Iterable[str]) -> dict[str, Job]:
+    """The batch operations among `job_ids` (read as rows first, and not found)."""
+    by_batch: dict[str, list[int]] = defaultdict(list)
+    for job_id in job_ids:
+        named = batch_and_index(job_id)
+        if named is not None:
+            by_batch[named[0]].append(named[1])
+    return {
+        job.job_id: job
+        for batch_id, indexes in by_batch.items()
+        for job in operation_jobs(session, batch_id, indexes).values()
+    }
+
+
+def applied_operations(session: Session) -> Iterable[tuple[str, BatchOperation, list]]:
+    """Every batch operation with an outcome row: its batch's id, itself and its outcome
+    (for the audit, which reads everything)."""
+    parts: dict[int, tuple[str, Part]] = {}
+    for batch_id, *row in session.execute(_ALL_PARTS):
+        part = Part(*row)
+        parts[part.row_id] = (batch_id, part)
+    for part_row, outcomes in session.execute(select(_outcomes.c.part_id, _outcomes.c.outcomes)):
+        batch_id, part = parts[part_row]
+        operations = {row[0]: row for row in decoded_parts.get(part.part_id, part.details)}
+        for outcome in json.loads(outcomes):
+            yield batch_id, BatchOperation(*operations[outcome[0]]), outcome
+
+
+def outcome_status(outcome: list) -> str:
+    return FAILED if isinstance(outcome[1], str) else SUCCEEDED
+
+
+def _runs(session: Session, part_row: int, first: int, last: int) -> list[OutcomeRun]:
+    """The outcome rows of the part that hold any operation with index in [first, last]."""
+    parameters = {"part": part_row, "first": first, "last": last}
+    return [
+        OutcomeRun(applied_by, completed_at, {o[0]: o for o in json.loads(outcomes)})
+        for applied_by, completed_at, outcomes in session.execute(_RUNS, parameters)
+    ]
+
+
+def _job(batch_id: str, part: Part, operation: BatchOperation, runs: list[OutcomeRun]) -> Job:
+    job = Job(
+        job_id=operation_job_id(batch_id, operation.index),
+        partition=part.partition,
+        type=operation.type,
+        account_number=operation.account_number,
+        amount=operation.amount,
+        status=QUEUED,
+        batch_id=batch_id,
+        batch_index=operation.index,
+        reference=operation.reference,
+        metadata_json=operation.metadata,
+        request_id=part.request_id,
+        to_account=operation.to_account,
+        submitted_by=part.submitted_by,
+        created_at=part.created_at,
+    )
+    for run in runs:
+        outcome = run.outcomes.get(operation.index)
+        if outcome is None:
+            continue
+        job.status, job.applied_by, job.completed_at = (
+            outcome_status(outcome),
+            run.applied_by,
+            run.completed_at,
+        )
+        if job.status == FAILED:
+            job.error_type, job.error_message = outcome[1], outcome[2]
+        else:
+            job.new_balance, job.transaction_id = outcome[1], outcome[2]
+            job.to_balance = outcome[3] if len(outcome) > 3 else None
+        break
+    return job
+
+
+_jobs, _outcomes = Job.__table__, BatchOutcomes.__table__
+_PART_COLUMNS = (
+    _jobs.c.id,
+    _jobs.c.job_id,
+    _jobs.c.created_at,
+    _jobs.c.request_id,
+    _jobs.c.submitted_by,
+    _jobs.c.partition,
+    _jobs.c.details,
+)
+_PARTS = select(*_PART_COLUMNS).where(
+    _jobs.c.batch_id == bindparam("batch_id"), IN_BATCH_INDEX, _jobs.c.type == BATCH_PART
+)
+_ALL_PARTS = select(_jobs.c.batch_id, *_PART_COLUMNS).where(_jobs.c.type == BATCH_PART)
+# The run holding `first` (the last one starting at or before it) and those after it up to
+# `last`: through the primary key (part_id, first_index).
+_RUN_BEFORE = (
+    select(func.max(_outcomes.c.first_index))
+    .where(_outcomes.c.part_id == bindparam("part"), _outcomes.c.first_index <= bindparam("first"))
+    .scalar_subquery()
+)
+_RUNS = (
+    select(_outcomes.c.applied_by, _outcomes.c.completed_at, _outcomes.c.outcomes)
+    .where(
+        _outcomes.c.part_id == bindparam("part"),
+        _outcomes.c.first_index <= bindparam("last"),
+        _outcomes.c.first_index >= func.coalesce(_RUN_BEFORE, bindparam("first")),
+    )
+    .order_by(_outcomes.c.first_index)
+)
