@@ -112,3 +112,16 @@ def test_strings_and_numbers_get_the_same_answer(text: str) -> None:
     number = outcome(parse_json_amount(text))
     string = outcome(text)
     assert number == string or text == "1e2"  # exponents are JSON-number syntax only
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["12", "12.3", "12.34", "0.05", "1000000", "1000000.00", "000000000000001.1", 7, 1_000_000],
+)
+def test_the_quick_path_agrees_with_decimal(value: object) -> None:
+    """Plain strings and whole numbers are read without Decimal: the same cents."""
+    expected = int(Decimal(str(value)) * 100)
+    assert parse_amount(value, max_cents=MAX) == expected
+    assert parse_amount(value, max_cents=expected) == expected
+    with pytest.raises(InvalidAmount, match="at most"):
+        parse_amount(value, max_cents=expected - 1)
