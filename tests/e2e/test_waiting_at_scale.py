@@ -210,3 +210,23 @@ def test_a_client_that_sends_nothing_at_all_is_cut_off(client: Api) -> None:
     assert time.monotonic() - started >= HEADER_TIMEOUT - 0.5
     sock.close()
     wait_until(lambda: requests.get(client.url("/health"), timeout=2).ok, 5, "health")
+
+
+def test_a_long_poll_on_a_batch_operation_ends_when_its_batch_moves_on(
+    paused_stack: Stack,
+) -> None:
+    """Workers name a batch that moved on, not each of its operations: a reader of one
+    operation waits on its batch and is answered as soon as it is applied."""
+    api = Api(paused_stack.start_web())
+    number = api.open_account("10.00")
+    operations = [{"account_number": number, "type": "deposit", "amount": 1}] * 3
+    batch = api.post("/batches", json={"operations": operations}).json()["data"]
+    job_id = api.get(f"/batches/{batch['batch_id']}/results").json()["data"]["results"][2]["job_id"]
+    polls = [send_request(api.base_url, get(f"/jobs/{job_id}", {"Prefer": "wait=30"}))]
+    time.sleep(0.5)
+    started = time.monotonic()
+    paused_stack.start_worker("late")
+    status, body = status_and_body(read_all(polls[0]))
+    polls[0].close()
+    assert status == 200 and body["data"]["status"] == "succeeded", body
+    assert time.monotonic() - started < 15  # woken by the batch's notice, not the 30 s wait
