@@ -17,19 +17,24 @@ from shared.accepting.batch_queue import (
     operation_job_id,
     part_job_id,
 )
-from shared.errors import BatchNotFound
+from shared.accepting.references import parse_metadata, parse_reference
+from shared.errors import BatchNotFound, DomainError
+from shared.ledger.accounts import validate_account_number
+from shared.ledger.money import parse_amount
 from shared.partitioning import partition_of
-from shared.shapes.checking import StaticLimits
-from shared.shapes.requests import BatchItem
+from shared.shapes.checking import Limits, StaticLimits
+from shared.shapes.requests import BatchBody, BatchItem
 from shared.shapes.validating import validated
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
     BATCH_PART,
+    BATCH_TYPES,
     FAILED,
     IN_BATCH_INDEX,
     PROCESSING,
     QUEUED,
     SUCCEEDED,
+    TRANSFER,
     Batch,
     Job,
     utcnow,
@@ -50,6 +55,55 @@ def batch_operations(items: Sequence[BatchItem]) -> list[BatchOperation]:
         )
         for index, item in enumerate(items)
     ]
+
+
+def checked_operations(body: object, limits: Limits) -> list[BatchOperation]:
+    """A batch body's operations, validated: each item by the same checks as BatchItem's
+    fields, called directly; at the first item they refuse (or anything unusual about the
+    body), the whole body goes through BatchBody, which reports the error in the
+    envelope's terms.
+
+    Pydantic's machinery around each of 10,000 items (the model, a call per field through
+    its validators) cost several times the checks themselves.
+    """
+    operations = _directly_checked(body, limits)
+    if operations is None:
+        operations = batch_operations(validated(BatchBody, body, limits).operations)
+    return operations
+
+
+def _directly_checked(body: object, limits: Limits) -> list[BatchOperation] | None:
+    items = body.get("operations") if type(body) is dict else None
+    if type(items) is not list or not 1 <= len(items) <= limits.max_batch:
+        return None
+    max_cents = limits.max_amount_cents
+    operations = []
+    try:
+        for index, item in enumerate(items):
+            if type(item) is not dict:
+                return None
+            kind, number = item.get("type"), validate_account_number(item.get("account_number"))
+            if type(kind) is not str or kind not in BATCH_TYPES:
+                return None
+            to_account = None
+            if kind == TRANSFER:
+                to_account = validate_account_number(item.get("to_account"))
+                if to_account == number:
+                    return None
+            operations.append(
+                BatchOperation(
+                    index,
+                    kind,
+                    number,
+                    parse_amount(item.get("amount"), max_cents=max_cents),
+                    to_account,
+                    parse_reference(item.get("reference")),
+                    parse_metadata(item.get("metadata")),
+                )
+            )
+    except DomainError:
+        return None
+    return operations
 
 
 def parse_operation(item: object, *, max_cents: int) -> BatchItem:

@@ -7,14 +7,13 @@ from sqlalchemy.orm import Session
 
 from shared.accepting.batch_queue import new_batch_id
 from shared.accepting.batches import (
-    batch_operations,
     batch_progress,
     batch_results,
+    checked_operations,
     record_batch,
 )
 from shared.accepting.idempotency import StoredResponse
-from shared.shapes.requests import BatchBody, BatchResultsQuery
-from shared.shapes.validating import validated
+from shared.shapes.requests import BatchResultsQuery
 from shared.views import batch_result_view, batch_status_url, batch_view
 from web.http.auth import caller_id, operate, require_account
 from web.http.idempotency import create_once, idempotency_claim, replayed
@@ -35,7 +34,7 @@ def create_batch() -> Response:
     body = json_object_body()
     claim = idempotency_claim(body)
     batch_id = new_batch_id()
-    operations = batch_operations(validated(BatchBody, body, settings).operations)
+    operations = checked_operations(body, settings)
     for number in {operation.account_number for operation in operations}:
         require_account(number)
     services.backpressure.admit(len(operations))
