@@ -284,6 +284,16 @@ class Settings(BaseSettings):
         alias="ATM_SQLITE_SYNCHRONOUS",
         description="SQLite's `synchronous` pragma: OFF, NORMAL, FULL or EXTRA",
     )
+    # How much WAL a commit may leave before it copies it into the database (SQLite's
+    # `wal_autocheckpoint`). Its default of 1,000 pages made the applier's commits copy
+    # the same pages of the ledger's index by account again and again; larger, a page
+    # changed by many transactions is copied once.
+    sqlite_checkpoint_pages: PositiveInt = Field(
+        10_000,
+        alias="ATM_SQLITE_CHECKPOINT_PAGES",
+        description="WAL pages a SQLite commit leaves before it checkpoints (at 4 KiB a "
+        "page, 10,000 is about 40 MB of WAL)",
+    )
     sqlite_busy_timeout_ms: PositiveInt = Field(
         30_000,
         alias="ATM_SQLITE_BUSY_TIMEOUT_MS",

@@ -25,7 +25,8 @@ WRITE_OPTION = "atm_write"
 
 
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
-    """WAL, a busy timeout, and BEGIN IMMEDIATE for write sessions.
+    """WAL (checkpointed every ATM_SQLITE_CHECKPOINT_PAGES), a busy timeout, and BEGIN
+    IMMEDIATE for write sessions.
 
     pysqlite's own transaction handling is switched off (isolation_level=None) so that
     SQLAlchemy's begin really starts the transaction; a write transaction then takes the
@@ -39,6 +40,7 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={settings.sqlite_busy_timeout_ms}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={settings.sqlite_checkpoint_pages}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
