@@ -127,7 +127,7 @@ run_on() {  # round name database-url
   "$venv/python" "$here/batch_throughput.py" --base-url "http://127.0.0.1:$port" "${load[@]}" \
     2>&1 | while IFS= read -r line; do
     printf '%-10s round %s  %s\n' "$2" "$1" "$line"
-    if [[ "$line" =~ ^(spread|transfers|hot),.*=\ +([0-9]+)\ ops/s ]]; then
+    if [[ "$line" =~ ^(spread|transfers|hot|half-on-one),.*=\ +([0-9]+)\ ops/s ]]; then
       echo "${BASH_REMATCH[1]} $2 ${BASH_REMATCH[2]}" >>"$work/results.txt"
     fi
   done || give_up "the load on $2 failed" "$data/project.log"
@@ -155,10 +155,10 @@ awk '
     for (i = 1; i <= n; i++) {
       k = order[i]
       if (!count[k, "sqlite"] || !count[k, "postgresql"]) {
-        printf "SUMMARY %-10s incomplete\n", k; continue
+        printf "SUMMARY %-12s incomplete\n", k; continue
       }
       s = sum[k, "sqlite"] / count[k, "sqlite"]; p = sum[k, "postgresql"] / count[k, "postgresql"]
-      printf "SUMMARY %-10s sqlite=%.0f  postgresql=%.0f  ratio=%.2f\n",
+      printf "SUMMARY %-12s sqlite=%.0f  postgresql=%.0f  ratio=%.2f\n",
         k, s, p, (s > 0 ? p / s : 0)
     }
   }' "$work/results.txt" 2>/dev/null || echo "SUMMARY no results"

@@ -5,10 +5,11 @@
 Starts nothing itself. Opens its own accounts, then submits 100,000 operations as batches of
 10,000, first withdrawals and deposits spread over 10,000 accounts, then transfers between
 those accounts, then withdrawals and deposits all on 10 accounts, and times each from the
-first POST until every batch reports `completed`. Then does the same balance updates and
-ledger inserts directly with Python's sqlite3 module (same pragmas, 1,000 per transaction,
-no HTTP, no queue, no ORM) and prints the ratio. Peak memory is read from /proc for the
-gunicorn and worker processes on this machine.
+first POST until every batch reports `completed`; last, the spread load again with half
+of its operations moved onto one account (one hot account beside the spread ones). Then
+does the same balance updates and ledger inserts directly with Python's sqlite3 module
+(same pragmas, 1,000 per transaction, no HTTP, no queue, no ORM) and prints the ratio.
+Peak memory is read from /proc for the gunicorn and worker processes on this machine.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def operations_for(accounts: list[str], total: int, seed: int) -> list[dict]:
         }
         for _ in range(total)
     ]
+
+
+def half_on_one_for(accounts: list[str], total: int, seed: int) -> list[dict]:
+    """Withdrawals and deposits, half of them on the first account, the rest spread."""
+    rng = random.Random(seed)
+    operations = operations_for(accounts, total, seed)
+    for operation in operations:
+        if rng.random() < 0.5:
+            operation["account_number"] = accounts[0]
+    return operations
 
 
 def transfers_for(accounts: list[str], total: int, seed: int) -> list[dict]:
@@ -185,6 +196,14 @@ def main() -> None:
         args.base_url, operations_for(hot, args.operations, 2), args.batch_size
     )
     report(f"hot, {args.hot_accounts} accounts", hot_result, limit)
+    half = run_batches(
+        args.base_url, half_on_one_for(accounts, args.operations, 4), args.batch_size
+    )
+    report(f"half-on-one, {args.accounts} accounts", half, limit)
+    print(
+        f"half on one account / spread withdrawals and deposits: "
+        f"{half['per_second'] / spread['per_second']:.2f}"
+    )
     for name, mib in sorted(peak_memory().items()):
         print(f"peak memory {name}: {mib} MiB")
 

@@ -158,6 +158,30 @@ def applied_operations(session: Session) -> Iterable[tuple[str, BatchOperation, 
             yield batch_id, BatchOperation(*operations[outcome[0]]), outcome
 
 
+def recent_failed_operations(session: Session, limit: int, runs: int) -> list[Job]:
+    """Failed batch operations (about `limit`) among the `runs` outcome rows of the most
+    recently accepted parts, read through the primary key: a look at recent failures,
+    not a search of history."""
+    newest = session.execute(
+        select(_outcomes.c.part_id, _outcomes.c.outcomes)
+        .order_by(_outcomes.c.part_id.desc(), _outcomes.c.first_index.desc())
+        .limit(runs)
+    ).all()
+    failed: dict[int, list[int]] = {}
+    for part_row, outcomes in newest:
+        indexes = [o[0] for o in json.loads(outcomes) if outcome_status(o) == FAILED]
+        if indexes:
+            failed.setdefault(part_row, []).extend(indexes)
+        if sum(map(len, failed.values())) >= limit:
+            break
+    jobs: list[Job] = []
+    for part_row, indexes in failed.items():
+        batch_id = session.scalar(select(_jobs.c.batch_id).where(_jobs.c.id == part_row))
+        if batch_id is not None:
+            jobs.extend(operation_jobs(session, batch_id, indexes).values())
+    return jobs
+
+
 def outcome_status(outcome: list) -> str:
     return FAILED if isinstance(outcome[1], str) else SUCCEEDED
 

@@ -9,12 +9,16 @@ import uuid_utils
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_operations import operation_job
+from shared.accepting.batch_operations import operation_job, recent_failed_operations
 from shared.errors import AccountNotFound, JobNotFound
 from shared.partitioning import partition_of
 from shared.store.bulk import BulkStatement, KeyedRead
 from shared.store.models import BATCH_PART, IS_FAILED, IS_QUEUED, QUEUED, Account, Job, utcnow
+from shared.timestamps import as_utc
 
+# How many of the newest batch outcome rows a look at recent failures reads (each holds up
+# to a chunk's operations).
+RECENT_OUTCOME_RUNS = 20
 LOOKUP_CHUNK = 900  # well under every SQLite build's limit on bound parameters
 # Built once: constructing statements per request costs more than running them. Both go
 # straight to the driver: SQLAlchemy's execution of a statement costs more than its SQL.
@@ -157,10 +161,13 @@ def _job_row(session: Session, job_id: str) -> Job | None:
 
 
 def recent_failures(session: Session, limit: int) -> list[Job]:
-    """The most recently accepted failed jobs with rows, newest first (through their own
-    index): single jobs. A batch's failed operations are in its results (their outcomes
-    are kept with their parts, not in rows)."""
-    return list(session.scalars(select(Job).where(IS_FAILED).order_by(Job.id.desc()).limit(limit)))
+    """The most recently accepted failed jobs, newest first: those with rows through their
+    own index, and the batch operations among the newest outcome rows
+    (shared.accepting.batch_operations)."""
+    rows = session.scalars(select(Job).where(IS_FAILED).order_by(Job.id.desc()).limit(limit))
+    failed = [*rows, *recent_failed_operations(session, limit, RECENT_OUTCOME_RUNS)]
+    failed.sort(key=lambda job: (as_utc(job.created_at), job.batch_index or 0), reverse=True)
+    return failed[:limit]
 
 
 # A batch part waits for the operations it has not applied yet; any other queued row, one.

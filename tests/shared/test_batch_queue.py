@@ -25,6 +25,7 @@ from shared.accepting.operations import (
     new_id,
     queued_backlog,
     queued_by_partition,
+    recent_failures,
     record_operation,
 )
 from shared.accepting.reversals import plan_reversal
@@ -275,3 +276,28 @@ def test_a_reversed_batch_operation_gets_a_row_of_its_own(database: Database) ->
     with database.writing() as session:
         [outcome] = apply_pending(session, [0], 100, "test").outcomes
     assert (outcome.status, outcome.error_type) == ("failed", "already_reversed")
+
+
+def test_recent_failures_include_batch_operations(database: Database) -> None:
+    """The console's look at recent failures reads the newest outcome rows too."""
+    with database.writing() as session:
+        open_account(session, "66", 100)
+    single = Operation(new_id(), "66", "withdraw", 1_000)
+    with database.writing() as session:
+        record_operation(session, single, 1)
+    batch_id = new_batch_id()
+    with database.writing() as session:
+        record_batch(session, batch_id, deposits("66", 2) + withdrawals("66", 2, 10_000), 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 100, "test")
+    with database.read.begin() as session:
+        failures = recent_failures(session, 10)
+        assert [job.job_id for job in failures] == [
+            operation_job_id(batch_id, 3),
+            operation_job_id(batch_id, 2),
+            single.job_id,
+        ]
+        assert {job.error_type for job in failures} == {"insufficient_funds"}
+        assert [job.job_id for job in recent_failures(session, 1)] == [
+            operation_job_id(batch_id, 3)
+        ]

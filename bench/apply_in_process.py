@@ -1,0 +1,120 @@
+"""The applier alone, in one process: batches recorded, then applied chunk by chunk.
+
+    .venv/bin/python bench/apply_in_process.py [--operations 50000] [--accounts 5000]
+        [--chunk 2000] [--transfers] [--profile]
+
+No HTTP, no Redis, no worker: a fresh SQLite file in a temporary directory (the settings'
+pragmas, `synchronous=FULL` by default), accounts inserted directly, the operations
+recorded as batches of 10,000 (`record_batch`), then `apply_pending` over every partition
+in write transactions until nothing is left, as the worker's drain does. Prints one RESULT
+line; `--profile` prints where the apply's time went (cProfile, which slows it down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BATCH = 10_000
+FIRST_ACCOUNT = 800_000_000
+OPENING_CENTS = 10_000_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--operations", type=int, default=50_000)
+    parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument("--chunk", type=int, default=2_000)
+    parser.add_argument("--transfers", action="store_true", help="transfers, not withdrawals")
+    parser.add_argument("--profile", action="store_true")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        os.environ["DATABASE_URL"] = f"sqlite:///{directory}/atm.db"
+        run(arguments)
+
+
+def run(arguments: argparse.Namespace) -> None:
+    # Imported after DATABASE_URL is set: the settings are read once.
+    from shared.accepting.batch_queue import BatchOperation, new_batch_id
+    from shared.accepting.batches import record_batch
+    from shared.config.settings import get_settings
+    from shared.ledger.applying import apply_pending
+    from shared.store.db import Database, init_database
+    from shared.store.models import Account
+
+    settings = get_settings()
+    database = Database(settings)
+    init_database(database)
+    count = arguments.accounts
+    with database.writing() as session:
+        session.execute(
+            Account.__table__.insert(),
+            [
+                {
+                    "account_number": str(FIRST_ACCOUNT + i),
+                    "balance": OPENING_CENTS,
+                    "opening_balance": OPENING_CENTS,
+                    "status": "active",
+                    "held": 0,
+                    "withdrawn_on_limit_day": 0,
+                }
+                for i in range(count)
+            ],
+        )
+    rng = random.Random(7)
+
+    def operation(index: int) -> BatchOperation:
+        source = rng.randrange(count)
+        if arguments.transfers:
+            destination = (source + 1 + rng.randrange(count - 1)) % count
+            kind, to_account = "transfer", str(FIRST_ACCOUNT + destination)
+        else:
+            kind, to_account = rng.choice(("deposit", "withdraw")), None
+        amount = rng.randint(1, 5_000)
+        return BatchOperation(
+            index, kind, str(FIRST_ACCOUNT + source), amount, to_account, None, None
+        )
+
+    started = time.perf_counter()
+    for _ in range(max(1, arguments.operations // BATCH)):
+        operations = [operation(index) for index in range(BATCH)]
+        with database.writing() as session:
+            record_batch(session, new_batch_id(), operations, settings.partitions)
+    recorded = time.perf_counter() - started
+
+    profile = cProfile.Profile() if arguments.profile else None
+    partitions = list(range(settings.partitions))
+    applied, commits = 0, 0
+    started = time.perf_counter()
+    if profile:
+        profile.enable()
+    while True:
+        with database.writing() as session:
+            done = len(apply_pending(session, partitions, arguments.chunk, "bench").outcomes)
+        commits += 1
+        applied += done
+        if not done:
+            break
+    elapsed = time.perf_counter() - started
+    if profile:
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+    database.close()
+    print(
+        f"RESULT operations={applied} accounts={count} chunk={arguments.chunk} "
+        f"recorded_s={recorded:.2f} applied_s={elapsed:.2f} commits={commits} "
+        f"ops/s={applied / elapsed:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
