@@ -179,31 +179,27 @@ def main() -> None:
     print(f"opened {len(accounts)} accounts in {time.perf_counter() - started:.1f} s")
     limit = sqlite_limit(args.operations, args.accounts)
     print(f"{'sqlite3 limit':<28} {args.operations:>7} ops = {limit:>8.0f} ops/s")
-    spread = run_batches(
-        args.base_url, operations_for(accounts, args.operations, 1), args.batch_size
-    )
-    report(f"spread, {args.accounts} accounts", spread, limit)
-    transfers = run_batches(
-        args.base_url, transfers_for(accounts, args.operations, 3), args.batch_size
-    )
-    report(f"transfers, {args.accounts} accounts", transfers, limit)
-    print(
-        f"transfers / spread withdrawals and deposits: "
-        f"{transfers['per_second'] / spread['per_second']:.2f}"
-    )
-    hot = accounts[: args.hot_accounts]
-    hot_result = run_batches(
-        args.base_url, operations_for(hot, args.operations, 2), args.batch_size
-    )
-    report(f"hot, {args.hot_accounts} accounts", hot_result, limit)
-    half = run_batches(
-        args.base_url, half_on_one_for(accounts, args.operations, 4), args.batch_size
-    )
-    report(f"half-on-one, {args.accounts} accounts", half, limit)
-    print(
-        f"half on one account / spread withdrawals and deposits: "
-        f"{half['per_second'] / spread['per_second']:.2f}"
-    )
+    total, size, hot = args.operations, args.batch_size, accounts[: args.hot_accounts]
+    loads = [  # name, operations, the name of the ratio to spread it prints (if any)
+        (f"spread, {args.accounts} accounts", operations_for(accounts, total, 1), None),
+        (f"transfers, {args.accounts} accounts", transfers_for(accounts, total, 3), "transfers"),
+        (f"hot, {args.hot_accounts} accounts", operations_for(hot, total, 2), None),
+        (
+            f"half-on-one, {args.accounts} accounts",
+            half_on_one_for(accounts, total, 4),
+            "half on one account",
+        ),
+    ]
+    spread = None
+    for name, operations, ratio in loads:
+        result = run_batches(args.base_url, operations, size)
+        report(name, result, limit)
+        spread = spread or result
+        if ratio:
+            print(
+                f"{ratio} / spread withdrawals and deposits: "
+                f"{result['per_second'] / spread['per_second']:.2f}"
+            )
     for name, mib in sorted(peak_memory().items()):
         print(f"peak memory {name}: {mib} MiB")
 
