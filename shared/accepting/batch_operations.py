@@ -9,8 +9,8 @@ having read the rows first: a row, where there is one, is the answer.
 
 Reads made in that order stay right on PostgreSQL too, where each statement sees what was
 committed when it started: an operation is either still queued in its part or has its
-outcome row, both written by one transaction; if it was applied between the read of its
-part and of the outcomes, it is answered as queued, as it was at the first read.
+outcome row, both written by one transaction, and the outcome rows are read after the
+part; one applied in between is answered as applied.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from shared.store.models import (
 
 
 class Part(NamedTuple):
-    """A batch part as the readers of a batch see it (queued, or finished and kept)."""
+    """A batch part as the readers of a batch see it (queued, or finished and kept),
+    without its operations: those are read once a process and kept decoded."""
 
     row_id: int
     part_id: str
@@ -51,15 +52,10 @@ class Part(NamedTuple):
     request_id: str | None
     submitted_by: str | None
     partition: int
-    details: str
 
 
-class OutcomeRun(NamedTuple):
-    """One outcome row: a run of a part's operations applied in one transaction."""
-
-    applied_by: str | None
-    completed_at: datetime
-    outcomes: dict[int, list]  # by operation index: see encode_outcome
+# What became of one operation: its run's applier and time, and its outcome item.
+Applied = tuple[str | None, datetime, list]
 
 
 def encode_outcome(
@@ -85,6 +81,10 @@ def encode_run(outcomes: Iterable[list]) -> str:
     return json.dumps(list(outcomes), separators=(",", ":"))
 
 
+def outcome_status(outcome: list) -> str:
+    return FAILED if isinstance(outcome[1], str) else SUCCEEDED
+
+
 def batch_parts(session: Session, batch_id: str) -> list[Part]:
     """Every part of the batch, queued or finished."""
     return [Part(*row) for row in session.execute(_PARTS, {"batch_id": batch_id})]
@@ -96,29 +96,30 @@ def operation_jobs(session: Session, batch_id: str, indexes: Sequence[int]) -> d
     wanted = set(indexes)
     found: dict[int, Job] = {}
     for part in batch_parts(session, batch_id):
-        mine = [
-            BatchOperation(*row)
-            for row in decoded_parts.get(part.part_id, part.details)
-            if row[0] in wanted
-        ]
-        if not mine:
-            continue
-        runs = _runs(session, part.row_id, mine[0].index, mine[-1].index)
-        for operation in mine:
-            found[operation.index] = _job(batch_id, part, operation, runs)
+        mine = [BatchOperation(*row) for row in _operations(session, part) if row[0] in wanted]
+        if mine:
+            applied = _applied(session, part.row_id, mine[0].index, mine[-1].index)
+            for operation in mine:
+                found[operation.index] = _job(batch_id, part, operation, applied)
     return found
 
 
 def operation_job(session: Session, job_id: str) -> Job | None:
-    """The job of a batch operation without a row of its own, or None."""
+    """The job of a batch operation without a row of its own, or None.
+
+    Only the part that holds it comes back from the database (found by the text that
+    starts the operation, see batch_queue.find_operation), and only that operation is
+    decoded from it."""
     named = batch_and_index(job_id)
     if named is None:
         return None
     batch_id, index = named
-    for part in batch_parts(session, batch_id):
-        operation = find_operation(part.details, index)  # no need to decode the whole part
+    parameters = {"batch_id": batch_id, "start": f'[{index},"'}
+    for *columns, details in session.execute(_PART_HOLDING, parameters):
+        operation = find_operation(details, index)
         if operation is not None:
-            return _job(batch_id, part, operation, _runs(session, part.row_id, index, index))
+            part = Part(*columns)
+            return _job(batch_id, part, operation, _applied(session, part.row_id, index, index))
     return None
 
 
@@ -144,18 +145,30 @@ def operations_by_id(session: Session, job_ids: Iterable[str]) -> dict[str, Job]
     }
 
 
-def applied_operations(session: Session) -> Iterable[tuple[str, BatchOperation, list]]:
-    """Every batch operation with an outcome row: its batch's id, itself and its outcome
-    (for the audit, which reads everything)."""
-    parts: dict[int, tuple[str, Part]] = {}
-    for batch_id, *row in session.execute(_ALL_PARTS):
-        part = Part(*row)
-        parts[part.row_id] = (batch_id, part)
-    for part_row, outcomes in session.execute(select(_outcomes.c.part_id, _outcomes.c.outcomes)):
-        batch_id, part = parts[part_row]
-        operations = {row[0]: row for row in decoded_parts.get(part.part_id, part.details)}
+def applied_operations(
+    session: Session,
+) -> Iterable[tuple[int, str | None, BatchOperation | None, list]]:
+    """Every item of every outcome row: its part's row id, its batch's id, the operation
+    and the outcome; the batch and the operation None where the part, or the operation in
+    it, is missing (for the audit, which reads everything and reports that). Rows come in
+    part order, so each part is read and decoded once."""
+    part_row, batch_id, operations = None, None, {}
+    rows = select(_outcomes.c.part_id, _outcomes.c.outcomes).order_by(
+        _outcomes.c.part_id, _outcomes.c.first_index
+    )
+    for row_id, outcomes in session.execute(rows):
+        if row_id != part_row:
+            found = session.execute(_PART_BY_ROW, {"id": row_id}).first()
+            part_row, batch_id = row_id, None if found is None else found[0]
+            operations = {} if found is None else {o[0]: o for o in json.loads(found[1])}
         for outcome in json.loads(outcomes):
-            yield batch_id, BatchOperation(*operations[outcome[0]]), outcome
+            operation = operations.get(outcome[0])
+            yield (
+                row_id,
+                batch_id,
+                None if operation is None else BatchOperation(*operation),
+                outcome,
+            )
 
 
 def recent_failed_operations(session: Session, limit: int, runs: int) -> list[Job]:
@@ -167,35 +180,44 @@ def recent_failed_operations(session: Session, limit: int, runs: int) -> list[Jo
         .order_by(_outcomes.c.part_id.desc(), _outcomes.c.first_index.desc())
         .limit(runs)
     ).all()
-    failed: dict[int, list[int]] = {}
+    failed: dict[int, set[int]] = defaultdict(set)
     for part_row, outcomes in newest:
-        indexes = [o[0] for o in json.loads(outcomes) if outcome_status(o) == FAILED]
-        if indexes:
-            failed.setdefault(part_row, []).extend(indexes)
+        failed[part_row].update(o[0] for o in json.loads(outcomes) if outcome_status(o) == FAILED)
         if sum(map(len, failed.values())) >= limit:
             break
     jobs: list[Job] = []
     for part_row, indexes in failed.items():
-        batch_id = session.scalar(select(_jobs.c.batch_id).where(_jobs.c.id == part_row))
-        if batch_id is not None:
-            jobs.extend(operation_jobs(session, batch_id, indexes).values())
+        found = session.execute(_PART_WITH_BATCH, {"id": part_row}).first() if indexes else None
+        if found is None:
+            continue
+        batch_id, part = found[0], Part(*found[1:])
+        mine = [BatchOperation(*row) for row in _operations(session, part) if row[0] in indexes]
+        applied = _applied(session, part_row, min(indexes), max(indexes))
+        jobs.extend(_job(batch_id, part, operation, applied) for operation in mine)
     return jobs
 
 
-def outcome_status(outcome: list) -> str:
-    return FAILED if isinstance(outcome[1], str) else SUCCEEDED
+def _operations(session: Session, part: Part) -> list[list]:
+    """The part's operations as lists of BatchOperation's fields, decoded once a process."""
+    operations = decoded_parts.cached(part.part_id)
+    if operations is None:
+        details = session.scalar(_DETAILS, {"id": part.row_id}) or "[]"
+        operations = decoded_parts.get(part.part_id, details)
+    return operations
 
 
-def _runs(session: Session, part_row: int, first: int, last: int) -> list[OutcomeRun]:
-    """The outcome rows of the part that hold any operation with index in [first, last]."""
+def _applied(session: Session, part_row: int, first: int, last: int) -> dict[int, Applied]:
+    """What became of the part's applied operations with index in [first, last], by
+    index, from the outcome rows that hold them."""
     parameters = {"part": part_row, "first": first, "last": last}
-    return [
-        OutcomeRun(applied_by, completed_at, {o[0]: o for o in json.loads(outcomes)})
+    return {
+        outcome[0]: (applied_by, completed_at, outcome)
         for applied_by, completed_at, outcomes in session.execute(_RUNS, parameters)
-    ]
+        for outcome in json.loads(outcomes)
+    }
 
 
-def _job(batch_id: str, part: Part, operation: BatchOperation, runs: list[OutcomeRun]) -> Job:
+def _job(batch_id: str, part: Part, operation: BatchOperation, applied: dict[int, Applied]) -> Job:
     job = Job(
         job_id=operation_job_id(batch_id, operation.index),
         partition=part.partition,
@@ -212,21 +234,15 @@ def _job(batch_id: str, part: Part, operation: BatchOperation, runs: list[Outcom
         submitted_by=part.submitted_by,
         created_at=part.created_at,
     )
-    for run in runs:
-        outcome = run.outcomes.get(operation.index)
-        if outcome is None:
-            continue
-        job.status, job.applied_by, job.completed_at = (
-            outcome_status(outcome),
-            run.applied_by,
-            run.completed_at,
-        )
+    found = applied.get(operation.index)
+    if found is not None:
+        job.applied_by, job.completed_at, outcome = found
+        job.status = outcome_status(outcome)
         if job.status == FAILED:
             job.error_type, job.error_message = outcome[1], outcome[2]
         else:
             job.new_balance, job.transaction_id = outcome[1], outcome[2]
             job.to_balance = outcome[3] if len(outcome) > 3 else None
-        break
     return job
 
 
@@ -238,25 +254,26 @@ _PART_COLUMNS = (
     _jobs.c.request_id,
     _jobs.c.submitted_by,
     _jobs.c.partition,
-    _jobs.c.details,
 )
-_PARTS = select(*_PART_COLUMNS).where(
-    _jobs.c.batch_id == bindparam("batch_id"), IN_BATCH_INDEX, _jobs.c.type == BATCH_PART
+_OF_BATCH = (_jobs.c.batch_id == bindparam("batch_id"), IN_BATCH_INDEX, _jobs.c.type == BATCH_PART)
+_PARTS = select(*_PART_COLUMNS).where(*_OF_BATCH)
+# The part whose operations' JSON holds the text that starts operation i, `[i,"`: the
+# database scans the parts' text, and only that part's comes back.
+_PART_HOLDING = select(*_PART_COLUMNS, _jobs.c.details).where(
+    *_OF_BATCH, _jobs.c.details.contains(bindparam("start"))
 )
-_ALL_PARTS = select(_jobs.c.batch_id, *_PART_COLUMNS).where(_jobs.c.type == BATCH_PART)
+_DETAILS = select(_jobs.c.details).where(_jobs.c.id == bindparam("id"))
+_PART_BY_ROW = select(_jobs.c.batch_id, _jobs.c.details).where(_jobs.c.id == bindparam("id"))
+_PART_WITH_BATCH = select(_jobs.c.batch_id, *_PART_COLUMNS).where(_jobs.c.id == bindparam("id"))
 # The run holding `first` (the last one starting at or before it) and those after it up to
-# `last`: through the primary key (part_id, first_index).
+# `last`: through the primary key (part_id, first_index), in one statement.
 _RUN_BEFORE = (
     select(func.max(_outcomes.c.first_index))
     .where(_outcomes.c.part_id == bindparam("part"), _outcomes.c.first_index <= bindparam("first"))
     .scalar_subquery()
 )
-_RUNS = (
-    select(_outcomes.c.applied_by, _outcomes.c.completed_at, _outcomes.c.outcomes)
-    .where(
-        _outcomes.c.part_id == bindparam("part"),
-        _outcomes.c.first_index <= bindparam("last"),
-        _outcomes.c.first_index >= func.coalesce(_RUN_BEFORE, bindparam("first")),
-    )
-    .order_by(_outcomes.c.first_index)
+_RUNS = select(_outcomes.c.applied_by, _outcomes.c.completed_at, _outcomes.c.outcomes).where(
+    _outcomes.c.part_id == bindparam("part"),
+    _outcomes.c.first_index <= bindparam("last"),
+    _outcomes.c.first_index >= func.coalesce(_RUN_BEFORE, bindparam("first")),
 )

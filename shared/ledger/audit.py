@@ -134,8 +134,16 @@ def run_audit(
     )
     report.accounts = len(accounts)
     _check_balances(accounts, entries, report)
-    # The applied batch operations without rows of their own, with their outcomes.
-    operations = list(applied_operations(session))
+    # The batch operations with outcome rows, with their outcomes.
+    operations: list[_Applied] = []
+    for part_row, batch_id, operation, outcome in applied_operations(session):
+        if batch_id is None or operation is None:
+            report.findings.append(
+                f"an outcome row of part {part_row} names operation {outcome[0]}, which its "
+                "part does not hold"
+            )
+        else:
+            operations.append((batch_id, operation, outcome))
     _check_jobs(session, entries, operations, report)
     _check_holds_and_limits(session, accounts, entries, report, now, stale_after_seconds)
     _check_pending(session, report, now - timedelta(seconds=stale_after_seconds))

@@ -212,11 +212,11 @@ def test_a_client_that_sends_nothing_at_all_is_cut_off(client: Api) -> None:
     wait_until(lambda: requests.get(client.url("/health"), timeout=2).ok, 5, "health")
 
 
-def test_a_long_poll_on_a_batch_operation_ends_when_its_batch_moves_on(
+def test_a_long_poll_on_a_batch_operation_ends_when_it_is_applied(
     paused_stack: Stack,
 ) -> None:
-    """Workers name a batch that moved on, not each of its operations: a reader of one
-    operation waits on its batch and is answered as soon as it is applied."""
+    """An operation of a batch has no row of its own; a reader waiting on it is woken by
+    the notice of the transaction that applies it, not by the end of its wait."""
     api = Api(paused_stack.start_web())
     number = api.open_account("10.00")
     operations = [{"account_number": number, "type": "deposit", "amount": 1}] * 3
@@ -229,4 +229,4 @@ def test_a_long_poll_on_a_batch_operation_ends_when_its_batch_moves_on(
     status, body = status_and_body(read_all(polls[0]))
     polls[0].close()
     assert status == 200 and body["data"]["status"] == "succeeded", body
-    assert time.monotonic() - started < 15  # woken by the batch's notice, not the 30 s wait
+    assert time.monotonic() - started < 15  # woken by its notice, not the 30 s wait

@@ -229,6 +229,11 @@ def test_the_audit_checks_a_batch_against_its_counters_and_parts(database: Datab
     assert (
         f"batch {batch_id}: 0 operations applied and 20 waiting in its parts, of 60" in findings()
     )
+    with database.writing() as session:
+        apply_pending(session, [0], 100, "test")
+        # A part gone (as a worker of the release before outcome rows would delete it).
+        session.execute(delete(Job).where(Job.type == BATCH_PART))
+    assert any("which its part does not hold" in finding for finding in findings())
 
 
 def withdrawals(number: str, count: int, cents: int) -> list[BatchOperation]:

@@ -13,7 +13,7 @@ from web.http.parsing import json_object_body
 from web.http.responses import success
 from web.serving.services import current_services
 from web.serving.submission import submit_job
-from web.serving.waiting import read_until_final, waiting_key
+from web.serving.waiting import read_until_final
 
 jobs = Blueprint("jobs", __name__)
 
@@ -22,7 +22,7 @@ jobs = Blueprint("jobs", __name__)
 def get_job_status(job_id: str) -> Response:
     job, headers = read_until_final(
         current_services(),
-        waiting_key(job_id),
+        job_id,
         lambda session: get_job(session, job_id),
         lambda job: job.status in FINAL_STATUSES,
     )

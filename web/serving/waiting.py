@@ -14,7 +14,6 @@ import redis
 from redis.exceptions import RedisError
 
 from shared import messaging
-from shared.accepting.batch_queue import batch_and_index
 from shared.ledger.applying import Outcome
 from web.http.parsing import long_poll_seconds, parse_prefer
 from web.serving.background import ProcessThread
@@ -144,7 +143,6 @@ class CompletionListener:
                 for waiter in self.waiters.get(str(message["job_id"]), ()):
                     waiter.outcome = Outcome.from_message(message)
                     waiter.event.set()
-            # Each batch that moved on (a previous release listed its job ids too).
             for batch_id, job_ids in notice["batches"].items():
                 for key in (batch_id, *job_ids):
                     for waiter in self.waiters.get(key, ()):
@@ -175,13 +173,6 @@ def long_poll(
             remaining = deadline - time.monotonic()
             if is_final(value) or remaining <= 0 or not waiter.wait(remaining):
                 return value
-
-
-def waiting_key(job_id: str) -> str:
-    """What a reader of a job waits on: its id, or for a batch's operation its batch's id
-    (the workers name a batch that moved on, not each of its operations)."""
-    named = batch_and_index(job_id)
-    return job_id if named is None else named[0]
 
 
 def read_until_final(
