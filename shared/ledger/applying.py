@@ -303,15 +303,17 @@ def _targets(session: Session, jobs: list[QueuedJob]) -> dict[str, TargetJob]:
 def _mark_reversed(session: Session, chunk: Chunk) -> None:
     """Name each job this chunk reversed in its row; a batch operation without a row of
     its own gets one now (until then its part and outcome held it)."""
-    rows = []
+    rows, saved = [], []
     for target_id, reversal_id in chunk.reversed.items():
         job = chunk.targets[target_id].unsaved
         if job is None:
             rows.append((target_id, reversal_id))
         else:
             job.reversed_by = reversal_id
-            session.add(job)
-    session.flush()
+            saved.append(job)
+    if saved:
+        session.add_all(saved)
+        session.flush()
     _MARK_REVERSED.executemany(session, rows)
 
 
