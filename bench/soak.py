@@ -25,7 +25,10 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from shared.accepting.batch_operations import applied_operations
+from shared.accepting.batch_queue import operation_job_id
 from shared.config.settings import load_settings
 from shared.ledger.audit import run_audit
 from shared.store.db import Database
@@ -177,6 +180,24 @@ def main() -> None:
         redis_server.stop()
 
 
+def applied_batch_operations(session: Session) -> dict[str, int]:
+    """How many operations of each batch have an outcome: in an outcome row of its parts
+    or, for those applied before outcome rows or reversed since, a row of their own."""
+    applied: dict[str, set[str]] = {}
+    for _, batch_id, operation, _ in applied_operations(session):
+        if batch_id is not None and operation is not None:
+            applied.setdefault(batch_id, set()).add(operation_job_id(batch_id, operation.index))
+    rows = session.execute(
+        text(
+            "SELECT batch_id, job_id FROM jobs WHERE batch_id IS NOT NULL"
+            " AND type <> 'batch_part' AND status IN ('succeeded', 'failed')"
+        )
+    )
+    for batch_id, job_id in rows:
+        applied.setdefault(batch_id, set()).add(job_id)
+    return {batch_id: len(ids) for batch_id, ids in applied.items()}
+
+
 def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float) -> None:
     engine = create_engine(stack.env["DATABASE_URL"])
 
@@ -196,14 +217,6 @@ def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float)
                 text("SELECT job_id FROM jobs WHERE status IN ('succeeded', 'failed')")
             )
         }
-        batch_final = dict(
-            connection.execute(
-                text(
-                    "SELECT batch_id, COUNT(*) FROM jobs WHERE batch_id IS NOT NULL "
-                    "AND status IN ('succeeded', 'failed') GROUP BY batch_id"
-                )
-            ).all()
-        )
         duplicates = connection.execute(
             text(
                 "SELECT COUNT(*) FROM (SELECT job_id FROM transactions WHERE job_id IS NOT NULL "
@@ -213,10 +226,11 @@ def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float)
     engine.dispose()
     accepted = len(ledger.jobs) + sum(ledger.batches.values())
     lost_jobs = len(ledger.jobs - final)
-    lost_batch_ops = sum(total - batch_final.get(b, 0) for b, total in ledger.batches.items())
     database = Database(load_settings({"DATABASE_URL": stack.env["DATABASE_URL"]}))
     with database.read.begin() as session:
         audit = run_audit(session, stale_after_seconds=3600)
+        batch_final = applied_batch_operations(session)
+    lost_batch_ops = sum(total - batch_final.get(b, 0) for b, total in ledger.batches.items())
     for event in events:
         print(event)
     print(f"load: {load_seconds:.0f} s, then {drain_seconds:.1f} s to drain")
