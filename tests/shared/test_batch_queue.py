@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from shared.accepting.batch_queue import (
     MAX_OPERATIONS,
@@ -231,8 +232,13 @@ def test_the_audit_checks_a_batch_against_its_counters_and_parts(database: Datab
     )
     with database.writing() as session:
         apply_pending(session, [0], 100, "test")
-        # A part gone (as a worker of the release before outcome rows would delete it).
+    # A worker of the release before outcome rows would delete the part it finishes:
+    # refused, as the part holds what its outcome rows describe.
+    refused = pytest.raises(DBAPIError, match="stop the previous release's workers")
+    with refused, database.writing() as session:
         session.execute(delete(Job).where(Job.type == BATCH_PART))
+    with database.writing() as session:  # a part that lost its operations all the same
+        session.execute(update(Job).where(Job.type == BATCH_PART).values(details="[]"))
     assert any("which its part does not hold" in finding for finding in findings())
 
 
