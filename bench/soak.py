@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_operations import applied_operations
-from shared.accepting.batch_queue import operation_job_id
+from shared.accepting.batch_operations import applied_operations, statuses_by_batch
 from shared.config.settings import load_settings
 from shared.ledger.audit import run_audit
 from shared.store.db import Database
@@ -183,19 +182,12 @@ def main() -> None:
 def applied_batch_operations(session: Session) -> dict[str, int]:
     """How many operations of each batch have an outcome: in an outcome row of its parts
     or, for those applied before outcome rows or reversed since, a row of their own."""
-    applied: dict[str, set[str]] = {}
-    for _, batch_id, operation, _ in applied_operations(session):
-        if batch_id is not None and operation is not None:
-            applied.setdefault(batch_id, set()).add(operation_job_id(batch_id, operation.index))
-    rows = session.execute(
-        text(
-            "SELECT batch_id, job_id FROM jobs WHERE batch_id IS NOT NULL"
-            " AND type <> 'batch_part' AND status IN ('succeeded', 'failed')"
-        )
-    )
-    for batch_id, job_id in rows:
-        applied.setdefault(batch_id, set()).add(job_id)
-    return {batch_id: len(ids) for batch_id, ids in applied.items()}
+    applied = [
+        (batch_id, operation, outcome)
+        for _, batch_id, operation, outcome in applied_operations(session)
+        if batch_id is not None and operation is not None
+    ]
+    return {batch_id: len(ids) for batch_id, ids in statuses_by_batch(session, applied).items()}
 
 
 def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float) -> None:

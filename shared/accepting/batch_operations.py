@@ -171,6 +171,26 @@ def applied_operations(
             )
 
 
+def statuses_by_batch(
+    session: Session, applied: Iterable[tuple[str, BatchOperation, list]]
+) -> dict[str, dict[str, str]]:
+    """Each batch's operations that have an outcome, by job id, with their status: those
+    with a row of their own (applied before outcome rows were kept, or reversed since), and
+    those of `applied` (batch id, operation and outcome, as applied_operations gives them)
+    that have none. Counting them, an operation is counted once however it is kept."""
+    statuses: dict[str, dict[str, str]] = defaultdict(dict)
+    rows = select(_jobs.c.batch_id, _jobs.c.job_id, _jobs.c.status).where(
+        _jobs.c.batch_id.is_not(None), _jobs.c.type != BATCH_PART
+    )
+    for batch_id, job_id, status in session.execute(rows):
+        statuses[batch_id][job_id] = status
+    for batch_id, operation, outcome in applied:
+        statuses[batch_id].setdefault(
+            operation_job_id(batch_id, operation.index), outcome_status(outcome)
+        )
+    return statuses
+
+
 def recent_failed_operations(session: Session, limit: int, runs: int) -> list[Job]:
     """Failed batch operations (about `limit`) among the `runs` outcome rows of the most
     recently accepted parts, read through the primary key: a look at recent failures,

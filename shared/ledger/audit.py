@@ -15,7 +15,11 @@ from typing import NamedTuple
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_operations import applied_operations, outcome_status
+from shared.accepting.batch_operations import (
+    applied_operations,
+    outcome_status,
+    statuses_by_batch,
+)
 from shared.accepting.batch_queue import BatchOperation, operation_job_id
 from shared.accepting.operations import WAITING_OPERATIONS
 from shared.ledger.money import format_cents
@@ -373,19 +377,9 @@ def _check_batches(session: Session, operations: list[_Applied], report: AuditRe
     ones, and every other operation still waits in its parts; a part's cursor moved
     without their outcomes (operations lost) or outcomes written twice would break the
     sum. Batches accepted before the counters were kept are counted from their jobs alone."""
-    applied: dict[str, dict[str, str]] = defaultdict(dict)  # batch -> job id -> status
-    rows = select(Job.batch_id, Job.job_id, Job.status).where(
-        Job.batch_id.is_not(None), Job.type != BATCH_PART
-    )
-    for batch_id, job_id, status in session.execute(rows):
-        applied[batch_id][job_id] = status
-    for batch_id, operation, outcome in operations:
-        applied[batch_id].setdefault(
-            operation_job_id(batch_id, operation.index), outcome_status(outcome)
-        )
     written = {
         batch_id: (len(statuses), sum(1 for s in statuses.values() if s == FAILED))
-        for batch_id, statuses in applied.items()
+        for batch_id, statuses in statuses_by_batch(session, operations).items()
     }
     waiting = dict(
         session.execute(
