@@ -99,7 +99,7 @@ def run(arguments: argparse.Namespace) -> None:
         profile.enable()
     while True:
         with database.writing() as session:
-            done = len(apply_pending(session, partitions, arguments.chunk, "bench").outcomes)
+            done = apply_pending(session, partitions, arguments.chunk, "bench").count
         commits += 1
         applied += done
         if not done:

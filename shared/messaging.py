@@ -10,7 +10,7 @@ from functools import cache
 import redis
 from redis.commands.core import Script
 
-from shared.ledger.applying import Outcome
+from shared.ledger.applying import Outcome, PartRun
 from shared.partitioning import lease_key, queue_name
 
 WORKERS_KEY = "atm:workers"
@@ -153,7 +153,9 @@ def clear_doorbells(client: redis.Redis, identity: str, partitions: Iterable[int
     client.delete(owner_doorbell_key(identity), *(doorbell_key(p) for p in partitions))
 
 
-def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:
+def publish_outcomes(
+    client: redis.Redis, outcomes: Iterable[Outcome], runs: Iterable[PartRun] = ()
+) -> None:
     """Tell waiting requests what became of their jobs, in one message per transaction.
 
     A single withdraw or deposit carries its whole outcome (its request answers from it);
@@ -164,8 +166,10 @@ def publish_outcomes(client: redis.Redis, outcomes: Iterable[Outcome]) -> None:
     for outcome in outcomes:
         if outcome.batch_id is None:
             jobs.append(outcome.to_message())
-        else:
+        else:  # an operation queued as a row before revision 0005
             batches.setdefault(outcome.batch_id, []).append(outcome.job_id)
+    for run in runs:
+        batches.setdefault(run.batch_id, []).extend(run.job_ids)
     if jobs or batches:
         payload = {"jobs": jobs, "batches": batches}
         client.publish(completions_channel(client), json.dumps(payload, separators=(",", ":")))

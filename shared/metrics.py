@@ -17,7 +17,8 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram, values
 
-from shared.ledger.applying import Outcome
+from shared.ledger.applying import Outcome, PartRun
+from shared.store.models import FAILED, SUCCEEDED
 
 # PROMETHEUS_MULTIPROC_DIR is prometheus-client's own variable, which the library reads from
 # the environment itself; it is not one of shared.config.settings' fields, so it is read here too.
@@ -53,7 +54,7 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
-def record_applied(outcomes: Iterable[Outcome]) -> None:
+def record_applied(outcomes: Iterable[Outcome], runs: Iterable[PartRun] = ()) -> None:
     """Count a chunk's jobs by type and outcome, and observe each one's apply lag."""
     now = time.time()
     outcomes = list(outcomes)
@@ -61,6 +62,13 @@ def record_applied(outcomes: Iterable[Outcome]) -> None:
     lags = [max(0.0, now - accepted_at(outcome.job_id)) for outcome in outcomes]
     observe_many(APPLY_LAG, lags)
     tally = Tally((outcome.type, outcome.status) for outcome in outcomes)
+    for run in runs:
+        # A batch's operations were accepted with it: its id holds their time too.
+        observe_repeated(APPLY_LAG, max(0.0, now - accepted_at(run.batch_id)), len(run.outcomes))
+        tally.update(
+            (operation[1], FAILED if type(item[1]) is str else SUCCEEDED)
+            for operation, item in zip(run.operations, run.outcomes, strict=True)
+        )
     for (job_type, status), count in tally.items():
         JOBS_COMPLETED.labels(job_type, status).inc(count)
 
@@ -79,6 +87,13 @@ def observe_many(histogram: Histogram, amounts: list[float]) -> None:
     for index, count in counts.items():
         histogram._buckets[index].inc(count)
     histogram._sum.inc(sum(amounts))
+
+
+def observe_repeated(histogram: Histogram, amount: float, count: int) -> None:
+    """What `observe(amount)` does `count` times, as one update (see observe_many)."""
+    if count:
+        histogram._buckets[bisect_left(histogram._upper_bounds, amount)].inc(count)
+        histogram._sum.inc(amount * count)
 
 
 def accepted_at(job_id: str) -> float:

@@ -58,26 +58,11 @@ class Part(NamedTuple):
 Applied = tuple[str | None, datetime, list]
 
 
-def encode_outcome(
-    index: int,
-    status: str,
-    new_balance: int | None,
-    transaction_id: int | None,
-    error_type: str | None,
-    error_message: str | None,
-    to_balance: int | None,
-) -> list:
-    """One operation's outcome as its run stores it: `[index, new_balance,
-    transaction_id]` (a transfer adds its destination's balance after it) when it
-    succeeded, `[index, error_type, error_message]` when it failed."""
-    if status == FAILED:
-        return [index, error_type, error_message]
-    if to_balance is None:
-        return [index, new_balance, transaction_id]
-    return [index, new_balance, transaction_id, to_balance]
-
-
 def encode_run(outcomes: Iterable[list]) -> str:
+    """A run's outcomes as its row stores them. Each operation's outcome is `[index,
+    new_balance, transaction_id]` (a transfer adds its destination's balance after it) when
+    it succeeded, `[index, error_type, error_message]` when it failed (the applier makes
+    them: shared.ledger.rules.decide_run)."""
     return json.dumps(list(outcomes), separators=(",", ":"))
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
-from shared.ledger.chunk import Chunk, Outcome
+from shared.ledger.chunk import Chunk, Outcome, PartRun
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
     BATCH_COMPLETED,
@@ -45,11 +45,13 @@ def event_id(kind: str, subject_id: str) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{kind} {subject_id}"))
 
 
-def record_events(session: Session, chunk: Chunk, outcomes: Sequence[Outcome]) -> int:
+def record_events(
+    session: Session, chunk: Chunk, outcomes: Sequence[Outcome], runs: Sequence[PartRun] = ()
+) -> int:
     """Count the chunk's batch jobs, and record the events it makes true for the webhooks
     subscribed to them; returns how many deliveries that makes."""
     subscribers = _subscribers(session)
-    completed_batches = _count_batch_progress(session, outcomes, chunk.now)
+    completed_batches = _count_batch_progress(session, outcomes, runs, chunk.now)
     if not subscribers:
         return 0
     subjects: dict[str, list[str]] = {kind: [] for kind in subscribers}
@@ -57,6 +59,12 @@ def record_events(session: Session, chunk: Chunk, outcomes: Sequence[Outcome]) -
         kind = JOB_SUCCEEDED if outcome.status == SUCCEEDED else JOB_FAILED
         if kind in subjects:
             subjects[kind].append(outcome.job_id)
+    if JOB_SUCCEEDED in subjects or JOB_FAILED in subjects:
+        for run in runs:
+            for job_id, item in zip(run.job_ids, run.outcomes, strict=True):
+                kind = JOB_FAILED if type(item[1]) is str else JOB_SUCCEEDED
+                if kind in subjects:
+                    subjects[kind].append(job_id)
     if HOLD_EXPIRED in subjects:
         subjects[HOLD_EXPIRED].extend(
             hold.hold_id for hold in chunk.holds.values() if hold.changed and hold.status == EXPIRED
@@ -81,7 +89,7 @@ def _subscribers(session: Session) -> dict[str, list[str]]:
 
 
 def _count_batch_progress(
-    session: Session, outcomes: Sequence[Outcome], now: datetime
+    session: Session, outcomes: Sequence[Outcome], runs: Sequence[PartRun], now: datetime
 ) -> list[str]:
     """Add this chunk's applied and failed jobs to their batches' counters, and stamp a
     batch whose last job this is as completed now; returns those batches.
@@ -90,8 +98,12 @@ def _count_batch_progress(
     after it), in batch-id order: on PostgreSQL two workers applying one batch's jobs wait
     for each other's counter row only briefly, and in a fixed order.
     """
+    # Single jobs with a batch id are operations queued as rows before revision 0005.
     counts = Counter(o.batch_id for o in outcomes if o.batch_id is not None)
     failed = Counter(o.batch_id for o in outcomes if o.batch_id is not None and o.status == FAILED)
+    for run in runs:
+        counts[run.batch_id] += len(run.operations)
+        failed[run.batch_id] += run.failed
     ordered = sorted(counts)
     rows = [(batch_id, counts[batch_id], failed[batch_id]) for batch_id in ordered]
     _COUNT_APPLIED.executemany(session, rows, {"now": now})

@@ -9,7 +9,6 @@ statements it runs, declared once beside the code that runs them.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +16,19 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_operations import encode_outcome, encode_run, operations_by_id
+from shared.accepting.batch_operations import encode_run, operations_by_id
 from shared.events.outbox import record_events
-from shared.ledger.chunk import AccountState, Chunk, HoldState, Outcome, QueuedJob, TargetJob
+from shared.ledger.chunk import (
+    AccountState,
+    Chunk,
+    HoldState,
+    Outcome,
+    PartRun,
+    QueuedJob,
+    TargetJob,
+)
 from shared.ledger.queue_reading import PartProgress, queued_work
-from shared.ledger.rules import decide, expire_due_holds
+from shared.ledger.rules import decide, decide_run, expire_due_holds
 from shared.store.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
 from shared.store.models import (
     ACTIVE,
@@ -43,18 +50,40 @@ from shared.store.models import (
 from shared.store.prepared import Prepared
 from shared.timestamps import as_utc, utc_day
 
-__all__ = ["Applied", "Outcome", "QueuedJob", "apply_pending", "has_pending"]
+__all__ = ["Applied", "Outcome", "PartRun", "QueuedJob", "apply_pending", "has_pending"]
 
 DUE_HOLDS_PER_CHUNK = 1000
 
 
 @dataclass
 class Applied:
-    """What one apply transaction did: its jobs' outcomes, and how many webhook deliveries
-    it recorded (the sender is woken only when there are some)."""
+    """What one apply transaction did: its single jobs' outcomes and its runs of batch
+    operations (each with their outcomes), in the order applied, and how many webhook
+    deliveries it recorded (the sender is woken only when there are some)."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    steps: list[Outcome | PartRun] = field(default_factory=list)
     events: int = 0
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [step for step in self.steps if type(step) is Outcome]
+
+    @property
+    def runs(self) -> list[PartRun]:
+        return [step for step in self.steps if type(step) is PartRun]
+
+    @property
+    def count(self) -> int:
+        """How many operations it applied."""
+        return sum(len(step.operations) if type(step) is PartRun else 1 for step in self.steps)
+
+    def job_ids(self) -> list[str]:
+        """The ids of the jobs it applied, in order."""
+        return [
+            job_id
+            for step in self.steps
+            for job_id in (step.job_ids if type(step) is PartRun else (step.job_id,))
+        ]
 
 
 def has_pending(session: Session, partitions: Sequence[int], now: datetime | None = None) -> bool:
@@ -91,23 +120,37 @@ def apply_pending(
     partitions = list(partitions)
     _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
     now = utcnow()
-    jobs, parts = queued_work(session, partitions, limit)
+    work, parts = queued_work(session, partitions, limit)
+    jobs = [item for item in work if type(item) is QueuedJob]
+    runs = [item for item in work if type(item) is PartRun]
     holds = _holds(session, partitions, jobs, now)
-    if not jobs and not holds:
+    if not work and not holds:
         return Applied()
     targets = _targets(session, jobs)
     numbers = {job.account_number for job in jobs}
     numbers.update(job.to_account for job in jobs if job.to_account is not None)
     numbers.update(hold.account_number for hold in holds.values())
+    for run in runs:
+        numbers.update(operation[2] for operation in run.operations)
+        numbers.update(operation[4] for operation in run.operations if operation[4] is not None)
     accounts = _accounts(session, numbers)
     if any(job.type == UPDATE_ACCOUNT for job in jobs):
         _read_created_at(session, accounts)  # for the account view a PATCH answers with
     chunk = Chunk(now, utc_day(now), accounts, holds, targets)
     expire_due_holds(chunk)
-    outcomes = [decide(job, chunk) for job in jobs]
-    _write(session, chunk, jobs, outcomes, applied_by)
-    _write_batch_operations(session, chunk, jobs, outcomes, parts, applied_by)
-    return Applied(outcomes, record_events(session, chunk, outcomes))
+    steps: list[Outcome | PartRun] = []
+    for item in work:  # in acceptance order
+        if type(item) is PartRun:
+            decide_run(item, chunk)
+            steps.append(item)
+        else:
+            steps.append(decide(item, chunk))
+    applied = Applied(steps)
+    outcomes = applied.outcomes
+    _write(session, chunk, jobs, outcomes, runs, applied_by)
+    _write_batch_operations(session, chunk, runs, parts, applied_by)
+    applied.events = record_events(session, chunk, outcomes, runs)
+    return applied
 
 
 def _write(
@@ -115,20 +158,22 @@ def _write(
     chunk: Chunk,
     jobs: list[QueuedJob],
     outcomes: list[Outcome],
+    runs: list[PartRun],
     applied_by: str,
 ) -> None:
     """Write back what the chunk's rules changed."""
     entry_ids = reserve_ids(session, _ledger, len(chunk.entries))
-    # Each job's first entry (a transfer's is its transfer_out) is its transaction_id:
-    # walked backwards, the first one is written last.
-    first_entry = dict(
-        zip((e[1] for e in reversed(chunk.entries)), reversed(entry_ids), strict=True)
-    )
+    # Each job's first entry (a transfer's is its transfer_out) is its transaction_id: the
+    # rules noted its position among the chunk's entries.
     for outcome in outcomes:
-        if outcome.status == SUCCEEDED:
-            outcome.transaction_id = first_entry.get(outcome.job_id)
+        if outcome.transaction_id is not None:
+            outcome.transaction_id = entry_ids[outcome.transaction_id]
             if outcome.result is not None and "transaction_id" in outcome.result:
                 outcome.result["transaction_id"] = outcome.transaction_id
+    for run in runs:
+        for item in run.outcomes:
+            if type(item[1]) is not str:  # [index, new_balance, position(, to_balance)]
+                item[2] = entry_ids[item[2]]
     _INSERT_ENTRIES.executemany(
         session,
         [(entry_id, *entry) for entry, entry_id in zip(chunk.entries, entry_ids, strict=True)],
@@ -147,8 +192,6 @@ def _write(
     # cheaper at thousands of rows a transaction.
     plain, transfers, full = [], [], []
     for job, o in zip(jobs, outcomes, strict=True):
-        if job.id is None:
-            continue  # a batch operation: see _write_batch_operations
         row = (job.id, o.status, o.new_balance, o.transaction_id, o.error_type, o.error_message)
         if o.result is not None:
             full.append((*row, json.dumps(o.result, separators=(",", ":"))))
@@ -166,8 +209,7 @@ def _write(
 def _write_batch_operations(
     session: Session,
     chunk: Chunk,
-    jobs: list[QueuedJob],
-    outcomes: list[Outcome],
+    runs: list[PartRun],
     parts: list[PartProgress],
     applied_by: str,
 ) -> None:
@@ -177,23 +219,9 @@ def _write_batch_operations(
     operation is applied and written exactly once."""
     if not parts:
         return
-    runs: dict[int, list[list]] = defaultdict(list)
-    for job, o in zip(jobs, outcomes, strict=True):
-        if job.part is not None:
-            runs[job.part].append(
-                encode_outcome(
-                    job.batch_index or 0,
-                    o.status,
-                    o.new_balance,
-                    o.transaction_id,
-                    o.error_type,
-                    o.error_message,
-                    o.to_balance,
-                )
-            )
     _INSERT_RUNS.executemany(
         session,
-        [(part, run[0][0], encode_run(run)) for part, run in runs.items()],
+        [(run.part, run.operations[0][0], encode_run(run.outcomes)) for run in runs],
         {"applied_by": applied_by, "completed_at": chunk.now},
     )
     _MOVE_PART.executemany(session, [(p.part, p.applied) for p in parts if not p.finished])

@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from shared.ledger.money import to_json_number
-from shared.store.models import (
-    Job,
-)
+from shared.store.models import Job
 from shared.timestamps import iso
 
 
@@ -38,9 +36,29 @@ class QueuedJob(NamedTuple):
     details: str | None
     batch_index: int | None
     submitted_by: str | None
-    # Set on a batch operation: the id of the queued part it was taken from (its own id is
-    # None: its job row is written when it is applied).
-    part: int | None = None
+
+
+@dataclass(slots=True)
+class PartRun:
+    """Operations of one batch part that a chunk applies, in array order, as plain lists.
+
+    A batch operation gets no job object of its own in the applier: at tens of thousands a
+    second, making a QueuedJob and an Outcome for each cost about as much as its rule. Each
+    `operations` item is stored BatchOperation fields (index, type, account, amount,
+    to_account, reference, metadata); the rules append each one's outcome to `outcomes` as
+    its part stores it (shared.accepting.batch_operations.encode_run), except that a
+    success's transaction id is, until the ledger ids are reserved, the position of its
+    first entry in the chunk's `entries`.
+    """
+
+    part: int  # the part's row id
+    batch_id: str
+    request_id: str | None
+    prefix: str  # of its operations' job ids (shared.accepting.batch_queue)
+    operations: list[list]
+    job_ids: list[str] = field(default_factory=list)
+    outcomes: list[list] = field(default_factory=list)
+    failed: int = 0
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, case, null, select, union_all
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_queue import decoded_parts, operation_id_prefix
-from shared.ledger.chunk import QueuedJob
+from shared.ledger.chunk import PartRun, QueuedJob
 from shared.store.models import BATCH_PART, IS_QUEUED, Job
 from shared.store.prepared import Prepared
 
@@ -37,7 +37,7 @@ class _PartitionQueue:
     partition: int
     read_details: Callable[[int], str]  # a part's operations (JSON), by its row id
     rows: deque[QueuedJob] = field(default_factory=deque)  # read, not yet taken, in id order
-    taken: list[QueuedJob] = field(default_factory=list)
+    taken: list[QueuedJob | PartRun] = field(default_factory=list)
     last_read: int = 0  # the id of the last row read
     # The batch part being taken from, its operations and its progress.
     part_row: QueuedJob | None = None
@@ -81,40 +81,21 @@ class _PartitionQueue:
         assert row is not None and progress is not None and row.batch_id is not None
         start = progress.applied
         chosen = self.operations[start : start + count]
-        prefix, batch_id, partition = operation_id_prefix(row.batch_id), row.batch_id, row.partition
-        request_id, submitted_by, part = row.request_id, row.submitted_by, row.id
-        # Stored as BatchOperation fields: index, type, account, amount, to_account,
-        # reference, metadata.
-        self.taken.extend(
-            QueuedJob(
-                None,
-                f"{prefix}{index:04x}",
-                partition,
-                number,
-                kind,
-                amount,
-                batch_id,
-                reference,
-                metadata,
-                request_id,
-                to_account,
-                None,
-                None,
-                index,
-                submitted_by,
-                part,
-            )
-            for index, kind, number, amount, to_account, reference, metadata in chosen
-        )
+        last = self.taken[-1] if self.taken else None
+        if isinstance(last, PartRun) and last.part == progress.part:
+            last.operations.extend(chosen)  # the same part again: one run a part a chunk
+        else:
+            prefix = operation_id_prefix(row.batch_id)
+            self.taken.append(PartRun(progress.part, row.batch_id, row.request_id, prefix, chosen))
         progress.applied += len(chosen)
         return len(chosen)
 
 
 def queued_work(
     session: Session, partitions: list[int], limit: int
-) -> tuple[list[QueuedJob], list[PartProgress]]:
-    """Up to `limit` queued operations, each partition's in acceptance order, and how far
-    they take the batch parts they come from.
+) -> tuple[list[QueuedJob | PartRun], list[PartProgress]]:
+    """Up to `limit` queued operations, each partition's in acceptance order (single jobs,
+    and runs of a batch part's operations), and how far they take the parts they come from.
 
     Every partition gets an equal share first, so a single withdrawal is not stuck behind
     another partition's batch of 100,000; the share a quiet partition leaves is then
@@ -166,12 +147,12 @@ def queued_work(
             if taken == wanted:
                 still_hungry.append(queue)
         hungry = still_hungry
-    jobs = [job for queue in queues.values() for job in queue.taken]
-    return jobs, [progress for queue in queues.values() for progress in queue.parts]
+    work = [item for queue in queues.values() for item in queue.taken]
+    return work, [progress for queue in queues.values() for progress in queue.parts]
 
 
 _jobs = Job.__table__
-# The columns QueuedJob(*row) relies on, in its order (`part` is only set in memory).
+# The columns QueuedJob(*row) relies on, in its order.
 # A part's operations (its `details`) are left out: read on every chunk, a large part's JSON
 # would cost more than the chunk's share of it; they are read once, when not yet decoded.
 _QUEUE_COLUMNS = [
@@ -179,7 +160,6 @@ _QUEUE_COLUMNS = [
     if name == "details"
     else _jobs.c[name]
     for name in QueuedJob._fields
-    if name != "part"
 ]
 # Run through the driver (Prepared): the queue is read in every apply transaction, where
 # SQLAlchemy's execution of a Core select costs several times the query.

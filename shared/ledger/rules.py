@@ -27,7 +27,7 @@ from shared.errors import (
     LimitExceeded,
     NotReversible,
 )
-from shared.ledger.chunk import AccountState, Chunk, HoldState, Outcome, QueuedJob
+from shared.ledger.chunk import AccountState, Chunk, HoldState, Outcome, PartRun, QueuedJob
 from shared.ledger.money import format_cents, to_json_number
 from shared.store.models import (
     ACTIVE,
@@ -78,8 +78,11 @@ def decide(job: QueuedJob, chunk: Chunk) -> Outcome:
         job.request_id,
         job.to_account,
     )
+    first_entry = len(chunk.entries)
     try:
         RULES[job.type](job, chunk, outcome)
+        if len(chunk.entries) > first_entry:
+            outcome.transaction_id = first_entry  # a position, until the ids are reserved
     except _Failed as failure:
         # Every rule checks everything before it changes anything (ending an expired hold
         # it meets is the one change that stands), so a failure leaves no entry behind.
@@ -87,6 +90,28 @@ def decide(job: QueuedJob, chunk: Chunk) -> Outcome:
         outcome.error_message = failure.message
         outcome.new_balance = outcome.to_balance = outcome.result = None
     return outcome
+
+
+def decide_run(run: PartRun, chunk: Chunk) -> None:
+    """Apply a run of batch operations in array order, each by the same rule as a single
+    job of its type, and record each one's outcome in the run (see PartRun)."""
+    prefix, job_ids, outcomes, entries = run.prefix, run.job_ids, run.outcomes, chunk.entries
+    for index, kind, number, amount, to_account, reference, metadata in run.operations:
+        job_id = f"{prefix}{index:04x}"
+        job_ids.append(job_id)
+        first_entry = len(entries)
+        try:
+            if kind == TRANSFER:
+                balance, to_balance = transfer(
+                    chunk, job_id, number, to_account or "", amount, reference, metadata
+                )
+                outcomes.append([index, balance, first_entry, to_balance])
+            else:
+                balance = _MONEY_RULES[kind](chunk, job_id, number, amount, reference, metadata)
+                outcomes.append([index, balance, first_entry])
+        except _Failed as failure:
+            outcomes.append([index, failure.error.type, failure.message])
+            run.failed += 1
 
 
 # --- the checks every rule shares -------------------------------------------------------
@@ -144,7 +169,9 @@ def _give_back(account: AccountState, amount: int, day: str) -> None:
 def _move(
     chunk: Chunk,
     account: AccountState,
-    job: QueuedJob,
+    job_id: str,
+    reference: str | None,
+    metadata: str | None,
     entry_type: str,
     delta: int,
     direction: str | None = None,
@@ -154,15 +181,20 @@ def _move(
     chunk.entries.append(
         (
             account.number,
-            job.job_id,
+            job_id,
             entry_type,
             delta if delta > 0 else -delta,
             account.balance,
-            job.reference,
-            job.metadata,
+            reference,
+            metadata,
             direction,
         )
     )
+
+
+def _entry_of(job: QueuedJob) -> tuple[str, str | None, str | None]:
+    """What a job's ledger entries carry of it: its id, reference and metadata."""
+    return job.job_id, job.reference, job.metadata
 
 
 def release_hold(chunk: Chunk, hold: HoldState, status: str) -> None:
@@ -199,18 +231,68 @@ def _active_hold(job: QueuedJob, chunk: Chunk) -> HoldState:
 # --- the rules --------------------------------------------------------------------------
 
 
+def withdraw(
+    chunk: Chunk,
+    job_id: str,
+    number: str,
+    amount: int,
+    reference: str | None,
+    metadata: str | None,
+) -> int:
+    """The account's balance after the withdrawal (a batch operation's rule as well)."""
+    account = _account(chunk, number)
+    _check_debit(account, amount, chunk.today, counts=True)
+    _count_against_limit(account, amount, chunk.today)
+    _move(chunk, account, job_id, reference, metadata, WITHDRAW, -amount)
+    return account.balance
+
+
+def deposit(
+    chunk: Chunk,
+    job_id: str,
+    number: str,
+    amount: int,
+    reference: str | None,
+    metadata: str | None,
+) -> int:
+    account = _open(_account(chunk, number))
+    _move(chunk, account, job_id, reference, metadata, DEPOSIT, amount)
+    return account.balance
+
+
+def transfer(
+    chunk: Chunk,
+    job_id: str,
+    number: str,
+    to_account: str,
+    amount: int,
+    reference: str | None,
+    metadata: str | None,
+) -> tuple[int, int]:
+    """The source's and the destination's balances after the transfer."""
+    source = _account(chunk, number)
+    destination = _account(chunk, to_account)
+    _check_debit(source, amount, chunk.today, counts=True)
+    _open(destination)
+    _count_against_limit(source, amount, chunk.today)
+    _move(chunk, source, job_id, reference, metadata, TRANSFER_OUT, -amount)
+    _move(chunk, destination, job_id, reference, metadata, TRANSFER_IN, amount)
+    return source.balance, destination.balance
+
+
+_MONEY_RULES = {WITHDRAW: withdraw, DEPOSIT: deposit}
+
+
 def _withdraw(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
-    account = _account(chunk, job.account_number)
-    _check_debit(account, job.amount, chunk.today, counts=True)
-    _count_against_limit(account, job.amount, chunk.today)
-    _move(chunk, account, job, WITHDRAW, -job.amount)
-    outcome.new_balance = account.balance
+    outcome.new_balance = withdraw(
+        chunk, job.job_id, job.account_number, job.amount, job.reference, job.metadata
+    )
 
 
 def _deposit(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
-    account = _open(_account(chunk, job.account_number))
-    _move(chunk, account, job, DEPOSIT, job.amount)
-    outcome.new_balance = account.balance
+    outcome.new_balance = deposit(
+        chunk, job.job_id, job.account_number, job.amount, job.reference, job.metadata
+    )
 
 
 def _hold(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
@@ -259,7 +341,7 @@ def _capture(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
         )
     account.held -= hold.amount
     _give_back(account, hold.amount - job.amount, hold.limit_day)
-    _move(chunk, account, job, CAPTURE, -job.amount)
+    _move(chunk, account, *_entry_of(job), CAPTURE, -job.amount)
     hold.status, hold.captured_amount = CAPTURED, job.amount
     hold.completed_at, hold.changed = chunk.now, True
     outcome.new_balance = account.balance
@@ -290,16 +372,17 @@ def _void(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
 
 
 def _transfer(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
-    source = _account(chunk, job.account_number)
-    destination = _account(chunk, job.to_account or "")
-    _check_debit(source, job.amount, chunk.today, counts=True)
-    _open(destination)
-    _count_against_limit(source, job.amount, chunk.today)
-    _move(chunk, source, job, TRANSFER_OUT, -job.amount)
-    _move(chunk, destination, job, TRANSFER_IN, job.amount)
     # Its answer follows from the job's columns (see shared.views.transfer_view): a transfer
     # batch then writes no JSON per job.
-    outcome.new_balance, outcome.to_balance = source.balance, destination.balance
+    outcome.new_balance, outcome.to_balance = transfer(
+        chunk,
+        job.job_id,
+        job.account_number,
+        job.to_account or "",
+        job.amount,
+        job.reference,
+        job.metadata,
+    )
 
 
 def _reversal(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
@@ -319,15 +402,15 @@ def _reversal(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
     account = _account(chunk, job.account_number)
     if target.type in (WITHDRAW, CAPTURE):
         _open(account)
-        _move(chunk, account, job, REVERSAL, target.amount, CREDIT)
+        _move(chunk, account, *_entry_of(job), REVERSAL, target.amount, CREDIT)
     else:
         _check_debit(account, target.amount, chunk.today, counts=False)
         if target.type == TRANSFER:
             _open(_account(chunk, job.to_account or ""))
-        _move(chunk, account, job, REVERSAL, -target.amount, DEBIT)
+        _move(chunk, account, *_entry_of(job), REVERSAL, -target.amount, DEBIT)
         if target.type == TRANSFER:
             credited = chunk.accounts[job.to_account or ""]
-            _move(chunk, credited, job, REVERSAL, target.amount, CREDIT)
+            _move(chunk, credited, *_entry_of(job), REVERSAL, target.amount, CREDIT)
     chunk.reversed[target.job_id] = job.job_id
     outcome.new_balance = account.balance
     outcome.result = {

@@ -3,11 +3,13 @@ an operation before and after it is applied (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from shared.accepting.batch_queue import (
     MAX_OPERATIONS,
@@ -28,6 +30,7 @@ from shared.accepting.operations import (
     queued_by_partition,
     recent_failures,
     record_operation,
+    record_operations,
 )
 from shared.accepting.reversals import plan_reversal
 from shared.access.reach import find_owners
@@ -87,7 +90,7 @@ def test_a_batch_is_one_row_per_partition_and_one_per_part_and_apply(database: D
         assert queued_backlog(session, 1) == 250
         assert queued_by_partition(session) == {0: 250}
     with database.writing() as session:
-        assert len(apply_pending(session, [0], 100, "test").outcomes) == 100
+        assert apply_pending(session, [0], 100, "test").count == 100
     with database.read.begin() as session:
         assert queued_backlog(session, 1) == 150
         count = select(func.count()).select_from(Job).where(Job.type != BATCH_PART)
@@ -96,7 +99,7 @@ def test_a_batch_is_one_row_per_partition_and_one_per_part_and_apply(database: D
         assert [first for _, first in runs] == [0]
         assert session.scalar(select(Job.batch_index).where(Job.type == BATCH_PART)) == 100
     with database.writing() as session:
-        assert len(apply_pending(session, [0], 1000, "test").outcomes) == 150
+        assert apply_pending(session, [0], 1000, "test").count == 150
     with database.read.begin() as session:
         # The finished part is kept (it holds the operations), out of the queue.
         parts = session.execute(select(Job.status, Job.batch_index).where(Job.type == BATCH_PART))
@@ -183,7 +186,7 @@ def test_parts_keep_their_place_among_single_jobs(database: Database) -> None:
     applied: list[str] = []
     for _ in range(20):
         with database.writing() as session:
-            applied.extend(o.job_id for o in apply_pending(session, [0], 3, "test").outcomes)
+            applied.extend(apply_pending(session, [0], 3, "test").job_ids())
     assert applied == expected
     with database.read.begin() as session:
         balances = session.scalars(
@@ -312,3 +315,106 @@ def test_recent_failures_include_batch_operations(database: Database) -> None:
         assert [job.job_id for job in recent_failures(session, 1)] == [
             operation_job_id(batch_id, 3)
         ]
+
+
+def test_a_batch_operation_is_decided_as_the_same_operation_alone(database: Database) -> None:
+    """The applier takes a batch's operations from their part without a job of their own
+    (shared.ledger.rules.decide_run): the same 400 random withdrawals, deposits and
+    transfers, as one batch on one set of accounts and as single jobs on a twin set, end
+    in the same outcomes, ledger entries and balances, every refusal included."""
+    rng = random.Random(18)
+    # Twins: "81…" takes the batch, "82…" the single jobs. 8 is missing, 5 frozen, 6
+    # closed, 3 has a daily limit, 1 and 2 little money.
+    suffixes = [str(n) for n in range(1, 9)]
+    with database.writing() as session:
+        for twin in ("81", "82"):
+            for suffix in suffixes[:-1]:
+                opening = {"1": 5_000, "2": 5_000, "6": 0}.get(suffix, 200_000)
+                open_account(session, twin + suffix, opening)
+            session.execute(
+                update(Account).where(Account.account_number == twin + "5").values(status="frozen")
+            )
+            session.execute(
+                update(Account).where(Account.account_number == twin + "6").values(status="closed")
+            )
+            session.execute(
+                update(Account)
+                .where(Account.account_number == twin + "3")
+                .values(daily_withdrawal_limit=30_000)
+            )
+    plan = []
+    for _ in range(400):
+        kind = rng.choice(["withdraw", "deposit", "transfer"])
+        source, destination = rng.sample(suffixes, 2)  # a transfer names two accounts
+        plan.append(
+            (kind, source, rng.randint(1, 4_000), destination if kind == "transfer" else None)
+        )
+    batch_id = new_batch_id()
+    batch = [
+        BatchOperation(i, kind, "81" + s, cents, d and "81" + d, f"ref-{i}", f'{{"i":{i}}}')
+        for i, (kind, s, cents, d) in enumerate(plan)
+    ]
+    singles = [
+        Operation(
+            new_id(),
+            "82" + s,
+            kind,
+            cents,
+            reference=f"ref-{i}",
+            metadata=f'{{"i":{i}}}',
+            to_account=d and "82" + d,
+        )
+        for i, (kind, s, cents, d) in enumerate(plan)
+    ]
+    with database.writing() as session:
+        record_batch(session, batch_id, batch, 1)
+        record_operations(session, singles, 1, refuse_unknown_accounts=False)
+    for _ in range(10):  # chunks of 97: runs cut inside the part, and single jobs between
+        with database.writing() as session:
+            apply_pending(session, [0], 97, "test")
+
+    def outcome(job: Job) -> tuple:
+        message = (job.error_message or "").replace("82", "81")
+        return (job.status, job.new_balance, job.to_balance, job.error_type, message)
+
+    def entries(session: Session, job_id: str) -> list[tuple]:
+        rows = session.execute(
+            select(
+                LedgerEntry.account_number,
+                LedgerEntry.type,
+                LedgerEntry.amount,
+                LedgerEntry.balance_after,
+                LedgerEntry.reference,
+                LedgerEntry.metadata_json,
+            )
+            .where(LedgerEntry.job_id == job_id)
+            .order_by(LedgerEntry.id)
+        )
+        return [(number[2:], *rest) for number, *rest in rows]
+
+    with database.read.begin() as session:
+        _, batch_jobs = batch_results(session, batch_id, 0, len(plan))
+        failures = 0
+        for batch_job, single in zip(batch_jobs, singles, strict=True):
+            alone = get_job(session, single.job_id)
+            assert outcome(batch_job) == outcome(alone)
+            assert entries(session, batch_job.job_id) == entries(session, alone.job_id)
+            failures += batch_job.status == "failed"
+            if batch_job.status == "succeeded":
+                [first] = session.scalars(
+                    select(LedgerEntry.id)
+                    .where(LedgerEntry.job_id == batch_job.job_id)
+                    .order_by(LedgerEntry.id)
+                    .limit(1)
+                )
+                assert batch_job.transaction_id == first
+        accounts = {
+            row.account_number: (row.balance, row.status, row.withdrawn_on_limit_day)
+            for row in session.scalars(select(Account))
+        }
+        assert all(accounts["81" + s] == accounts["82" + s] for s in suffixes[:-1])
+        error_types = {job.error_type for job in batch_jobs}
+        assert {"account_not_found", "account_frozen", "account_closed"} <= error_types
+        assert {"insufficient_funds", "limit_exceeded"} <= error_types
+        assert 0 < failures < len(plan) and session.get(Batch, batch_id).failed == failures
+        assert run_audit(session, 3600).findings == []

@@ -306,7 +306,7 @@ def test_a_batch_half_applied_by_revision_0004_is_finished_with_outcome_rows(
         assert current_revision(session.connection()) == head_revision()
         assert batch_results(session, batch_id, 0, 4)[1][2].status == "queued"
     with database.writing() as session:
-        assert len(apply_pending(session, [partition], 100, "test").outcomes) == 2
+        assert apply_pending(session, [partition], 100, "test").count == 2
     with database.read.begin() as session:
         assert batch_results(session, batch_id, 0, 4)[0] == 4
         jobs = batch_results(session, batch_id, 0, 4)[1]

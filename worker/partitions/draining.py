@@ -11,7 +11,7 @@ from celery import current_app
 
 from shared import messaging
 from shared.events.outbox import DELIVER_TASK, WEBHOOKS_DOORBELL, WEBHOOKS_QUEUE
-from shared.ledger.applying import Outcome, apply_pending, has_pending
+from shared.ledger.applying import Outcome, PartRun, apply_pending, has_pending
 from shared.metrics import record_applied
 from shared.partitioning import DRAIN_TASK, queue_name
 from worker.runtime import WorkerRuntime
@@ -74,13 +74,12 @@ def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
     """One transaction of up to `chunk` jobs; its outcomes told, logged and counted."""
     with runtime.database.writing() as session:
         applied = apply_pending(session, owned, chunk, runtime.identity)
-    outcomes = applied.outcomes
-    messaging.publish_outcomes(runtime.redis, outcomes)
+    messaging.publish_outcomes(runtime.redis, applied.outcomes, applied.runs)
     if applied.events:
         wake_sender(runtime.redis)
-    log_applied(outcomes)
-    record_applied(outcomes)
-    return len(outcomes)
+    log_applied(applied.outcomes, applied.runs)
+    record_applied(applied.outcomes, applied.runs)
+    return applied.count
 
 
 def wake_again(partitions: list[int]) -> None:
@@ -96,10 +95,12 @@ def wake_sender(client: redis.Redis) -> None:
         current_app.send_task(DELIVER_TASK, queue=WEBHOOKS_QUEUE)
 
 
-def log_applied(outcomes: list[Outcome]) -> None:
+def log_applied(outcomes: list[Outcome], runs: list[PartRun]) -> None:
     """A line per single operation, and per batch a line for its jobs in this chunk, each
     with the id of the request that submitted it."""
     batches: Counter[tuple[str, str | None]] = Counter()
+    for run in runs:
+        batches[(run.batch_id, run.request_id)] += len(run.operations)
     for outcome in outcomes:
         if outcome.batch_id is not None:
             batches[(outcome.batch_id, outcome.request_id)] += 1
