@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+
+# RFC 3339's date-time, with an offset, to the microsecond at most (the stored precision).
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -19,3 +25,15 @@ def iso(moment: datetime | None) -> str | None:
 def utc_day(moment: datetime) -> str:
     """The UTC date a daily withdrawal limit counts on, as YYYY-MM-DD."""
     return as_utc(moment).date().isoformat()
+
+
+def parse_moment(text: str) -> datetime | None:
+    """An RFC 3339 date-time with an offset (`Z` or `±hh:mm`) as an aware UTC datetime, or
+    None if `text` is not one (no offset, more than microseconds, no such day or time)."""
+    if not _MOMENT.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC)

@@ -16,6 +16,7 @@ from web.api.holds import holds
 from web.api.jobs import jobs
 from web.api.metrics import metrics, register_request_metrics
 from web.api.openapi import docs, interactive_docs
+from web.api.statements import statements
 from web.api.transfers import transfers
 from web.api.webhooks import webhooks
 from web.cli.commands import register_commands
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     tag_log_lines_with_request_ids()
     for blueprint in (
         accounts,
+        statements,
         holds,
         transfers,
         batches,

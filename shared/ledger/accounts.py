@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.errors import AccountExists, AccountNotFound, InvalidAccountNumber
-from shared.store.models import ACTIVE, OPENING, Account, LedgerEntry
+from shared.store.models import ACTIVE, OPENING, Account, LedgerEntry, utcnow
 
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{1,34}")  # used with fullmatch: "$" would allow a newline
 MAX_HISTORY_PAGE = 500
@@ -37,6 +37,7 @@ def open_account(
         account_number = _unused_number(session)
     elif session.get(Account, account_number) is not None:
         raise AccountExists(f"account {account_number} already exists")
+    now = utcnow()
     account = Account(
         account_number=account_number,
         balance=opening_cents,
@@ -45,6 +46,8 @@ def open_account(
         held=0,
         daily_withdrawal_limit=daily_withdrawal_limit,
         withdrawn_on_limit_day=0,
+        created_at=now,
+        last_entry_at=now if opening_cents else None,
     )
     session.add(account)
     session.flush()
@@ -55,6 +58,7 @@ def open_account(
                 type=OPENING,
                 amount=opening_cents,
                 balance_after=opening_cents,
+                created_at=now,
             )
         )
         session.flush()

@@ -119,11 +119,10 @@ def apply_pending(
     """
     partitions = list(partitions)
     _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
-    now = utcnow()
     work, parts = queued_work(session, partitions, limit)
     jobs = [item for item in work if type(item) is QueuedJob]
     runs = [item for item in work if type(item) is PartRun]
-    holds = _holds(session, partitions, jobs, now)
+    holds = _holds(session, partitions, jobs, utcnow())
     if not work and not holds:
         return Applied()
     targets = _targets(session, jobs)
@@ -133,9 +132,11 @@ def apply_pending(
     for run in runs:
         numbers.update(operation[2] for operation in run.operations)
         numbers.update(operation[4] for operation in run.operations if operation[4] is not None)
-    accounts = _accounts(session, numbers)
+    accounts, last_entry_at = _accounts(session, numbers)
     if any(job.type == UPDATE_ACCOUNT for job in jobs):
         _read_created_at(session, accounts)  # for the account view a PATCH answers with
+    # Taken once the accounts are locked, and never before an entry of one of them.
+    now = max(utcnow(), last_entry_at) if last_entry_at is not None else utcnow()
     chunk = Chunk(now, utc_day(now), accounts, holds, targets)
     expire_due_holds(chunk)
     steps: list[Outcome | PartRun] = []
@@ -183,6 +184,7 @@ def _write(
     _SET_ACCOUNT.executemany(
         session,
         [(a.number, a.balance, a.held, a.limit_day, a.withdrawn) for a in changed],
+        {"last_entry_at": chunk.now},
     )
     controls = [a for a in changed if a.controls_changed]
     _SET_CONTROLS.executemany(session, [(a.number, a.status, a.daily_limit) for a in controls])
@@ -268,18 +270,28 @@ def _write_holds(session: Session, chunk: Chunk) -> None:
         )
 
 
-def _accounts(session: Session, numbers: set[str]) -> dict[str, AccountState]:
-    """The accounts a chunk touches, locked in account-number order (see apply_pending)."""
+def _accounts(
+    session: Session, numbers: set[str]
+) -> tuple[dict[str, AccountState], datetime | None]:
+    """The accounts a chunk touches, locked in account-number order (see apply_pending),
+    and the latest time any of them had a ledger entry (None: none is known)."""
     accounts: dict[str, AccountState] = {}
     if not numbers:
-        return accounts
-    for number, balance, held, status, limit, day, withdrawn in _ACCOUNTS.rows(
+        return accounts, None
+    latest = None
+    for number, balance, held, status, limit, day, withdrawn, last_entry_at in _ACCOUNTS.rows(
         session, sorted(numbers)
     ):
         accounts[number] = AccountState(
             number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0
         )
-    return accounts
+        # SQLite's are text of one fixed width (ordered as the times are), PostgreSQL's
+        # datetimes: compared as read, converted once.
+        if last_entry_at is not None and (latest is None or last_entry_at > latest):
+            latest = last_entry_at
+    if isinstance(latest, str):
+        latest = datetime.fromisoformat(latest)
+    return accounts, None if latest is None else as_utc(latest)
 
 
 def _read_created_at(session: Session, accounts: dict[str, AccountState]) -> None:
@@ -413,6 +425,7 @@ _ACCOUNTS = KeyedRead(
         "daily_withdrawal_limit",
         "limit_day",
         "withdrawn_on_limit_day",
+        "last_entry_at",
     ),
     for_update=True,
 )

@@ -71,5 +71,6 @@ def to_json_number(cents: int) -> float:
 
 
 def format_cents(cents: int) -> str:
-    """Cents as a human-readable decimal string for messages ("1000000.00")."""
-    return f"{cents // 100}.{cents % 100:02d}"
+    """Cents as a decimal string with two places ("1000000.00", "-0.05")."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"

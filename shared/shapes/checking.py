@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, GetCoreSchemaHandler, ValidationInfo, model_validator
@@ -19,6 +20,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, PydanticUseDefault, core_schema
 
 from shared.errors import VALIDATION_ERRORS, DomainError
+from shared.timestamps import parse_moment
 
 JsonSchema = dict[str, Any]
 _JSON_SCHEMA = "atm_json_schema"  # the key of a field's JSON schema in its core schema's metadata
@@ -124,7 +126,7 @@ class Shape(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.required_fields = frozenset(
-            name for name, field in cls.model_fields.items() if field.is_required()
+            field.alias or name for name, field in cls.model_fields.items() if field.is_required()
         )
 
     @model_validator(mode="before")
@@ -205,3 +207,23 @@ class LimitedSchema(GenerateJsonSchema):
         own = (schema.get("metadata") or {}).get(_JSON_SCHEMA)
         # A copy: the generator adds to what it is given (a default, a description).
         return own(self.limits) if callable(own) else copy.deepcopy(own)
+
+
+def query_moment(name: str) -> Checked:
+    """A date-time query parameter named `name` (RFC 3339, with an offset, not later than
+    now), as an aware UTC datetime; absent or empty when required: a 400 naming it."""
+
+    def check(raw: str | None, info: ValidationInfo) -> datetime:
+        if raw is None or raw == "":
+            raise rule_error("invalid_parameter", f"{name} is required")
+        moment = parse_moment(raw)
+        if moment is None:
+            message = (
+                f"{name} must be an RFC 3339 date-time with an offset, such as 2026-12-04T09:30:00Z"
+            )
+            raise rule_error("invalid_parameter", message)
+        if moment > datetime.now(UTC):
+            raise rule_error("invalid_parameter", f"{name} must not be later than now")
+        return moment
+
+    return Checked(check, {"type": "string", "format": "date-time"})

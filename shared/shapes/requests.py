@@ -9,6 +9,7 @@ its own shape and TagsBody together.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -26,6 +27,7 @@ from shared.shapes.checking import (
     choice,
     limits_of,
     query_int,
+    query_moment,
     rule_error,
 )
 from shared.shapes.fields import (
@@ -225,6 +227,22 @@ def _query_reference(value: str) -> str:
     if not is_reference(value):
         raise InvalidParameter("reference must be 1 to 128 printable ASCII characters")
     return value
+
+
+class BalanceQuery(Shape):
+    at: Annotated[datetime | None, query_moment("at")] = None
+
+
+class StatementQuery(Shape):
+    # `from` is a keyword in Python: the fields go by their names in the query.
+    start: Annotated[datetime, query_moment("from")] = Field(alias="from")
+    end: Annotated[datetime, query_moment("to")] = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _in_order(self) -> StatementQuery:
+        if self.start >= self.end:
+            raise rule_error("invalid_parameter", "from must be earlier than to")
+        return self
 
 
 class BatchResultsQuery(Shape):

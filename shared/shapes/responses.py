@@ -76,7 +76,8 @@ class Failure(TypedDict):
 class Balance(TypedDict):
     account_number: AccountNumber
     balance: Money
-    available_balance: NotRequired[Money]
+    available_balance: NotRequired[Money]  # the balance now (not with `at`)
+    at: NotRequired[Timestamp]  # the moment asked for, when `at` was given
 
 
 class AccountView(TypedDict):
@@ -211,6 +212,23 @@ class Transactions(TypedDict):
     account_number: AccountNumber
     transactions: list[LedgerEntry]
     next_before: int | None
+
+
+# Functional form: `from` is a keyword in Python.
+Statement = TypedDict(
+    "Statement",
+    {
+        "account_number": AccountNumber,
+        "from": Timestamp,
+        "to": Timestamp,
+        "opening_balance": Money,
+        "closing_balance": Money,
+        "credits": Money,
+        "debits": Money,
+        "count": int,
+        "entries": list[LedgerEntry],
+    },
+)
 
 
 class BatchAccepted(TypedDict):

@@ -264,12 +264,13 @@ def test_a_batch_half_applied_by_revision_0004_is_finished_with_outcome_rows(
     part; after the upgrade the rest of the part is applied into outcome rows, and the
     batch reads whole from both."""
     with database.writing() as session:
+        open_account(session, "71", 0)  # opened by this release's code, before going back
+    with database.writing() as session:
         command.downgrade(alembic_config(session.connection()), "0004")
         assert "batch_outcomes" not in inspect(session.connection()).get_table_names()
     batch_id = new_batch_id()
     partition = partition_of("71", database.settings.partitions)
     with database.writing() as session:  # what that release's intake and first apply left
-        open_account(session, "71", 0)
         operations = [BatchOperation(i, "deposit", "71", 100, None, None, None) for i in range(4)]
         record_batch(session, batch_id, operations, database.settings.partitions)
         for index in (0, 1):

@@ -14,15 +14,18 @@ from shared.errors import AccountExists
 from shared.ledger.accounts import get_account, list_transactions, open_account
 from shared.ledger.chunk import account_view
 from shared.ledger.holds import HeldAmount
+from shared.ledger.moments import balance_at
 from shared.ledger.money import to_json_number
 from shared.shapes.requests import (
     AccountChangesBody,
+    BalanceQuery,
     HoldBody,
     NewAccountBody,
     TransactionsQuery,
 )
 from shared.shapes.validating import validated
 from shared.store.models import ACTIVE, DEPOSIT, HOLD, UPDATE_ACCOUNT, WITHDRAW
+from shared.timestamps import iso
 from shared.views import ledger_entry_view
 from web.http.auth import operate, require_account
 from web.http.idempotency import create_once, idempotency_claim, replayed
@@ -36,8 +39,16 @@ accounts = Blueprint("accounts", __name__)
 
 @accounts.get("/accounts/<account_number>/balance")
 def get_balance(account_number: str) -> Response:
+    """The balance now, or with `at` the balance at that moment (shared.ledger.moments)."""
     require_account(account_number)
-    account = current_services().reading(get_account, account_number)
+    services = current_services()
+    at = checked_query(BalanceQuery, services.settings).at
+    if at is not None:
+        balance = services.reading(balance_at, account_number, at)
+        return success(
+            {"account_number": account_number, "balance": to_json_number(balance), "at": iso(at)}
+        )
+    account = services.reading(get_account, account_number)
     return success(
         {
             "account_number": account.account_number,

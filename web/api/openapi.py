@@ -143,7 +143,26 @@ ROUTES = (
         answer.ReversalResult,
         body_required=False,
     ),
-    read(f"{ACCOUNT}/balance", "get_balance", "The balance", ("balance", answer.Balance)),
+    read(
+        f"{ACCOUNT}/balance",
+        "get_balance",
+        "The balance, now or at a past moment",
+        ("balance", answer.Balance),
+        query=ask.BalanceQuery,
+        description="With `at`, the balance after the account's last ledger entry dated at "
+        "or before it (0 before its first entry), and `at` instead of `available_balance`.",
+    ),
+    read(
+        f"{ACCOUNT}/statement",
+        "get_statement",
+        "The ledger entries of a period, with the balances at both ends",
+        ("the statement", answer.Statement),
+        query=ask.StatementQuery,
+        description="Entries dated in (`from`, `to`], oldest first; `opening_balance` is the "
+        "balance at `from`, `closing_balance` at `to`. With `Accept: text/csv` the entries "
+        "as CSV: `transaction_id,created_at,type,amount,balance_after,job_id,reference`. "
+        "More than 10,000 entries in the period: 400.",
+    ),
     read(
         f"{ACCOUNT}/transactions",
         "list_transactions",
