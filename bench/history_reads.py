@@ -1,0 +1,125 @@
+"""Balances at a moment and statements on an account with a long ledger, in one process.
+
+    .venv/bin/python bench/history_reads.py [--entries 1000000] [--probes 500]
+        [--database-url postgresql+psycopg://…]    # default: a fresh SQLite file
+
+Writes one account's `--entries` ledger entries, one a second, each followed by an entry of
+another account (so the account's ids are sparse, as in a busy ledger), then times, each in
+its own read transaction as the API runs them: `balance_at` at random moments (p50, p99),
+and `statement` of a 10,000-entry period, rendered as the API's JSON data and as its CSV.
+Prints RESULT lines. A PostgreSQL URL names a database to fill: it must be empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ACCOUNT, OTHER = "700000001", "700000002"
+START = datetime(2025, 1, 1, tzinfo=UTC)
+ROWS_A_STATEMENT = 10_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--probes", type=int, default=500)
+    parser.add_argument("--database-url")
+    arguments = parser.parse_args()
+    if arguments.database_url:
+        os.environ["DATABASE_URL"] = arguments.database_url
+        run(arguments)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        os.environ["DATABASE_URL"] = f"sqlite:///{directory}/atm.db"
+        run(arguments)
+
+
+def run(arguments: argparse.Namespace) -> None:
+    # Imported after DATABASE_URL is set: the settings are read once.
+    from shared.config.settings import get_settings
+    from shared.ledger.accounts import open_account
+    from shared.ledger.moments import balance_at, statement
+    from shared.store.db import Database, init_database
+    from shared.store.models import LedgerEntry
+    from shared.views import ledger_entry_view
+    from web.api.statements import statement_csv
+
+    database = Database(get_settings())
+    init_database(database)
+    count = arguments.entries
+    started = time.perf_counter()
+    with database.writing() as session:
+        open_account(session, ACCOUNT, 0)
+        open_account(session, OTHER, 0)
+    for first in range(0, count, 50_000):
+        rows = []
+        for index in range(first, min(count, first + 50_000)):
+            moment = START + timedelta(seconds=index)
+            rows.append((ACCOUNT, index + 1, moment))
+            rows.append((OTHER, index + 1, moment))
+        with database.writing() as session:
+            session.execute(
+                LedgerEntry.__table__.insert(),
+                [
+                    {
+                        "account_number": number,
+                        "type": "deposit",
+                        "amount": 1,
+                        "balance_after": balance,
+                        "status": "succeeded",
+                        "created_at": moment,
+                    }
+                    for number, balance, moment in rows
+                ],
+            )
+    print(f"filled {2 * count} entries in {time.perf_counter() - started:.1f} s", flush=True)
+
+    rng = random.Random(5)
+    timings = []
+    for _ in range(arguments.probes):
+        moment = START + timedelta(seconds=rng.uniform(-10, count + 10))
+        began = time.perf_counter()
+        with database.read.begin() as session:
+            balance = balance_at(session, ACCOUNT, moment)
+        timings.append(time.perf_counter() - began)
+        expected = min(count, max(0, int((moment - START).total_seconds()) + 1))
+        assert balance == expected, (moment, balance, expected)
+    quantiles = statistics.quantiles(timings, n=100)
+    print(
+        f"RESULT balance_at entries={count} probes={len(timings)} "
+        f"p50_ms={quantiles[49] * 1000:.2f} p99_ms={quantiles[98] * 1000:.2f}"
+    )
+
+    start = START + timedelta(seconds=rng.randrange(max(1, count - ROWS_A_STATEMENT)))
+    end = start + timedelta(seconds=ROWS_A_STATEMENT)
+    for form in ("json", "csv"):
+        timings = []
+        for _ in range(5):
+            began = time.perf_counter()
+            with database.read.begin() as session:
+                period = statement(session, ACCOUNT, start, end)
+                if form == "json":
+                    body = json.dumps([ledger_entry_view(entry) for entry in period.entries])
+                else:
+                    body = statement_csv(period)
+            timings.append(time.perf_counter() - began)
+        print(
+            f"RESULT statement form={form} entries={len(period.entries)} bytes={len(body)} "
+            f"best_s={min(timings):.3f} worst_s={max(timings):.3f}"
+        )
+    database.close()
+
+
+if __name__ == "__main__":
+    main()
