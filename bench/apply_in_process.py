@@ -1,13 +1,14 @@
 """The applier alone, in one process: batches recorded, then applied chunk by chunk.
 
     .venv/bin/python bench/apply_in_process.py [--operations 50000] [--accounts 5000]
-        [--chunk 2000] [--transfers] [--profile]
+        [--chunk 2000] [--transfers] [--profile] [--database-url postgresql+psycopg://…]
 
 No HTTP, no Redis, no worker: a fresh SQLite file in a temporary directory (the settings'
-pragmas, `synchronous=FULL` by default), accounts inserted directly, the operations
-recorded as batches of 10,000 (`record_batch`), then `apply_pending` over every partition
-in write transactions until nothing is left, as the worker's drain does. Prints one RESULT
-line; `--profile` prints where the apply's time went (cProfile, which slows it down).
+pragmas, `synchronous=FULL` by default) or the empty PostgreSQL database named; accounts
+inserted directly, the operations recorded as batches of 10,000 (`record_batch`), then
+`apply_pending` over every partition in write transactions until nothing is left, as the
+worker's drain does. Prints one RESULT line; `--profile` prints where the apply's time went
+(cProfile, which slows it down).
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2_000)
     parser.add_argument("--transfers", action="store_true", help="transfers, not withdrawals")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
     arguments = parser.parse_args()
+    if arguments.database_url:
+        os.environ["DATABASE_URL"] = arguments.database_url
+        run(arguments)
+        return
     with tempfile.TemporaryDirectory() as directory:
         os.environ["DATABASE_URL"] = f"sqlite:///{directory}/atm.db"
         run(arguments)

@@ -237,7 +237,7 @@ class KeyedUpdate:
             table = quote(self.table.name)
             names = ("key", *self.columns)
             types = [self.table.c[self.key].type, *(self.table.c[n].type for n in self.columns)]
-            arrays = ", ".join(f"%s::{kind.compile(dialect=dialect)}[]" for kind in types)
+            arrays = ", ".join(f"%b::{kind.compile(dialect=dialect)}[]" for kind in types)
             sets = [f"{quote(name)} = v.{quote(name)}" for name in self.columns]
             sets += [f"{quote(name)} = %s" for name in shared]
             sql = (
@@ -282,7 +282,7 @@ class KeyedRead:
             kind = self.table.c[self.key].type.compile(dialect=dialect)
             # Not `= ANY(array)`: with the array a parameter (a prepared statement) each row
             # is compared with every key in turn; a subquery is joined (hashed or by index).
-            where = f"{key} IN (SELECT unnest(%s::{kind}[]))"
+            where = f"{key} IN (SELECT unnest(%b::{kind}[]))"
         else:
             where = f"{key} IN (SELECT value FROM json_each(?))"
         sql = f"SELECT {columns} FROM {quote(self.table.name)} WHERE {where} ORDER BY {key}"
