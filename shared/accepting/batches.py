@@ -18,7 +18,7 @@ from shared.accepting.batch_queue import (
     part_job_id,
 )
 from shared.accepting.references import parse_metadata, parse_reference
-from shared.errors import BatchNotFound, DomainError
+from shared.errors import BatchNotFound, DomainError, InvalidParameter
 from shared.ledger.accounts import validate_account_number
 from shared.ledger.money import parse_amount
 from shared.partitioning import partition_of
@@ -171,6 +171,37 @@ def batch_progress(session: Session, batch_id: str) -> BatchProgress:
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise BatchNotFound(f"batch {batch_id} not found")
+    return progress_of(session, batch)
+
+
+# Whose batches a list shows: every batch, or those one API key submitted.
+EVERYONE = None
+
+
+def list_batches(
+    session: Session, limit: int, before: str | None, submitted_by: str | None = EVERYONE
+) -> tuple[list[BatchProgress], str | None]:
+    """A page of batches, newest first (ids are time-ordered), only those `submitted_by`
+    sent when it is given, and the cursor for the next page (None: nothing follows).
+    A `before` that names no batch the caller could list is refused: a cursor is only
+    ever one this list gave."""
+    query = select(Batch)
+    if submitted_by is not EVERYONE:
+        query = query.where(Batch.submitted_by == submitted_by)
+    if before is not None:
+        cursor = session.get(Batch, before)
+        if cursor is None or (submitted_by is not EVERYONE and cursor.submitted_by != submitted_by):
+            raise InvalidParameter(f"before: no batch {before} to page from")
+        query = query.where(Batch.batch_id < before)
+    rows = list(session.scalars(query.order_by(Batch.batch_id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    following = page[-1].batch_id if len(rows) > limit else None
+    return [progress_of(session, batch) for batch in page], following
+
+
+def progress_of(session: Session, batch: Batch) -> BatchProgress:
+    """The batch's counts: from its counters, or, for a batch of before they were kept,
+    from its jobs."""
     if batch.failed is None:
         return _counted_progress(session, batch)
     applied, failed = batch.applied or 0, batch.failed
@@ -180,7 +211,7 @@ def batch_progress(session: Session, batch_id: str) -> BatchProgress:
         SUCCEEDED: applied - failed,
         FAILED: failed,
     }
-    return BatchProgress(batch_id, batch.total, counts, batch.created_at, batch.completed_at)
+    return BatchProgress(batch.batch_id, batch.total, counts, batch.created_at, batch.completed_at)
 
 
 def _counted_progress(session: Session, batch: Batch) -> BatchProgress:

@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.errors import AccountExists, AccountNotFound, InvalidAccountNumber
+from shared.errors import AccountExists, AccountNotFound, InvalidAccountNumber, InvalidParameter
 from shared.store.models import ACTIVE, OPENING, Account, LedgerEntry, utcnow
 
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{1,34}")  # used with fullmatch: "$" would allow a newline
@@ -102,3 +102,18 @@ def list_transactions(
     page = rows[:limit]
     next_before = page[-1].id if len(rows) > limit else None
     return page, next_before
+
+
+def list_accounts(
+    session: Session, limit: int, after: str | None
+) -> tuple[list[Account], str | None]:
+    """A page of accounts in the byte order of their numbers, after `after` (which must be
+    an account), and the cursor for the next page (None: nothing follows)."""
+    query = select(Account)
+    if after is not None:
+        if session.get(Account, after) is None:
+            raise InvalidParameter(f"after: no account {after} to page from")
+        query = query.where(Account.account_number > after)
+    rows = list(session.scalars(query.order_by(Account.account_number).limit(limit + 1)))
+    page = rows[:limit]
+    return page, page[-1].account_number if len(rows) > limit else None

@@ -9,6 +9,7 @@ its own shape and TagsBody together.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, ClassVar
 
@@ -19,7 +20,7 @@ from shared.access.api_keys import SCOPES, parse_accounts, parse_name, parse_sco
 from shared.errors import InvalidParameter
 from shared.events.targets import resolve
 from shared.events.webhooks import parse_events, parse_secret
-from shared.ledger.accounts import MAX_HISTORY_PAGE, validate_account_number
+from shared.ledger.accounts import MAX_HISTORY_PAGE, is_account_number, validate_account_number
 from shared.shapes.checking import (
     Checked,
     Counted,
@@ -243,6 +244,35 @@ class StatementQuery(Shape):
         if self.start >= self.end:
             raise rule_error("invalid_parameter", "from must be earlier than to")
         return self
+
+
+MAX_LIST_PAGE = 500
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+BATCH_ID = {"type": "string", "format": "uuid"}
+
+
+def _cursor_account(value: str) -> str:
+    if not is_account_number(value):
+        raise InvalidParameter("after must be an account number: 1 to 34 digits")
+    return value
+
+
+def _cursor_id(value: str) -> str:
+    if not _UUID.fullmatch(value):
+        raise InvalidParameter("before must be a batch id (a lowercase UUID)")
+    return value
+
+
+class AccountsQuery(Shape):
+    limit: Annotated[int, query_int(1, MAX_LIST_PAGE)] = 100
+    after: Annotated[
+        str | None, Checked(lambda value, info: _cursor_account(value), ACCOUNT_NUMBER)
+    ] = None
+
+
+class BatchesQuery(Shape):
+    limit: Annotated[int, query_int(1, MAX_LIST_PAGE)] = 50
+    before: Annotated[str | None, Checked(lambda value, info: _cursor_id(value), BATCH_ID)] = None
 
 
 class BatchResultsQuery(Shape):

@@ -89,6 +89,11 @@ class AccountView(TypedDict):
     created_at: Timestamp
 
 
+class Accounts(TypedDict):
+    accounts: list[AccountView]
+    next_after: AccountNumber | None
+
+
 class OperationResult(TypedDict):
     """A withdrawal or deposit, applied."""
 
@@ -247,6 +252,11 @@ class BatchView(TypedDict):
     status: BatchStatus
     created_at: Timestamp
     completed_at: Timestamp | None
+
+
+class Batches(TypedDict):
+    batches: list[BatchView]
+    next_before: str | None
 
 
 class BatchResult(TypedDict):

@@ -215,6 +215,9 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
 
+    # A key's own batches, newest first (GET /batches for a key that is not admin).
+    __table_args__ = (Index("ix_batches_submitted_by", "submitted_by", "batch_id"),)
+
 
 class BatchOutcomes(Base):
     """What became of a run of a batch part's operations: one row per part and apply

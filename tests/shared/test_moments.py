@@ -1,6 +1,6 @@
 """Balances at a moment and statements, on SQLite and PostgreSQL: the bisection of an
 account's ids against a plain reading of its ledger, and the applier's dates that make it
-valid (no entry dated before its account's previous one)."""
+valid (no entry dated before its account's previous one); and the accounts' list order."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 
 from shared.accepting.operations import Operation, new_id, record_operation
 from shared.errors import AccountNotFound, InvalidParameter
-from shared.ledger.accounts import open_account
+from shared.ledger.accounts import list_accounts, open_account
 from shared.ledger.applying import apply_pending
 from shared.ledger.moments import MAX_STATEMENT_ENTRIES, balance_at, statement
 from shared.store.db import Database
@@ -148,3 +148,17 @@ def test_an_entry_is_never_dated_before_its_account_s_previous_one(database: Dat
             select(Account.last_entry_at).where(Account.account_number == "9401")
         )
         assert as_utc(stored) == dates["9401"]
+
+
+def test_accounts_list_in_byte_order_on_both_databases(database: Database) -> None:
+    """Digits of different lengths: "9100" < "92" < "920" in byte order, whatever the
+    database's collation."""
+    with database.writing() as session:
+        for number in ("920", "92", "9100", "93"):
+            open_account(session, number, 0)
+        open_account(session, "91", 0)
+    with database.read.begin() as session:
+        accounts, following = list_accounts(session, 2, "91")
+        assert [a.account_number for a in accounts] == ["9100", "92"] and following == "92"
+        accounts, following = list_accounts(session, 5, "92")
+        assert [a.account_number for a in accounts] == ["920", "93"] and following is None

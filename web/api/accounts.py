@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 from shared.accepting.idempotency import StoredResponse
 from shared.accepting.operations import new_id
 from shared.errors import AccountExists
-from shared.ledger.accounts import get_account, list_transactions, open_account
+from shared.ledger.accounts import get_account, list_accounts, list_transactions, open_account
 from shared.ledger.chunk import account_view
 from shared.ledger.holds import HeldAmount
 from shared.ledger.moments import balance_at
 from shared.ledger.money import to_json_number
 from shared.shapes.requests import (
     AccountChangesBody,
+    AccountsQuery,
     BalanceQuery,
     HoldBody,
     NewAccountBody,
@@ -27,7 +28,7 @@ from shared.shapes.validating import validated
 from shared.store.models import ACTIVE, DEPOSIT, HOLD, UPDATE_ACCOUNT, WITHDRAW
 from shared.timestamps import iso
 from shared.views import ledger_entry_view
-from web.http.auth import operate, require_account
+from web.http.auth import admin, operate, require_account
 from web.http.idempotency import create_once, idempotency_claim, replayed
 from web.http.parsing import checked_query, json_object_body
 from web.http.responses import success
@@ -99,6 +100,27 @@ def place_hold(account_number: str) -> Response:
         target_id=hold_id,
         details=json.dumps({"expires_in": hold.expires_in}),
     )
+
+
+@accounts.get("/accounts")
+@admin
+def list_all_accounts() -> Response:
+    """Every account, a page at a time in the byte order of their numbers."""
+    services = current_services()
+    query = checked_query(AccountsQuery, services.settings)
+    page, next_after = services.reading(list_accounts, query.limit, query.after)
+    views = [
+        account_view(
+            account.account_number,
+            account.balance,
+            account.held or 0,
+            account.status or ACTIVE,
+            account.daily_withdrawal_limit,
+            account.created_at,
+        )
+        for account in page
+    ]
+    return success({"accounts": views, "next_after": next_after})
 
 
 @accounts.post("/accounts")

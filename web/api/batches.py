@@ -7,15 +7,18 @@ from sqlalchemy.orm import Session
 
 from shared.accepting.batch_queue import new_batch_id
 from shared.accepting.batches import (
+    EVERYONE,
     batch_progress,
     batch_results,
     checked_operations,
+    list_batches,
     record_batch,
 )
 from shared.accepting.idempotency import StoredResponse
-from shared.shapes.requests import BatchResultsQuery
+from shared.access.api_keys import ADMIN
+from shared.shapes.requests import BatchesQuery, BatchResultsQuery
 from shared.views import batch_result_view, batch_status_url, batch_view
-from web.http.auth import caller_id, operate, require_account
+from web.http.auth import caller, caller_id, operate, require_account
 from web.http.idempotency import create_once, idempotency_claim, replayed
 from web.http.parsing import checked_query, json_object_body
 from web.http.request_ids import current_request_id
@@ -60,6 +63,20 @@ def create_batch() -> Response:
         return replayed(response)
     services.intake.wake(partitions)
     return success(response.data, status=response.status, headers=response.headers)
+
+
+@batches.get("/batches")
+def list_recent_batches() -> Response:
+    """The newest batches first: every batch for an admin key (or with auth off), the
+    batches it submitted for any other."""
+    services = current_services()
+    query = checked_query(BatchesQuery, services.settings)
+    identity = caller()
+    whose = EVERYONE if identity is None or identity.allows(ADMIN) else identity.key_id
+    page, next_before = services.reading(list_batches, query.limit, query.before, whose)
+    return success(
+        {"batches": [batch_view(progress) for progress in page], "next_before": next_before}
+    )
 
 
 @batches.get("/batches/<batch_id>")

@@ -84,6 +84,16 @@ ROUTES = (
         body_required=False,
         headers=(IDEMPOTENCY_KEY,),
     ),
+    Route(
+        "GET",
+        "/accounts",
+        "list_accounts",
+        "Every account, in the byte order of their numbers (admin)",
+        {200: ("a page", answer.Accounts)},
+        (400, 500),
+        query=ask.AccountsQuery,
+        description="`next_after` is null only when nothing follows; `after` must name an account.",
+    ),
     read(
         ACCOUNT,
         "get_account",
@@ -202,6 +212,15 @@ ROUTES = (
         (400, 413, 415, 422, 500, 503),
         body=(ask.BatchBody,),
         headers=(IDEMPOTENCY_KEY,),
+    ),
+    read(
+        "/batches",
+        "list_batches",
+        "The newest batches first: all for an admin key, else those the key submitted",
+        ("a page", answer.Batches),
+        query=ask.BatchesQuery,
+        description="`next_before` is null only when nothing follows; `before` must name a "
+        "batch the caller could list.",
     ),
     read(
         "/batches/{batch_id}",

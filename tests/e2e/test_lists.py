@@ -1,0 +1,101 @@
+"""GET /accounts and GET /batches: pages, cursors, and who sees what."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tests.conftest import ADMIN_SECRET, Api
+from tests.e2e.test_batches import wait_completed
+from tests.e2e.test_validation_errors import assert_error
+from tests.stack import Stack
+
+
+def page(client: Api, path: str, **params: object) -> dict:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_accounts_are_listed_in_the_byte_order_of_their_numbers(client: Api) -> None:
+    # Numbers above every other test's (theirs start with 1), so these are the last.
+    prefix = "99" + "".join(secrets.choice("0123456789") for _ in range(14))
+    for suffix in ("0", "3", "10", "2", "1"):
+        opened = client.post("/accounts", json={"account_number": prefix + suffix})
+        assert opened.status_code == 201, opened.text
+    first = page(client, "/accounts", after=prefix + "0", limit=2)
+    assert [view["account_number"] for view in first["accounts"]] == [prefix + "1", prefix + "10"]
+    assert first["next_after"] == prefix + "10"
+    assert set(first["accounts"][0]) == {
+        "account_number",
+        "balance",
+        "available_balance",
+        "status",
+        "daily_withdrawal_limit",
+        "created_at",
+    }
+    rest = page(client, "/accounts", after=first["next_after"], limit=3)
+    assert [view["account_number"] for view in rest["accounts"]] == [prefix + "2", prefix + "3"]
+    assert rest["next_after"] is None  # nothing follows
+    start = page(client, "/accounts", limit=1)
+    assert (
+        len(start["accounts"]) == 1
+        and start["next_after"] == start["accounts"][0]["account_number"]
+    )
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/accounts", {"after": "12ab"}),
+        ("/accounts", {"after": "4242424242424242424"}),  # no such account
+        ("/accounts", {"limit": "0"}),
+        ("/batches", {"before": "not-a-batch"}),
+        ("/batches", {"before": "01a242f4-d290-73d7-a419-89b117680000"}),  # no such batch
+        ("/batches", {"limit": "x"}),
+    ],
+)
+def test_a_bad_cursor_or_limit_is_refused(client: Api, path: str, params: dict) -> None:
+    assert_error(client.get(path, params=params), 400, "invalid_parameter")
+
+
+def test_batches_are_listed_newest_first(client: Api, new_account) -> None:
+    number = new_account("100.00")
+    ids = []
+    for _ in range(3):
+        body = {"operations": [{"account_number": number, "type": "deposit", "amount": "1.00"}]}
+        response = client.post("/batches", json=body)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["data"]["batch_id"])
+    wait_completed(client, ids[-1])
+    newest = page(client, "/batches", limit=2)
+    assert [view["batch_id"] for view in newest["batches"]] == ids[::-1][:2]
+    assert newest["next_before"] == ids[1]
+    assert newest["batches"][0] == client.get(f"/batches/{ids[-1]}").json()["data"]
+    following = page(client, "/batches", limit=1, before=newest["next_before"])
+    assert [view["batch_id"] for view in following["batches"]] == [ids[0]]
+
+
+def test_a_key_that_is_not_admin_lists_only_its_own_batches_and_no_accounts(
+    keyed_stack: Stack,
+) -> None:
+    admin = Api(keyed_stack.base_url, ADMIN_SECRET)
+    number = admin.open_account("50.00")
+    secrets_by_name = {}
+    for name in ("first", "second"):
+        body = {"name": name, "scopes": ["read", "operate"], "accounts": [number]}
+        created = admin.post("/api-keys", json=body)
+        assert created.status_code == 201, created.text
+        secrets_by_name[name] = created.json()["data"]["secret"]
+    first, second = (Api(keyed_stack.base_url, secrets_by_name[n]) for n in ("first", "second"))
+    operation = {"account_number": number, "type": "deposit", "amount": "1.00"}
+    mine = first.post("/batches", json={"operations": [operation]}).json()["data"]["batch_id"]
+    theirs = second.post("/batches", json={"operations": [operation]}).json()["data"]["batch_id"]
+    listed = page(first, "/batches", limit=500)
+    assert [view["batch_id"] for view in listed["batches"]] == [mine]
+    assert listed["next_before"] is None
+    assert_error(first.get("/batches", params={"before": theirs}), 400, "invalid_parameter")
+    everything = [view["batch_id"] for view in page(admin, "/batches", limit=3)["batches"]]
+    assert everything[:2] == [theirs, mine]
+    assert_error(first.get("/accounts"), 403, "forbidden")
