@@ -33,7 +33,6 @@ def parse_moment(text: str) -> datetime | None:
     if not _MOMENT.fullmatch(text):
         return None
     try:
-        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):  # no such day; or moved out of years 1 to 9999
         return None
-    return moment.astimezone(UTC)

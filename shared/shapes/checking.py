@@ -209,12 +209,15 @@ class LimitedSchema(GenerateJsonSchema):
         return own(self.limits) if callable(own) else copy.deepcopy(own)
 
 
-def query_moment(name: str) -> Checked:
+def query_moment(name: str, *, required: bool = True) -> Checked:
     """A date-time query parameter named `name` (RFC 3339, with an offset, not later than
-    now), as an aware UTC datetime; absent or empty when required: a 400 naming it."""
+    now), as an aware UTC datetime. Absent or empty: a 400 naming it when required, else
+    its default."""
 
     def check(raw: str | None, info: ValidationInfo) -> datetime:
         if raw is None or raw == "":
+            if not required:
+                raise PydanticUseDefault
             raise rule_error("invalid_parameter", f"{name} is required")
         moment = parse_moment(raw)
         if moment is None:

@@ -231,7 +231,7 @@ def _query_reference(value: str) -> str:
 
 
 class BalanceQuery(Shape):
-    at: Annotated[datetime | None, query_moment("at")] = None
+    at: Annotated[datetime | None, query_moment("at", required=False)] = None
 
 
 class StatementQuery(Shape):

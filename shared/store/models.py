@@ -112,7 +112,8 @@ class Account(Base):
     # What counts against the limit on `limit_day` (a UTC date, YYYY-MM-DD).
     limit_day: Mapped[str | None] = mapped_column(String(10), default=None)
     withdrawn_on_limit_day: Mapped[int | None] = mapped_column(BigInteger, default=0)
-    # The `created_at` of its last ledger entry: the next is never dated earlier.
+    # No earlier than the `created_at` of its last ledger entry (the time of the last apply
+    # transaction that changed the account): its next entry is never dated before it.
     last_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     @property

@@ -53,9 +53,10 @@ def test_the_balance_at_each_entry_and_just_before_it(client: Api, new_account) 
     assert balance_at(client, number, offset) == 70.0  # an offset other than Z
     shifted = datetime.fromisoformat(offset).astimezone(timezone(timedelta(hours=5, minutes=30)))
     assert balance_at(client, number, shifted.isoformat()) == 70.0
-    # Without `at`, the balance as before.
-    now = client.get(f"/accounts/{number}/balance").json()["data"]
-    assert now == {"account_number": number, "balance": 75.25, "available_balance": 75.25}
+    # Without `at` (or with it empty), the balance as before.
+    for params in ({}, {"at": ""}):
+        now = client.get(f"/accounts/{number}/balance", params=params).json()["data"]
+        assert now == {"account_number": number, "balance": 75.25, "available_balance": 75.25}
 
 
 def test_a_statement_adds_up_and_reads_as_csv(client: Api, new_account) -> None:
@@ -119,6 +120,8 @@ def test_a_statement_adds_up_and_reads_as_csv(client: Api, new_account) -> None:
         ("balance", {"at": "2026-02-30T00:00:00Z"}, "at"),
         ("balance", {"at": "2026-01-01T00:00:00.1234567Z"}, "at"),
         ("balance", {"at": "2999-01-01T00:00:00Z"}, "at"),  # later than now
+        ("balance", {"at": "0001-01-01T00:00:00+01:00"}, "at"),  # in UTC, before year 1
+        ("statement", {"from": "9999-12-31T23:59:59-01:00", "to": "2026-01-01T00:00:00Z"}, "from"),
         ("statement", {"to": "2026-01-01T00:00:00Z"}, "from"),
         ("statement", {"from": "2026-01-01T00:00:00Z"}, "to"),
         ("statement", {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),

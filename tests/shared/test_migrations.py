@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy import bindparam, event, inspect, select, text, update
 
 from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation_job_id
 from shared.accepting.batches import batch_progress, batch_results, record_batch
@@ -21,7 +22,8 @@ from shared.ledger.audit import run_audit
 from shared.partitioning import partition_of
 from shared.store.db import Database, init_database
 from shared.store.migrating import alembic_config, current_revision, head_revision
-from shared.store.models import Account, Base, Batch, Job, LedgerEntry
+from shared.store.models import Account, Base, Batch, Job, LedgerEntry, utcnow
+from shared.timestamps import as_utc
 
 RELEASE_BEFORE_MIGRATIONS = (
     Path(__file__).parent.parent / "fixtures" / "release_before_migrations.sql"
@@ -320,3 +322,34 @@ def test_a_batch_half_applied_by_revision_0004_is_finished_with_outcome_rows(
         assert get_job(session, operation_job_id(batch_id, 3)).new_balance == 400
         assert batch_progress(session, batch_id).completed
         assert run_audit(session, 3600).findings == []
+
+
+def test_revision_0006_dates_each_account_after_its_latest_entry(database: Database) -> None:
+    """The upgrade sets each account's last_entry_at to its latest entry's date (not its
+    last by id: entries of before may be out of order), so the first chunk after it is
+    dated after them; an account with no entry keeps none."""
+    with database.writing() as session:
+        open_account(session, "81", 100)
+        open_account(session, "82", 0)
+    later = utcnow() + timedelta(minutes=5)  # as another host's clock, ahead, dated it
+    with database.writing() as session:
+        command.downgrade(alembic_config(session.connection()), "0005")
+        session.execute(
+            text(
+                "INSERT INTO transactions (account_number, type, amount, status, balance_after, "
+                "created_at) VALUES ('81', 'deposit', 5, 'succeeded', 105, :later)"
+            ).bindparams(bindparam("later", type_=LedgerEntry.created_at.type)),
+            {"later": later},
+        )
+        session.execute(
+            text(
+                "INSERT INTO transactions (account_number, type, amount, status, balance_after, "
+                "created_at) VALUES ('81', 'deposit', 5, 'succeeded', 110, :now)"
+            ).bindparams(bindparam("now", type_=LedgerEntry.created_at.type)),
+            {"now": utcnow()},
+        )
+    init_database(database)
+    with database.read.begin() as session:
+        rows = session.execute(select(Account.account_number, Account.last_entry_at))
+        dates = {number: last_entry_at for number, last_entry_at in rows}
+        assert as_utc(dates["81"]) == later and dates["82"] is None

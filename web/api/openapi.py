@@ -213,11 +213,13 @@ ROUTES = (
         body=(ask.BatchBody,),
         headers=(IDEMPOTENCY_KEY,),
     ),
-    read(
+    Route(
+        "GET",
         "/batches",
         "list_batches",
         "The newest batches first: all for an admin key, else those the key submitted",
-        ("a page", answer.Batches),
+        {200: ("a page", answer.Batches)},
+        (400, 500),
         query=ask.BatchesQuery,
         description="`next_before` is null only when nothing follows; `before` must name a "
         "batch the caller could list.",

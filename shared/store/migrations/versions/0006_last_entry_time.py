@@ -5,8 +5,14 @@ contract's Part three: a balance at a moment is then the `balance_after` of one 
 through the ledger's index by account). The applier stamps a chunk's entries with a time
 no earlier than the last entry of every account it touches, read here under the accounts'
 locks: a worker whose clock runs behind another's, or a clock stepped back, cannot write an
-entry dated before its account's previous one. Null for an account untouched since the
-upgrade: its entries were all written by one clock in the order of the write lock.
+entry dated before its account's previous one. The upgrade sets it to the latest date among
+each account's entries, so the first chunk after it is ordered after them too.
+
+Entries written before this revision are in date order on SQLite (one writer dated them in
+the order of its write lock, on one clock). On PostgreSQL the applier took a chunk's time
+before locking its accounts, so two workers racing on one account (a transfer between
+partitions) may have left its entries a few milliseconds out of order: a balance at a
+moment inside such a pair can then be the balance of either side of it.
 
 Revision ID: 0006
 Revises: 0005
@@ -30,6 +36,12 @@ def upgrade() -> None:
     present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("accounts")}
     if "last_entry_at" not in present:
         op.add_column("accounts", sa.Column("last_entry_at", sa.DateTime(timezone=True)))
+    # Both databases store the two columns alike (text of one width on SQLite), so the
+    # latest entry's value is copied as it is. One pass over the ledger, by its index.
+    op.execute(
+        "UPDATE accounts SET last_entry_at = (SELECT MAX(t.created_at) FROM transactions t "
+        "WHERE t.account_number = accounts.account_number) WHERE last_entry_at IS NULL"
+    )
 
 
 def downgrade() -> None:
