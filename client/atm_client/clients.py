@@ -1,0 +1,256 @@
+"""`Client` (blocking, httpx.Client) and `AsyncClient` (asyncio, httpx.AsyncClient): the
+same endpoints (atm_client.endpoints), the same retries, the same answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from atm_client.endpoints import Endpoints
+from atm_client.errors import ApiError, TransportError, error_from
+from atm_client.requests import Answer, Call, read_answer, retry_delay, should_retry
+
+DEFAULT_BATCH_LIMIT = 10_000  # the service's ATM_MAX_BATCH default
+RESULTS_PAGE = 1000
+Progress = Callable[[int, int], None]  # (operations completed, operations in all)
+
+
+@dataclass(frozen=True)
+class Job:
+    """An operation the service accepted but had not applied when it answered (202)."""
+
+    job_id: str
+    client: Client
+
+    def wait(self, timeout: float = 60.0) -> Any:
+        """The job's result once it is applied; its error raised if it failed."""
+        return _outcome(_poll(lambda wait: self.client.job(self.job_id, wait=wait), timeout))
+
+
+@dataclass(frozen=True)
+class AsyncJob:
+    job_id: str
+    client: AsyncClient
+
+    async def wait(self, timeout: float = 60.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = await self.client.job(self.job_id, wait=max(0.0, min(left, 30.0)))
+            if job["status"] in ("succeeded", "failed") or left <= 0:
+                return _outcome(job)
+
+
+class Client(Endpoints):
+    """The API over one pool of connections; a context manager.
+
+    `api_key` is sent as a bearer token; `retries` is how many times a request with no
+    answer, or answered 429, 502, 503 or 504, is sent again (with the same Idempotency-Key
+    when it is a POST), waiting `Retry-After` or an exponential backoff from `backoff` s.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 0.2,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.retries, self.backoff, self.batch_limit = retries, backoff, batch_limit
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _answer(self, call: Call, idempotency_key: str | None) -> Answer:
+        call = call.prepared(idempotency_key)
+        for attempt in range(self.retries + 1):
+            status, headers = None, {}
+            try:
+                response = self.http.request(
+                    call.method, call.path, params=call.params, json=call.body, headers=call.headers
+                )
+                status, headers = response.status_code, dict(response.headers)
+                if not should_retry(status) or attempt == self.retries:
+                    return read_answer(status, response.text, headers, call.raw)
+            except httpx.TransportError as error:
+                if attempt == self.retries:
+                    raise TransportError(str(error) or type(error).__name__, status=0) from error
+            time.sleep(retry_delay(attempt, status, headers, self.backoff))
+        raise AssertionError("unreachable")
+
+    def _send(self, call: Call, idempotency_key: str | None = None) -> Any:
+        return self._answer(call, idempotency_key).data
+
+    def _operate(self, call: Call, idempotency_key: str | None = None) -> Any:
+        answer = self._answer(call, idempotency_key)
+        return Job(answer.data["job_id"], self) if answer.status == 202 else answer.data
+
+    def submit_batch(
+        self,
+        operations: list[dict[str, Any]],
+        *,
+        progress: Progress | None = None,
+        timeout: float = 600.0,
+    ) -> Iterator[dict[str, Any]]:
+        """Submit any number of operations, split into batches of the service's limit, wait
+        until every batch completes (calling `progress(done, total)` as they advance), then
+        return an iterator of each operation's result, in order. Each batch is one POST
+        with its own Idempotency-Key, reused on that POST's retries, so it is accepted once."""
+        ids = [
+            self.create_batch(operations[i : i + self.batch_limit])["batch_id"]
+            for i in range(0, len(operations), self.batch_limit)
+        ]
+        deadline, done = time.monotonic() + timeout, {}
+        for batch_id in ids:
+            while True:
+                view = self.batch(batch_id, wait=min(30.0, max(0.0, deadline - time.monotonic())))
+                done[batch_id] = view["succeeded"] + view["failed"]
+                if progress is not None:
+                    progress(sum(done.values()), len(operations))
+                if view["status"] == "completed":
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"batch {batch_id} did not complete in {timeout} s")
+        return self._results(ids)
+
+    def _results(self, ids: list[str]) -> Iterator[dict[str, Any]]:
+        for batch_id in ids:
+            offset = 0
+            while True:
+                page = self.batch_results(batch_id, offset, RESULTS_PAGE)
+                yield from page["results"]
+                offset += len(page["results"])
+                if not page["results"] or offset >= page["total"]:
+                    break
+
+
+class AsyncClient(Endpoints):
+    """`Client` for asyncio: every method is a coroutine; `async with`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 0.2,
+        batch_limit: int = DEFAULT_BATCH_LIMIT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.retries, self.backoff, self.batch_limit = retries, backoff, batch_limit
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def _answer(self, call: Call, idempotency_key: str | None) -> Answer:
+        call = call.prepared(idempotency_key)
+        for attempt in range(self.retries + 1):
+            status, headers = None, {}
+            try:
+                response = await self.http.request(
+                    call.method, call.path, params=call.params, json=call.body, headers=call.headers
+                )
+                status, headers = response.status_code, dict(response.headers)
+                if not should_retry(status) or attempt == self.retries:
+                    return read_answer(status, response.text, headers, call.raw)
+            except httpx.TransportError as error:
+                if attempt == self.retries:
+                    raise TransportError(str(error) or type(error).__name__, status=0) from error
+            await asyncio.sleep(retry_delay(attempt, status, headers, self.backoff))
+        raise AssertionError("unreachable")
+
+    async def _send(self, call: Call, idempotency_key: str | None = None) -> Any:
+        return (await self._answer(call, idempotency_key)).data
+
+    async def _operate(self, call: Call, idempotency_key: str | None = None) -> Any:
+        answer = await self._answer(call, idempotency_key)
+        return AsyncJob(answer.data["job_id"], self) if answer.status == 202 else answer.data
+
+    async def submit_batch(
+        self,
+        operations: list[dict[str, Any]],
+        *,
+        progress: Progress | None = None,
+        timeout: float = 600.0,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As `Client.submit_batch`: `async for result in await client.submit_batch(...)`."""
+        ids = [
+            (await self.create_batch(operations[i : i + self.batch_limit]))["batch_id"]
+            for i in range(0, len(operations), self.batch_limit)
+        ]
+        deadline, done = time.monotonic() + timeout, {}
+        for batch_id in ids:
+            while True:
+                wait = min(30.0, max(0.0, deadline - time.monotonic()))
+                view = await self.batch(batch_id, wait=wait)
+                done[batch_id] = view["succeeded"] + view["failed"]
+                if progress is not None:
+                    progress(sum(done.values()), len(operations))
+                if view["status"] == "completed":
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"batch {batch_id} did not complete in {timeout} s")
+        return self._results(ids)
+
+    async def _results(self, ids: list[str]) -> AsyncIterator[dict[str, Any]]:
+        for batch_id in ids:
+            offset = 0
+            while True:
+                page = await self.batch_results(batch_id, offset, RESULTS_PAGE)
+                for result in page["results"]:
+                    yield result
+                offset += len(page["results"])
+                if not page["results"] or offset >= page["total"]:
+                    break
+
+
+def _poll(read: Callable[[float], dict[str, Any]], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        job = read(max(0.0, min(left, 30.0)))
+        if job["status"] in ("succeeded", "failed") or left <= 0:
+            return job
+
+
+def _outcome(job: dict[str, Any]) -> Any:
+    """A final job's result, its error raised; a job still queued at the deadline raises
+    TimeoutError."""
+    if job["status"] == "succeeded":
+        return job["result"]
+    if job["status"] == "failed":  # status 0: not an HTTP error, a job's outcome
+        raise error_from(0, {"error": {**job["error"], "job_id": job["job_id"]}})
+    raise TimeoutError(f"job {job['job_id']} is still {job['status']}")
+
+
+__all__ = ["ApiError", "AsyncClient", "AsyncJob", "Client", "Job"]
