@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import on_database
 
 BATCH = 10_000
 FIRST_ACCOUNT = 800_000_000
@@ -39,13 +39,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
     arguments = parser.parse_args()
-    if arguments.database_url:
-        os.environ["DATABASE_URL"] = arguments.database_url
-        run(arguments)
-        return
-    with tempfile.TemporaryDirectory() as directory:
-        os.environ["DATABASE_URL"] = f"sqlite:///{directory}/atm.db"
-        run(arguments)
+    on_database(arguments.database_url, lambda: run(arguments))
 
 
 def run(arguments: argparse.Namespace) -> None:

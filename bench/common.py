@@ -1,8 +1,12 @@
-"""What the benchmarks share: opening the accounts they work on, reading percentiles."""
+"""What the benchmarks share: opening the accounts they work on, reading percentiles, the
+database an in-process benchmark runs on."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -37,3 +41,16 @@ def percentile(samples: list[float], fraction: float) -> float:
     """The sample at `fraction` of the sorted samples (the nearest rank below it)."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def on_database(url: str | None, run: Callable[[], None]) -> None:
+    """Run `run` with DATABASE_URL set to `url` (an empty PostgreSQL database), or to a
+    fresh SQLite file in a temporary directory, removed afterwards. The settings are read
+    once, so `run` imports the project's modules itself."""
+    if url:
+        os.environ["DATABASE_URL"] = url
+        run()
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        os.environ["DATABASE_URL"] = f"sqlite:///{directory}/atm.db"
+        run()

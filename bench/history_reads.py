@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import on_database
 
 ACCOUNT, OTHER = "700000001", "700000002"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -36,13 +36,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=500)
     parser.add_argument("--database-url")
     arguments = parser.parse_args()
-    if arguments.database_url:
-        os.environ["DATABASE_URL"] = arguments.database_url
-        run(arguments)
-        return
-    with tempfile.TemporaryDirectory() as directory:
-        os.environ["DATABASE_URL"] = f"sqlite:///{directory}/atm.db"
-        run(arguments)
+    on_database(arguments.database_url, lambda: run(arguments))
 
 
 def run(arguments: argparse.Namespace) -> None:

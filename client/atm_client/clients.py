@@ -13,7 +13,16 @@ import httpx
 
 from atm_client.endpoints import Endpoints
 from atm_client.errors import ApiError, TransportError, error_from
-from atm_client.requests import Answer, Call, read_answer, retry_delay, should_retry
+from atm_client.requests import (
+    Answer,
+    BatchWatch,
+    Call,
+    auth_headers,
+    chunks,
+    read_answer,
+    retry_delay,
+    should_retry,
+)
 
 DEFAULT_BATCH_LIMIT = 10_000  # the service's ATM_MAX_BATCH default
 RESULTS_PAGE = 1000
@@ -65,9 +74,8 @@ class Client(Endpoints):
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.Client(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=base_url, headers=auth_headers(api_key), timeout=timeout, transport=transport
         )
         self.retries, self.backoff, self.batch_limit = retries, backoff, batch_limit
 
@@ -115,21 +123,11 @@ class Client(Endpoints):
         until every batch completes (calling `progress(done, total)` as they advance), then
         return an iterator of each operation's result, in order. Each batch is one POST
         with its own Idempotency-Key, reused on that POST's retries, so it is accepted once."""
-        ids = [
-            self.create_batch(operations[i : i + self.batch_limit])["batch_id"]
-            for i in range(0, len(operations), self.batch_limit)
-        ]
-        deadline, done = time.monotonic() + timeout, {}
+        ids = [self.create_batch(part)["batch_id"] for part in chunks(operations, self.batch_limit)]
+        watch = BatchWatch(len(operations), progress, timeout)
         for batch_id in ids:
-            while True:
-                view = self.batch(batch_id, wait=min(30.0, max(0.0, deadline - time.monotonic())))
-                done[batch_id] = view["succeeded"] + view["failed"]
-                if progress is not None:
-                    progress(sum(done.values()), len(operations))
-                if view["status"] == "completed":
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"batch {batch_id} did not complete in {timeout} s")
+            while not watch.completed(batch_id, self.batch(batch_id, wait=watch.wait_seconds())):
+                pass
         return self._results(ids)
 
     def _results(self, ids: list[str]) -> Iterator[dict[str, Any]]:
@@ -157,9 +155,8 @@ class AsyncClient(Endpoints):
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=base_url, headers=auth_headers(api_key), timeout=timeout, transport=transport
         )
         self.retries, self.backoff, self.batch_limit = retries, backoff, batch_limit
 
@@ -204,22 +201,14 @@ class AsyncClient(Endpoints):
         timeout: float = 600.0,
     ) -> AsyncIterator[dict[str, Any]]:
         """As `Client.submit_batch`: `async for result in await client.submit_batch(...)`."""
-        ids = [
-            (await self.create_batch(operations[i : i + self.batch_limit]))["batch_id"]
-            for i in range(0, len(operations), self.batch_limit)
-        ]
-        deadline, done = time.monotonic() + timeout, {}
+        parts = chunks(operations, self.batch_limit)
+        ids = [(await self.create_batch(part))["batch_id"] for part in parts]
+        watch = BatchWatch(len(operations), progress, timeout)
         for batch_id in ids:
-            while True:
-                wait = min(30.0, max(0.0, deadline - time.monotonic()))
-                view = await self.batch(batch_id, wait=wait)
-                done[batch_id] = view["succeeded"] + view["failed"]
-                if progress is not None:
-                    progress(sum(done.values()), len(operations))
-                if view["status"] == "completed":
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"batch {batch_id} did not complete in {timeout} s")
+            while not watch.completed(
+                batch_id, await self.batch(batch_id, wait=watch.wait_seconds())
+            ):
+                pass
         return self._results(ids)
 
     async def _results(self, ids: list[str]) -> AsyncIterator[dict[str, Any]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -113,3 +115,37 @@ def prefer(wait: float | None, respond_async: bool = False) -> dict[str, str]:
     if wait is not None:
         parts.append(f"wait={wait:g}")
     return {"Prefer": ", ".join(parts)} if parts else {}
+
+
+class BatchWatch:
+    """Waiting for the batches of one submission: progress counted over all of them, one
+    deadline for the whole wait."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None, timeout: float):
+        self.total, self.progress = total, progress
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self.done: dict[str, int] = {}
+
+    def wait_seconds(self) -> float:
+        """How long the next long-poll may wait."""
+        return min(30.0, max(0.0, self.deadline - time.monotonic()))
+
+    def completed(self, batch_id: str, view: dict[str, Any]) -> bool:
+        """Whether the batch `view` shows is completed; TimeoutError once the time is up."""
+        self.done[batch_id] = view["succeeded"] + view["failed"]
+        if self.progress is not None:
+            self.progress(sum(self.done.values()), self.total)
+        if view["status"] == "completed":
+            return True
+        if time.monotonic() > self.deadline:
+            raise TimeoutError(f"batch {batch_id} did not complete in {self.timeout} s")
+        return False
+
+
+def chunks(operations: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [operations[start : start + size] for start in range(0, len(operations), size)]
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}

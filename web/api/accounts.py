@@ -25,7 +25,7 @@ from shared.shapes.requests import (
     TransactionsQuery,
 )
 from shared.shapes.validating import validated
-from shared.store.models import ACTIVE, DEPOSIT, HOLD, UPDATE_ACCOUNT, WITHDRAW
+from shared.store.models import ACTIVE, DEPOSIT, HOLD, UPDATE_ACCOUNT, WITHDRAW, Account
 from shared.timestamps import iso
 from shared.views import ledger_entry_view
 from web.http.auth import admin, operate, require_account
@@ -62,16 +62,18 @@ def get_balance(account_number: str) -> Response:
 @accounts.get("/accounts/<account_number>")
 def get_account_view(account_number: str) -> Response:
     require_account(account_number)
-    account = current_services().reading(get_account, account_number)
-    return success(
-        account_view(
-            account.account_number,
-            account.balance,
-            account.held or 0,
-            account.status or ACTIVE,
-            account.daily_withdrawal_limit,
-            account.created_at,
-        )
+    return success(stored_account_view(current_services().reading(get_account, account_number)))
+
+
+def stored_account_view(account: Account) -> dict[str, object]:
+    """The account view of a row as stored (a column older rows may lack: its default)."""
+    return account_view(
+        account.account_number,
+        account.balance,
+        account.held or 0,
+        account.status or ACTIVE,
+        account.daily_withdrawal_limit,
+        account.created_at,
     )
 
 
@@ -109,17 +111,7 @@ def list_all_accounts() -> Response:
     services = current_services()
     query = checked_query(AccountsQuery, services.settings)
     page, next_after = services.reading(list_accounts, query.limit, query.after)
-    views = [
-        account_view(
-            account.account_number,
-            account.balance,
-            account.held or 0,
-            account.status or ACTIVE,
-            account.daily_withdrawal_limit,
-            account.created_at,
-        )
-        for account in page
-    ]
+    views = [stored_account_view(account) for account in page]
     return success({"accounts": views, "next_after": next_after})
 
 
