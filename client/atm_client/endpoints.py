@@ -33,10 +33,14 @@ class Endpoints:
         account_number: str | None = None,
         initial_balance: Money = 0,
         daily_withdrawal_limit: Money | None = None,
+        overdraft_limit: Money = 0,
         *,
         idempotency_key: str | None = None,
     ) -> Any:
-        body: dict[str, Any] = {"initial_balance": money(initial_balance)}
+        body: dict[str, Any] = {
+            "initial_balance": money(initial_balance),
+            "overdraft_limit": money(overdraft_limit),
+        }
         if account_number is not None:
             body["account_number"] = account_number
         if daily_withdrawal_limit is not None:
@@ -54,10 +58,12 @@ class Endpoints:
     def update_account(
         self, account_number: str, *, wait: float | None = None, **changes: Any
     ) -> Any:
-        """Freeze, unfreeze, close (`status=`) or set the daily limit
-        (`daily_withdrawal_limit=`, None to lift it); applied in the account's order."""
-        if changes.get("daily_withdrawal_limit") is not None:
-            changes["daily_withdrawal_limit"] = money(changes["daily_withdrawal_limit"])
+        """Freeze, unfreeze, close (`status=`), set the daily limit
+        (`daily_withdrawal_limit=`, None to lift it) or the overdraft limit
+        (`overdraft_limit=`); applied in the account's order."""
+        for name in ("daily_withdrawal_limit", "overdraft_limit"):
+            if changes.get(name) is not None:
+                changes[name] = money(changes[name])
         call = Call("PATCH", f"/accounts/{account_number}", body=changes, headers=prefer(wait))
         return self._operate(call)
 

@@ -31,6 +31,8 @@ def open_account(
     account_number: str | None,
     opening_cents: int,
     daily_withdrawal_limit: int | None = None,
+    *,
+    overdraft_limit: int = 0,
 ) -> Account:
     """Create an account (assigning a number when none is given) and its opening entry."""
     if account_number is None:
@@ -46,6 +48,7 @@ def open_account(
         held=0,
         daily_withdrawal_limit=daily_withdrawal_limit,
         withdrawn_on_limit_day=0,
+        overdraft_limit=overdraft_limit,
         created_at=now,
         last_entry_at=now if opening_cents else None,
     )

@@ -187,7 +187,9 @@ def _write(
         {"last_entry_at": chunk.now},
     )
     controls = [a for a in changed if a.controls_changed]
-    _SET_CONTROLS.executemany(session, [(a.number, a.status, a.daily_limit) for a in controls])
+    _SET_CONTROLS.executemany(
+        session, [(a.number, a.status, a.daily_limit, a.overdraft) for a in controls]
+    )
     _write_holds(session, chunk)
     # Most jobs (withdrawals, deposits) have no to_balance or result to write, and a
     # transfer no result: a statement without the columns a row does not need is measurably
@@ -250,6 +252,7 @@ def _write_holds(session: Session, chunk: Chunk) -> None:
                     "created_at": h.created_at,
                     "expires_at": h.expires_at,
                     "completed_at": h.completed_at,
+                    "overdraft_limit": h.overdraft_limit,
                 }
                 for h in new
             ],
@@ -279,11 +282,10 @@ def _accounts(
     if not numbers:
         return accounts, None
     latest = None
-    for number, balance, held, status, limit, day, withdrawn, last_entry_at in _ACCOUNTS.rows(
-        session, sorted(numbers)
-    ):
+    for row in _ACCOUNTS.rows(session, sorted(numbers)):
+        number, balance, held, status, limit, day, withdrawn, overdraft, last_entry_at = row
         accounts[number] = AccountState(
-            number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0
+            number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0, overdraft or 0
         )
         # SQLite's are text of one fixed width (ordered as the times are), PostgreSQL's
         # datetimes: compared as read, converted once.
@@ -425,6 +427,7 @@ _ACCOUNTS = KeyedRead(
         "daily_withdrawal_limit",
         "limit_day",
         "withdrawn_on_limit_day",
+        "overdraft_limit",
         "last_entry_at",
     ),
     for_update=True,
@@ -439,8 +442,12 @@ _SET_ACCOUNT = KeyedUpdate(
 _SET_CONTROLS = BulkStatement(
     update(_accounts_table)
     .where(_accounts_table.c.account_number == bindparam("key"))
-    .values(status=bindparam("status"), daily_withdrawal_limit=bindparam("limit")),
-    columns=("key", "status", "limit"),
+    .values(
+        status=bindparam("status"),
+        daily_withdrawal_limit=bindparam("limit"),
+        overdraft_limit=bindparam("overdraft"),
+    ),
+    columns=("key", "status", "limit", "overdraft"),
 )
 _MARK_REVERSED = BulkStatement(
     update(_jobs).where(_jobs.c.job_id == bindparam("key")).values(reversed_by=bindparam("by")),
@@ -465,7 +472,7 @@ _END_PART = BulkStatement(
 )
 _INSERT_ENTRIES = SparseInsert(
     _ledger,
-    optional=("reference", "metadata", "direction"),
+    optional=("reference", "metadata", "direction", "overdraft_limit"),
     columns=(
         "id",
         "account_number",
@@ -476,5 +483,6 @@ _INSERT_ENTRIES = SparseInsert(
         "reference",
         "metadata",
         "direction",
+        "overdraft_limit",
     ),
 )

@@ -96,6 +96,7 @@ class _Entry:
     balance_after: int
     direction: str | None
     created_at: datetime
+    overdraft_limit: int | None  # set where it took the available balance below zero
 
 
 def run_audit(
@@ -120,6 +121,7 @@ def run_audit(
                 LedgerEntry.balance_after,
                 LedgerEntry.direction,
                 LedgerEntry.created_at,
+                LedgerEntry.overdraft_limit,
             ).order_by(LedgerEntry.account_number, LedgerEntry.id)
         )
     ]
@@ -133,6 +135,7 @@ def run_audit(
                 Account.held,
                 Account.limit_day,
                 Account.withdrawn_on_limit_day,
+                Account.overdraft_limit,
             )
         )
     )
@@ -161,8 +164,9 @@ def signed(entry_type: str, amount: int, direction: str | None) -> int | None:
 
 
 def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditReport) -> None:
-    """balance = opening + the signed sum of its entries, ≥ 0, and each balance_after in
-    sequence; transfers add up to nothing across all accounts."""
+    """balance = opening + the signed sum of its entries, each balance_after in sequence,
+    and no debit (other than a capture) below the overdraft limit of its moment; transfers
+    add up to nothing across all accounts."""
     running: dict[str, int] = defaultdict(int)
     openings: dict[str, int] = defaultdict(int)
     transfers = {TRANSFER_IN: 0, TRANSFER_OUT: 0}
@@ -183,12 +187,17 @@ def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditRep
                 f"{format_cents(entry.balance_after)}, the entries before it add up to "
                 f"{format_cents(running[number])}"
             )
-        if entry.balance_after < 0:
-            report.findings.append(f"account {number}: transaction {entry.id} leaves it negative")
+        if entry.balance_after < 0 and effect < 0 and entry.type != CAPTURE:
+            # A capture moves money its hold reserved (checked when the hold was placed).
+            limit = entry.overdraft_limit or 0
+            if entry.balance_after < -limit:
+                report.findings.append(
+                    f"account {number}: transaction {entry.id} takes it to "
+                    f"{format_cents(entry.balance_after)}, below its overdraft limit of "
+                    f"{format_cents(limit)} at the time"
+                )
     for account in accounts:
         number, balance, opening = account.account_number, account.balance, account.opening_balance
-        if balance < 0:
-            report.findings.append(f"account {number}: negative balance {balance} cents")
         if running.get(number, 0) != balance:
             report.findings.append(
                 f"account {number}: balance {format_cents(balance)} but its ledger adds up to "
@@ -319,9 +328,10 @@ def _check_holds_and_limits(
     now: datetime,
     grace_seconds: float,
 ) -> None:
-    """held = the sum of active holds, available balance ≥ 0, no active hold long past its
-    expiry, captured holds within their amount, and each account's count against its daily
-    limit equal to what its ledger and holds say for that day."""
+    """held = the sum of active holds, the available balance no lower than any overdraft
+    limit that let a debit or hold take it below zero, no active hold long past its expiry,
+    captured holds within their amount, and each account's count against its daily limit
+    equal to what its ledger and holds say for that day."""
     holds = list(
         session.execute(
             select(
@@ -332,10 +342,16 @@ def _check_holds_and_limits(
                 Hold.status,
                 Hold.limit_day,
                 Hold.expires_at,
+                Hold.overdraft_limit,
             )
         )
     )
     report.holds = len(holds)
+    recorded: dict[str, int] = defaultdict(int)  # the deepest limit a debit or hold used
+    for item in (*entries, *holds):
+        if item.overdraft_limit is not None:
+            number = item.account_number
+            recorded[number] = max(recorded[number], item.overdraft_limit)
     active: dict[str, int] = defaultdict(int)
     counted: dict[tuple[str, str], int] = defaultdict(int)  # (account, day) -> held amounts
     for hold in holds:
@@ -361,8 +377,14 @@ def _check_holds_and_limits(
                 f"account {number}: {format_cents(held or 0)} held but its active holds add up "
                 f"to {format_cents(active.get(number, 0))}"
             )
-        if balance - (held or 0) < 0:
-            report.findings.append(f"account {number}: negative available balance")
+        # Every debit and hold that took the available balance below zero recorded the
+        # limit that allowed it; a lower limit set since does not make that a fault.
+        floor = max(account.overdraft_limit or 0, recorded.get(number, 0))
+        if balance - (held or 0) < -floor:
+            report.findings.append(
+                f"account {number}: available balance {format_cents(balance - (held or 0))} "
+                f"is below any overdraft limit it had ({format_cents(floor)})"
+            )
         if limit_day is not None and (withdrawn or 0) != counted.get((number, limit_day), 0):
             report.findings.append(
                 f"account {number}: {format_cents(withdrawn or 0)} counted against its limit "

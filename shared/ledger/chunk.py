@@ -70,6 +70,7 @@ class AccountState:
     daily_limit: int | None
     limit_day: str | None
     withdrawn: int  # counted against the limit on limit_day
+    overdraft: int = 0  # how far below zero a debit (other than a capture) may take it
     created_at: datetime | None = None  # read only for a chunk that changes controls
     changed: bool = False
     controls_changed: bool = False
@@ -80,7 +81,13 @@ class AccountState:
 
     def view(self) -> dict[str, object]:
         return account_view(
-            self.number, self.balance, self.held, self.status, self.daily_limit, self.created_at
+            self.number,
+            self.balance,
+            self.held,
+            self.status,
+            self.daily_limit,
+            self.created_at,
+            self.overdraft,
         )
 
 
@@ -91,6 +98,7 @@ def account_view(
     status: str,
     daily_limit: int | None,
     created_at: datetime | None,
+    overdraft_limit: int,
 ) -> dict[str, object]:
     """The contract's account view (GET /accounts/{n}, and a PATCH's answer)."""
     return {
@@ -99,6 +107,7 @@ def account_view(
         "available_balance": to_json_number(balance - held),
         "status": status,
         "daily_withdrawal_limit": None if daily_limit is None else to_json_number(daily_limit),
+        "overdraft_limit": to_json_number(overdraft_limit),
         "created_at": iso(created_at),
     }
 
@@ -118,6 +127,7 @@ class HoldState:
     metadata: str | None = None
     created_at: datetime | None = None
     completed_at: datetime | None = None
+    overdraft_limit: int | None = None  # set when placing it took the available below zero
     new: bool = False
     changed: bool = False
 
@@ -149,7 +159,8 @@ class Chunk:
     targets: dict[str, TargetJob]
     # Ledger entries to insert, their ids reserved once the rules have run: plain tuples
     # (a named tuple costs more to make, at tens of thousands a second) of account_number,
-    # job_id, type, amount, balance_after, reference, metadata, direction.
+    # job_id, type, amount, balance_after, reference, metadata, direction, overdraft_limit
+    # (set only when balance_after is negative).
     entries: list[tuple] = field(default_factory=list)
     reversed: dict[str, str] = field(default_factory=dict)  # reversed job id -> reversal id
 

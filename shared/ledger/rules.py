@@ -134,14 +134,16 @@ def _open(account: AccountState) -> AccountState:
 
 
 def _check_debit(account: AccountState, amount: int, today: str, *, counts: bool) -> None:
-    """A debit needs the money available; withdrawals, transfers out and holds also need
-    room under the day's limit."""
+    """A debit needs the money available, its overdraft limit included; withdrawals,
+    transfers out and holds also need room under the day's limit."""
     _open(account)
-    if amount > account.available:
+    if amount > account.available + account.overdraft:
+        overdraft = account.overdraft
         raise _Failed(
             InsufficientFunds,
             f"insufficient funds for {format_cents(amount)}: "
-            f"{format_cents(account.available)} available",
+            f"{format_cents(account.available)} available"
+            + (f" with an overdraft limit of {format_cents(overdraft)}" if overdraft else ""),
         )
     if counts and account.daily_limit is not None:
         used = account.withdrawn if account.limit_day == today else 0
@@ -188,6 +190,7 @@ def _move(
             reference,
             metadata,
             direction,
+            account.overdraft if account.balance < account.held else None,  # available < 0
         )
     )
 
@@ -315,6 +318,7 @@ def _hold(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
         reference=job.reference,
         metadata=job.metadata,
         created_at=chunk.now,
+        overdraft_limit=account.overdraft if account.available < 0 else None,
         new=True,
     )
     chunk.holds[hold.hold_id] = hold
@@ -438,6 +442,8 @@ def _update_account(job: QueuedJob, chunk: Chunk, outcome: Outcome) -> None:
     account.status = status
     if "daily_withdrawal_limit" in changes:
         account.daily_limit = changes["daily_withdrawal_limit"]
+    if "overdraft_limit" in changes:  # lower than what is overdrawn: no debit passes until
+        account.overdraft = changes["overdraft_limit"]  # the account is back within it
     account.changed = account.controls_changed = True
     outcome.new_balance = account.balance
     outcome.result = account.view()

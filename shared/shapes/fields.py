@@ -45,6 +45,9 @@ OpeningAmount = Annotated[
     ),
 ]
 
+# How far below zero an account may go: money >= 0, as an opening balance is.
+OverdraftLimit = OpeningAmount
+
 
 @dataclass(frozen=True)
 class HoldLimits:

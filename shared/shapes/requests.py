@@ -44,6 +44,7 @@ from shared.shapes.fields import (
     Metadata,
     NewAccountNumber,
     OpeningAmount,
+    OverdraftLimit,
     Reference,
     nullable,
 )
@@ -100,6 +101,7 @@ class NewAccountBody(Shape):
     account_number: NewAccountNumber = None
     initial_balance: OpeningAmount = 0
     daily_withdrawal_limit: DailyLimit = None
+    overdraft_limit: OverdraftLimit = 0
 
 
 class AccountChangesBody(Shape):
@@ -107,6 +109,7 @@ class AccountChangesBody(Shape):
 
     status: Annotated[str | None, choice(ACCOUNT_STATUSES, "invalid_parameter")] = None
     daily_withdrawal_limit: DailyLimit = None
+    overdraft_limit: OverdraftLimit = 0  # only a value given is applied (exclude_unset)
 
     model_config = {"json_schema_extra": {"additionalProperties": False}}
 

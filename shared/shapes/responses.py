@@ -86,6 +86,7 @@ class AccountView(TypedDict):
     available_balance: Money
     status: AccountStatus
     daily_withdrawal_limit: Money | None
+    overdraft_limit: Money
     created_at: Timestamp
 
 

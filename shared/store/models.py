@@ -112,6 +112,8 @@ class Account(Base):
     # What counts against the limit on `limit_day` (a UTC date, YYYY-MM-DD).
     limit_day: Mapped[str | None] = mapped_column(String(10), default=None)
     withdrawn_on_limit_day: Mapped[int | None] = mapped_column(BigInteger, default=0)
+    # How far below zero a debit other than a capture may take the balance (null: 0).
+    overdraft_limit: Mapped[int | None] = mapped_column(BigInteger, default=0)
     # No earlier than the `created_at` of its last ledger entry (the time of the last apply
     # transaction that changed the account): its next entry is never dated before it.
     last_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
@@ -263,6 +265,9 @@ class LedgerEntry(Base):
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
     # Set on reversal entries only (debit or credit); every other type implies its sign.
     direction: Mapped[str | None] = mapped_column(String(6), default=None)
+    # Set only on an entry that left its account's available balance below zero: the
+    # account's overdraft limit at that moment (the audit checks the entry against it).
+    overdraft_limit: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -296,6 +301,9 @@ class Hold(Base):
     limit_day: Mapped[str] = mapped_column(String(10))
     reference: Mapped[str | None] = mapped_column(String(128), default=None)
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text, default=None)
+    # Set only on a hold whose placing left the available balance below zero: the account's
+    # overdraft limit at that moment (the audit's bound on the available balance).
+    overdraft_limit: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

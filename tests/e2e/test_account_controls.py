@@ -136,3 +136,48 @@ def test_a_change_is_ordered_with_the_operations_accepted_before_it(
     assert job["status"] == "succeeded"
     assert client.balance(number) == 6.0
     assert_error(client.patch("/accounts/4242424242424242", json={}), 404, "account_not_found")
+
+
+def test_an_overdraft_limit_lets_the_balance_go_below_zero_that_far(
+    client: Api, new_account
+) -> None:
+    opened = client.post("/accounts", json={"initial_balance": "10.00", "overdraft_limit": "25"})
+    assert opened.status_code == 201, opened.text
+    number = opened.json()["data"]["account_number"]
+    assert client.account(number)["overdraft_limit"] == 25.0
+    assert_error(
+        client.post(f"/accounts/{number}/withdraw", json={"amount": "35.01"}),
+        400,
+        "insufficient_funds",
+    )
+    withdrawn = client.post(f"/accounts/{number}/withdraw", json={"amount": "30.00"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["data"]["new_balance"] == -20.0
+    view = client.account(number)
+    assert (view["balance"], view["available_balance"]) == (-20.0, -20.0)
+    lowered = client.patch(f"/accounts/{number}", json={"overdraft_limit": 5})
+    assert lowered.status_code == 200, lowered.text
+    assert lowered.json()["data"]["overdraft_limit"] == 5.0
+    assert_error(
+        client.post(f"/accounts/{number}/withdraw", json={"amount": "0.01"}),
+        400,
+        "insufficient_funds",
+    )
+    assert client.post(f"/accounts/{number}/deposit", json={"amount": "16"}).status_code == 200
+    assert (
+        client.post(f"/accounts/{number}/withdraw", json={"amount": "1.00"}).json()["data"][
+            "new_balance"
+        ]
+        == -5.0
+    )
+    history = client.get(f"/accounts/{number}/transactions").json()["data"]["transactions"]
+    assert [entry["balance_after"] for entry in history] == [-5.0, -4.0, -20.0, 10.0]
+    for body in ({"overdraft_limit": -1}, {"overdraft_limit": None}, {"overdraft_limit": "1.001"}):
+        assert client.patch(f"/accounts/{number}", json=body).status_code == 400
+    unlimited = new_account("5.00")
+    assert client.account(unlimited)["overdraft_limit"] == 0.0
+    assert_error(
+        client.post(f"/accounts/{unlimited}/withdraw", json={"amount": "5.01"}),
+        400,
+        "insufficient_funds",
+    )

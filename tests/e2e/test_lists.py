@@ -33,6 +33,7 @@ def test_accounts_are_listed_in_the_byte_order_of_their_numbers(client: Api) -> 
         "available_balance",
         "status",
         "daily_withdrawal_limit",
+        "overdraft_limit",
         "created_at",
     }
     rest = page(client, "/accounts", after=first["next_after"], limit=3)

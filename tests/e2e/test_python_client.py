@@ -50,6 +50,9 @@ def test_money_is_exact_and_errors_are_their_own_exceptions(atm: Client) -> None
         atm.withdraw(number, "1.001")
     with pytest.raises(TypeError):
         atm.withdraw(number, 0.1)  # a float cannot say a cent exactly
+    overdrawn = atm.open_account(initial_balance="1.00", overdraft_limit="2.50")
+    assert atm.withdraw(overdrawn["account_number"], "3.50")["new_balance"] == Decimal("-2.50")
+    atm.update_account(overdrawn["account_number"], overdraft_limit=Decimal("2.50"))
 
 
 def test_an_accepted_operation_is_a_job_to_wait_for(atm: Client) -> None:

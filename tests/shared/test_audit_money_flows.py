@@ -159,3 +159,52 @@ def test_a_limit_count_that_disagrees_with_the_day_is_found(flows) -> None:
         ),
     )
     assert any("counted against its limit" in f and "add up to 110.00" in f for f in findings)
+
+
+def test_overdrafts_the_applier_allowed_are_clean_and_one_beyond_the_limit_is_found(
+    flows,
+) -> None:
+    """Debits into an overdraft, a hold into it, then the limit lowered below what is
+    overdrawn: clean (each debit and hold is checked against the limit of its moment). A
+    debit entry deeper than the limit it recorded, or an available balance below any
+    limit the account had, is found."""
+    db, _ = flows
+    hold = new_id()
+    apply(
+        db,
+        [
+            Operation(new_id(), "10003", "update_account", 0, details='{"overdraft_limit": 50000}'),
+            Operation(new_id(), "10003", "withdraw", 120_000),  # 1,000.00 - 50.00 held - 1,200
+            Operation(
+                new_id(), "10003", "hold", 20_000, target_id=hold, details='{"expires_in": 600}'
+            ),
+            Operation(new_id(), "10003", "update_account", 0, details='{"overdraft_limit": 1000}'),
+        ],
+    )
+    with db.read.begin() as session:
+        account = session.get(Account, "10003")
+        assert (account.balance, account.held, account.overdraft_limit) == (-20_000, 25_000, 1000)
+        report = run_audit(session, 60)
+    assert report.clean, report.findings
+
+    def deeper_than_recorded(session: Session) -> None:
+        session.execute(
+            update(LedgerEntry)
+            .where(LedgerEntry.account_number == "10003", LedgerEntry.type == "withdraw")
+            .values(overdraft_limit=10_000)
+        )
+
+    findings = findings_after(db, deeper_than_recorded)
+    assert any("below its overdraft limit of 100.00 at the time" in f for f in findings), findings
+
+    def no_limit_recorded(session: Session) -> None:
+        session.execute(
+            update(LedgerEntry)
+            .where(LedgerEntry.account_number == "10003")
+            .values(overdraft_limit=None)
+        )
+        session.execute(update(Hold).where(Hold.hold_id == hold).values(overdraft_limit=None))
+
+    findings = findings_after(db, no_limit_recorded)
+    assert any("below its overdraft limit of 0.00 at the time" in f for f in findings), findings
+    assert any("available balance -450.00 is below any overdraft limit" in f for f in findings)

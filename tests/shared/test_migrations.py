@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import bindparam, event, inspect, select, text, update
+from sqlalchemy import bindparam, event, insert, inspect, select, text, update
 
 from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation_job_id
 from shared.accepting.batches import batch_progress, batch_results, record_batch
@@ -278,15 +278,18 @@ def test_a_batch_half_applied_by_revision_0004_is_finished_with_outcome_rows(
         for index in (0, 1):
             job_id = operation_job_id(batch_id, index)
             balance = 100 * (index + 1)
-            entry = LedgerEntry(
-                account_number="71",
-                job_id=job_id,
-                type="deposit",
-                amount=100,
-                balance_after=balance,
-            )
-            session.add(entry)
-            session.flush()
+            # Only that release's columns (the model has columns of later revisions).
+            entry_id = session.execute(
+                insert(LedgerEntry.__table__).values(
+                    account_number="71",
+                    job_id=job_id,
+                    type="deposit",
+                    amount=100,
+                    status="succeeded",
+                    balance_after=balance,
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
             session.add(
                 Job(
                     job_id=job_id,
@@ -296,7 +299,7 @@ def test_a_batch_half_applied_by_revision_0004_is_finished_with_outcome_rows(
                     amount=100,
                     status="succeeded",
                     new_balance=balance,
-                    transaction_id=entry.id,
+                    transaction_id=entry_id,
                     batch_id=batch_id,
                     batch_index=index,
                 )

@@ -134,8 +134,9 @@ def account(
     daily_limit: int | None = None,
     limit_day: str | None = None,
     withdrawn: int = 0,
+    overdraft: int = 0,
 ) -> AccountState:
-    return AccountState(number, balance, held, status, daily_limit, limit_day, withdrawn)
+    return AccountState(number, balance, held, status, daily_limit, limit_day, withdrawn, overdraft)
 
 
 def target(
@@ -197,7 +198,7 @@ def test_withdraw_debits_the_balance_with_one_entry() -> None:
     outcome = ok(c, j)
     assert outcome.new_balance == 7_500
     assert (a.balance, a.held, a.changed) == (7_500, 0, True)
-    assert c.entries == [("A", j.job_id, WITHDRAW, 2_500, 7_500, REF, META, None)]
+    assert c.entries == [("A", j.job_id, WITHDRAW, 2_500, 7_500, REF, META, None, None)]
     assert (a.limit_day, a.withdrawn) == (TODAY, 2_500)
 
 
@@ -217,6 +218,41 @@ def test_withdraw_beyond_the_available_balance_is_insufficient_funds() -> None:
 def test_insufficient_funds_message_names_amount_and_available() -> None:
     outcome = decide(withdraw(7_001), chunk(account(balance=10_000, held=3_000)))
     assert outcome.error_message == "insufficient funds for 70.01: 70.00 available"
+
+
+def test_an_overdraft_limit_lets_debits_go_that_far_below_zero_and_no_further() -> None:
+    a = account(balance=1_000, held=500, overdraft=2_000)
+    c = chunk(a, account("B", 0))
+    assert refused(c, withdraw(2_501)) == InsufficientFunds.type  # 5.00 + 20.00 available
+    assert ok(c, withdraw(2_500)).new_balance == -1_500
+    # The entry that took the available balance below zero records the limit it used.
+    assert c.entries[-1] == ("A", c.entries[-1][1], WITHDRAW, 2_500, -1_500, REF, META, None, 2_000)
+    assert refused(c, transfer(1)) == InsufficientFunds.type
+    assert refused(c, hold(1)) == InsufficientFunds.type
+    message = decide(withdraw(1), c).error_message
+    assert (
+        message == "insufficient funds for 0.01: -20.00 available with an overdraft limit of 20.00"
+    )
+    assert ok(c, deposit(600)).new_balance == -900
+    assert c.entries[-1][-1] == 2_000  # still below zero available: the limit is noted
+
+
+def test_a_lowered_overdraft_limit_refuses_debits_until_the_account_is_back_within_it() -> None:
+    a = account(balance=-1_500, overdraft=2_000)
+    c = chunk(a)
+    assert ok(c, update(overdraft_limit=500)).result["overdraft_limit"] == 5.0
+    assert refused(c, withdraw(1)) == InsufficientFunds.type
+    ok(c, deposit(1_100))  # -4.00: within 5.00 again
+    assert ok(c, withdraw(100)).new_balance == -500
+    assert refused(c, withdraw(1)) == InsufficientFunds.type
+
+
+def test_a_capture_takes_what_its_hold_reserved_whatever_the_limit_is_now() -> None:
+    a = account(balance=1_000, overdraft=3_000)
+    c = chunk(a)
+    ok(c, hold(3_500))
+    ok(c, update(overdraft_limit=0))
+    assert ok(c, capture(3_500)).new_balance == -2_500
 
 
 def test_withdraw_up_to_the_daily_limit_and_not_a_cent_more() -> None:
@@ -274,7 +310,7 @@ def test_deposit_credits_the_balance_with_one_entry() -> None:
     j = deposit(500)
     assert ok(c, j).new_balance == 1_500
     assert a.balance == 1_500
-    assert c.entries == [("A", j.job_id, DEPOSIT, 500, 1_500, REF, META, None)]
+    assert c.entries == [("A", j.job_id, DEPOSIT, 500, 1_500, REF, META, None, None)]
     assert a.withdrawn == 5_000  # a deposit gives no limit room back
 
 
@@ -300,8 +336,8 @@ def test_transfer_debits_the_source_then_credits_the_destination() -> None:
     assert (outcome.new_balance, outcome.to_balance) == (7_500, 3_500)
     assert (a.balance, b.balance) == (7_500, 3_500)
     assert c.entries == [
-        ("A", j.job_id, TRANSFER_OUT, 2_500, 7_500, REF, META, None),
-        ("B", j.job_id, TRANSFER_IN, 2_500, 3_500, REF, META, None),
+        ("A", j.job_id, TRANSFER_OUT, 2_500, 7_500, REF, META, None, None),
+        ("B", j.job_id, TRANSFER_IN, 2_500, 3_500, REF, META, None, None),
     ]
     assert (a.withdrawn, b.withdrawn, b.limit_day) == (2_500, 0, None)
 
@@ -383,7 +419,7 @@ def test_capture_of_the_whole_hold_debits_it_once() -> None:
     outcome = ok(c, j)
     assert outcome.new_balance == 7_000
     assert (a.balance, a.held, a.available) == (7_000, 0, 7_000)
-    assert c.entries == [("A", j.job_id, CAPTURE, 3_000, 7_000, REF, META, None)]
+    assert c.entries == [("A", j.job_id, CAPTURE, 3_000, 7_000, REF, META, None, None)]
     h = c.holds["h1"]
     assert (h.status, h.captured_amount, h.completed_at) == (CAPTURED, 3_000, NOW)
     assert a.withdrawn == 3_000  # counted when held, not again when captured
@@ -503,7 +539,7 @@ def test_reversal_of_a_withdrawal_or_capture_credits_it_back(reversed_type: str)
     j = reverse("w1")
     outcome = ok(c, j)
     assert outcome.new_balance == a.balance == 10_000
-    assert c.entries == [("A", j.job_id, REVERSAL, 2_500, 10_000, REF, META, CREDIT)]
+    assert c.entries == [("A", j.job_id, REVERSAL, 2_500, 10_000, REF, META, CREDIT, None)]
     assert c.reversed == {"w1": j.job_id}
     assert outcome.result is not None
     assert (outcome.result["reversed_job_id"], outcome.result["amount"]) == ("w1", 25.0)
@@ -515,7 +551,7 @@ def test_reversal_of_a_deposit_debits_it_without_counting_against_the_limit() ->
     c = chunk(a, targets=(target("d1", DEPOSIT, 4_000),))
     j = reverse("d1")
     assert ok(c, j).new_balance == 6_000
-    assert c.entries == [("A", j.job_id, REVERSAL, 4_000, 6_000, REF, META, DEBIT)]
+    assert c.entries == [("A", j.job_id, REVERSAL, 4_000, 6_000, REF, META, DEBIT, None)]
     assert a.withdrawn == 1_000
 
 
@@ -531,8 +567,8 @@ def test_reversal_of_a_transfer_moves_the_money_back_to_the_source() -> None:
     assert ok(c, j).new_balance == 1_000
     assert (a.balance, b.balance) == (10_000, 1_000)
     assert c.entries == [
-        ("B", j.job_id, REVERSAL, 2_500, 1_000, REF, META, DEBIT),
-        ("A", j.job_id, REVERSAL, 2_500, 10_000, REF, META, CREDIT),
+        ("B", j.job_id, REVERSAL, 2_500, 1_000, REF, META, DEBIT, None),
+        ("A", j.job_id, REVERSAL, 2_500, 10_000, REF, META, CREDIT, None),
     ]
 
 

@@ -74,6 +74,7 @@ def stored_account_view(account: Account) -> dict[str, object]:
         account.status or ACTIVE,
         account.daily_withdrawal_limit,
         account.created_at,
+        account.overdraft_limit or 0,
     )
 
 
@@ -124,7 +125,13 @@ def create_account() -> Response:
     number = new.account_number
 
     def create(session: Session) -> StoredResponse:
-        account = open_account(session, number, new.initial_balance, new.daily_withdrawal_limit)
+        account = open_account(
+            session,
+            number,
+            new.initial_balance,
+            new.daily_withdrawal_limit,
+            overdraft_limit=new.overdraft_limit,
+        )
         data = {
             "account_number": account.account_number,
             "balance": to_json_number(account.balance),
