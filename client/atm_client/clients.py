@@ -131,14 +131,16 @@ class Client(Endpoints):
         return self._results(ids)
 
     def _results(self, ids: list[str]) -> Iterator[dict[str, Any]]:
+        first = 0  # the index in the caller's list of the batch's first operation
         for batch_id in ids:
             offset = 0
             while True:
                 page = self.batch_results(batch_id, offset, RESULTS_PAGE)
-                yield from page["results"]
+                yield from (in_submission(result, first) for result in page["results"])
                 offset += len(page["results"])
                 if not page["results"] or offset >= page["total"]:
                     break
+            first += offset
 
 
 class AsyncClient(Endpoints):
@@ -212,15 +214,17 @@ class AsyncClient(Endpoints):
         return self._results(ids)
 
     async def _results(self, ids: list[str]) -> AsyncIterator[dict[str, Any]]:
+        first = 0
         for batch_id in ids:
             offset = 0
             while True:
                 page = await self.batch_results(batch_id, offset, RESULTS_PAGE)
                 for result in page["results"]:
-                    yield result
+                    yield in_submission(result, first)
                 offset += len(page["results"])
                 if not page["results"] or offset >= page["total"]:
                     break
+            first += offset
 
 
 def _poll(read: Callable[[float], dict[str, Any]], timeout: float) -> dict[str, Any]:
@@ -232,11 +236,19 @@ def _poll(read: Callable[[float], dict[str, Any]], timeout: float) -> dict[str, 
             return job
 
 
+def in_submission(result: dict[str, Any], first: int) -> dict[str, Any]:
+    """A batch's result with `index` counted in the caller's whole list (`batch_index`: in
+    the batch that carried it)."""
+    return {**result, "index": first + result["index"], "batch_index": result["index"]}
+
+
 def _outcome(job: dict[str, Any]) -> Any:
     """A final job's result, its error raised; a job still queued at the deadline raises
-    TimeoutError."""
+    TimeoutError. The result carries the job's own fields too (a withdrawal's or deposit's
+    job keeps only `new_balance` in its `result`)."""
     if job["status"] == "succeeded":
-        return job["result"]
+        fields = ("job_id", "type", "account_number", "amount")
+        return {**{name: job[name] for name in fields if name in job}, **(job["result"] or {})}
     if job["status"] == "failed":  # status 0: not an HTTP error, a job's outcome
         raise error_from(0, {"error": {**job["error"], "job_id": job["job_id"]}})
     raise TimeoutError(f"job {job['job_id']} is still {job['status']}")

@@ -224,6 +224,8 @@ def query_moment(name: str, *, required: bool = True) -> Checked:
             message = (
                 f"{name} must be an RFC 3339 date-time with an offset, such as 2026-12-04T09:30:00Z"
             )
+            if " " in raw:  # a "+" sent unencoded in a URL arrives as a space
+                message += " (in a URL, write a + offset as %2B)"
             raise rule_error("invalid_parameter", message)
         if moment > datetime.now(UTC):
             raise rule_error("invalid_parameter", f"{name} must not be later than now")

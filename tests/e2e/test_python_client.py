@@ -59,7 +59,9 @@ def test_an_accepted_operation_is_a_job_to_wait_for(atm: Client) -> None:
     number = opened(atm, "5.00")
     handle = atm.withdraw(number, "2.00", respond_async=True)
     assert isinstance(handle, Job)
-    assert handle.wait()["new_balance"] == Decimal("3.00")
+    result = handle.wait()
+    assert result["new_balance"] == Decimal("3.00") and result["job_id"] == handle.job_id
+    assert (result["account_number"], result["type"]) == (number, "withdraw")
     failing = atm.withdraw(number, "4.00", respond_async=True)
     with pytest.raises(InsufficientFunds) as refused:
         failing.wait()
@@ -134,6 +136,8 @@ def test_a_batch_larger_than_the_limit_is_split_and_read_back_in_order(atm: Clie
         atm.submit_batch(operations, progress=lambda done, total: seen.append((done, total)))
     )
     assert [r["status"] for r in results] == ["succeeded"] * 3 + ["failed"] + ["succeeded"] * 3
+    assert [r["index"] for r in results] == list(range(7))  # in the list given, not the batch
+    assert [r["batch_index"] for r in results] == [0, 1, 2, 0, 1, 2, 0]
     assert results[3]["error"]["type"] == "insufficient_funds"
     assert [r["new_balance"] for r in results if r["status"] == "succeeded"][-1] == Decimal("11.50")
     assert seen[-1] == (7, 7)

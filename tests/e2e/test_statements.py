@@ -121,6 +121,7 @@ def test_a_statement_adds_up_and_reads_as_csv(client: Api, new_account) -> None:
         ("balance", {"at": "2026-01-01T00:00:00.1234567Z"}, "at"),
         ("balance", {"at": "2999-01-01T00:00:00Z"}, "at"),  # later than now
         ("balance", {"at": "0001-01-01T00:00:00+01:00"}, "at"),  # in UTC, before year 1
+        ("balance", {"at": "2026-01-01T00:00:00 01:00"}, "%2B"),  # a + the URL turned to " "
         ("statement", {"from": "9999-12-31T23:59:59-01:00", "to": "2026-01-01T00:00:00Z"}, "from"),
         ("statement", {"to": "2026-01-01T00:00:00Z"}, "from"),
         ("statement", {"from": "2026-01-01T00:00:00Z"}, "to"),
