@@ -14,8 +14,11 @@ _DECIMAL_STRING = re.compile(r"[0-9]+(\.[0-9]+)?")  # used with fullmatch
 _PLAIN_CENTS = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,2}))?")
 
 
-def parse_amount(value: object, *, max_cents: int, allow_zero: bool = False) -> int:
-    """Turn a request amount into cents, or raise InvalidAmount saying why.
+def parse_amount(
+    value: object, *, max_cents: int, allow_zero: bool = False, name: str = "amount"
+) -> int:
+    """Turn a request amount into cents, or raise InvalidAmount saying why (naming the
+    field `name`).
 
     JSON numbers arrive as int or Decimal (the body is parsed with parse_float=Decimal),
     so 0.1 means exactly ten cents. Strings must be plain decimals such as "100.50".
@@ -24,29 +27,29 @@ def parse_amount(value: object, *, max_cents: int, allow_zero: bool = False) -> 
     if cents is not None and (0 < cents <= max_cents or (allow_zero and cents == 0)):
         return cents
     if isinstance(value, bool) or value is None:
-        raise InvalidAmount("amount must be a number such as 100.50")
+        raise InvalidAmount(f"{name} must be a number such as 100.50")
     if isinstance(value, str):
         if not _DECIMAL_STRING.fullmatch(value):
-            raise InvalidAmount('amount string must be a plain decimal such as "100.50"')
+            raise InvalidAmount(f'{name} string must be a plain decimal such as "100.50"')
         value = Decimal(value)
     if isinstance(value, int):
         value = Decimal(value)
     if not isinstance(value, Decimal):
-        raise InvalidAmount("amount must be a number such as 100.50")
+        raise InvalidAmount(f"{name} must be a number such as 100.50")
     if not value.is_finite():
-        raise InvalidAmount("amount must be a finite number")
+        raise InvalidAmount(f"{name} must be a finite number")
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidAmount(
-            "amount must be greater than 0" if not allow_zero else "amount must not be negative"
+            f"{name} must be greater than 0" if not allow_zero else f"{name} must not be negative"
         )
     if value > Decimal(max_cents) / 100:
-        raise InvalidAmount(f"amount must be at most {format_cents(max_cents)}")
+        raise InvalidAmount(f"{name} must be at most {format_cents(max_cents)}")
     try:
         exact = value.quantize(CENT)
     except InvalidOperation as exc:  # pragma: no cover - bounded above, kept for safety
-        raise InvalidAmount("amount is not a valid decimal") from exc
+        raise InvalidAmount(f"{name} is not a valid decimal") from exc
     if exact != value:
-        raise InvalidAmount("amount must have at most 2 decimal places")
+        raise InvalidAmount(f"{name} must have at most 2 decimal places")
     return int(exact * 100)
 
 

@@ -39,7 +39,10 @@ OpeningAmount = Annotated[
     int,
     Checked(
         lambda value, info: parse_amount(
-            value, max_cents=limits_of(info).max_amount_cents, allow_zero=True
+            value,
+            max_cents=limits_of(info).max_amount_cents,
+            allow_zero=True,
+            name=info.field_name or "amount",
         ),
         lambda limits: money_schema({"minimum": 0}, limits),
     ),
@@ -88,7 +91,11 @@ DailyLimit = Annotated[
     int | None,
     Checked(
         lambda value, info: (
-            None if value is None else parse_amount(value, max_cents=MAX_DAILY_LIMIT_CENTS)
+            None
+            if value is None
+            else parse_amount(
+                value, max_cents=MAX_DAILY_LIMIT_CENTS, name=info.field_name or "amount"
+            )
         ),
         nullable(
             {

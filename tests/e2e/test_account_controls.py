@@ -173,7 +173,10 @@ def test_an_overdraft_limit_lets_the_balance_go_below_zero_that_far(
     history = client.get(f"/accounts/{number}/transactions").json()["data"]["transactions"]
     assert [entry["balance_after"] for entry in history] == [-5.0, -4.0, -20.0, 10.0]
     for body in ({"overdraft_limit": -1}, {"overdraft_limit": None}, {"overdraft_limit": "1.001"}):
-        assert client.patch(f"/accounts/{number}", json=body).status_code == 400
+        refused = assert_error(
+            client.patch(f"/accounts/{number}", json=body), 400, "invalid_amount"
+        )
+        assert refused["error"]["message"].startswith("overdraft_limit ")  # names its field
     unlimited = new_account("5.00")
     assert client.account(unlimited)["overdraft_limit"] == 0.0
     assert_error(
