@@ -48,34 +48,6 @@ require redis-server
 work="$(mktemp -d -t atm-batch-databases.XXXXXX)"
 project_pid="" redis_pid="" database=""
 
-# On the server of ATM_BENCH_POSTGRES_URL: check (print the server, its password hidden),
-# create NAME (print the new database's URL) or drop NAME (closing its connections).
-pg_admin() {
-  "$venv/python" - "$@" <<'EOF'
-import os, sys
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
-
-action, name = (sys.argv[1:] + [""])[:2]
-server = make_url(os.environ["ATM_BENCH_POSTGRES_URL"])
-engine = create_engine(server, isolation_level="AUTOCOMMIT")
-try:
-    with engine.connect() as connection:
-        if action == "create":
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-            print(server.set(database=name).render_as_string(hide_password=False))
-        elif action == "drop":
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        else:
-            print(server.render_as_string(hide_password=True))
-except SQLAlchemyError as exc:
-    shown = server.render_as_string(hide_password=True)
-    doing = " ".join(sys.argv[1:])
-    sys.exit(f"batch_databases: {doing} on {shown} failed: {getattr(exc, 'orig', None) or exc}")
-EOF
-}
-
-
 # make forwards SIGTERM to the supervisor (run.py), which stops the web, then the workers; a
 # process group killed afterwards takes the rest with it.
 stop_run() {

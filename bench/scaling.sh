@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Growth on PostgreSQL: the same loads against `make run` with more worker and web
+# processes, and what each kind of process spends on an operation.
+#
+#   ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \
+#     bash bench/scaling.sh [SHAPES]
+#
+# SHAPES are WORKERS:WEB pairs (ATM_WORKER_PROCESSES, WEB_CONCURRENCY), default
+# "1:1 2:1 4:1 1:2 2:2 4:2". Each shape: a fresh database on the server of
+# ATM_BENCH_POSTGRES_URL (dropped afterwards) and its own Redis on free ports, 10,000
+# accounts opened, then 32 clients withdrawing over 1,000 accounts for 15 s (wrk,
+# bench/withdraw.lua) and 100,000 batch operations over the 10,000 (bench/batch_load.py).
+# Each load prints a RESULT line with its rate, its p99 (synchronous) and the CPU
+# milliseconds per operation of each kind of process (bench/process_cpu.py: web, worker,
+# sender, postgres, redis), read from /proc before and after. On a machine whose cores the
+# load fills, the rates flatten while the CPU per operation says where the work goes.
+set -u -o pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+venv="$root/.venv/bin"
+bench_name=scaling
+. "$here/lib.sh"
+
+shapes=("$@")
+((${#shapes[@]})) || shapes=(1:1 2:1 4:1 1:2 2:2 4:2)
+for shape in "${shapes[@]}"; do
+  if ! [[ "$shape" =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]]; then
+    echo "usage: ATM_BENCH_POSTGRES_URL=… bash bench/scaling.sh [WORKERS:WEB ...]" >&2
+    exit 2
+  fi
+done
+if [[ "${ATM_BENCH_POSTGRES_URL:-}" != postgresql* ]]; then
+  echo "scaling: ATM_BENCH_POSTGRES_URL is not set (or not a postgresql URL): name the" \
+    "PostgreSQL server to use, one where this user may create and drop databases" >&2
+  exit 2
+fi
+require redis-server wrk
+
+work="$(mktemp -d -t atm-scaling.XXXXXX)"
+project_pid="" redis_pid="" database=""
+
+stop_run() {
+  if [ -n "$project_pid" ]; then
+    kill -TERM "$project_pid" 2>/dev/null
+    gone_within "$project_pid" 60 || kill -KILL -- "-$project_pid" 2>/dev/null
+    wait "$project_pid" 2>/dev/null
+    project_pid=""
+  fi
+  if [ -n "$redis_pid" ]; then
+    kill -TERM "$redis_pid" 2>/dev/null
+    gone_within "$redis_pid" 10 || kill -KILL "$redis_pid" 2>/dev/null
+    wait "$redis_pid" 2>/dev/null
+    redis_pid=""
+  fi
+  if [ -n "$database" ]; then
+    pg_admin drop "$database"
+    database=""
+  fi
+}
+cleanup() {
+  trap - EXIT INT TERM
+  stop_run
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# CPU ms per operation of each kind, from two process_cpu.py lines and a count.
+per_operation() {  # before after operations
+  "$venv/python" - "$@" <<'PY'
+import sys
+
+before, after = (dict(p.split("=") for p in line.split()) for line in sys.argv[1:3])
+operations = max(1.0, float(sys.argv[3]))
+print(" ".join(
+    f"{k}_ms={(float(after[k]) - float(before[k])) * 1000 / operations:.3f}" for k in after
+))
+PY
+}
+
+run_shape() {  # workers web
+  local data="$work/$1-$2" port redis_port url before after line ops
+  mkdir -p "$data"
+  database="atm_scaling_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  url="$(pg_admin create "$database")" || exit 1
+  read -r port redis_port < <(free_ports 2)
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" --save '' --appendonly no \
+    --maxmemory 512mb --maxmemory-policy noeviction >"$data/redis.log" 2>&1 &
+  redis_pid=$!
+  answers_within "127.0.0.1:$redis_port" 15 || give_up "Redis did not start" "$data/redis.log"
+  (cd "$root" && exec env -u PROMETHEUS_MULTIPROC_DIR FLASK_SKIP_DOTENV=1 HOST=127.0.0.1 \
+    PORT="$port" REDIS_URL="redis://127.0.0.1:$redis_port/0" ATM_AUTH=off \
+    ATM_DATA_DIR="$data" DATABASE_URL="$url" ATM_WORKER_PROCESSES="$1" \
+    WEB_CONCURRENCY="$2" setsid make --no-print-directory run) >"$data/project.log" 2>&1 &
+  project_pid=$!
+  answers_within "http://127.0.0.1:$port/health" 180 ||
+    give_up "the project ($1 workers, $2 web) did not answer" "$data/project.log"
+  "$venv/python" "$here/open_accounts.py" "http://127.0.0.1:$port" 10000 "$data/accounts" ||
+    give_up "opening accounts failed" "$data/project.log"
+
+  before="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  line="$(ACCOUNTS_FILE="$data/accounts" ACCOUNTS=1000 wrk -t2 -c32 -d15s --timeout 30s \
+    -s "$here/withdraw.lua" "http://127.0.0.1:$port" 2>&1 | grep '^RESULT')"
+  after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  ops="$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")"
+  echo "RESULT workers=$1 web=$2 load=32-clients ${line#RESULT } $(per_operation "$before" "$after" "$(awk "BEGIN { print ${ops:-0} * 15 }")")"
+
+  before="$after"
+  line="$("$venv/python" "$here/batch_load.py" "http://127.0.0.1:$port" "$data/accounts" 2>&1 |
+    grep '^RESULT')"
+  after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  echo "RESULT workers=$1 web=$2 load=batch-100k ${line#RESULT } $(per_operation "$before" "$after" 100000)"
+  stop_run
+}
+
+server="$(pg_admin check)" || exit 1
+code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+echo "scaling: shapes ${shapes[*]}; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+  "code $code; PostgreSQL server $server"
+for shape in "${shapes[@]}"; do
+  run_shape "${shape%%:*}" "${shape##*:}"
+done
