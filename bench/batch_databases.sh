@@ -48,32 +48,6 @@ require redis-server
 work="$(mktemp -d -t atm-batch-databases.XXXXXX)"
 project_pid="" redis_pid="" database=""
 
-# make forwards SIGTERM to the supervisor (run.py), which stops the web, then the workers; a
-# process group killed afterwards takes the rest with it.
-stop_run() {
-  if [ -n "$project_pid" ]; then
-    kill -TERM "$project_pid" 2>/dev/null
-    gone_within "$project_pid" 60 || kill -KILL -- "-$project_pid" 2>/dev/null
-    wait "$project_pid" 2>/dev/null
-    project_pid=""
-  fi
-  if [ -n "$redis_pid" ]; then
-    kill -TERM "$redis_pid" 2>/dev/null
-    gone_within "$redis_pid" 10 || kill -KILL "$redis_pid" 2>/dev/null
-    wait "$redis_pid" 2>/dev/null
-    redis_pid=""
-  fi
-  if [ -n "$database" ]; then
-    pg_admin drop "$database"
-    database=""
-  fi
-}
-
-cleanup() {
-  trap - EXIT INT TERM
-  stop_run
-  rm -rf "$work"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -82,20 +56,9 @@ trap 'exit 143' TERM
 
 # One run: Redis and `make run` on DATABASE_URL $3, the load, everything stopped again.
 run_on() {  # round name database-url
-  local data="$work/$2-$1" port redis_port
+  local data="$work/$2-$1"
   mkdir -p "$data"
-  read -r port redis_port < <(free_ports 2)
-  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" --save '' --appendonly no \
-    --maxmemory 512mb --maxmemory-policy noeviction >"$data/redis.log" 2>&1 &
-  redis_pid=$!
-  answers_within "127.0.0.1:$redis_port" 15 || give_up "Redis did not start" "$data/redis.log"
-  (cd "$root" && exec env -u PROMETHEUS_MULTIPROC_DIR FLASK_SKIP_DOTENV=1 HOST=127.0.0.1 \
-    PORT="$port" REDIS_URL="redis://127.0.0.1:$redis_port/0" ATM_AUTH=off \
-    ATM_DATA_DIR="$data" DATABASE_URL="$3" ATM_SQLITE_SYNCHRONOUS=FULL \
-    setsid make --no-print-directory run) >"$data/project.log" 2>&1 &
-  project_pid=$!
-  answers_within "http://127.0.0.1:$port/health" 180 ||
-    give_up "the project on $2 did not answer" "$data/project.log"
+  start_run "$data" "$3" ATM_SQLITE_SYNCHRONOUS=FULL
   "$venv/python" "$here/batch_throughput.py" --base-url "http://127.0.0.1:$port" "${load[@]}" \
     2>&1 | while IFS= read -r line; do
     printf '%-10s round %s  %s\n' "$2" "$1" "$line"

@@ -93,3 +93,51 @@ except SQLAlchemyError as exc:
     sys.exit(f"{bench}: {doing} on {shown} failed: {getattr(exc, 'orig', None) or exc}")
 EOF
 }
+
+# A benchmark's stack: a Redis without persistence and `make run` on DATABASE_URL $2 with
+# the extra environment given (VAR=value ...), on free ports, their logs in folder $1; sets
+# `port`, `redis_port`, `redis_pid` and `project_pid`. stop_run stops what is running and
+# drops `database` when set (a PostgreSQL database made for the run); `cleanup`, the EXIT
+# trap of the scripts that use them, also removes `work`.
+start_run() {
+  local data="$1" url="$2"
+  shift 2
+  read -r port redis_port < <(free_ports 2)
+  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" --save '' --appendonly no \
+    --maxmemory 512mb --maxmemory-policy noeviction >"$data/redis.log" 2>&1 &
+  redis_pid=$!
+  answers_within "127.0.0.1:$redis_port" 15 || give_up "Redis did not start" "$data/redis.log"
+  (cd "$root" && exec env -u PROMETHEUS_MULTIPROC_DIR FLASK_SKIP_DOTENV=1 HOST=127.0.0.1 \
+    PORT="$port" REDIS_URL="redis://127.0.0.1:$redis_port/0" ATM_AUTH=off \
+    ATM_DATA_DIR="$data" DATABASE_URL="$url" "$@" setsid make --no-print-directory run) \
+    >"$data/project.log" 2>&1 &
+  project_pid=$!
+  answers_within "http://127.0.0.1:$port/health" 180 ||
+    give_up "the project did not answer (${*:-on its defaults})" "$data/project.log"
+}
+
+# make forwards SIGTERM to the supervisor (run.py), which stops the web, then the workers; a
+# process group killed afterwards takes the rest with it.
+stop_run() {
+  if [ -n "$project_pid" ]; then
+    kill -TERM "$project_pid" 2>/dev/null
+    gone_within "$project_pid" 60 || kill -KILL -- "-$project_pid" 2>/dev/null
+    wait "$project_pid" 2>/dev/null
+    project_pid=""
+  fi
+  if [ -n "$redis_pid" ]; then
+    kill -TERM "$redis_pid" 2>/dev/null
+    gone_within "$redis_pid" 10 || kill -KILL "$redis_pid" 2>/dev/null
+    wait "$redis_pid" 2>/dev/null
+    redis_pid=""
+  fi
+  if [ -n "$database" ]; then
+    pg_admin drop "$database"
+    database=""
+  fi
+}
+cleanup() {
+  trap - EXIT INT TERM
+  stop_run
+  rm -rf "$work"
+}

@@ -40,29 +40,6 @@ require redis-server wrk
 work="$(mktemp -d -t atm-scaling.XXXXXX)"
 project_pid="" redis_pid="" database=""
 
-stop_run() {
-  if [ -n "$project_pid" ]; then
-    kill -TERM "$project_pid" 2>/dev/null
-    gone_within "$project_pid" 60 || kill -KILL -- "-$project_pid" 2>/dev/null
-    wait "$project_pid" 2>/dev/null
-    project_pid=""
-  fi
-  if [ -n "$redis_pid" ]; then
-    kill -TERM "$redis_pid" 2>/dev/null
-    gone_within "$redis_pid" 10 || kill -KILL "$redis_pid" 2>/dev/null
-    wait "$redis_pid" 2>/dev/null
-    redis_pid=""
-  fi
-  if [ -n "$database" ]; then
-    pg_admin drop "$database"
-    database=""
-  fi
-}
-cleanup() {
-  trap - EXIT INT TERM
-  stop_run
-  rm -rf "$work"
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -81,22 +58,11 @@ PY
 }
 
 run_shape() {  # workers web
-  local data="$work/$1-$2" port redis_port url before after line ops
+  local data="$work/$1-$2" url before after line ops
   mkdir -p "$data"
   database="atm_scaling_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
   url="$(pg_admin create "$database")" || exit 1
-  read -r port redis_port < <(free_ports 2)
-  redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data" --save '' --appendonly no \
-    --maxmemory 512mb --maxmemory-policy noeviction >"$data/redis.log" 2>&1 &
-  redis_pid=$!
-  answers_within "127.0.0.1:$redis_port" 15 || give_up "Redis did not start" "$data/redis.log"
-  (cd "$root" && exec env -u PROMETHEUS_MULTIPROC_DIR FLASK_SKIP_DOTENV=1 HOST=127.0.0.1 \
-    PORT="$port" REDIS_URL="redis://127.0.0.1:$redis_port/0" ATM_AUTH=off \
-    ATM_DATA_DIR="$data" DATABASE_URL="$url" ATM_WORKER_PROCESSES="$1" \
-    WEB_CONCURRENCY="$2" setsid make --no-print-directory run) >"$data/project.log" 2>&1 &
-  project_pid=$!
-  answers_within "http://127.0.0.1:$port/health" 180 ||
-    give_up "the project ($1 workers, $2 web) did not answer" "$data/project.log"
+  start_run "$data" "$url" ATM_WORKER_PROCESSES="$1" WEB_CONCURRENCY="$2"
   "$venv/python" "$here/open_accounts.py" "http://127.0.0.1:$port" 10000 "$data/accounts" ||
     give_up "opening accounts failed" "$data/project.log"
 
