@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram, values
 
+from shared.accepting.batch_operations import outcome_status
 from shared.ledger.applying import Outcome, PartRun
-from shared.store.models import FAILED, SUCCEEDED
 
 # PROMETHEUS_MULTIPROC_DIR is prometheus-client's own variable, which the library reads from
 # the environment itself; it is not one of shared.config.settings' fields, so it is read here too.
@@ -66,7 +66,7 @@ def record_applied(outcomes: Iterable[Outcome], runs: Iterable[PartRun] = ()) ->
         # A batch's operations were accepted with it: its id holds their time too.
         observe_repeated(APPLY_LAG, max(0.0, now - accepted_at(run.batch_id)), len(run.outcomes))
         tally.update(
-            (operation[1], FAILED if type(item[1]) is str else SUCCEEDED)
+            (operation[1], outcome_status(item))
             for operation, item in zip(run.operations, run.outcomes, strict=True)
         )
     for (job_type, status), count in tally.items():

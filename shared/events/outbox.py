@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
+from shared.accepting.batch_operations import outcome_status
 from shared.ledger.chunk import Chunk, Outcome, PartRun
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
@@ -62,7 +63,7 @@ def record_events(
     if JOB_SUCCEEDED in subjects or JOB_FAILED in subjects:
         for run in runs:
             for job_id, item in zip(run.job_ids, run.outcomes, strict=True):
-                kind = JOB_FAILED if type(item[1]) is str else JOB_SUCCEEDED
+                kind = JOB_SUCCEEDED if outcome_status(item) == SUCCEEDED else JOB_FAILED
                 if kind in subjects:
                     subjects[kind].append(job_id)
     if HOLD_EXPIRED in subjects:

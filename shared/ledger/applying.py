@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_operations import encode_run, operations_by_id
+from shared.accepting.batch_operations import encode_run, operations_by_id, outcome_status
 from shared.events.outbox import record_events
 from shared.ledger.chunk import (
     AccountState,
@@ -173,7 +173,7 @@ def _write(
                 outcome.result["transaction_id"] = outcome.transaction_id
     for run in runs:
         for item in run.outcomes:
-            if type(item[1]) is not str:  # [index, new_balance, position(, to_balance)]
+            if outcome_status(item) == SUCCEEDED:  # [index, new_balance, position, …]
                 item[2] = entry_ids[item[2]]
     _INSERT_ENTRIES.executemany(
         session,

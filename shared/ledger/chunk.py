@@ -160,7 +160,7 @@ class Chunk:
     # Ledger entries to insert, their ids reserved once the rules have run: plain tuples
     # (a named tuple costs more to make, at tens of thousands a second) of account_number,
     # job_id, type, amount, balance_after, reference, metadata, direction, overdraft_limit
-    # (set only when balance_after is negative).
+    # (set only when the entry left the available balance below zero).
     entries: list[tuple] = field(default_factory=list)
     reversed: dict[str, str] = field(default_factory=dict)  # reversed job id -> reversal id
 

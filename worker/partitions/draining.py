@@ -74,11 +74,12 @@ def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
     """One transaction of up to `chunk` jobs; its outcomes told, logged and counted."""
     with runtime.database.writing() as session:
         applied = apply_pending(session, owned, chunk, runtime.identity)
-    messaging.publish_outcomes(runtime.redis, applied.outcomes, applied.runs)
+    outcomes, runs = applied.outcomes, applied.runs
+    messaging.publish_outcomes(runtime.redis, outcomes, runs)
     if applied.events:
         wake_sender(runtime.redis)
-    log_applied(applied.outcomes, applied.runs)
-    record_applied(applied.outcomes, applied.runs)
+    log_applied(outcomes, runs)
+    record_applied(outcomes, runs)
     return applied.count
 
 
