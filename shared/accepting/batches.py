@@ -39,6 +39,7 @@ from shared.store.models import (
     Job,
     utcnow,
 )
+from shared.store.paging import first_page
 
 
 def batch_operations(items: Sequence[BatchItem]) -> list[BatchOperation]:
@@ -193,9 +194,8 @@ def list_batches(
         if cursor is None or (submitted_by is not EVERYONE and cursor.submitted_by != submitted_by):
             raise InvalidParameter(f"before: no batch {before} to page from")
         query = query.where(Batch.batch_id < before)
-    rows = list(session.scalars(query.order_by(Batch.batch_id.desc()).limit(limit + 1)))
-    page = rows[:limit]
-    following = page[-1].batch_id if len(rows) > limit else None
+    page, last = first_page(session, query.order_by(Batch.batch_id.desc()), limit)
+    following = None if last is None else last.batch_id
     return [progress_of(session, batch) for batch in page], following
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import AccountExists, AccountNotFound, InvalidAccountNumber, InvalidParameter
 from shared.store.models import ACTIVE, OPENING, Account, LedgerEntry, utcnow
+from shared.store.paging import first_page
 
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{1,34}")  # used with fullmatch: "$" would allow a newline
 MAX_HISTORY_PAGE = 500
@@ -101,10 +102,8 @@ def list_transactions(
         query = query.where(LedgerEntry.type == entry_type)
     if reference is not None:
         query = query.where(LedgerEntry.reference == reference)
-    rows = list(session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit + 1)))
-    page = rows[:limit]
-    next_before = page[-1].id if len(rows) > limit else None
-    return page, next_before
+    page, last = first_page(session, query.order_by(LedgerEntry.id.desc()), limit)
+    return page, None if last is None else last.id
 
 
 def list_accounts(
@@ -117,6 +116,5 @@ def list_accounts(
         if session.get(Account, after) is None:
             raise InvalidParameter(f"after: no account {after} to page from")
         query = query.where(Account.account_number > after)
-    rows = list(session.scalars(query.order_by(Account.account_number).limit(limit + 1)))
-    page = rows[:limit]
-    return page, page[-1].account_number if len(rows) > limit else None
+    page, last = first_page(session, query.order_by(Account.account_number), limit)
+    return page, None if last is None else last.account_number
