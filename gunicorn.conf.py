@@ -1,9 +1,8 @@
 """gunicorn settings for the web process (read from the working directory by gunicorn)."""
 
-import gc
-
 from gunicorn.glogging import Logger
 
+from shared.collector import settle_after_start
 from shared.config.settings import get_settings
 
 settings = get_settings()
@@ -78,9 +77,10 @@ def on_starting(server) -> None:  # type: ignore[no-untyped-def]
 
 
 def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
-    """Keep the app's start-up objects out of garbage collection: a 10,000-operation batch
-    allocates enough to trigger full collections, which would otherwise walk them all."""
-    gc.freeze()
+    """Keep the app's start-up objects out of garbage collection, and collect less often: a
+    10,000-operation batch allocates enough to trigger full collections, which would
+    otherwise walk them all (see shared.collector)."""
+    settle_after_start()
 
 
 def worker_exit(server: object, worker: object) -> None:

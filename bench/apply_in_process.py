@@ -1,7 +1,7 @@
 """The applier alone, in one process: batches recorded, then applied chunk by chunk.
 
     .venv/bin/python bench/apply_in_process.py [--operations 50000] [--accounts 5000]
-        [--chunk 2000] [--transfers] [--profile] [--database-url postgresql+psycopg://…]
+        [--chunk ATM_APPLY_CHUNK] [--transfers] [--profile] [--database-url postgresql+psycopg://…]
 
 No HTTP, no Redis, no worker: a fresh SQLite file in a temporary directory (the settings'
 pragmas, `synchronous=FULL` by default) or the empty PostgreSQL database named; accounts
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=50_000)
     parser.add_argument("--accounts", type=int, default=5_000)
-    parser.add_argument("--chunk", type=int, default=2_000)
+    parser.add_argument("--chunk", type=int, help="operations a transaction (default: setting)")
     parser.add_argument("--transfers", action="store_true", help="transfers, not withdrawals")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
@@ -46,6 +46,7 @@ def run(arguments: argparse.Namespace) -> None:
     # Imported after DATABASE_URL is set: the settings are read once.
     from shared.accepting.batch_queue import BatchOperation, new_batch_id
     from shared.accepting.batches import record_batch
+    from shared.collector import settle_after_start
     from shared.config.settings import get_settings
     from shared.ledger.applying import apply_pending
     from shared.store.db import Database, init_database
@@ -70,6 +71,8 @@ def run(arguments: argparse.Namespace) -> None:
                 for i in range(count)
             ],
         )
+    settle_after_start()  # as the worker and the web processes do once started
+    chunk = arguments.chunk or settings.apply_chunk
     rng = random.Random(7)
 
     def operation(index: int) -> BatchOperation:
@@ -99,7 +102,7 @@ def run(arguments: argparse.Namespace) -> None:
         profile.enable()
     while True:
         with database.writing() as session:
-            done = apply_pending(session, partitions, arguments.chunk, "bench").count
+            done = apply_pending(session, partitions, chunk, "bench").count
         commits += 1
         applied += done
         if not done:
@@ -110,7 +113,7 @@ def run(arguments: argparse.Namespace) -> None:
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
     database.close()
     print(
-        f"RESULT operations={applied} accounts={count} chunk={arguments.chunk} "
+        f"RESULT operations={applied} accounts={count} chunk={chunk} "
         f"recorded_s={recorded:.2f} applied_s={elapsed:.2f} commits={commits} "
         f"ops/s={applied / elapsed:.0f}"
     )
