@@ -242,9 +242,9 @@ class Settings(BaseSettings):
         description="seconds a partition lease lasts; renewed every third of it",
     )
     apply_chunk: PositiveInt = Field(
-        2000,
+        8000,
         alias="ATM_APPLY_CHUNK",
-        description="most jobs applied per transaction (larger: a little more throughput, "
+        description="most operations applied per transaction (larger: more batch throughput, "
         "longer waits behind a chunk)",
     )
     log_level: LogLevel = Field(
