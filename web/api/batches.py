@@ -18,7 +18,7 @@ from shared.accepting.idempotency import StoredResponse
 from shared.access.api_keys import ADMIN
 from shared.shapes.requests import BatchesQuery, BatchResultsQuery
 from shared.views import batch_result_view, batch_status_url, batch_view
-from web.http.auth import caller, caller_id, operate, require_account
+from web.http.auth import caller, caller_id, operate, require_accounts
 from web.http.idempotency import create_once, idempotency_claim, replayed
 from web.http.parsing import checked_query, json_object_body
 from web.http.request_ids import current_request_id
@@ -38,8 +38,7 @@ def create_batch() -> Response:
     claim = idempotency_claim(body)
     batch_id = new_batch_id()
     operations = checked_operations(body, settings)
-    for number in {operation.account_number for operation in operations}:
-        require_account(number)
+    require_accounts(operation.account_number for operation in operations)
     services.backpressure.admit(len(operations))
     partitions: set[int] = set()
     request_id, submitted_by = current_request_id(), caller_id()  # read in the request

@@ -11,7 +11,7 @@ to some accounts is also kept, here, to the jobs, holds and batches within its r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from flask import Flask, Response, g, request
@@ -113,9 +113,18 @@ def caller_id() -> str | None:
 
 def require_account(account_number: str) -> None:
     """403 unless the caller may act on (or read) this account."""
+    require_accounts((account_number,))
+
+
+def require_accounts(account_numbers: Iterable[str]) -> None:
+    """403 unless the caller may act on every one of these accounts (a batch's): the key
+    is looked up once, and not at all per account when it is not limited to some."""
     identity = caller()
-    if identity is not None and not identity.may_use(account_number):
-        raise Forbidden(f"this API key may not use account {account_number}")
+    if identity is None or identity.accounts is None:
+        return
+    for account_number in account_numbers:
+        if not identity.may_use(account_number):
+            raise Forbidden(f"this API key may not use account {account_number}")
 
 
 def require_unlimited() -> None:
