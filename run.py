@@ -28,6 +28,8 @@ from honcho.environ import parse_procfile
 
 from shared.config.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 from shared.labels import database_url_label, redis_label
+from shared.messaging import redis_client
+from shared.redis_address import sentinel_address
 from shared.store.db import Database, init_database
 from supervision import Program, Supervisor
 
@@ -36,7 +38,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 def redis_answers(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        return bool(redis_client(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
 
@@ -55,6 +57,11 @@ def find_redis_server() -> str | None:
 
 def local_redis_command(url: str, data_dir: Path, maxmemory: str = "512mb") -> str:
     """The command that starts a Redis for `url`, or exit saying what is missing."""
+    if sentinel_address(url) is not None:
+        sys.exit(
+            f"No master answers through the sentinels of {redis_label(url)}: Redis Sentinel "
+            "is never started here; start the sentinels and their master first."
+        )
     parsed = urlparse(url)
     if parsed.hostname not in LOCAL_HOSTS:
         sys.exit(
@@ -80,7 +87,7 @@ def local_redis_command(url: str, data_dir: Path, maxmemory: str = "512mb") -> s
 
 def redis_has_maxmemory(url: str) -> bool:
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client = redis_client(url, socket_connect_timeout=1)
         return int(client.info("memory").get("maxmemory", 0)) > 0
     except redis.RedisError:
         return False

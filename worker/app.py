@@ -12,6 +12,7 @@ from celery import Celery, signals
 from shared.collector import settle_after_start
 from shared.config.settings import get_settings
 from shared.logs import format_as_json
+from shared.redis_address import celery_broker
 from worker.partitions.ownership import PartitionOwnershipStep
 
 CONTROL_QUEUE = "atm.control"
@@ -19,7 +20,8 @@ CONTROL_QUEUE = "atm.control"
 
 def make_celery() -> Celery:
     settings = get_settings()
-    app = Celery("atm", broker=settings.redis_url, include=["worker.tasks"])
+    broker, sentinel_options = celery_broker(settings.redis_url)
+    app = Celery("atm", broker=broker, include=["worker.tasks"])
     app.conf.update(
         task_default_queue=CONTROL_QUEUE,
         task_ignore_result=True,
@@ -30,8 +32,9 @@ def make_celery() -> Celery:
         task_acks_late=False,
         # For the same reason the transport's ack emulation (an `unacked` hash written and
         # cleared around every message, to restore messages of a crashed consumer) buys
-        # nothing here and costs two Redis round trips per wake-up.
-        broker_transport_options={"ack_emulation": False},
+        # nothing here and costs two Redis round trips per wake-up. With Sentinel, the
+        # master's name goes with them (shared.redis_address).
+        broker_transport_options={"ack_emulation": False, **sentinel_options},
         worker_prefetch_multiplier=4,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,

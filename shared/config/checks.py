@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
+from shared.redis_address import sentinel_address
+
 
 class Secret:
     """Marks a field whose value an error message must not repeat (it may hold a password)."""
@@ -135,6 +137,11 @@ def _database_url(value: str) -> str:
     return value
 
 
+def _redis_url(value: str) -> str:
+    sentinel_address(value)  # a malformed redis+sentinel:// URL says what is wrong
+    return value
+
+
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
 NonNegativeInt = Annotated[int, BeforeValidator(_non_negative_int)]
 # At most 65,536: the value is kept in 16 bits of an id.
@@ -146,7 +153,7 @@ MemorySize = Annotated[str, BeforeValidator(_memory_size)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Directory = Annotated[Path, BeforeValidator(_directory)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url), SECRET]
-SecretUrl = Annotated[str, SECRET]
+RedisUrl = Annotated[str, AfterValidator(_redis_url), SECRET]
 AuthMode = Annotated[str, BeforeValidator(_one_of("required", "off"))]
 SqliteSynchronous = Annotated[
     str, BeforeValidator(_one_of("OFF", "NORMAL", "FULL", "EXTRA", fold=str.upper))

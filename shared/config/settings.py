@@ -54,8 +54,8 @@ from shared.config.checks import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    RedisUrl,
     Secret,
-    SecretUrl,
     SqliteSynchronous,
 )
 
@@ -120,11 +120,13 @@ class Settings(BaseSettings):
         "`postgresql+psycopg://…` (not `postgres://`)",
         json_schema_extra={"shown_default": "`sqlite:///<ATM_DATA_DIR>/atm.db`"},
     )
-    redis_url: SecretUrl = Field(
+    redis_url: RedisUrl = Field(
         "redis://127.0.0.1:6379/0",
         alias="REDIS_URL",
         repr=False,
-        description="the Redis of the broker, the leases, the doorbells and the completion notices",
+        description="the Redis of the broker, the leases, the doorbells and the completion "
+        "notices: `redis://host:port/db`, or `redis+sentinel://host:port,host:port/<master>/db` "
+        "for the master that Redis Sentinel names (followed through a failover)",
     )
 
     # Serving: where the API listens (loopback unless told otherwise: the service is open to
