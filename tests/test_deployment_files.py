@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import yaml
@@ -16,12 +17,31 @@ PROCFILE = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
 def test_compose_has_redis_web_worker_and_monitoring() -> None:
     assert set(COMPOSE["services"]) == {
         "redis",
+        "redis-replica",
+        "sentinel",
         "web",
         "worker",
         "sender",
         "prometheus",
         "grafana",
     }
+
+
+def test_the_sentinel_profile_watches_redis_with_three_sentinels_and_a_replica() -> None:
+    services = COMPOSE["services"]
+    replica, sentinel = services["redis-replica"], services["sentinel"]
+    assert replica["profiles"] == sentinel["profiles"] == ["sentinel"]
+    replica_command = shlex.split(replica["command"])
+    assert replica_command[replica_command.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+    master_command = shlex.split(services["redis"]["command"])
+    assert replica_command[replica_command.index("--appendonly") :] == master_command[1:]
+    assert sentinel["deploy"]["replicas"] == 3
+    script = sentinel["entrypoint"][2]
+    assert "'sentinel monitor atm redis 6379 2'" in script  # a quorum of two of three
+    # The URL the profile's comment gives is one the settings take, naming that master.
+    url = "redis+sentinel://sentinel:26379/atm/0"
+    assert url in (PROJECT_ROOT / "docker-compose.yml").read_text()
+    assert load_settings({"REDIS_URL": url}).redis_url == url
 
 
 def test_prometheus_scrapes_the_api_and_grafana_gets_the_dashboard() -> None:
@@ -62,7 +82,7 @@ def test_compose_variables_are_valid_settings_and_shared() -> None:
     worker_env = COMPOSE["services"]["worker"]["environment"]
     for key, value in worker_env.items():
         assert web_env[key] == value
-    settings = load_settings(worker_env)
+    settings = load_settings({key: _default_of(value) for key, value in worker_env.items()})
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.database_url == "sqlite:////data/atm.db"
     assert web_env["PORT"] == "5000"
@@ -77,6 +97,12 @@ def test_compose_variables_are_valid_settings_and_shared() -> None:
     (job,) = prometheus["scrape_configs"]
     assert job["authorization"]["credentials_file"] == "/run/secrets/atm_metrics_key"
     assert COMPOSE["secrets"]["atm_metrics_key"] == {"environment": "ATM_BOOTSTRAP_ADMIN_KEY"}
+
+
+def _default_of(value: str) -> str:
+    """A compose value with `${NAME:-default}` as compose reads it with NAME unset."""
+    match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+    return match.group(1) if match else value
 
 
 def test_every_service_has_a_healthcheck_and_the_app_waits_for_redis() -> None:
