@@ -1,29 +1,39 @@
 """Soak: mixed load while workers are killed and Redis loses everything, then the audit.
 
     .venv/bin/python bench/soak.py --seconds 120
+    .venv/bin/python bench/soak.py --seconds 300 --churn --sentinel \
+        --database-url postgresql+psycopg://user@host/empty_database
 
 Unlike the other benchmarks this one runs its own stack (a private redis-server, a
 temporary SQLite file, gunicorn and two workers, as the tests do), because it kills
 parts of it: a random worker with SIGKILL every few seconds (restarted at once), and
-Redis once, halfway, restarted empty. Synchronous, asynchronous and batch clients run
-throughout. At the end it waits for the backlog to drain and reports what was accepted,
-what was applied, duplicates, losses and the audit.
+Redis once, halfway, restarted empty. With `--churn` instead: a third worker joins and
+leaves in turn every 20 s (its partitions move to it and back), and one of the two others
+is killed with SIGKILL every 60 s (restarted at once). With `--sentinel` Redis is a
+master, a replica and three sentinels, and halfway the master is killed with SIGKILL (the
+replica promoted) instead of restarted empty. Synchronous, asynchronous and batch clients
+run throughout. At the end it waits for the backlog to drain and reports what was
+accepted, what was applied, duplicates, losses, the audit, and the synchronous requests'
+p50 and p99 overall and for those sent within 5 s after a worker joined, left or died.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import percentile
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -31,7 +41,10 @@ from shared.accepting.batch_operations import applied_operations, statuses_by_ba
 from shared.config.settings import load_settings
 from shared.ledger.audit import run_audit
 from shared.store.db import Database
-from tests.stack import RedisServer, Stack, wait_until
+from tests.stack import RedisServer, SentinelGroup, Stack, wait_until
+
+# A synchronous request sent this soon after a worker joined, left or died counts as near it.
+CHANGE_WINDOW_SECONDS = 5.0
 
 
 class Ledger:
@@ -42,6 +55,7 @@ class Ledger:
         self.jobs: set[str] = set()
         self.batches: dict[str, int] = {}
         self.refused = 0
+        self.latencies: list[tuple[float, float]] = []  # (sent at, seconds) of each 200
 
     def job(self, job_id: str) -> None:
         with self.lock:
@@ -55,6 +69,10 @@ class Ledger:
         with self.lock:
             self.refused += 1
 
+    def answered(self, sent_at: float, seconds: float) -> None:
+        with self.lock:
+            self.latencies.append((sent_at, seconds))
+
 
 def single_client(
     base: str, accounts: list[str], ledger: Ledger, stop: threading.Event, prefer: str | None
@@ -64,6 +82,7 @@ def single_client(
     while not stop.is_set():
         number, kind = rng.choice(accounts), rng.choice(["deposit", "withdraw"])
         headers = {"Prefer": prefer} if prefer else {}
+        sent_at = time.monotonic()
         try:
             response = http.post(
                 f"{base}/accounts/{number}/{kind}",
@@ -75,6 +94,8 @@ def single_client(
             ledger.refuse()
             continue
         body = response.json()
+        if response.status_code == 200:
+            ledger.answered(sent_at, time.monotonic() - sent_at)
         if response.status_code in (200, 202):
             ledger.job(body["data"]["job_id"])
         elif body.get("error", {}).get("type") == "insufficient_funds":
@@ -107,34 +128,87 @@ def batch_client(base: str, accounts: list[str], ledger: Ledger, stop: threading
         stop.wait(1)
 
 
-def chaos(
-    stack: Stack,
-    redis_server: RedisServer,
-    seconds: float,
-    stop: threading.Event,
-    events: list[str],
-) -> None:
-    rng = random.Random()
-    started = time.monotonic()
-    redis_restarted = False
-    while not stop.wait(rng.uniform(3, 5)):
-        name = rng.choice(sorted(stack.workers))
-        stack.kill_worker(name)
-        stack.start_worker(name)
-        events.append(f"{time.monotonic() - started:6.1f}s kill -9 {name}, restarted")
-        if not redis_restarted and time.monotonic() - started > seconds / 2:
-            redis_server.restart_empty()
-            redis_restarted = True
-            events.append(f"{time.monotonic() - started:6.1f}s redis restarted empty")
+class Chaos:
+    """What breaks, and when: the events (for the report) and the moments partitions
+    changed owner (for the latency around them)."""
+
+    def __init__(self, stack: Stack, break_redis: Callable[[], str], seconds: float) -> None:
+        self.stack, self.break_redis, self.seconds = stack, break_redis, seconds
+        self.started = time.monotonic()
+        self.events: list[str] = []
+        self.changes: list[float] = []
+
+    def note(self, event: str, *, moves: bool = True) -> None:
+        now = time.monotonic()
+        self.events.append(f"{now - self.started:6.1f}s {event}")
+        if moves:
+            self.changes.append(now)
+
+    def kills(self, stop: threading.Event) -> None:
+        """A random worker killed with SIGKILL every 3 to 5 s, restarted at once; Redis
+        broken once, halfway."""
+        rng = random.Random()
+        redis_broken = False
+        while not stop.wait(rng.uniform(3, 5)):
+            self._kill(rng.choice(sorted(self.stack.workers)))
+            if not redis_broken and time.monotonic() - self.started > self.seconds / 2:
+                self.note(self.break_redis(), moves=False)
+                redis_broken = True
+
+    def churn(self, stop: threading.Event) -> None:
+        """Every 20 s a third worker joins or leaves (SIGTERM, a clean exit); every 60 s one
+        of the two others is killed with SIGKILL and restarted; Redis broken once, halfway."""
+        rng = random.Random()
+        redis_broken = False
+        ticks = 0
+        while not stop.wait(20):
+            ticks += 1
+            if "worker-c" in self.stack.workers:
+                self.stack.kill_worker("worker-c", signal.SIGTERM)
+                self.note("worker-c left")
+            else:
+                self.stack.start_worker("worker-c")
+                self.note("worker-c joined")
+            if ticks % 3 == 0:
+                self._kill(rng.choice(["worker-a", "worker-b"]))
+            if not redis_broken and time.monotonic() - self.started > self.seconds / 2:
+                self.note(self.break_redis(), moves=False)
+                redis_broken = True
+
+    def _kill(self, name: str) -> None:
+        self.stack.kill_worker(name)
+        self.stack.start_worker(name)
+        self.note(f"kill -9 {name}, restarted")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--churn", action="store_true", help="workers join, leave and die")
+    parser.add_argument("--sentinel", action="store_true", help="Redis Sentinel, a failover")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="atm-soak-"))
-    redis_server = RedisServer(directory / "redis")
-    stack = Stack(directory / "stack", redis_server.url, ATM_PARTITIONS="8")
+    env = {"ATM_PARTITIONS": "8"}
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    if args.sentinel:
+        group = SentinelGroup(directory / "redis")
+        redis_url, stop_redis = group.url, group.stop
+
+        def break_redis() -> str:
+            group.kill_master()
+            wait_until(lambda: group.master_port_now() == group.replica_port, 60, "promotion")
+            return "redis master killed with SIGKILL, replica promoted"
+    else:
+        server = RedisServer(directory / "redis")
+        redis_url, stop_redis = server.url, server.stop
+
+        def break_redis() -> str:
+            server.restart_empty()
+            return "redis restarted empty"
+
+    stack = Stack(directory / "stack", redis_url, **env)
     try:
         stack.start_worker("worker-a")
         stack.start_worker("worker-b")
@@ -150,7 +224,8 @@ def main() -> None:
                 timeout=30,
             )
             accounts.append(number)
-        ledger, stop, events = Ledger(), threading.Event(), []
+        ledger, stop = Ledger(), threading.Event()
+        chaos = Chaos(stack, break_redis, args.seconds)
         threads = [
             *(
                 threading.Thread(target=single_client, args=(base, accounts, ledger, stop, None))
@@ -163,7 +238,7 @@ def main() -> None:
                 for _ in range(2)
             ),
             threading.Thread(target=batch_client, args=(base, accounts, ledger, stop)),
-            threading.Thread(target=chaos, args=(stack, redis_server, args.seconds, stop, events)),
+            threading.Thread(target=chaos.churn if args.churn else chaos.kills, args=(stop,)),
         ]
         started = time.monotonic()
         for thread in threads:
@@ -173,10 +248,10 @@ def main() -> None:
         for thread in threads:
             thread.join()
         load_seconds = time.monotonic() - started
-        report(stack, ledger, events, load_seconds)
+        report(stack, ledger, chaos, load_seconds)
     finally:
         stack.stop()
-        redis_server.stop()
+        stop_redis()
 
 
 def applied_batch_operations(session: Session) -> dict[str, int]:
@@ -190,7 +265,7 @@ def applied_batch_operations(session: Session) -> dict[str, int]:
     return {batch_id: len(ids) for batch_id, ids in statuses_by_batch(session, applied).items()}
 
 
-def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float) -> None:
+def report(stack: Stack, ledger: Ledger, chaos: Chaos, load_seconds: float) -> None:
     engine = create_engine(stack.env["DATABASE_URL"])
 
     def queued() -> bool:
@@ -223,7 +298,7 @@ def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float)
         audit = run_audit(session, stale_after_seconds=3600)
         batch_final = applied_batch_operations(session)
     lost_batch_ops = sum(total - batch_final.get(b, 0) for b, total in ledger.batches.items())
-    for event in events:
+    for event in chaos.events:
         print(event)
     print(f"load: {load_seconds:.0f} s, then {drain_seconds:.1f} s to drain")
     print(
@@ -235,6 +310,22 @@ def report(stack: Stack, ledger: Ledger, events: list[str], load_seconds: float)
     print(f"duplicates: {duplicates}")
     print(f"lost: {lost_jobs + lost_batch_ops}")
     print(f"audit: {'clean' if audit.clean else audit.findings}")
+    print(f"synchronous 200s: {latency_line([seconds for _, seconds in ledger.latencies])}")
+    near = [
+        seconds
+        for sent_at, seconds in ledger.latencies
+        if any(0 <= sent_at - change < CHANGE_WINDOW_SECONDS for change in chaos.changes)
+    ]
+    print(f"  sent within {CHANGE_WINDOW_SECONDS:.0f} s of an owner change: {latency_line(near)}")
+
+
+def latency_line(seconds: list[float]) -> str:
+    if not seconds:
+        return "none"
+    return (
+        f"{len(seconds)}, p50 {percentile(seconds, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(seconds, 0.99) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":
