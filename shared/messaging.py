@@ -14,15 +14,13 @@ from redis.sentinel import Sentinel
 
 from shared.ledger.applying import Outcome, PartRun
 from shared.partitioning import lease_key, queue_name
-from shared.redis_address import sentinel_address
+from shared.redis_address import SENTINEL_TIMEOUTS, sentinel_address
 
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
 DOORBELL_TTL_SECONDS = 60
 DOORBELL_PREFIX = "atm:doorbell:"  # + a partition nobody holds
 OWNER_DOORBELL_PREFIX = "atm:doorbell:worker:"  # + the identity of a worker
-# The options the connections to the sentinels take too, so that a dead one is passed over.
-_SENTINEL_OPTIONS = ("socket_connect_timeout", "socket_timeout")
 
 
 def connect(url: str) -> redis.Redis:
@@ -38,8 +36,7 @@ def redis_client(url: str, **options: Any) -> redis.Redis:
     address = sentinel_address(url)
     if address is None:
         return redis.Redis.from_url(url, **options)
-    timeouts = {key: options[key] for key in _SENTINEL_OPTIONS if key in options}
-    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=timeouts)
+    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=dict(SENTINEL_TIMEOUTS))
     return sentinel.master_for(
         address.master,
         db=address.db,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 import requests
@@ -80,7 +81,12 @@ def _pings(client: redis.Redis) -> bool:
 
 class SentinelGroup:
     """A master, its replica and three sentinels (quorum 2), each a redis-server on a free
-    port of 127.0.0.1, with its files in `directory`."""
+    port of 127.0.0.1, with its files in `directory`. The master and replica ask for a
+    password (the sentinels do not), and `url` names database 3: both have to reach every
+    client, Celery's broker included."""
+
+    PASSWORD = "p@ss/word"  # characters a URL must percent-encode
+    DB = 3
 
     def __init__(self, directory: Path) -> None:
         binary = find_redis_server()
@@ -89,21 +95,34 @@ class SentinelGroup:
         directory.mkdir(parents=True, exist_ok=True)
         self.binary, self.directory = binary, directory
         self.processes: dict[int, subprocess.Popen] = {}
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # whatever did start
+            raise
+        self.url = (
+            f"redis+sentinel://:{quote(self.PASSWORD, safe='')}@"
+            + ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+            + f"/{SENTINEL_MASTER}/{self.DB}"
+        )
+
+    def _start(self) -> None:
         self.master_port, self.replica_port = free_port(), free_port()
+        self.sentinel_ports = [free_port() for _ in range(3)]
         self._server(self.master_port)
         self._server(self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
-        replica = redis.Redis(port=self.replica_port)
+        replica = self._client(self.replica_port)
         wait_until(
             lambda: replica.info("replication").get("master_link_status") == "up",
             20,
             "the replica to follow the master",
         )
-        self.sentinel_ports = [free_port() for _ in range(3)]
         for port in self.sentinel_ports:
-            config = directory / f"sentinel-{port}.conf"
+            config = self.directory / f"sentinel-{port}.conf"
             config.write_text(
-                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
                 f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {self.master_port} 2\n"
+                f'sentinel auth-pass {SENTINEL_MASTER} "{self.PASSWORD}"\n'
                 f"sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n"
                 f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
             )
@@ -121,17 +140,16 @@ class SentinelGroup:
                 "the sentinels to know each other and the replica",
                 interval=0.2,
             )
-        self.url = (
-            "redis+sentinel://"
-            + ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
-            + f"/{SENTINEL_MASTER}/0"
-        )
+
+    def _client(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, password=self.PASSWORD)
 
     def _server(self, port: int, *arguments: str) -> None:
+        password = ("--requirepass", self.PASSWORD, "--masterauth", self.PASSWORD)
         self.processes[port] = self._spawn(
-            port, "--bind", "127.0.0.1", "--port", str(port), "--save", "", *arguments
+            port, "--bind", "127.0.0.1", "--port", str(port), "--save", "", *password, *arguments
         )
-        client = redis.Redis(port=port)
+        client = self._client(port)
         wait_until(lambda: _pings(client), 10, f"redis-server on {port}")
 
     def _spawn(self, port: int, *arguments: str) -> subprocess.Popen:
