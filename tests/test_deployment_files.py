@@ -40,7 +40,7 @@ def test_the_sentinel_profile_watches_redis_with_three_sentinels_and_a_replica()
     assert "'sentinel monitor atm redis 6379 2'" in script  # a quorum of two of three
     # The URL the profile's comment gives is one the settings take, naming that master.
     url = "redis+sentinel://sentinel:26379/atm/0"
-    assert url in (PROJECT_ROOT / "docker-compose.yml").read_text()
+    assert f"ATM_COMPOSE_REDIS_URL={url}" in (PROJECT_ROOT / "docker-compose.yml").read_text()
     assert load_settings({"REDIS_URL": url}).redis_url == url
 
 
