@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,7 +56,9 @@ class Ledger:
         self.jobs: set[str] = set()
         self.batches: dict[str, int] = {}
         self.refused = 0
-        self.latencies: list[tuple[float, float]] = []  # (sent at, seconds) of each 200
+        # (sent at, seconds, status) of each synchronous request answered: 200, a 202 when
+        # its wait ran out, or a 400 refusal (insufficient funds).
+        self.latencies: list[tuple[float, float, int]] = []
 
     def job(self, job_id: str) -> None:
         with self.lock:
@@ -69,9 +72,9 @@ class Ledger:
         with self.lock:
             self.refused += 1
 
-    def answered(self, sent_at: float, seconds: float) -> None:
+    def answered(self, sent_at: float, seconds: float, status: int) -> None:
         with self.lock:
-            self.latencies.append((sent_at, seconds))
+            self.latencies.append((sent_at, seconds, status))
 
 
 def single_client(
@@ -94,8 +97,8 @@ def single_client(
             ledger.refuse()
             continue
         body = response.json()
-        if response.status_code == 200:
-            ledger.answered(sent_at, time.monotonic() - sent_at)
+        if prefer is None:
+            ledger.answered(sent_at, time.monotonic() - sent_at, response.status_code)
         if response.status_code in (200, 202):
             ledger.job(body["data"]["job_id"])
         elif body.get("error", {}).get("type") == "insufficient_funds":
@@ -138,11 +141,20 @@ class Chaos:
         self.events: list[str] = []
         self.changes: list[float] = []
 
-    def note(self, event: str, *, moves: bool = True) -> None:
-        now = time.monotonic()
-        self.events.append(f"{now - self.started:6.1f}s {event}")
+    def note(self, event: str, *, moves: bool = True, at: float | None = None) -> None:
+        """Record `event`, which happened `at` (now by default), and whether partitions
+        changed owner with it."""
+        at = time.monotonic() if at is None else at
+        self.events.append(f"{at - self.started:6.1f}s {event}")
         if moves:
-            self.changes.append(now)
+            self.changes.append(at)
+
+    def run(self, schedule: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        """`schedule` until `stop`; a failure of its own is reported, not lost with the thread."""
+        try:
+            schedule(stop)
+        except Exception as failure:
+            self.note(f"the chaos stopped: {failure!r}", moves=False)
 
     def kills(self, stop: threading.Event) -> None:
         """A random worker killed with SIGKILL every 3 to 5 s, restarted at once; Redis
@@ -164,11 +176,12 @@ class Chaos:
         while not stop.wait(20):
             ticks += 1
             if "worker-c" in self.stack.workers:
+                leaving = time.monotonic()  # its partitions move from the signal on
                 self.stack.kill_worker("worker-c", signal.SIGTERM)
-                self.note("worker-c left")
+                self.note("worker-c left", at=leaving)
             else:
-                self.stack.start_worker("worker-c")
                 self.note("worker-c joined")
+                self.stack.start_worker("worker-c")
             if ticks % 3 == 0:
                 self._kill(rng.choice(["worker-a", "worker-b"]))
             if not redis_broken and time.monotonic() - self.started > self.seconds / 2:
@@ -176,9 +189,9 @@ class Chaos:
                 redis_broken = True
 
     def _kill(self, name: str) -> None:
+        self.note(f"kill -9 {name}, restarted")
         self.stack.kill_worker(name)
         self.stack.start_worker(name)
-        self.note(f"kill -9 {name}, restarted")
 
 
 def main() -> None:
@@ -238,7 +251,9 @@ def main() -> None:
                 for _ in range(2)
             ),
             threading.Thread(target=batch_client, args=(base, accounts, ledger, stop)),
-            threading.Thread(target=chaos.churn if args.churn else chaos.kills, args=(stop,)),
+            threading.Thread(
+                target=chaos.run, args=(chaos.churn if args.churn else chaos.kills, stop)
+            ),
         ]
         started = time.monotonic()
         for thread in threads:
@@ -310,16 +325,27 @@ def report(stack: Stack, ledger: Ledger, chaos: Chaos, load_seconds: float) -> N
     print(f"duplicates: {duplicates}")
     print(f"lost: {lost_jobs + lost_batch_ops}")
     print(f"audit: {'clean' if audit.clean else audit.findings}")
-    print(f"synchronous 200s: {latency_line([seconds for _, seconds in ledger.latencies])}")
+    answers = Counter(status for _, _, status in ledger.latencies)
+    shown = ", ".join(f"{count} {status}" for status, count in sorted(answers.items()))
+    print(f"synchronous requests answered ({shown}): {latency_line(ledger.latencies)}")
+    # In flight at any moment of the CHANGE_WINDOW_SECONDS after a change of owner.
     near = [
-        seconds
-        for sent_at, seconds in ledger.latencies
-        if any(0 <= sent_at - change < CHANGE_WINDOW_SECONDS for change in chaos.changes)
+        (sent_at, seconds, status)
+        for sent_at, seconds, status in ledger.latencies
+        if any(
+            sent_at < change + CHANGE_WINDOW_SECONDS and sent_at + seconds >= change
+            for change in chaos.changes
+        )
     ]
-    print(f"  sent within {CHANGE_WINDOW_SECONDS:.0f} s of an owner change: {latency_line(near)}")
+    print(
+        f"  in flight within {CHANGE_WINDOW_SECONDS:.0f} s after a change of owner: "
+        f"{latency_line(near)}"
+    )
 
 
-def latency_line(seconds: list[float]) -> str:
+def latency_line(answered: list[tuple[float, float, int]]) -> str:
+    """How many, and the p50, p99 and longest time to an answer of any status."""
+    seconds = [taken for _, taken, _ in answered]
     if not seconds:
         return "none"
     return (
