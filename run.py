@@ -38,7 +38,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 def redis_answers(url: str) -> bool:
     try:
-        return bool(redis_client(url, socket_connect_timeout=1).ping())
+        return bool(redis_client(url, socket_connect_timeout=1, socket_timeout=2).ping())
     except redis.RedisError:
         return False
 
@@ -87,7 +87,7 @@ def local_redis_command(url: str, data_dir: Path, maxmemory: str = "512mb") -> s
 
 def redis_has_maxmemory(url: str) -> bool:
     try:
-        client = redis_client(url, socket_connect_timeout=1)
+        client = redis_client(url, socket_connect_timeout=1, socket_timeout=2)
         return int(client.info("memory").get("maxmemory", 0)) > 0
     except redis.RedisError:
         return False

@@ -17,7 +17,9 @@ YOUNG_THRESHOLD = 50_000
 
 def settle_after_start() -> None:
     """Freeze what start-up built (modules, classes, the frameworks' objects) out of every
-    later collection, and collect the young generation only past YOUNG_THRESHOLD."""
+    later collection, once its garbage is collected (a frozen object is never freed), and
+    collect the young generation only past YOUNG_THRESHOLD."""
+    gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)

@@ -14,7 +14,7 @@ from redis.sentinel import Sentinel
 
 from shared.ledger.applying import Outcome, PartRun
 from shared.partitioning import lease_key, queue_name
-from shared.redis_address import SENTINEL_TIMEOUTS, sentinel_address
+from shared.redis_address import SENTINEL_TIMEOUTS, SentinelAddress, sentinel_address
 
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
@@ -36,14 +36,20 @@ def redis_client(url: str, **options: Any) -> redis.Redis:
     address = sentinel_address(url)
     if address is None:
         return redis.Redis.from_url(url, **options)
-    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=dict(SENTINEL_TIMEOUTS))
-    return sentinel.master_for(
+    return _sentinels(address).master_for(
         address.master,
         db=address.db,
         username=address.username,
         password=address.password,
         **options,
     )
+
+
+@cache
+def _sentinels(address: SentinelAddress) -> Sentinel:
+    """One set of connections to the sentinels per process and address, however many
+    clients (and reconnections of the completion listener) ask them for the master."""
+    return Sentinel(list(address.sentinels), sentinel_kwargs=dict(SENTINEL_TIMEOUTS))
 
 
 def completions_channel(client: redis.Redis) -> str:
