@@ -219,7 +219,11 @@ def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Laun
     os.kill(launch.process.pid, signal.SIGKILL)
     launch.wait(10)
     try:
-        wait_until(lambda: not any(map(running, started)), 10, "the launcher's processes to end")
+        try:
+            wait_until(lambda: not any(map(running, started)), 10, "the launcher's processes")
+        except AssertionError as timeout:  # name them, for the report
+            left = {pid: started[pid] for pid in started if running(pid)}
+            raise AssertionError(f"{timeout} to end; still running: {left}") from timeout
     finally:
         for pid in filter(running, started):  # whatever the test found left over
             os.kill(pid, signal.SIGKILL)
