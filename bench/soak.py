@@ -140,6 +140,7 @@ class Chaos:
         self.started = time.monotonic()
         self.events: list[str] = []
         self.changes: list[float] = []
+        self.redis_broken = False
 
     def note(self, event: str, *, moves: bool = True, at: float | None = None) -> None:
         """Record `event`, which happened `at` (now by default), and whether partitions
@@ -160,18 +161,14 @@ class Chaos:
         """A random worker killed with SIGKILL every 3 to 5 s, restarted at once; Redis
         broken once, halfway."""
         rng = random.Random()
-        redis_broken = False
         while not stop.wait(rng.uniform(3, 5)):
             self._kill(rng.choice(sorted(self.stack.workers)))
-            if not redis_broken and time.monotonic() - self.started > self.seconds / 2:
-                self.note(self.break_redis(), moves=False)
-                redis_broken = True
+            self._break_redis_once_halfway()
 
     def churn(self, stop: threading.Event) -> None:
         """Every 20 s a third worker joins or leaves (SIGTERM, a clean exit); every 60 s one
         of the two others is killed with SIGKILL and restarted; Redis broken once, halfway."""
         rng = random.Random()
-        redis_broken = False
         ticks = 0
         while not stop.wait(20):
             ticks += 1
@@ -184,9 +181,12 @@ class Chaos:
                 self.stack.start_worker("worker-c")
             if ticks % 3 == 0:
                 self._kill(rng.choice(["worker-a", "worker-b"]))
-            if not redis_broken and time.monotonic() - self.started > self.seconds / 2:
-                self.note(self.break_redis(), moves=False)
-                redis_broken = True
+            self._break_redis_once_halfway()
+
+    def _break_redis_once_halfway(self) -> None:
+        if not self.redis_broken and time.monotonic() - self.started > self.seconds / 2:
+            self.note(self.break_redis(), moves=False)
+            self.redis_broken = True
 
     def _kill(self, name: str) -> None:
         self.note(f"kill -9 {name}, restarted")
