@@ -176,14 +176,15 @@ def _write(
             if outcome_status(item) == SUCCEEDED:  # [index, new_balance, position, …]
                 item[2] = entry_ids[item[2]]
     _INSERT_ENTRIES.executemany(
-        session,
-        [(entry_id, *entry) for entry, entry_id in zip(chunk.entries, entry_ids, strict=True)],
-        {"status": SUCCEEDED, "created_at": chunk.now},
+        session, _linked(chunk, entry_ids), {"status": SUCCEEDED, "created_at": chunk.now}
     )
     changed = [a for a in chunk.accounts.values() if a.changed]
     _SET_ACCOUNT.executemany(
         session,
-        [(a.number, a.balance, a.held, a.limit_day, a.withdrawn) for a in changed],
+        [
+            (a.number, a.balance, a.held, a.limit_day, a.withdrawn, a.last_entry_id, a.entry_count)
+            for a in changed
+        ],
         {"last_entry_at": chunk.now},
     )
     controls = [a for a in changed if a.controls_changed]
@@ -208,6 +209,19 @@ def _write(
     _FINISH_TRANSFER.executemany(session, transfers, finished)
     _FINISH_JOB_WITH_RESULT.executemany(session, full, finished)
     _mark_reversed(session, chunk)
+
+
+def _linked(chunk: Chunk, entry_ids: list[int]) -> list[tuple]:
+    """The chunk's entries as rows to insert: each with its id, and linked to its
+    account's previous entry (the chain its account's row records, moved on here)."""
+    accounts = chunk.accounts
+    rows = []
+    for entry, entry_id in zip(chunk.entries, entry_ids, strict=True):
+        account = accounts[entry[0]]
+        seq = account.entry_count + 1
+        rows.append((entry_id, *entry, account.last_entry_id, seq))
+        account.last_entry_id, account.entry_count, account.changed = entry_id, seq, True
+    return rows
 
 
 def _write_batch_operations(
@@ -283,9 +297,18 @@ def _accounts(
         return accounts, None
     latest = None
     for row in _ACCOUNTS.rows(session, sorted(numbers)):
-        number, balance, held, status, limit, day, withdrawn, overdraft, last_entry_at = row
+        number, balance, held, status, limit, day, withdrawn, overdraft, last_entry_at = row[:9]
         accounts[number] = AccountState(
-            number, balance, held or 0, status or ACTIVE, limit, day, withdrawn or 0, overdraft or 0
+            number,
+            balance,
+            held or 0,
+            status or ACTIVE,
+            limit,
+            day,
+            withdrawn or 0,
+            overdraft or 0,
+            row[9],
+            row[10] or 0,
         )
         # SQLite's are text of one fixed width (ordered as the times are), PostgreSQL's
         # datetimes: compared as read, converted once.
@@ -429,6 +452,8 @@ _ACCOUNTS = KeyedRead(
         "withdrawn_on_limit_day",
         "overdraft_limit",
         "last_entry_at",
+        "last_entry_id",
+        "entry_count",
     ),
     for_update=True,
 )
@@ -437,7 +462,16 @@ _CREATED_AT = select(_accounts_table.c.account_number, _accounts_table.c.created
 )
 # Each account's balance and what counts against its limit (the names: the table's columns).
 _SET_ACCOUNT = KeyedUpdate(
-    _accounts_table, "account_number", ("balance", "held", "limit_day", "withdrawn_on_limit_day")
+    _accounts_table,
+    "account_number",
+    (
+        "balance",
+        "held",
+        "limit_day",
+        "withdrawn_on_limit_day",
+        "last_entry_id",
+        "entry_count",
+    ),
 )
 _SET_CONTROLS = BulkStatement(
     update(_accounts_table)
@@ -484,5 +518,7 @@ _INSERT_ENTRIES = SparseInsert(
         "metadata",
         "direction",
         "overdraft_limit",
+        "prev_id",
+        "seq",
     ),
 )

@@ -97,6 +97,8 @@ class _Entry:
     direction: str | None
     created_at: datetime
     overdraft_limit: int | None  # set where it took the available balance below zero
+    prev_id: int | None
+    seq: int | None
 
 
 def run_audit(
@@ -122,6 +124,8 @@ def run_audit(
                 LedgerEntry.direction,
                 LedgerEntry.created_at,
                 LedgerEntry.overdraft_limit,
+                LedgerEntry.prev_id,
+                LedgerEntry.seq,
             ).order_by(LedgerEntry.account_number, LedgerEntry.id)
         )
     ]
@@ -136,11 +140,14 @@ def run_audit(
                 Account.limit_day,
                 Account.withdrawn_on_limit_day,
                 Account.overdraft_limit,
+                Account.last_entry_id,
+                Account.entry_count,
             )
         )
     )
     report.accounts = len(accounts)
     _check_balances(accounts, entries, report)
+    _check_chains(accounts, entries, report)
     # The batch operations with outcome rows, with their outcomes.
     operations: list[_Applied] = []
     for part_row, batch_id, operation, outcome in applied_operations(session):
@@ -213,6 +220,31 @@ def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditRep
             f"transfers out total {format_cents(transfers[TRANSFER_OUT])} but transfers in "
             f"{format_cents(transfers[TRANSFER_IN])}"
         )
+
+
+def _check_chains(accounts: list[Row], entries: list[_Entry], report: AuditReport) -> None:
+    """Each account's entries, in id order, are numbered 1, 2, 3, … and each links to the
+    one before it; the account names its last and their count (history reads rely on it:
+    shared.ledger.chain)."""
+    last: dict[str, _Entry] = {}
+    for entry in entries:  # by account, then id
+        before = last.get(entry.account_number)
+        expected = (None, 1) if before is None else (before.id, (before.seq or 0) + 1)
+        if (entry.prev_id, entry.seq) != expected:
+            report.findings.append(
+                f"account {entry.account_number}: transaction {entry.id} is linked to "
+                f"{entry.prev_id} as number {entry.seq}, expected {expected[0]} as {expected[1]}"
+            )
+        last[entry.account_number] = entry
+    for account in accounts:
+        newest = last.get(account.account_number)
+        expected = (None, 0) if newest is None else (newest.id, newest.seq)
+        if (account.last_entry_id, account.entry_count or 0) != expected:
+            report.findings.append(
+                f"account {account.account_number}: names transaction {account.last_entry_id} "
+                f"of {account.entry_count or 0} as its last, expected {expected[0]} of "
+                f"{expected[1]}"
+            )
 
 
 def _check_jobs(

@@ -71,6 +71,9 @@ class AccountState:
     limit_day: str | None
     withdrawn: int  # counted against the limit on limit_day
     overdraft: int = 0  # how far below zero a debit (other than a capture) may take it
+    # Its newest ledger entry and how many it has: the chain its new entries extend.
+    last_entry_id: int | None = None
+    entry_count: int = 0
     created_at: datetime | None = None  # read only for a chunk that changes controls
     changed: bool = False
     controls_changed: bool = False

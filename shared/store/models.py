@@ -66,6 +66,10 @@ HAS_TARGET = text("target_id IS NOT NULL")
 # Its names are bare, as in the index: for queries of `jobs` alone.
 IN_BATCH_INDEX = text("batch_id IS NOT NULL AND substr(job_id, 15, 1) <> '8'")
 IS_ACTIVE = text(f"status = '{ACTIVE}'")
+# Every ANCHOR_EVERY-th entry of an account, starting with its first, is in the ledger's
+# index by account (ix_transactions_anchors); the others are reached through `prev_id`.
+ANCHOR_EVERY = 16
+IS_ANCHOR = text(f"seq % {ANCHOR_EVERY} = 1")
 
 # Webhook events, and the statuses of their deliveries.
 JOB_SUCCEEDED = "job.succeeded"
@@ -117,6 +121,10 @@ class Account(Base):
     # No earlier than the `created_at` of its last ledger entry (the time of the last apply
     # transaction that changed the account): its next entry is never dated before it.
     last_entry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The account's newest ledger entry (null: none yet) and how many it has: where a walk
+    # of its history starts, and the `seq` its next entry gets.
+    last_entry_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    entry_count: Mapped[int | None] = mapped_column(BigInteger, default=0)
 
     @property
     def available_balance(self) -> int:
@@ -246,11 +254,24 @@ class BatchOutcomes(Base):
 class LedgerEntry(Base):
     """A movement of money. A job moves money at most once on each account: (job_id,
     account_number) is unique, which lets a transfer (or its reversal) write one leg on
-    each of its two accounts and nothing more."""
+    each of its two accounts and nothing more.
+
+    An account's entries form a chain, newest to oldest, through `prev_id`; `seq` numbers
+    them from 1, in the order of their ids (and of their dates). Only every ANCHOR_EVERY-th
+    is in an index by account: an index entry per ledger row would put a random index page
+    in every apply transaction's writes for each entry (most of the ledger's cost), where
+    the chain costs two columns of the row being written anyway (shared.ledger.chain).
+    """
 
     __tablename__ = "transactions"
     __table_args__ = (
-        Index("ix_transactions_account_id", "account_number", "id"),
+        Index(
+            "ix_transactions_anchors",
+            "account_number",
+            "seq",
+            sqlite_where=IS_ANCHOR,
+            postgresql_where=IS_ANCHOR,
+        ),
         Index("ux_transactions_job_account", "job_id", "account_number", unique=True),
     )
 
@@ -269,6 +290,10 @@ class LedgerEntry(Base):
     # account's overdraft limit at that moment (the audit checks the entry against it).
     overdraft_limit: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The account's previous entry (null for its first) and this one's place among its
+    # entries, from 1. Nullable only so that a migration can add them to an older table.
+    prev_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class Hold(Base):

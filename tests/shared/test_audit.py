@@ -69,6 +69,25 @@ def test_money_moved_twice_is_found(database: Database) -> None:
     assert any("but its ledger adds up to" in f for f in findings)
 
 
+def test_a_broken_chain_of_entries_is_found(database: Database) -> None:
+    """History reads walk each account's entries through prev_id and seq: an entry linked
+    to the wrong one, or an account naming the wrong last entry, is a finding."""
+    with database.read.begin() as session:
+        assert run_audit(session, 60).clean
+    with database.writing() as session:
+        entry = session.query(LedgerEntry).filter(LedgerEntry.type == "deposit").one()
+        session.execute(update(LedgerEntry).where(LedgerEntry.id == entry.id).values(seq=7))
+        session.execute(
+            update(Account)
+            .where(Account.account_number == entry.account_number)
+            .values(entry_count=5)
+        )
+    with database.read.begin() as session:
+        findings = run_audit(session, 60).findings
+    assert any(f"transaction {entry.id} is linked to" in f and "as number 7" in f for f in findings)
+    assert any(f"account {entry.account_number}: names transaction" in f for f in findings)
+
+
 def test_a_job_stuck_past_the_threshold_is_found(database: Database) -> None:
     with database.writing() as session:
         record_operations(session, [Operation(new_id(), "10003", "deposit", 1)], 1)

@@ -16,7 +16,7 @@ from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation
 from shared.accepting.batches import batch_progress, batch_results, record_batch
 from shared.accepting.operations import Operation, get_job, new_id, record_operation
 from shared.config.settings import load_settings
-from shared.ledger.accounts import open_account
+from shared.ledger.accounts import list_transactions, open_account
 from shared.ledger.applying import apply_pending
 from shared.ledger.audit import run_audit
 from shared.partitioning import partition_of
@@ -356,3 +356,63 @@ def test_revision_0006_dates_each_account_after_its_latest_entry(database: Datab
         rows = session.execute(select(Account.account_number, Account.last_entry_at))
         dates = {number: last_entry_at for number, last_entry_at in rows}
         assert as_utc(dates["81"]) == later and dates["82"] is None
+
+
+def test_revision_0009_numbers_and_links_each_account_s_entries(database: Database) -> None:
+    """The upgrade links every entry to its account's previous one in id order, numbers
+    them, and tells each account its last: history reads through the chain at once, and
+    the next apply extends it."""
+    with database.writing() as session:
+        open_account(session, "91", 100)
+        open_account(session, "92", 0)
+        open_account(session, "93", 0)  # no entry, before or after
+    with database.writing() as session:
+        command.downgrade(alembic_config(session.connection()), "0008")
+        columns = inspect(session.connection()).get_columns("transactions")
+        assert "seq" not in {column["name"] for column in columns}
+        statement = text(
+            "INSERT INTO transactions (account_number, type, amount, status, balance_after, "
+            "created_at) VALUES (:number, 'deposit', 1, 'succeeded', :after, :at)"
+        ).bindparams(bindparam("at", type_=LedgerEntry.created_at.type))
+        for index in range(1, 41):  # 91's entries across two anchors, 92's between them
+            session.execute(statement, {"number": "91", "after": 100 + index, "at": utcnow()})
+            if index % 3 == 0:
+                session.execute(statement, {"number": "92", "after": index // 3, "at": utcnow()})
+        for number, balance in (("91", 140), ("92", 13)):
+            session.execute(
+                update(Account.__table__)
+                .where(Account.__table__.c.account_number == number)
+                .values(balance=balance)
+            )
+    init_database(database)
+    with database.read.begin() as session:
+        assert current_revision(session.connection()) == head_revision()
+        for number, count in (("91", 41), ("92", 13)):
+            rows = list(
+                session.execute(
+                    select(LedgerEntry.id, LedgerEntry.prev_id, LedgerEntry.seq)
+                    .where(LedgerEntry.account_number == number)
+                    .order_by(LedgerEntry.id)
+                )
+            )
+            ids = [row.id for row in rows]
+            assert [row.seq for row in rows] == list(range(1, count + 1))
+            assert [row.prev_id for row in rows] == [None, *ids[:-1]]
+            account = session.get(Account, number)
+            assert (account.last_entry_id, account.entry_count) == (ids[-1], count)
+        assert session.get(Account, "93").entry_count == 0
+        page, cursor = list_transactions(session, "91", 20, None)
+        assert [entry.balance_after for entry in page] == list(range(140, 120, -1))
+        page, cursor = list_transactions(session, "91", 30, cursor)
+        assert [entry.balance_after for entry in page] == [*range(120, 100, -1), 100]
+        assert cursor is None
+        assert run_audit(session, 3600).findings == []
+    with database.writing() as session:
+        record_operation(session, Operation(new_id(), "92", "deposit", 5), 1)
+        record_operation(session, Operation(new_id(), "93", "deposit", 5), 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 10, "test")
+    with database.read.begin() as session:
+        assert [e.balance_after for e in list_transactions(session, "92", 2, None)[0]] == [18, 13]
+        assert [e.balance_after for e in list_transactions(session, "93", 2, None)[0]] == [5]
+        assert run_audit(session, 3600).findings == []

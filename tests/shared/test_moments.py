@@ -8,7 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from shared.accepting.operations import Operation, new_id, record_operation
 from shared.errors import AccountNotFound, InvalidParameter
@@ -18,6 +18,7 @@ from shared.ledger.moments import MAX_STATEMENT_ENTRIES, balance_at, statement
 from shared.store.db import Database
 from shared.store.models import Account, LedgerEntry
 from shared.timestamps import as_utc
+from tests.shared.ledger_rows import add_entries
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -29,17 +30,20 @@ def ledger(database: Database, number: str, moments: list[datetime]) -> list[tup
     with database.writing() as session:
         open_account(session, number, 0)
         open_account(session, number + "0", 0)
-        for index, moment in enumerate(moments, start=1):
-            for account, balance in ((number + "0", 7), (number, index * 100)):
-                session.execute(
-                    insert(LedgerEntry).values(
-                        account_number=account,
-                        type="deposit",
-                        amount=100,
-                        balance_after=balance,
-                        created_at=moment,
-                    )
-                )
+        add_entries(
+            session,
+            [
+                {
+                    "account_number": account,
+                    "type": "deposit",
+                    "amount": 100,
+                    "balance_after": balance,
+                    "created_at": moment,
+                }
+                for index, moment in enumerate(moments, start=1)
+                for account, balance in ((number + "0", 7), (number, index * 100))
+            ],
+        )
         query = select(LedgerEntry.id, LedgerEntry.created_at, LedgerEntry.balance_after)
         for entry_id, created_at, balance in session.execute(
             query.where(LedgerEntry.account_number == number).order_by(LedgerEntry.id)
@@ -97,8 +101,8 @@ def test_a_statement_is_the_entries_between_its_two_balances(database: Database)
 def test_a_statement_of_more_than_its_limit_of_entries_is_refused(database: Database) -> None:
     with database.writing() as session:
         open_account(session, "9300", 0)
-        session.execute(
-            insert(LedgerEntry),
+        add_entries(
+            session,
             [
                 {
                     "account_number": "9300",
