@@ -1,14 +1,16 @@
 """The applier alone, in one process: batches recorded, then applied chunk by chunk.
 
     .venv/bin/python bench/apply_in_process.py [--operations 50000] [--accounts 5000]
-        [--chunk ATM_APPLY_CHUNK] [--transfers] [--profile] [--database-url postgresql+psycopg://…]
+        [--ledger 0] [--chunk ATM_APPLY_CHUNK] [--transfers] [--profile] [--database-url postgresql+psycopg://…]
 
 No HTTP, no Redis, no worker: a fresh SQLite file in a temporary directory (the settings'
 pragmas, `synchronous=FULL` by default) or the empty PostgreSQL database named; accounts
 inserted directly, the operations recorded as batches of 10,000 (`record_batch`), then
 `apply_pending` over every partition in write transactions until nothing is left, as the
-worker's drain does. Prints one RESULT line; `--profile` prints where the apply's time went
-(cProfile, which slows it down).
+worker's drain does. `--ledger N` first records and applies N operations the same way,
+unmeasured: a service that has been running holds a ledger, and what an insert costs
+depends on what is already there. Prints one RESULT line; `--profile` prints where the
+apply's time went (cProfile, which slows it down).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=50_000)
     parser.add_argument("--accounts", type=int, default=5_000)
+    parser.add_argument(
+        "--ledger", type=int, default=0, help="operations applied first, not measured"
+    )
     parser.add_argument("--chunk", type=int, help="operations a transaction (default: setting)")
     parser.add_argument("--transfers", action="store_true", help="transfers, not withdrawals")
     parser.add_argument("--profile", action="store_true")
@@ -87,33 +92,41 @@ def run(arguments: argparse.Namespace) -> None:
             index, kind, str(FIRST_ACCOUNT + source), amount, to_account, None, None
         )
 
-    started = time.perf_counter()
-    for _ in range(max(1, arguments.operations // BATCH)):
-        operations = [operation(index) for index in range(BATCH)]
-        with database.writing() as session:
-            record_batch(session, new_batch_id(), operations, settings.partitions)
-    recorded = time.perf_counter() - started
+    def record(operations: int) -> float:
+        started = time.perf_counter()
+        for _ in range(max(1, operations // BATCH)):
+            batch = [operation(index) for index in range(BATCH)]
+            with database.writing() as session:
+                record_batch(session, new_batch_id(), batch, settings.partitions)
+        return time.perf_counter() - started
 
-    profile = cProfile.Profile() if arguments.profile else None
+    def apply() -> tuple[int, int]:
+        applied, commits = 0, 0
+        while True:
+            with database.writing() as session:
+                done = apply_pending(session, partitions, chunk, "bench").count
+            commits += 1
+            applied += done
+            if not done:
+                return applied, commits
+
     partitions = list(range(settings.partitions))
-    applied, commits = 0, 0
+    for _ in range(arguments.ledger // BATCH):  # the ledger it starts with, not measured
+        record(BATCH)
+        apply()
+    recorded = record(arguments.operations)
+    profile = cProfile.Profile() if arguments.profile else None
     started = time.perf_counter()
     if profile:
         profile.enable()
-    while True:
-        with database.writing() as session:
-            done = apply_pending(session, partitions, chunk, "bench").count
-        commits += 1
-        applied += done
-        if not done:
-            break
+    applied, commits = apply()
     elapsed = time.perf_counter() - started
     if profile:
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
     database.close()
     print(
-        f"RESULT operations={applied} accounts={count} chunk={chunk} "
+        f"RESULT operations={applied} accounts={count} ledger={arguments.ledger} chunk={chunk} "
         f"recorded_s={recorded:.2f} applied_s={elapsed:.2f} commits={commits} "
         f"ops/s={applied / elapsed:.0f}"
     )
