@@ -304,15 +304,20 @@ class SparseInsert:
         self.table = table
         self.columns = tuple(columns)
         self.optional = tuple(self.columns.index(name) for name in optional)
+        # The optional values of a row, as a tuple even when there is one.
+        self.optionals = _reordering(list(self.optional))
+        self.none = (None,) * len(self.optional)
         self.statements: dict[tuple[bool, ...], tuple[BulkStatement, Callable | None]] = {}
 
     def executemany(
         self, session: Session, rows: Iterable[tuple], shared: Mapping[str, object] | None = None
     ) -> None:
+        # Most rows have none of the optional values: found by one C-level comparison each.
+        optionals, none, bare = self.optionals, self.none, (False,) * len(self.none)
         groups: dict[tuple[bool, ...], list[tuple]] = {}
-        optional = self.optional
         for row in rows:
-            present = tuple([row[index] is not None for index in optional])
+            values = optionals(row)
+            present = bare if values == none else tuple([value is not None for value in values])
             groups.setdefault(present, []).append(row)
         for present, grouped in groups.items():
             statement, pick = self._statement(present)
