@@ -3,17 +3,18 @@ and linked into their accounts' chains as the applier links its own."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from shared.store.bulk import reserve_ids
 from shared.store.models import Account, LedgerEntry
 
 
 def add_entries(session: Session, rows: list[dict[str, object]]) -> list[int]:
-    """Insert `rows` (LedgerEntry columns, in order) with ids after the highest, each
-    linked to its account's previous entry; the accounts name their new last entries.
-    Returns the ids."""
-    first = (session.scalar(select(func.max(LedgerEntry.id))) or 0) + 1
+    """Insert `rows` (LedgerEntry columns, in order) with ids reserved as the applier
+    reserves its own, each linked to its account's previous entry; the accounts name their
+    new last entries. Returns the ids."""
+    ids = reserve_ids(session, LedgerEntry.__table__, len(rows))
     numbers = sorted({row["account_number"] for row in rows})
     chains = {
         number: (last, count or 0)
@@ -24,7 +25,7 @@ def add_entries(session: Session, rows: list[dict[str, object]]) -> list[int]:
         )
     }
     linked = []
-    for entry_id, row in enumerate(rows, start=first):
+    for entry_id, row in zip(ids, rows, strict=True):
         last, count = chains[row["account_number"]]
         linked.append({**row, "id": entry_id, "prev_id": last, "seq": count + 1})
         chains[row["account_number"]] = (entry_id, count + 1)
