@@ -113,15 +113,19 @@ def list_transactions(
     wanted = limit + 1  # one more than the page: a next page only when something follows
     window = wanted if entry_type is None and reference is None else max(wanted, FILTER_WINDOW)
     found: list[int] = []
-    while start is not None and len(found) < wanted:
-        links = chain.walk(session, start, window)
+    # Never more steps than the account has entries: a damaged chain (which the audit
+    # reports) ends a read instead of looping.
+    steps_left = account.entry_count or 0
+    while start is not None and len(found) < wanted and steps_left > 0:
+        links = chain.walk(session, start, min(window, steps_left))
         found.extend(
             link.id
             for link in links
             if (entry_type is None or link.type == entry_type)
             and (reference is None or link.reference == reference)
         )
-        start = links[-1].prev_id
+        steps_left -= window
+        start = links[-1].prev_id if links else None
     found = found[:wanted]
     rows = session.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(found)))
     page = sorted(rows, key=lambda entry: entry.id, reverse=True)[:limit]

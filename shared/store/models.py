@@ -291,9 +291,9 @@ class LedgerEntry(Base):
     overdraft_limit: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The account's previous entry (null for its first) and this one's place among its
-    # entries, from 1. Nullable only so that a migration can add them to an older table.
+    # entries, from 1 (never null: an entry without it would fall out of the chain).
     prev_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class Hold(Base):

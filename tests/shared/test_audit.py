@@ -60,6 +60,7 @@ def test_money_moved_twice_is_found(database: Database) -> None:
                 type="deposit",
                 amount=entry.amount,
                 balance_after=entry.balance_after + entry.amount,
+                seq=entry.seq + 1,
             )
         )
         session.execute(update(Job).where(Job.job_id == entry.job_id).values(status="failed"))

@@ -7,10 +7,12 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import bindparam, event, insert, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation_job_id
 from shared.accepting.batches import batch_progress, batch_results, record_batch
@@ -401,6 +403,11 @@ def test_revision_0009_numbers_and_links_each_account_s_entries(database: Databa
             account = session.get(Account, number)
             assert (account.last_entry_id, account.entry_count) == (ids[-1], count)
         assert session.get(Account, "93").entry_count == 0
+    # An applier of the previous release, still running, writes entries without a place in
+    # their chain: refused, so its transaction rolls back and nothing falls out of history.
+    with pytest.raises(IntegrityError), database.writing() as session:
+        session.execute(statement, {"number": "92", "after": 14, "at": utcnow()})
+    with database.read.begin() as session:
         page, cursor = list_transactions(session, "91", 20, None)
         assert [entry.balance_after for entry in page] == list(range(140, 120, -1))
         page, cursor = list_transactions(session, "91", 30, cursor)

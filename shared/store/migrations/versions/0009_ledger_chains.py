@@ -12,9 +12,14 @@ account. History walks the chain; a search by date bisects the anchors and walks
 15 entries (shared.ledger.chain).
 
 The upgrade numbers the existing entries of each account in id order (the order they were
-applied in) and links them, in one statement over the ledger, before it drops the old
-index. On a large ledger it takes a while, once: a minute or so per ten million entries
-on SQLite.
+applied in) and links them. `seq` is NOT NULL: an applier of the previous release, should
+one still run after the upgrade, writes entries without it, and the database refuses them
+(its transaction rolls back, and its work waits for this release's workers) instead of
+letting an entry fall out of its account's chain. **Stop the previous release's processes
+before the upgrade** all the same. SQLite cannot add NOT NULL to a column, so there the
+ledger is copied into a new table, numbered and linked on the way; PostgreSQL numbers it
+in place. Either way every entry is written once more: on a large ledger the start that
+upgrades takes a while (about a minute per ten million entries on SQLite), once.
 
 Revision ID: 0009
 Revises: 0008
@@ -32,28 +37,40 @@ branch_labels = None
 depends_on = None
 
 ANCHOR = sa.text("seq % 16 = 1")
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# The ledger's columns before this revision, in order (0001 to 0008).
+KEPT = (
+    "id",
+    "account_number",
+    "job_id",
+    "type",
+    "amount",
+    "status",
+    "balance_after",
+    "reference",
+    "metadata",
+    "direction",
+    "created_at",
+    "overdraft_limit",
+)
+NUMBERED = (
+    "LAG(id) OVER account_order, ROW_NUMBER() OVER account_order"
+    " FROM {table} WINDOW account_order AS (PARTITION BY account_number ORDER BY id)"
+)
 
 
 def upgrade() -> None:
     bind = op.get_bind()
-    # Nullable columns rewrite nothing on either database; one already there (a database
-    # whose revision record was lost, brought to head again) is left alone.
-    for table, names in (
-        ("transactions", ("prev_id", "seq")),
-        ("accounts", ("last_entry_id", "entry_count")),
-    ):
-        present = {c["name"] for c in sa.inspect(bind).get_columns(table)}
-        for name in names:
-            if name not in present:
-                op.add_column(table, sa.Column(name, sa.BigInteger()))
-    # UPDATE … FROM: SQLite since 3.33, PostgreSQL always.
-    op.execute(
-        "UPDATE transactions SET prev_id = chain.prev_id, seq = chain.seq FROM ("
-        "SELECT id, LAG(id) OVER account_order AS prev_id, "
-        "ROW_NUMBER() OVER account_order AS seq FROM transactions "
-        "WINDOW account_order AS (PARTITION BY account_number ORDER BY id)"
-        ") AS chain WHERE chain.id = transactions.id"
-    )
+    present = {c["name"] for c in sa.inspect(bind).get_columns("transactions")}
+    if "seq" not in present:  # (present: a database whose revision record was lost)
+        if bind.dialect.name == "postgresql":
+            _number_in_place()
+        else:
+            _number_in_a_copy(bind)
+    present = {c["name"] for c in sa.inspect(bind).get_columns("accounts")}
+    for name in ("last_entry_id", "entry_count"):
+        if name not in present:
+            op.add_column("accounts", sa.Column(name, sa.BigInteger()))
     op.execute(
         "UPDATE accounts SET last_entry_id = newest.id, entry_count = newest.entries FROM ("
         "SELECT account_number, MAX(id) AS id, COUNT(*) AS entries FROM transactions "
@@ -70,8 +87,64 @@ def upgrade() -> None:
             sqlite_where=ANCHOR,
             postgresql_where=ANCHOR,
         )
+    if "ux_transactions_job_account" not in indexes:
+        op.create_index(
+            "ux_transactions_job_account",
+            "transactions",
+            ["job_id", "account_number"],
+            unique=True,
+        )
     if "ix_transactions_account_id" in indexes:
         op.drop_index("ix_transactions_account_id", table_name="transactions")
+
+
+def _number_in_place() -> None:
+    """PostgreSQL: two columns added, every entry numbered (UPDATE … FROM), then NOT NULL."""
+    op.add_column("transactions", sa.Column("prev_id", sa.BigInteger()))
+    op.add_column("transactions", sa.Column("seq", sa.BigInteger()))
+    op.execute(
+        "UPDATE transactions SET prev_id = chain.prev_id, seq = chain.seq FROM ("
+        f"SELECT id, {NUMBERED.format(table='transactions')}"
+        ") AS chain (id, prev_id, seq) WHERE chain.id = transactions.id"
+    )
+    op.alter_column("transactions", "seq", nullable=False)
+
+
+def _number_in_a_copy(bind: sa.Connection) -> None:
+    """SQLite: the ledger copied into a new table with the two columns, numbered on the
+    way. The old table is renamed first and its indexes dropped, so that the new one has
+    the table's own name from the start (no reference to rename) and the indexes' names."""
+    for index in sa.inspect(bind).get_indexes("transactions"):
+        op.execute(f"DROP INDEX IF EXISTS {index['name']}")
+    op.execute("ALTER TABLE transactions RENAME TO transactions_before_0009")
+    op.create_table(
+        "transactions",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column(
+            "account_number",
+            sa.String(34),
+            sa.ForeignKey("accounts.account_number"),
+            nullable=False,
+        ),
+        sa.Column("job_id", sa.String(36)),
+        sa.Column("type", sa.String(16), nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("balance_after", sa.BigInteger, nullable=False),
+        sa.Column("reference", sa.String(128)),
+        sa.Column("metadata", sa.Text),
+        sa.Column("direction", sa.String(6)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("overdraft_limit", sa.BigInteger),
+        sa.Column("prev_id", sa.BigInteger),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+    )
+    columns = ", ".join(f'"{name}"' for name in KEPT)
+    op.execute(
+        f"INSERT INTO transactions ({columns}, prev_id, seq) SELECT {columns}, "
+        + NUMBERED.format(table="transactions_before_0009")
+    )
+    op.execute("DROP TABLE transactions_before_0009")
 
 
 def downgrade() -> None:
