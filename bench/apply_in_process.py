@@ -1,7 +1,8 @@
 """The applier alone, in one process: batches recorded, then applied chunk by chunk.
 
     .venv/bin/python bench/apply_in_process.py [--operations 50000] [--accounts 5000]
-        [--ledger 0] [--chunk ATM_APPLY_CHUNK] [--transfers] [--profile] [--database-url postgresql+psycopg://…]
+        [--ledger 0] [--chunk ATM_APPLY_CHUNK] [--transfers] [--profile]
+        [--database-url postgresql+psycopg://…]
 
 No HTTP, no Redis, no worker: a fresh SQLite file in a temporary directory (the settings'
 pragmas, `synchronous=FULL` by default) or the empty PostgreSQL database named; accounts

@@ -297,7 +297,8 @@ def _accounts(
         return accounts, None
     latest = None
     for row in _ACCOUNTS.rows(session, sorted(numbers)):
-        number, balance, held, status, limit, day, withdrawn, overdraft, last_entry_at = row[:9]
+        (number, balance, held, status, limit, day, withdrawn, overdraft, last_entry_at) = row[:9]
+        last_entry_id, entry_count = row[9:]
         accounts[number] = AccountState(
             number,
             balance,
@@ -307,8 +308,8 @@ def _accounts(
             day,
             withdrawn or 0,
             overdraft or 0,
-            row[9],
-            row[10] or 0,
+            last_entry_id,
+            entry_count or 0,
         )
         # SQLite's are text of one fixed width (ordered as the times are), PostgreSQL's
         # datetimes: compared as read, converted once.

@@ -98,7 +98,7 @@ class _Entry:
     created_at: datetime
     overdraft_limit: int | None  # set where it took the available balance below zero
     prev_id: int | None
-    seq: int | None
+    seq: int
 
 
 def run_audit(
@@ -229,7 +229,7 @@ def _check_chains(accounts: list[Row], entries: list[_Entry], report: AuditRepor
     last: dict[str, _Entry] = {}
     for entry in entries:  # by account, then id
         before = last.get(entry.account_number)
-        expected = (None, 1) if before is None else (before.id, (before.seq or 0) + 1)
+        expected = (None, 1) if before is None else (before.id, before.seq + 1)
         if (entry.prev_id, entry.seq) != expected:
             report.findings.append(
                 f"account {entry.account_number}: transaction {entry.id} is linked to "
