@@ -136,6 +136,22 @@ class Endpoints:
     def reverse(self, job_id: str, **options: Any) -> Any:
         return self._money(f"/jobs/{job_id}/reverse", {}, **options)
 
+    def jobs(
+        self,
+        account: str | None = None,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> Any:
+        """A page of jobs, newest first: `{jobs, next_before}`. A page may hold fewer than
+        `limit` jobs with a `next_before` still to follow (the service bounds the jobs one
+        request examines); only `next_before` None is the end."""
+        params = {"account": account, "status": status, "type": type, "limit": limit}
+        params["before"] = before
+        params = {name: value for name, value in params.items() if value is not None}
+        return self._send(Call("GET", "/jobs", params))
+
     def job(self, job_id: str, wait: float | None = None) -> Any:
         """The job; with `wait`, long-polls up to that many seconds for its outcome."""
         return self._send(Call("GET", f"/jobs/{job_id}", headers=prefer(wait)))

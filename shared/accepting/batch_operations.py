@@ -81,11 +81,11 @@ def operation_jobs(session: Session, batch_id: str, indexes: Sequence[int]) -> d
     wanted = set(indexes)
     found: dict[int, Job] = {}
     for part in batch_parts(session, batch_id):
-        mine = [BatchOperation(*row) for row in _operations(session, part) if row[0] in wanted]
+        mine = [BatchOperation(*row) for row in part_operations(session, part) if row[0] in wanted]
         if mine:
-            applied = _applied(session, part.row_id, mine[0].index, mine[-1].index)
+            applied = applied_in(session, part.row_id, mine[0].index, mine[-1].index)
             for operation in mine:
-                found[operation.index] = _job(batch_id, part, operation, applied)
+                found[operation.index] = operation_as_job(batch_id, part, operation, applied)
     return found
 
 
@@ -104,7 +104,9 @@ def operation_job(session: Session, job_id: str) -> Job | None:
         operation = find_operation(details, index)
         if operation is not None:
             part = Part(*columns)
-            return _job(batch_id, part, operation, _applied(session, part.row_id, index, index))
+            return operation_as_job(
+                batch_id, part, operation, applied_in(session, part.row_id, index, index)
+            )
     return None
 
 
@@ -196,13 +198,13 @@ def recent_failed_operations(session: Session, limit: int, runs: int) -> list[Jo
         if found is None:
             continue
         batch_id, part = found[0], Part(*found[1:])
-        mine = [BatchOperation(*row) for row in _operations(session, part) if row[0] in indexes]
-        applied = _applied(session, part_row, min(indexes), max(indexes))
-        jobs.extend(_job(batch_id, part, operation, applied) for operation in mine)
+        mine = [BatchOperation(*row) for row in part_operations(session, part) if row[0] in indexes]
+        applied = applied_in(session, part_row, min(indexes), max(indexes))
+        jobs.extend(operation_as_job(batch_id, part, operation, applied) for operation in mine)
     return jobs
 
 
-def _operations(session: Session, part: Part) -> list[list]:
+def part_operations(session: Session, part: Part) -> list[list]:
     """The part's operations as lists of BatchOperation's fields, decoded once a process."""
     operations = decoded_parts.cached(part.part_id)
     if operations is None:
@@ -211,7 +213,7 @@ def _operations(session: Session, part: Part) -> list[list]:
     return operations
 
 
-def _applied(session: Session, part_row: int, first: int, last: int) -> dict[int, Applied]:
+def applied_in(session: Session, part_row: int, first: int, last: int) -> dict[int, Applied]:
     """What became of the part's applied operations with index in [first, last], by
     index, from the outcome rows that hold them."""
     parameters = {"part": part_row, "first": first, "last": last}
@@ -222,7 +224,9 @@ def _applied(session: Session, part_row: int, first: int, last: int) -> dict[int
     }
 
 
-def _job(batch_id: str, part: Part, operation: BatchOperation, applied: dict[int, Applied]) -> Job:
+def operation_as_job(
+    batch_id: str, part: Part, operation: BatchOperation, applied: dict[int, Applied]
+) -> Job:
     job = Job(
         job_id=operation_job_id(batch_id, operation.index),
         partition=part.partition,

@@ -52,6 +52,8 @@ from shared.store.models import (
     ACCOUNT_STATUSES,
     BATCH_TYPES,
     EVENT_TYPES,
+    JOB_STATUSES,
+    JOB_TYPES,
     LEDGER_TYPES,
     TRANSFER,
 )
@@ -252,6 +254,7 @@ class StatementQuery(Shape):
 MAX_LIST_PAGE = 500
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BATCH_ID = {"type": "string", "format": "uuid"}
+JOB_ID = {"type": "string", "format": "uuid"}
 
 
 def _cursor_account(value: str) -> str:
@@ -276,6 +279,28 @@ class AccountsQuery(Shape):
 class BatchesQuery(Shape):
     limit: Annotated[int, query_int(1, MAX_LIST_PAGE)] = 50
     before: Annotated[str | None, Checked(lambda value, info: _cursor_id(value), BATCH_ID)] = None
+
+
+class JobsQuery(Shape):
+    account: Annotated[
+        str | None, Checked(lambda value, info: _query_account(value), ACCOUNT_NUMBER)
+    ] = None
+    status: Annotated[str | None, choice(JOB_STATUSES, "invalid_parameter")] = None
+    type: Annotated[str | None, choice(JOB_TYPES, "invalid_parameter")] = None
+    limit: Annotated[int, query_int(1, MAX_LIST_PAGE)] = 50
+    before: Annotated[str | None, Checked(lambda value, info: _cursor_job(value), JOB_ID)] = None
+
+
+def _query_account(value: str) -> str:
+    if not is_account_number(value):
+        raise InvalidParameter("account must be an account number: 1 to 34 digits")
+    return value
+
+
+def _cursor_job(value: str) -> str:
+    if not _UUID.fullmatch(value):
+        raise InvalidParameter("before must be a job id (a lowercase UUID)")
+    return value
 
 
 class BatchResultsQuery(Shape):

@@ -14,15 +14,11 @@ from shared.shapes.fields import WEBHOOK_URL
 from shared.store.models import (
     ACCOUNT_STATUSES,
     BATCH_TYPES,
-    CAPTURE,
     EVENT_TYPES,
-    HOLD,
+    JOB_STATUSES,
+    JOB_TYPES,
     LEDGER_TYPES,
     OPERATION_TYPES,
-    REVERSAL,
-    TRANSFER,
-    UPDATE_ACCOUNT,
-    VOID,
 )
 
 
@@ -37,12 +33,12 @@ Timestamp = datetime
 Count = Annotated[int, Field(ge=0)]
 Reference = Annotated[str, Field(min_length=1, max_length=128, pattern="^[ -~]+$")]
 Metadata = Annotated[dict[str, Any], Field(description="at most 4096 bytes as compact JSON")]
-JobStatus = one_of("queued", "processing", "succeeded", "failed")
+JobStatus = one_of(*JOB_STATUSES)
 HoldStatus = one_of("active", "captured", "voided", "expired")
 EventType = one_of(*EVENT_TYPES)
 AccountStatus = one_of(*ACCOUNT_STATUSES)
 OperationType = one_of(*OPERATION_TYPES)
-JobType = one_of(*OPERATION_TYPES, HOLD, CAPTURE, VOID, TRANSFER, REVERSAL, UPDATE_ACCOUNT)
+JobType = one_of(*JOB_TYPES)
 LedgerType = one_of(*LEDGER_TYPES)
 Direction = one_of("credit", "debit")
 BatchStatus = one_of("pending", "completed")
@@ -199,6 +195,11 @@ class Job(TypedDict):
     metadata: Metadata | None
     created_at: Timestamp
     completed_at: Timestamp | None
+
+
+class Jobs(TypedDict):
+    jobs: list[Job]
+    next_before: str | None
 
 
 class LedgerEntry(TypedDict):

@@ -34,6 +34,9 @@ BATCH_PART = "batch_part"
 OPERATION_TYPES = (WITHDRAW, DEPOSIT)
 # The types a batch operation may have.
 BATCH_TYPES = (WITHDRAW, DEPOSIT, TRANSFER)
+# What a job is, as the API names it (a batch part is not one: it holds a batch's).
+JOB_TYPES = (*OPERATION_TYPES, HOLD, CAPTURE, VOID, TRANSFER, REVERSAL, UPDATE_ACCOUNT)
+JOB_STATUSES = (QUEUED, PROCESSING, SUCCEEDED, FAILED)
 # Every type a ledger entry can have (history's `?type=` filter takes any of them).
 LEDGER_TYPES = (OPENING, DEPOSIT, WITHDRAW, TRANSFER_OUT, TRANSFER_IN, CAPTURE, REVERSAL)
 # Succeeded jobs of these types can be reversed.

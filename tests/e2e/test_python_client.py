@@ -142,6 +142,11 @@ def test_a_batch_larger_than_the_limit_is_split_and_read_back_in_order(atm: Clie
     assert [r["new_balance"] for r in results if r["status"] == "succeeded"][-1] == Decimal("11.50")
     assert seen[-1] == (7, 7)
     assert len(atm.batches(limit=3)["batches"]) == 3
+    newest = atm.jobs(account=number, limit=2)
+    assert [job["job_id"] for job in newest["jobs"]] == [r["job_id"] for r in results[::-1][:2]]
+    assert newest["jobs"][0]["amount"] == Decimal("0.50")
+    failed = atm.jobs(account=number, status="failed", type="withdraw", limit=500)["jobs"]
+    assert results[3]["job_id"] in [job["job_id"] for job in failed]
 
 
 def test_statements_and_balances_at_a_moment(atm: Client) -> None:

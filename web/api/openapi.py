@@ -26,6 +26,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 from flask_swagger_ui import get_swaggerui_blueprint
 
+from shared.accepting.job_list import EXAMINED_PER_PAGE
 from shared.shapes import requests as ask
 from shared.shapes import responses as answer
 from shared.shapes.checking import Shape
@@ -195,6 +196,21 @@ ROUTES = (
         "Deposit money",
         ask.AmountBody,
         answer.OperationResult,
+    ),
+    Route(
+        "GET",
+        "/jobs",
+        "list_jobs",
+        "Jobs newest first, batch operations included",
+        {200: ("a page", answer.Jobs)},
+        (400, 403, 500),
+        query=ask.JobsQuery,
+        description="`account` matches a job's account and the other account of a transfer "
+        "(or of its reversal). A key limited to some accounts must name one of them, or sees "
+        "the jobs it submitted. One request examines at most "
+        f"{EXAMINED_PER_PAGE:,} jobs: a page whose filters match sparsely may hold fewer "
+        "than `limit` jobs, even none, with a `next_before` to go on from; `next_before` is "
+        "null only when nothing follows.",
     ),
     read(
         "/jobs/{job_id}",
