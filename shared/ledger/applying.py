@@ -9,7 +9,7 @@ statements it runs, declared once beside the code that runs them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from shared.ledger.chunk import (
     QueuedJob,
     TargetJob,
 )
+from shared.ledger.fences import PartitionsMoved, moved
 from shared.ledger.queue_reading import PartProgress, queued_work
 from shared.ledger.rules import decide, decide_run, expire_due_holds
 from shared.store.bulk import BulkStatement, KeyedRead, KeyedUpdate, SparseInsert, reserve_ids
@@ -98,6 +99,7 @@ def apply_pending(
     partitions: Sequence[int],
     limit: int,
     applied_by: str,
+    fences: Mapping[int, int] | None = None,
 ) -> Applied:
     """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order,
     and expire their holds that are due; record the webhook events that makes true.
@@ -116,9 +118,15 @@ def apply_pending(
     both lock in the same global order neither can hold a row the other has while waiting
     for one the other holds (no deadlock). On SQLite the write lock covers the whole
     database, so the row locks are not needed (nor rendered).
+
+    A worker passes `fences`, each partition's epoch as it took it: a partition another
+    worker has taken since raises PartitionsMoved before anything is read or written
+    (shared.ledger.fences). Without them (tools, tests) nothing is checked.
     """
     partitions = list(partitions)
-    _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
+    epochs = _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
+    if fences is not None and (lost := moved(epochs, fences)):
+        raise PartitionsMoved(lost)
     work, parts = queued_work(session, partitions, limit)
     jobs = [item for item in work if type(item) is QueuedJob]
     runs = [item for item in work if type(item) is PartRun]
@@ -434,10 +442,12 @@ _TARGET_JOBS = select(
     _jobs.c.amount,
     _jobs.c.reversed_by,
 ).where(_jobs.c.job_id.in_(bindparam("ids", expanding=True)))
+# Locks the rows and reads their epochs in one statement (RETURNING: SQLite 3.35+).
 _LOCK_PARTITIONS = Prepared(
     update(Partition.__table__)
     .where(Partition.__table__.c.id.in_(_PARTITIONS))
     .values(applied_by=bindparam("applied_by"))
+    .returning(Partition.__table__.c.id, Partition.__table__.c.epoch)
 )
 # Locked in account-number order on PostgreSQL (see apply_pending).
 _ACCOUNTS = KeyedRead(

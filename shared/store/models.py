@@ -338,12 +338,17 @@ class Hold(Base):
 
 
 class Partition(Base):
-    """A row per partition, locked by each apply transaction so appliers never overlap."""
+    """A row per partition, locked by each apply transaction so appliers never overlap, and
+    its fence: `epoch` goes up by one each time a worker takes the partition (`owner`), and
+    an apply transaction of the worker applies only while the epoch is still the one it
+    took (shared.ledger.fences)."""
 
     __tablename__ = "partitions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     applied_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    owner: Mapped[str | None] = mapped_column(String(128), default=None)
 
 
 class ApiKey(Base):

@@ -21,10 +21,11 @@ from shared.config.settings import load_settings
 from shared.ledger.accounts import list_transactions, open_account
 from shared.ledger.applying import apply_pending
 from shared.ledger.audit import run_audit
+from shared.ledger.fences import PartitionsMoved, take_partitions
 from shared.partitioning import partition_of
 from shared.store.db import Database, init_database
 from shared.store.migrating import alembic_config, current_revision, head_revision
-from shared.store.models import Account, Base, Batch, Job, LedgerEntry, utcnow
+from shared.store.models import Account, Base, Batch, Job, LedgerEntry, Partition, utcnow
 from shared.timestamps import as_utc
 
 RELEASE_BEFORE_MIGRATIONS = (
@@ -423,3 +424,21 @@ def test_revision_0009_numbers_and_links_each_account_s_entries(database: Databa
         assert [e.balance_after for e in list_transactions(session, "92", 2, None)[0]] == [18, 13]
         assert [e.balance_after for e in list_transactions(session, "93", 2, None)[0]] == [5]
         assert run_audit(session, 3600).findings == []
+
+
+def test_revision_0010_gives_every_partition_a_fence_no_worker_holds(database: Database) -> None:
+    """Partitions of before start at epoch 0 with no owner; the first worker to take one
+    after the upgrade holds epoch 1, and an apply with a fence of before is refused."""
+    with database.writing() as session:
+        command.downgrade(alembic_config(session.connection()), "0009")
+        assert "epoch" not in {
+            c["name"] for c in inspect(session.connection()).get_columns("partitions")
+        }
+    init_database(database)
+    with database.read.begin() as session:
+        rows = session.execute(select(Partition.id, Partition.epoch, Partition.owner)).all()
+        assert rows and all((epoch, owner) == (0, None) for _, epoch, owner in rows)
+    with database.writing() as session:
+        assert take_partitions(session, [0], "worker") == {0: 1}
+    with pytest.raises(PartitionsMoved), database.writing() as session:
+        apply_pending(session, [0], 10, "stale", {0: 0})

@@ -12,6 +12,7 @@ from shared import messaging
 from shared.accepting.operations import Operation, get_job, new_id, record_operations
 from shared.config.settings import load_settings
 from shared.ledger.accounts import open_account
+from shared.ledger.fences import take_partitions
 from shared.partitioning import partition_of
 from shared.store.db import Database, init_database
 from tests.stack import RedisServer
@@ -83,6 +84,8 @@ def test_a_request_accepted_while_a_drain_applies_sends_no_wake_up(
     client = messaging.connect(redis_url)
     leases = PartitionLeases(client, "applier", settings)
     leases.acquire_free(live_workers=1)
+    with database.writing() as session:  # as the ownership step fences what it took
+        leases.fenced(take_partitions(session, leases.unfenced(), "applier"))
     runtime = WorkerRuntime(settings, database, client, "applier", leases)
     with database.writing() as session:
         open_account(session, "70001", 0)

@@ -12,6 +12,7 @@ from celery import current_app
 from shared import messaging
 from shared.events.outbox import DELIVER_TASK, WEBHOOKS_DOORBELL, WEBHOOKS_QUEUE
 from shared.ledger.applying import Outcome, PartRun, apply_pending, has_pending
+from shared.ledger.fences import PartitionsMoved
 from shared.metrics import record_applied
 from shared.partitioning import DRAIN_TASK, queue_name
 from worker.runtime import WorkerRuntime
@@ -35,7 +36,8 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
     A wake-up that found its flag set skips the first look (`look_first=False`): its job
     is likely there, and an apply that finds nothing counts as an empty look. Ownership is
     checked before every chunk: a worker that lost a partition stops applying it, and the
-    partition lock in the database covers the moment between. A shutdown stops it between
+    partition's fence in the database covers the moment between (an apply of a partition
+    taken since is refused, and the partition given up). A shutdown stops it between
     transactions, and clears the doorbell so that later requests ring the next owner.
     After DRAIN_SLICE_SECONDS of work it wakes itself again and returns, so the consumer's
     event loop (lease renewals, the heartbeat, shutdown) is never starved.
@@ -45,7 +47,7 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
     found: bool | None = None if look_first else True  # None: not known, look
     chunk = runtime.settings.apply_chunk
     slice_ends = time.monotonic() + DRAIN_SLICE_SECONDS
-    while owned := runtime.leases.owned():
+    while owned := runtime.leases.applicable():
         if runtime.stopping.is_set():
             messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
             break
@@ -71,9 +73,17 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
 
 
 def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
-    """One transaction of up to `chunk` jobs; its outcomes told, logged and counted."""
-    with runtime.database.writing() as session:
-        applied = apply_pending(session, owned, chunk, runtime.identity)
+    """One transaction of up to `chunk` jobs; its outcomes told, logged and counted. A
+    partition another worker has taken since is given up, and nothing applied."""
+    fences = runtime.leases.fences(owned)
+    try:
+        with runtime.database.writing() as session:
+            applied = apply_pending(session, owned, chunk, runtime.identity, fences)
+    except PartitionsMoved as moved:
+        for partition in moved.partitions:
+            log.warning("partition %s was taken by another worker; giving it up", partition)
+            runtime.leases.forget(partition)
+        return 0
     outcomes, runs = applied.outcomes, applied.runs
     messaging.publish_outcomes(runtime.redis, outcomes, runs)
     if applied.events:

@@ -32,6 +32,9 @@ class PartitionLeases:
         self.sure_until: dict[int, float] = {}
         # Leases found lost (by any check) whose queues the ownership step must still cancel.
         self.lost: set[int] = set()
+        # Each held partition's epoch as this worker took it in the database: its fence
+        # (shared.ledger.fences). A partition held in Redis but not yet fenced is not applied.
+        self.epochs: dict[int, int] = {}
         # Start the search for free partitions at a per-worker offset, so workers starting
         # together do not all contend for partition 0 first.
         everyone = list(range(settings.partitions))
@@ -59,9 +62,7 @@ class PartitionLeases:
         try:
             lock.reacquire()
         except LockError:
-            self.held.pop(partition, None)
-            self.sure_until.pop(partition, None)
-            self.lost.add(partition)
+            self.forget(partition)
             return False
         self.sure_until[partition] = started + self.settings.lease_seconds / 2
         return True
@@ -75,6 +76,32 @@ class PartitionLeases:
     def owned(self) -> list[int]:
         """The partitions this process holds right now, in order."""
         return [partition for partition in sorted(self.held) if self.holds(partition)]
+
+    def applicable(self) -> list[int]:
+        """The partitions this process holds and has fenced: the ones it may apply."""
+        return [partition for partition in self.owned() if partition in self.epochs]
+
+    def unfenced(self) -> list[int]:
+        """Partitions held in Redis whose epoch this worker has not taken yet."""
+        return sorted(partition for partition in self.held if partition not in self.epochs)
+
+    def fenced(self, epochs: dict[int, int]) -> None:
+        """Record the epochs taken for held partitions (shared.ledger.fences)."""
+        self.epochs.update({p: epoch for p, epoch in epochs.items() if p in self.held})
+
+    def fences(self, partitions: list[int]) -> dict[int, int]:
+        return {partition: self.epochs[partition] for partition in partitions}
+
+    def forget(self, partition: int) -> None:
+        """Give up a partition found lost (its lease, or its fence, taken by another):
+        the ownership step cancels its queue at its next tick."""
+        lock = self.held.pop(partition, None)
+        self.sure_until.pop(partition, None)
+        self.epochs.pop(partition, None)
+        self.lost.add(partition)
+        if lock is not None:
+            with contextlib.suppress(LockError, redis.RedisError):
+                lock.release()  # refused if the lease is already another's, as it should be
 
     def fair_share(self, live_workers: int) -> int:
         return math.ceil(self.settings.partitions / max(live_workers, 1))
@@ -106,6 +133,7 @@ class PartitionLeases:
     def release(self, partition: int) -> None:
         lock = self.held.pop(partition, None)
         self.sure_until.pop(partition, None)
+        self.epochs.pop(partition, None)
         if lock is not None:
             with contextlib.suppress(LockError):
                 lock.release()

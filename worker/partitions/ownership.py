@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.accepting.idempotency import purge_expired
+from shared.ledger.fences import take_partitions
 from shared.partitioning import queue_name
 from worker.partitions.draining import drain
 from worker.runtime import get_runtime
@@ -59,6 +60,20 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
         if purged:
             log.info("purged %d expired idempotency keys", purged)
 
+    def fence(self, runtime, consumer) -> None:  # type: ignore[no-untyped-def]
+        """Take the database fence of each partition newly held in Redis, then consume its
+        queue: its epoch exists once the previous owner's last apply transaction for it has
+        ended (shared.ledger.fences). One that fails is fenced again at the next tick."""
+        unfenced = runtime.leases.unfenced()
+        if not unfenced:
+            return
+        with runtime.database.writing() as session:
+            epochs = take_partitions(session, unfenced, runtime.identity)
+        runtime.leases.fenced(epochs)
+        for partition in unfenced:
+            log.info("took partition %s (epoch %s)", partition, epochs.get(partition))
+            consumer.add_task_queue(queue_name(partition))
+
     def tick(self, consumer) -> None:  # type: ignore[no-untyped-def]
         runtime = get_runtime()
         leases = runtime.leases
@@ -71,9 +86,8 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
                 consumer.cancel_task_queue(queue_name(partition))
                 leases.release(partition)
                 log.info("handed partition %s back for rebalancing", partition)
-            for partition in leases.acquire_free(live):
-                log.info("took partition %s", partition)
-                consumer.add_task_queue(queue_name(partition))
+            leases.acquire_free(live)
+            self.fence(runtime, consumer)
             # Takeover catch-up and the periodic sweep are the same thing: apply whatever is
             # queued, whether or not a wake-up message for it survived.
             drain(runtime)
