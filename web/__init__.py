@@ -11,6 +11,7 @@ from web.api.accounts import accounts
 from web.api.api_keys import api_keys
 from web.api.batches import batches
 from web.api.console import console
+from web.api.events import events
 from web.api.health import health
 from web.api.holds import holds
 from web.api.jobs import jobs
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         transfers,
         batches,
         jobs,
+        events,
         health,
         docs,
         interactive_docs,

@@ -130,6 +130,23 @@ class Client(Endpoints):
                 pass
         return self._results(ids)
 
+    def events(
+        self,
+        after: str | None = None,
+        *,
+        type: str | None = None,
+        account: str | None = None,
+        wait: float = 30.0,
+        limit: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Follow the events feed from `after` (the oldest kept when None), for as long as
+        the caller iterates: each event once, in the order committed, long-polling up to
+        `wait` seconds when there is none. Keep the last event's `event_id` to go on later."""
+        while True:
+            page = self.events_page(after, limit, type, account, wait)
+            yield from page["events"]
+            after = page["next_after"] or after
+
     def _results(self, ids: list[str]) -> Iterator[dict[str, Any]]:
         first = 0  # the index in the caller's list of the batch's first operation
         for batch_id in ids:
@@ -212,6 +229,22 @@ class AsyncClient(Endpoints):
             ):
                 pass
         return self._results(ids)
+
+    async def events(
+        self,
+        after: str | None = None,
+        *,
+        type: str | None = None,
+        account: str | None = None,
+        wait: float = 30.0,
+        limit: int = 100,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As `Client.events`: `async for event in client.events(...)`."""
+        while True:
+            page = await self.events_page(after, limit, type, account, wait)
+            for event in page["events"]:
+                yield event
+            after = page["next_after"] or after
 
     async def _results(self, ids: list[str]) -> AsyncIterator[dict[str, Any]]:
         first = 0

@@ -152,6 +152,19 @@ class Endpoints:
         params = {name: value for name, value in params.items() if value is not None}
         return self._send(Call("GET", "/jobs", params))
 
+    def events_page(
+        self,
+        after: str | None = None,
+        limit: int = 100,
+        type: str | None = None,
+        account: str | None = None,
+        wait: float | None = None,
+    ) -> Any:
+        """One page of the events feed: `{events, next_after}` (see `events()` to follow it)."""
+        params = {"after": after, "limit": limit, "type": type, "account": account}
+        params = {name: value for name, value in params.items() if value is not None}
+        return self._send(Call("GET", "/events", params, headers=prefer(wait)))
+
     def job(self, job_id: str, wait: float | None = None) -> Any:
         """The job; with `wait`, long-polls up to that many seconds for its outcome."""
         return self._send(Call("GET", f"/jobs/{job_id}", headers=prefer(wait)))

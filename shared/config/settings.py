@@ -230,6 +230,12 @@ class Settings(BaseSettings):
         alias="ATM_IDEMPOTENCY_TTL",
         description="seconds an Idempotency-Key is kept",
     )
+    events_retention_days: PositiveFloat = Field(
+        30.0,
+        alias="ATM_EVENTS_RETENTION_DAYS",
+        description="days the events feed keeps an event (GET /events); older ones are "
+        "removed a thousand transactions' worth at a time",
+    )
     rate_limit: PositiveInt = Field(
         1000,
         alias="ATM_RATE_LIMIT",

@@ -1,10 +1,11 @@
-"""Recording webhook events in the transaction that makes them true: the outbox.
+"""Recording events in the transaction that makes them true: the feed, and the outbox.
 
-An apply transaction that finishes jobs, completes a batch or expires holds writes, for
-each such event type that has subscribers, one outbox row listing the events and the
-webhooks to tell, before it commits. So an event exists exactly when its change does: a
-lost Redis or a killed worker can delay a delivery but never lose or invent one. Sending,
-and the row per delivery, are the sender's work (worker.webhooks.delivery), off the apply path.
+Every apply transaction's events go to the feed (shared.events.feed). An apply transaction
+that finishes jobs, completes a batch or expires holds also writes, for each such event
+type that has subscribers, one outbox row listing the events and the webhooks to tell,
+before it commits. So an event exists exactly when its change does: a lost Redis or a
+killed worker can delay a delivery but never lose or invent one. Sending, and the row per
+delivery, are the sender's work (worker.webhooks.delivery), off the apply path.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import outcome_status
+from shared.events.feed import event_id as feed_event_id
+from shared.events.feed import record_feed
 from shared.ledger.chunk import Chunk, Outcome, PartRun
 from shared.store.bulk import BulkStatement
 from shared.store.models import (
@@ -41,42 +44,62 @@ _EVENT_NAMESPACE = uuid.UUID("6f1c2a8e-3b1d-4c59-9a57-2d0f5e8b7c41")
 
 
 def event_id(kind: str, subject_id: str) -> str:
-    """An event's id, from what it says: a job finishes once, a hold expires once, a batch
-    completes once, so (type, subject) is one event, whoever it is sent to and how often."""
+    """The id of an event recorded before the feed (an outbox row without `event_ids`),
+    from what it says: a job finishes once, a hold expires once, a batch completes once, so
+    (type, subject) is one event, whoever it is sent to and how often. Events recorded
+    since carry their id in the feed (shared.events.feed.event_id)."""
     return str(uuid.uuid5(_EVENT_NAMESPACE, f"{kind} {subject_id}"))
 
 
-def record_events(
-    session: Session, chunk: Chunk, outcomes: Sequence[Outcome], runs: Sequence[PartRun] = ()
-) -> int:
-    """Count the chunk's batch jobs, and record the events it makes true for the webhooks
-    subscribed to them; returns how many deliveries that makes."""
+def record_events(session: Session, chunk: Chunk, steps: Sequence[Outcome | PartRun]) -> int:
+    """Count the chunk's batch jobs, record its events in the feed, and for the webhooks
+    subscribed to them in the outbox; returns how many deliveries that makes."""
+    outcomes = [step for step in steps if type(step) is Outcome]
+    runs = [step for step in steps if type(step) is PartRun]
+    touched = _count_batch_progress(session, outcomes, runs, chunk.now)  # type: ignore[arg-type]
+    completed = list(session.scalars(_COMPLETED, {"ids": touched})) if touched else []
+    expired = [
+        hold.hold_id for hold in chunk.holds.values() if hold.changed and hold.status == EXPIRED
+    ]
+    row_id = record_feed(session, steps, expired, completed, chunk.now)
     subscribers = _subscribers(session)
-    completed_batches = _count_batch_progress(session, outcomes, runs, chunk.now)
-    if not subscribers:
+    if not subscribers or row_id is None:
         return 0
-    subjects: dict[str, list[str]] = {kind: [] for kind in subscribers}
-    for outcome in outcomes:
-        kind = JOB_SUCCEEDED if outcome.status == SUCCEEDED else JOB_FAILED
-        if kind in subjects:
-            subjects[kind].append(outcome.job_id)
-    if JOB_SUCCEEDED in subjects or JOB_FAILED in subjects:
-        for run in runs:
-            for job_id, item in zip(run.job_ids, run.outcomes, strict=True):
+    # Each event's subject and its place in the feed's row, in the row's order.
+    subjects: dict[str, list[tuple[str, int]]] = {kind: [] for kind in subscribers}
+    jobs_wanted = JOB_SUCCEEDED in subjects or JOB_FAILED in subjects
+    index = 0
+    for step in steps:
+        if type(step) is Outcome:
+            kind = JOB_SUCCEEDED if step.status == SUCCEEDED else JOB_FAILED
+            if kind in subjects:
+                subjects[kind].append((step.job_id, index))
+            index += 1
+            continue
+        run: PartRun = step  # type: ignore[assignment]
+        if jobs_wanted:
+            for offset, (job_id, item) in enumerate(zip(run.job_ids, run.outcomes, strict=True)):
                 kind = JOB_SUCCEEDED if outcome_status(item) == SUCCEEDED else JOB_FAILED
                 if kind in subjects:
-                    subjects[kind].append(job_id)
+                    subjects[kind].append((job_id, index + offset))
+        index += len(run.operations)
     if HOLD_EXPIRED in subjects:
-        subjects[HOLD_EXPIRED].extend(
-            hold.hold_id for hold in chunk.holds.values() if hold.changed and hold.status == EXPIRED
-        )
-    if BATCH_COMPLETED in subjects and completed_batches:
-        subjects[BATCH_COMPLETED].extend(session.scalars(_COMPLETED, {"ids": completed_batches}))
+        subjects[HOLD_EXPIRED].extend((hold, index + i) for i, hold in enumerate(expired))
+    index += len(expired)
+    if BATCH_COMPLETED in subjects:
+        subjects[BATCH_COMPLETED].extend((batch, index + i) for i, batch in enumerate(completed))
     rows = [
-        (kind, " ".join(subscribers[kind]), " ".join(ids)) for kind, ids in subjects.items() if ids
+        (
+            kind,
+            " ".join(subscribers[kind]),
+            " ".join(subject for subject, _ in named),
+            " ".join(feed_event_id(row_id, position) for _, position in named),
+        )
+        for kind, named in subjects.items()
+        if named
     ]
     _INSERT_EVENTS.executemany(session, rows, {"created_at": chunk.now})
-    return sum(len(ids) * len(subscribers[kind]) for kind, ids in subjects.items())
+    return sum(len(named) * len(subscribers[kind]) for kind, named in subjects.items())
 
 
 def _subscribers(session: Session) -> dict[str, list[str]]:
@@ -138,5 +161,5 @@ _COUNT_APPLIED = BulkStatement(
     columns=("key", "count", "failed"),
 )
 _INSERT_EVENTS = BulkStatement(
-    insert(WebhookEvent.__table__), columns=("type", "webhook_ids", "subject_ids")
+    insert(WebhookEvent.__table__), columns=("type", "webhook_ids", "subject_ids", "event_ids")
 )

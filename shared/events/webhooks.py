@@ -98,10 +98,12 @@ def recent_deliveries(session: Session, webhook_id: str, limit: int) -> list[dic
     for events in session.scalars(untried):
         if webhook_id not in events.webhook_ids.split():
             continue
-        for subject in reversed(events.subject_ids.split()):
+        subjects = events.subject_ids.split()
+        ids = events.event_ids.split() if events.event_ids else [None] * len(subjects)
+        for subject, identifier in reversed(list(zip(subjects, ids, strict=True))):
             if len(views) == limit:
                 return views
-            views.append(_untried_view(events, subject))
+            views.append(_untried_view(events, subject, identifier))
     tried = session.scalars(
         select(WebhookDelivery)
         .where(WebhookDelivery.webhook_id == webhook_id)
@@ -111,9 +113,11 @@ def recent_deliveries(session: Session, webhook_id: str, limit: int) -> list[dic
     return views + [delivery_view(delivery) for delivery in tried]
 
 
-def _untried_view(events: WebhookEvent, subject_id: str) -> dict[str, object]:
+def _untried_view(
+    events: WebhookEvent, subject_id: str, identifier: str | None
+) -> dict[str, object]:
     return {
-        "event_id": event_id(events.type, subject_id),
+        "event_id": identifier or event_id(events.type, subject_id),
         "type": events.type,
         "subject_id": subject_id,
         "attempts": 0,

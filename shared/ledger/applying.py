@@ -158,7 +158,7 @@ def apply_pending(
     outcomes = applied.outcomes
     _write(session, chunk, jobs, outcomes, runs, applied_by)
     _write_batch_operations(session, chunk, runs, parts, applied_by)
-    applied.events = record_events(session, chunk, outcomes, runs)
+    applied.events = record_events(session, chunk, applied.steps)
     return applied
 
 

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from shared.accepting.references import is_reference
 from shared.access.api_keys import SCOPES, parse_accounts, parse_name, parse_scopes
 from shared.errors import InvalidParameter
+from shared.events.feed import parse_event_id
 from shared.events.targets import resolve
 from shared.events.webhooks import parse_events, parse_secret
 from shared.ledger.accounts import MAX_HISTORY_PAGE, is_account_number, validate_account_number
@@ -255,6 +256,8 @@ MAX_LIST_PAGE = 500
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 BATCH_ID = {"type": "string", "format": "uuid"}
 JOB_ID = {"type": "string", "format": "uuid"}
+EVENT_ID = {"type": "string", "format": "uuid"}
+MAX_EVENTS_PAGE = 1000
 
 
 def _cursor_account(value: str) -> str:
@@ -289,6 +292,21 @@ class JobsQuery(Shape):
     type: Annotated[str | None, choice(JOB_TYPES, "invalid_parameter")] = None
     limit: Annotated[int, query_int(1, MAX_LIST_PAGE)] = 50
     before: Annotated[str | None, Checked(lambda value, info: _cursor_job(value), JOB_ID)] = None
+
+
+class EventsQuery(Shape):
+    after: Annotated[str | None, Checked(lambda value, info: _event_cursor(value), EVENT_ID)] = None
+    limit: Annotated[int, query_int(1, MAX_EVENTS_PAGE)] = 100
+    type: Annotated[str | None, choice(EVENT_TYPES, "invalid_parameter")] = None
+    account: Annotated[
+        str | None, Checked(lambda value, info: _query_account(value), ACCOUNT_NUMBER)
+    ] = None
+
+
+def _event_cursor(value: str) -> str:
+    if parse_event_id(value) is None:
+        raise InvalidParameter("after must be an event id from this feed")
+    return value
 
 
 def _query_account(value: str) -> str:

@@ -330,6 +330,21 @@ class WebhookDeleted(TypedDict):
     deleted: bool
 
 
+class Event(TypedDict):
+    event_id: str
+    type: EventType
+    created_at: Timestamp
+    data: Annotated[
+        dict[str, Any],
+        Field(description="the job, hold or batch view, as the transaction that made it left it"),
+    ]
+
+
+class Events(TypedDict):
+    events: list[Event]
+    next_after: str | None
+
+
 class Delivery(TypedDict):
     event_id: str
     type: EventType

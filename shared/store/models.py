@@ -83,6 +83,7 @@ EVENT_TYPES = (JOB_SUCCEEDED, JOB_FAILED, BATCH_COMPLETED, HOLD_EXPIRED)
 PENDING = "pending"
 DELIVERED = "delivered"
 IS_PENDING = text(f"status = '{PENDING}'")
+UNSEQUENCED = text("position IS NULL")
 
 
 def utcnow() -> datetime:
@@ -381,6 +382,38 @@ class IdempotencyKey(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class EventLog(Base):
+    """The events one apply transaction made true, written in it: the feed (GET /events).
+
+    One row per transaction, naming its subjects rather than copying them: `steps` is a
+    compact JSON list, in the order applied, of the single jobs it finished (their ids)
+    and the runs of batch operations it applied (`[part row id, first index, count]`: the
+    run's outcome row holds each one's outcome); `holds` the holds it expired and `batches`
+    the batches it completed (space-separated ids). Each names something that no later
+    transaction changes, so the events read from it are as that transaction left them.
+
+    `position` is the commit order the feed follows: on SQLite the row's id (write
+    transactions run one at a time, so ids are taken in commit order); on PostgreSQL it is
+    given after the commit, by the reader (shared.events.feed.sequence), since an id taken
+    before a commit does not say when the commit happens.
+    """
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        Index("ux_event_log_position", "position", unique=True),
+        Index(
+            "ix_event_log_unsequenced", "id", sqlite_where=UNSEQUENCED, postgresql_where=UNSEQUENCED
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    position: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    steps: Mapped[str] = mapped_column(Text, default="[]")
+    holds: Mapped[str] = mapped_column(Text, default="")
+    batches: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Webhook(Base):
     """A subscription: events of the listed types are POSTed to `url`, signed with `secret`.
 
@@ -414,6 +447,9 @@ class WebhookEvent(Base):
     type: Mapped[str] = mapped_column(String(32))
     webhook_ids: Mapped[str] = mapped_column(Text)  # space-separated
     subject_ids: Mapped[str] = mapped_column(Text)  # job, batch or hold ids, space-separated
+    # Each subject's event id in the feed (shared.events.feed), in the same order; null on
+    # rows of before the feed, whose events are named from their type and subject.
+    event_ids: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # A sender that took the row sends its events until then; past it (the sender died),
     # another takes it and sends them again.

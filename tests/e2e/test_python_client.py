@@ -161,6 +161,19 @@ def test_statements_and_balances_at_a_moment(atm: Client) -> None:
     assert text.splitlines()[1].split(",")[2:4] == ["withdraw", "5.00"]
 
 
+def test_events_follows_the_feed_and_waits_for_the_next(atm: Client) -> None:
+    number = opened(atm, "5.00")
+    first = atm.deposit(number, "1.00")
+    followed = atm.events(account=number, wait=5, limit=1)
+    event = next(followed)
+    assert (event["type"], event["data"]["job_id"]) == ("job.succeeded", first["job_id"])
+    assert event["data"]["amount"] == Decimal("1.00")
+    later = atm.deposit(number, "2.00")
+    assert next(followed)["data"]["job_id"] == later["job_id"]  # found by the next long-poll
+    page = atm.events_page(after=event["event_id"], account=number)
+    assert [e["data"]["job_id"] for e in page["events"]] == [later["job_id"]]
+
+
 def test_the_async_client_does_the_same(stack: Stack) -> None:
     async def scenario() -> None:
         async with AsyncClient(stack.base_url) as atm:
@@ -176,6 +189,9 @@ def test_the_async_client_does_the_same(stack: Stack) -> None:
             assert [r["new_balance"] for r in results] == [
                 Decimal(n) + Decimal("7.50") for n in range(1, 6)
             ]
+            followed = atm.events(account=number, wait=5)
+            kinds = [(await anext(followed))["type"] for _ in range(8)]
+            assert kinds == ["job.succeeded"] * 2 + ["job.failed"] + ["job.succeeded"] * 5
 
     asyncio.run(scenario())
 

@@ -15,6 +15,7 @@ from shared.config.settings import load_settings
 from shared.events.webhooks import create_webhook
 from shared.store.db import Database
 from tests.conftest import Api
+from tests.e2e.test_events_feed import feed
 from tests.receiver import Receiver
 from tests.stack import RedisServer, Stack, logs, wait_until
 from tests.worker.test_health_check import health
@@ -116,6 +117,8 @@ def test_job_events_arrive_signed_with_the_job_view(
     assert body["type"] == "job.succeeded"
     assert body["data"] == api.get(f"/jobs/{succeeded}").json()["data"]
     assert event.headers["ATM-Event-Id"] == body["event_id"]
+    in_feed = {e["data"]["job_id"]: e["event_id"] for e in feed(api, account=number)[0]}
+    assert in_feed[succeeded] == body["event_id"]  # the feed's id of the same event
     assert event.headers["Content-Type"] == "application/json"
     assert abs(verify(SECRET, event.headers["ATM-Signature"], event.body) - time.time()) < 30
     assert body["created_at"].endswith("Z")
@@ -261,6 +264,12 @@ def test_batch_completed_and_hold_expired(
     assert expired.event["type"] == "hold.expired"
     assert expired.event["data"]["status"] == "expired"
     assert expired.event["data"] == api.get(f"/holds/{hold_id}").json()["data"]
+    in_feed = {e["type"]: e["event_id"] for e in feed(api, account=first)[0]}
+    assert in_feed["hold.expired"] == expired.event["event_id"]
+    completions = feed(api, type="batch.completed")[0]
+    assert [e["event_id"] for e in completions if e["data"]["batch_id"] == batch_id] == [
+        completed.event["event_id"]
+    ]
     # Only the subscribed types: none of the batch's jobs was sent as a job event.
     assert not [r for r in receiver.at("/ok?batches") if r.event["type"].startswith("job.")]
 

@@ -199,6 +199,22 @@ ROUTES = (
     ),
     Route(
         "GET",
+        "/events",
+        "list_events",
+        "Every event after a cursor, in commit order; Prefer: wait=N long-polls",
+        {200: ("a page", answer.Events)},
+        (400, 403, 500),
+        query=ask.EventsQuery,
+        headers=(PREFER,),
+        description="Follow `next_after`: each event is seen once, in the order committed. "
+        "`next_after` is the last event the page examined (shown or filtered out), the given "
+        "`after` when there was none, null when neither. `account` matches a job's account "
+        "and the other account of a transfer (or of its reversal); a batch event belongs to "
+        "no account. A key limited to some accounts sees the events of its accounts and of "
+        "the batches it submitted.",
+    ),
+    Route(
+        "GET",
         "/jobs",
         "list_jobs",
         "Jobs newest first, batch operations included",

@@ -34,6 +34,7 @@ class FreshEvents(NamedTuple):
     webhook_ids: str
     subject_ids: str
     created_at: datetime
+    event_ids: str | None  # the feed's, in the subjects' order (None: a row of before it)
 
 
 @dataclass
@@ -53,8 +54,10 @@ class Round:
         for events in self.fresh:
             created_at = as_utc(events.created_at)
             webhooks = events.webhook_ids.split()
-            for subject in events.subject_ids.split():
-                event = event_id(events.type, subject)
+            subjects = events.subject_ids.split()
+            ids = events.event_ids.split() if events.event_ids else None
+            for position, subject in enumerate(subjects):
+                event = ids[position] if ids else event_id(events.type, subject)
                 due.extend(
                     Due(None, event, webhook, events.type, subject, 0, created_at)
                     for webhook in webhooks
@@ -84,7 +87,9 @@ def claim(session: Session, now: datetime, size: int) -> Round:
     rows, fresh, count = [], [], 0
     for row in session.execute(events, {"now": now}).all():
         rows.append(row.id)
-        fresh.append(FreshEvents(row.type, row.webhook_ids, row.subject_ids, row.created_at))
+        fresh.append(
+            FreshEvents(row.type, row.webhook_ids, row.subject_ids, row.created_at, row.event_ids)
+        )
         count += (row.subject_ids.count(" ") + 1) * (row.webhook_ids.count(" ") + 1)
         if count >= size:
             break
@@ -233,6 +238,7 @@ _FRESH_EVENTS = (
         _events.c.type,
         _events.c.webhook_ids,
         _events.c.subject_ids,
+        _events.c.event_ids,
         _events.c.created_at,
     )
     .where(or_(_events.c.claimed_until.is_(None), _events.c.claimed_until <= bindparam("now")))

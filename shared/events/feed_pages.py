@@ -1,0 +1,273 @@
+"""Reading the events feed: a page of events after a cursor, in commit order
+(shared.events.feed says how rows are written and ordered)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.accepting.batch_operations import (
+    Part,
+    operation_as_job,
+    outcome_status,
+    part_operations,
+)
+from shared.accepting.batch_queue import BatchOperation
+from shared.accepting.batches import progress_of
+from shared.errors import InvalidParameter
+from shared.events.feed import event_id, parse_event_id
+from shared.store.models import (
+    BATCH_COMPLETED,
+    BATCH_PART,
+    HOLD_EXPIRED,
+    JOB_FAILED,
+    JOB_SUCCEEDED,
+    REVERSAL,
+    SUCCEEDED,
+    TRANSFER,
+    Account,
+    Batch,
+    BatchOutcomes,
+    EventLog,
+    Hold,
+    Job,
+)
+from shared.timestamps import iso
+from shared.views import batch_view, hold_view, job_view
+
+# One request looks at no more events than this (each it does not show costs a few µs).
+EXAMINED_PER_PAGE = 20_000
+# Rows read at a time.
+WINDOW = 200
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    type: str | None = None
+    account: str | None = None
+
+
+# Whether the caller may see an event: of its accounts, or of a batch it submitted.
+Visible = Callable[[tuple[str, ...], "str | None"], bool]
+
+
+def everyone(accounts: tuple[str, ...], submitted_by: str | None) -> bool:
+    return True
+
+
+@dataclass
+class _Event:
+    event_id: str
+    type: str
+    accounts: tuple[str, ...]
+    submitted_by: str | None
+    created_at: datetime
+    data: Callable[[], dict[str, object] | None]
+
+
+def read_feed(
+    session: Session,
+    after: str | None,
+    limit: int,
+    wanted: EventFilter,
+    visible: Visible = everyone,
+) -> tuple[list[dict[str, object]], str | None]:
+    """A page of events after `after` (from the oldest kept without it), oldest first, and
+    the cursor to pass next: the last event examined (shown or not), or `after` when there
+    is none; None only when neither."""
+    if wanted.account is not None and session.get(Account, wanted.account) is None:
+        raise InvalidParameter(f"account: no account {wanted.account}")
+    start = None if after is None else _cursor(session, after)
+    page: list[_Event] = []
+    last = after
+    for examined, event in enumerate(_events_after(session, start), start=1):
+        last = event.event_id
+        if (
+            (wanted.type is None or event.type == wanted.type)
+            and (wanted.account is None or wanted.account in event.accounts)
+            and visible(event.accounts, event.submitted_by)
+        ):
+            page.append(event)
+        if len(page) >= limit or examined >= EXAMINED_PER_PAGE:
+            break
+    shown = [
+        {
+            "event_id": event.event_id,
+            "type": event.type,
+            "created_at": iso(event.created_at),
+            "data": event.data(),
+        }
+        for event in page
+    ]
+    return shown, last
+
+
+def _cursor(session: Session, after: str) -> tuple[int, int, int]:
+    """The position, row and index an `after` names; 400 if it names no kept event."""
+    named = parse_event_id(after)
+    if named is None:
+        raise InvalidParameter("after must be an event id from this feed")
+    row_id, index = named
+    found = session.execute(
+        select(_log.c.position, _log.c.steps, _log.c.holds, _log.c.batches).where(
+            _log.c.id == row_id
+        )
+    ).first()
+    if found is None or found.position is None or index >= _count(found):
+        oldest = session.scalar(select(func.min(_log.c.id)))
+        if found is None and (oldest is None or row_id < oldest):
+            raise InvalidParameter(f"after: event {after} is no longer kept")
+        raise InvalidParameter(f"after: no event {after}")
+    return found.position, row_id, index
+
+
+def _count(row: object) -> int:
+    steps = json.loads(row.steps)  # type: ignore[attr-defined]
+    counted = sum(1 if isinstance(step, str) else step[2] for step in steps)
+    return counted + len(row.holds.split()) + len(row.batches.split())  # type: ignore[attr-defined]
+
+
+def _events_after(session: Session, start: tuple[int, int, int] | None) -> Iterator[_Event]:
+    """Every event after `start` (position, row, index), in position order."""
+    position = None if start is None else start[0]
+    while True:
+        query = select(_log).where(_log.c.position.is_not(None)).order_by(_log.c.position)
+        if position is not None:
+            query = query.where(_log.c.position >= position)
+        rows = session.execute(query.limit(WINDOW)).all()
+        for row in rows:
+            skip = start[2] if start is not None and row.id == start[1] else -1
+            for index, event in enumerate(_row_events(session, row)):
+                if index > skip:
+                    yield event
+        if len(rows) < WINDOW:
+            return
+        position = rows[-1].position + 1
+
+
+def _row_events(session: Session, row: object) -> Iterator[_Event]:
+    """A log row's events, in order, their data read as they are needed."""
+    row_id, created_at = row.id, row.created_at  # type: ignore[attr-defined]
+    steps = json.loads(row.steps)  # type: ignore[attr-defined]
+    singles = [step for step in steps if isinstance(step, str)]
+    jobs = {}
+    if singles:
+        jobs = {
+            job.job_id: job for job in session.scalars(select(Job).where(Job.job_id.in_(singles)))
+        }
+    index = 0
+    for step in steps:
+        if isinstance(step, str):
+            job = jobs.get(step)
+            if job is not None:
+                yield _job_event(event_id(row_id, index), job, created_at)
+            index += 1
+        else:
+            yield from _run_events(session, row_id, index, step, created_at)
+            index += step[2]
+    for hold_id in row.holds.split():  # type: ignore[attr-defined]
+        hold = session.scalar(select(Hold).where(Hold.hold_id == hold_id))
+        if hold is not None:
+            yield _Event(
+                event_id(row_id, index),
+                HOLD_EXPIRED,
+                (hold.account_number,),
+                _submitter_of_hold(session, hold),
+                created_at,
+                lambda hold=hold: hold_view(hold),
+            )
+        index += 1
+    for batch_id in row.batches.split():  # type: ignore[attr-defined]
+        batch = session.get(Batch, batch_id)
+        if batch is not None:
+            yield _Event(
+                event_id(row_id, index),
+                BATCH_COMPLETED,
+                (),
+                batch.submitted_by,
+                created_at,
+                lambda batch=batch: batch_view(progress_of(session, batch)),
+            )
+        index += 1
+
+
+def _job_event(identifier: str, job: Job, created_at: datetime) -> _Event:
+    kind = JOB_SUCCEEDED if job.status == SUCCEEDED else JOB_FAILED
+    return _Event(
+        identifier,
+        kind,
+        _accounts_of(job.type, job.account_number, job.to_account),
+        job.submitted_by,
+        created_at,
+        lambda: _as_then(job_view(job)),
+    )
+
+
+def _run_events(
+    session: Session, row_id: int, first_event: int, step: list, created_at: datetime
+) -> Iterator[_Event]:
+    """The events of a run of batch operations: one per operation, from its outcome row."""
+    part_row, first_index, count = step
+    found = session.execute(
+        select(Job.batch_id, Job.job_id, Job.created_at, Job.request_id, Job.submitted_by)
+        .add_columns(Job.partition)
+        .where(Job.id == part_row, Job.type == BATCH_PART)
+    ).first()
+    outcome_row = session.execute(
+        select(BatchOutcomes.applied_by, BatchOutcomes.completed_at, BatchOutcomes.outcomes).where(
+            BatchOutcomes.part_id == part_row, BatchOutcomes.first_index == first_index
+        )
+    ).first()
+    if found is None or outcome_row is None:
+        return
+    batch_id = found[0]
+    part = Part(part_row, found[1], found[2], found[3], found[4], found[5])
+    operations = {fields[0]: fields for fields in part_operations(session, part)}
+    applied_by, completed_at, encoded = outcome_row
+    for offset, outcome in enumerate(json.loads(encoded)[:count]):
+        fields = operations.get(outcome[0])
+        if fields is None:
+            continue
+        operation = BatchOperation(*fields)
+        status = outcome_status(outcome)
+        yield _Event(
+            event_id(row_id, first_event + offset),
+            JOB_SUCCEEDED if status == SUCCEEDED else JOB_FAILED,
+            _accounts_of(operation.type, operation.account_number, operation.to_account),
+            part.submitted_by,
+            created_at,
+            lambda operation=operation, outcome=outcome: _as_then(
+                job_view(
+                    operation_as_job(
+                        batch_id,
+                        part,
+                        operation,
+                        {operation.index: (applied_by, completed_at, outcome)},
+                    )
+                )
+            ),
+        )
+
+
+def _submitter_of_hold(session: Session, hold: Hold) -> str | None:
+    return session.scalar(select(Job.submitted_by).where(Job.job_id == hold.job_id))
+
+
+def _as_then(view: dict[str, object]) -> dict[str, object]:
+    """A job's view as its applying transaction left it: without a later reversal's mark."""
+    view.pop("reversed_by", None)
+    return view
+
+
+def _accounts_of(kind: str, account_number: str, to_account: str | None) -> tuple[str, ...]:
+    if to_account is not None and kind in (TRANSFER, REVERSAL):
+        return (account_number, to_account)
+    return (account_number,)
+
+
+_log = EventLog.__table__
