@@ -131,6 +131,14 @@ class Api:
         assert response.status_code == 200, response.text
         return response.json()["data"]
 
+    def limited_client(self, name: str, accounts: list[str]) -> Api:
+        """A client with a new key (read and operate) limited to `accounts`: this one's
+        key must be an admin's."""
+        body = {"name": name, "scopes": ["read", "operate"], "accounts": accounts}
+        created = self.post("/api-keys", json=body)
+        assert created.status_code == 201, created.text
+        return Api(self.base_url, created.json()["data"]["secret"])
+
     def history(self, number: str) -> list[dict]:
         response = self.get(f"/accounts/{number}/transactions", params={"limit": 500})
         assert response.status_code == 200, response.text

@@ -115,10 +115,7 @@ def test_a_key_limited_to_accounts_sees_its_accounts_and_batches_events(
 ) -> None:
     admin = Api(keyed_stack.base_url, ADMIN_SECRET)
     number, elsewhere = admin.open_account("50.00"), admin.open_account("50.00")
-    body = {"name": "reader", "scopes": ["read", "operate"], "accounts": [number]}
-    created = admin.post("/api-keys", json=body)
-    assert created.status_code == 201, created.text
-    teller = Api(keyed_stack.base_url, created.json()["data"]["secret"])
+    teller = admin.limited_client("reader", [number])
     operation = {"account_number": number, "type": "deposit", "amount": "1.00"}
     mine = teller.post("/batches", json={"operations": [operation]}).json()["data"]["batch_id"]
     theirs = admin.post("/batches", json={"operations": [operation]}).json()["data"]["batch_id"]

@@ -92,13 +92,7 @@ def test_a_key_that_is_not_admin_lists_only_its_own_batches_and_no_accounts(
 ) -> None:
     admin = Api(keyed_stack.base_url, ADMIN_SECRET)
     number = admin.open_account("50.00")
-    secrets_by_name = {}
-    for name in ("first", "second"):
-        body = {"name": name, "scopes": ["read", "operate"], "accounts": [number]}
-        created = admin.post("/api-keys", json=body)
-        assert created.status_code == 201, created.text
-        secrets_by_name[name] = created.json()["data"]["secret"]
-    first, second = (Api(keyed_stack.base_url, secrets_by_name[n]) for n in ("first", "second"))
+    first, second = (admin.limited_client(name, [number]) for name in ("first", "second"))
     operation = {"account_number": number, "type": "deposit", "amount": "1.00"}
     mine = first.post("/batches", json={"operations": [operation]}).json()["data"]["batch_id"]
     theirs = second.post("/batches", json={"operations": [operation]}).json()["data"]["batch_id"]
@@ -160,10 +154,7 @@ def test_a_key_limited_to_accounts_lists_its_accounts_jobs_or_its_own(
 ) -> None:
     admin = Api(keyed_stack.base_url, ADMIN_SECRET)
     number, elsewhere = admin.open_account("50.00"), admin.open_account("50.00")
-    body = {"name": "teller", "scopes": ["read", "operate"], "accounts": [number]}
-    created = admin.post("/api-keys", json=body)
-    assert created.status_code == 201, created.text
-    teller = Api(keyed_stack.base_url, created.json()["data"]["secret"])
+    teller = admin.limited_client("teller", [number])
     by_admin = admin.post(f"/accounts/{number}/deposit", json={"amount": "1.00"})
     by_teller = teller.post(f"/accounts/{number}/deposit", json={"amount": "2.00"})
     theirs = admin.post(f"/accounts/{elsewhere}/deposit", json={"amount": "3.00"})
