@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from shared.ledger.chunk import Outcome, PartRun
@@ -47,6 +47,7 @@ WINDOW = 200
 # The 12 bits after an event id's version nibble: they tell an event id from a job's.
 _MARK = 0xE7E
 _SEQUENCER_LOCK = 0x41544D4556  # "ATMEV": the advisory lock of `sequence`
+SEQUENCED_AT_ONCE = 10_000  # rows one call of `sequence` numbers at most
 
 
 def event_id(row_id: int, index: int) -> str:
@@ -105,18 +106,31 @@ def record_feed(
 
 
 def sequence(session: Session) -> None:
-    """Give positions to the committed rows that have none (PostgreSQL; on SQLite every row
-    has its position from the start). In the caller's write transaction."""
+    """Give positions to committed rows that have none, up to SEQUENCED_AT_ONCE of them,
+    oldest first (PostgreSQL; on SQLite every row has its position from the start). In the
+    caller's write transaction. When another reader is numbering, this one leaves it to
+    them: what it would number gets a position from them or from a later call, after
+    every position given before, which is all a reader relies on."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEQUENCER_LOCK})
-    session.execute(_SEQUENCE)
+    if session.scalar(_TRY_LOCK, {"key": _SEQUENCER_LOCK}):
+        session.execute(_SEQUENCE, {"most": SEQUENCED_AT_ONCE})
 
 
 def purge_events(session: Session, before: datetime, rows: int = 1000) -> int:
-    """Delete up to `rows` of the oldest log rows written before `before`; how many."""
+    """Delete up to `rows` of the oldest log rows written before `before`; how many. The
+    newest row is always kept: on SQLite a new row's id is the highest one plus one, and an
+    emptied log would give ids (and so event ids, which webhook receivers de-duplicate on)
+    a second time."""
+    first = session.scalar(select(_log.c.created_at).order_by(_log.c.id).limit(1))
+    if first is None or as_utc(first) >= before:  # the usual case: nothing to remove yet
+        return 0
+    newest = session.scalar(select(func.max(_log.c.id)))
     oldest = session.execute(
-        select(_log.c.id, _log.c.created_at).order_by(_log.c.id).limit(rows)
+        select(_log.c.id, _log.c.created_at)
+        .where(_log.c.id < newest)
+        .order_by(_log.c.id)
+        .limit(rows)
     ).all()
     ids = [row_id for row_id, created_at in oldest if as_utc(created_at) < before]
     if ids:
@@ -136,10 +150,11 @@ _INSERT = Prepared(
     )
 )
 # The committed rows without a position, numbered in id order after the highest given.
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _SEQUENCE = text(
     "UPDATE event_log AS e SET position = n.position FROM ("
     " SELECT id, (SELECT COALESCE(MAX(position), 0) FROM event_log)"
     " + row_number() OVER (ORDER BY id) AS position"
-    " FROM event_log WHERE position IS NULL) AS n"
+    " FROM (SELECT id FROM event_log WHERE position IS NULL ORDER BY id LIMIT :most) AS u) AS n"
     " WHERE e.id = n.id"
 )

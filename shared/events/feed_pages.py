@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -140,58 +141,76 @@ def _events_after(session: Session, start: tuple[int, int, int] | None) -> Itera
         if position is not None:
             query = query.where(_log.c.position >= position)
         rows = session.execute(query.limit(WINDOW)).all()
+        subjects = _Subjects.of(session, rows)
         for row in rows:
             skip = start[2] if start is not None and row.id == start[1] else -1
-            for index, event in enumerate(_row_events(session, row)):
-                if index > skip:
+            for index, event in _row_events(session, row, subjects):
+                if index > skip:  # the event's own place, even past one whose subject is gone
                     yield event
         if len(rows) < WINDOW:
             return
         position = rows[-1].position + 1
 
 
-def _row_events(session: Session, row: object) -> Iterator[_Event]:
-    """A log row's events, in order, their data read as they are needed."""
-    row_id, created_at = row.id, row.created_at  # type: ignore[attr-defined]
-    steps = json.loads(row.steps)  # type: ignore[attr-defined]
-    singles = [step for step in steps if isinstance(step, str)]
-    jobs = {}
-    if singles:
-        jobs = {
-            job.job_id: job for job in session.scalars(select(Job).where(Job.job_id.in_(singles)))
-        }
+@dataclass
+class _Subjects:
+    """The single jobs and holds a window of log rows names, each read once for all."""
+
+    jobs: dict[str, Job]
+    holds: dict[str, Hold]
+
+    @classmethod
+    def of(cls, session: Session, rows: Sequence[Any]) -> _Subjects:
+        singles = [s for row in rows for s in json.loads(row.steps) if isinstance(s, str)]
+        holds = [hold for row in rows for hold in row.holds.split()]
+        jobs = session.scalars(select(Job).where(Job.job_id.in_(singles))) if singles else []
+        found = session.scalars(select(Hold).where(Hold.hold_id.in_(holds))) if holds else []
+        return cls({job.job_id: job for job in jobs}, {hold.hold_id: hold for hold in found})
+
+
+def _row_events(session: Session, row: Any, subjects: _Subjects) -> Iterator[tuple[int, _Event]]:
+    """A log row's events with their places in it, in order (numbered as
+    shared.events.outbox numbers them for webhooks), their data read as needed."""
+    row_id, created_at = row.id, row.created_at
     index = 0
-    for step in steps:
+    for step in json.loads(row.steps):
         if isinstance(step, str):
-            job = jobs.get(step)
+            job = subjects.jobs.get(step)
             if job is not None:
-                yield _job_event(event_id(row_id, index), job, created_at)
+                yield index, _job_event(event_id(row_id, index), job, created_at)
             index += 1
         else:
-            yield from _run_events(session, row_id, index, step, created_at)
+            for offset, event in _run_events(session, row_id, index, step, created_at):
+                yield index + offset, event
             index += step[2]
-    for hold_id in row.holds.split():  # type: ignore[attr-defined]
-        hold = session.scalar(select(Hold).where(Hold.hold_id == hold_id))
+    for hold_id in row.holds.split():
+        hold = subjects.holds.get(hold_id)
         if hold is not None:
-            yield _Event(
-                event_id(row_id, index),
-                HOLD_EXPIRED,
-                (hold.account_number,),
-                _submitter_of_hold(session, hold),
-                created_at,
-                lambda hold=hold: hold_view(hold),
+            yield (
+                index,
+                _Event(
+                    event_id(row_id, index),
+                    HOLD_EXPIRED,
+                    (hold.account_number,),
+                    None,  # a hold's event belongs to its account
+                    created_at,
+                    lambda hold=hold: hold_view(hold),
+                ),
             )
         index += 1
-    for batch_id in row.batches.split():  # type: ignore[attr-defined]
+    for batch_id in row.batches.split():
         batch = session.get(Batch, batch_id)
         if batch is not None:
-            yield _Event(
-                event_id(row_id, index),
-                BATCH_COMPLETED,
-                (),
-                batch.submitted_by,
-                created_at,
-                lambda batch=batch: batch_view(progress_of(session, batch)),
+            yield (
+                index,
+                _Event(
+                    event_id(row_id, index),
+                    BATCH_COMPLETED,
+                    (),
+                    batch.submitted_by,
+                    created_at,
+                    lambda batch=batch: batch_view(progress_of(session, batch)),
+                ),
             )
         index += 1
 
@@ -210,8 +229,9 @@ def _job_event(identifier: str, job: Job, created_at: datetime) -> _Event:
 
 def _run_events(
     session: Session, row_id: int, first_event: int, step: list, created_at: datetime
-) -> Iterator[_Event]:
-    """The events of a run of batch operations: one per operation, from its outcome row."""
+) -> Iterator[tuple[int, _Event]]:
+    """The events of a run of batch operations, one per operation from its outcome row,
+    with their places in the run."""
     part_row, first_index, count = step
     found = session.execute(
         select(Job.batch_id, Job.job_id, Job.created_at, Job.request_id, Job.submitted_by)
@@ -235,27 +255,26 @@ def _run_events(
             continue
         operation = BatchOperation(*fields)
         status = outcome_status(outcome)
-        yield _Event(
-            event_id(row_id, first_event + offset),
-            JOB_SUCCEEDED if status == SUCCEEDED else JOB_FAILED,
-            _accounts_of(operation.type, operation.account_number, operation.to_account),
-            part.submitted_by,
-            created_at,
-            lambda operation=operation, outcome=outcome: _as_then(
-                job_view(
-                    operation_as_job(
-                        batch_id,
-                        part,
-                        operation,
-                        {operation.index: (applied_by, completed_at, outcome)},
+        yield (
+            offset,
+            _Event(
+                event_id(row_id, first_event + offset),
+                JOB_SUCCEEDED if status == SUCCEEDED else JOB_FAILED,
+                _accounts_of(operation.type, operation.account_number, operation.to_account),
+                part.submitted_by,
+                created_at,
+                lambda operation=operation, outcome=outcome: _as_then(
+                    job_view(
+                        operation_as_job(
+                            batch_id,
+                            part,
+                            operation,
+                            {operation.index: (applied_by, completed_at, outcome)},
+                        )
                     )
-                )
+                ),
             ),
         )
-
-
-def _submitter_of_hold(session: Session, hold: Hold) -> str | None:
-    return session.scalar(select(Job.submitted_by).where(Job.job_id == hold.job_id))
 
 
 def _as_then(view: dict[str, object]) -> dict[str, object]:

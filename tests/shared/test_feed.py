@@ -3,11 +3,12 @@ the page size; a transaction that commits late is not skipped; cursors."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 
 from shared.accepting.batch_queue import BatchOperation, new_batch_id, operation_job_id
 from shared.accepting.batches import record_batch
@@ -20,7 +21,7 @@ from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
 from shared.partitioning import partition_of
 from shared.store.db import Database
-from shared.store.models import Hold, Job, utcnow
+from shared.store.models import EventLog, Hold, Job, utcnow
 from shared.views import job_view
 
 PARTITIONS = 4
@@ -184,9 +185,50 @@ def test_cursors_that_name_no_kept_event_are_refused(database: Database) -> None
             with pytest.raises(InvalidParameter):
                 read_feed(session, bad, 10, EventFilter())
     assert parse_event_id(after) is not None
+    with database.read.begin() as session:
+        everything, _ = read_feed(session, None, 1000, EventFilter())
     with database.writing() as session:
+        assert purge_events(session, utcnow() - timedelta(days=1)) == 0  # none that old
+        assert purge_events(session, utcnow() + timedelta(days=1), rows=2) == 2
         assert purge_events(session, utcnow() + timedelta(days=1)) > 0
     with database.read.begin() as session, pytest.raises(InvalidParameter, match="no longer"):
         read_feed(session, after, 10, EventFilter())
+    with database.read.begin() as session:  # the newest transaction's events are kept
+        kept, _ = read_feed(session, None, 1000, EventFilter())
+    newest = max(parse_event_id(e["event_id"])[0] for e in everything)  # type: ignore[index]
+    assert kept and {parse_event_id(e["event_id"])[0] for e in kept} == {newest}  # type: ignore[index]
+    with database.writing() as session:  # and the next row's id is not one given before
+        record_operation(session, Operation(new_id(), "71", "deposit", 1), PARTITIONS)
+    _apply_all(database)
+    with database.writing() as session:
+        sequence(session)
     with database.read.begin() as session:
-        assert read_feed(session, None, 10, EventFilter()) == ([], None)
+        later, _ = read_feed(session, kept[-1]["event_id"], 10, EventFilter())
+    assert [parse_event_id(e["event_id"])[0] for e in later] == [newest + 1]  # type: ignore[index]
+
+
+def test_a_cursor_counts_places_in_its_row_even_past_an_event_whose_subject_is_gone(
+    database: Database,
+) -> None:
+    """Events are numbered by their place in the row: one whose job cannot be read is not
+    shown, and the events after it keep their places (and ids)."""
+    with database.writing() as session:
+        open_account(session, "74", 0)
+        operations = [Operation(new_id(), "74", "deposit", 1) for _ in range(2)]
+        for operation in operations:
+            record_operation(session, operation, PARTITIONS)
+    _apply_all(database)
+    steps = json.dumps([new_id(), operations[0].job_id, operations[1].job_id])  # one unknown
+    with database.writing() as session:
+        session.execute(
+            insert(EventLog).values(steps=steps, holds="", batches="", created_at=utcnow())
+        )
+        row_id = session.scalar(select(func.max(EventLog.id)))
+        if database.engine.dialect.name == "sqlite":
+            session.execute(update(EventLog).where(EventLog.id == row_id).values(position=row_id))
+    with database.writing() as session:
+        sequence(session)
+    with database.read.begin() as session:
+        page, _ = read_feed(session, event_id(row_id, 1), 10, EventFilter())
+    assert [e["data"]["job_id"] for e in page] == [operations[1].job_id]
+    assert page[0]["event_id"] == event_id(row_id, 2)

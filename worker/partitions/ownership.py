@@ -20,7 +20,8 @@ from worker.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 PURGE_INTERVAL_SECONDS = 600
-EVENT_ROWS_A_PURGE = 1000  # purge_events' default
+EVENT_ROWS_A_PURGE = 1000
+EVENT_ROWS_A_TICK = 20_000
 
 
 class PartitionOwnershipStep(bootsteps.StartStopStep):
@@ -55,9 +56,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             log.warning("could not release partition leases; they expire on their own")
 
     def purge_expired_keys(self, runtime) -> None:  # type: ignore[no-untyped-def]
-        """Now and then, the owner of partition 0 deletes idempotency keys past retention,
-        and events past theirs: a thousand log rows a transaction, each short, so appliers
-        wait for none of them long."""
+        """Now and then, the owner of partition 0 deletes idempotency keys past retention."""
         if 0 not in runtime.leases.held or time.monotonic() < self.next_purge:
             return
         self.next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
@@ -65,11 +64,19 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             purged = purge_expired(session)
         if purged:
             log.info("purged %d expired idempotency keys", purged)
+
+    def purge_old_events(self, runtime) -> None:  # type: ignore[no-untyped-def]
+        """At each tick, the owner of partition 0 removes events past retention: at most
+        EVENT_ROWS_A_TICK log rows, EVENT_ROWS_A_PURGE a transaction, so neither the
+        appliers nor this loop's lease renewals wait long; more than apply transactions
+        commit in a tick's time on this kind of machine, so it keeps up."""
+        if 0 not in runtime.leases.held:
+            return
         before = utcnow() - timedelta(days=runtime.settings.events_retention_days)
         removed = 0
-        while True:
+        while removed < EVENT_ROWS_A_TICK:
             with runtime.database.writing() as session:
-                count = purge_events(session, before)
+                count = purge_events(session, before, EVENT_ROWS_A_PURGE)
             removed += count
             if count < EVENT_ROWS_A_PURGE:
                 break
@@ -108,6 +115,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             # queued, whether or not a wake-up message for it survived.
             drain(runtime)
             self.purge_expired_keys(runtime)
+            self.purge_old_events(runtime)
         except (RedisError, SQLAlchemyError) as exc:
             # Retried on the next tick; a lease that cannot be renewed simply expires.
             log.warning("partition ownership tick failed: %s", exc)
