@@ -119,3 +119,74 @@ def test_every_service_has_a_healthcheck_and_the_app_waits_for_redis() -> None:
     ]
     for name in ("web", "worker", "sender"):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+SCALE = yaml.safe_load((PROJECT_ROOT / "docker-compose.scale.yml").read_text())
+HAPROXY = (PROJECT_ROOT / "deploy" / "haproxy.cfg").read_text()
+
+
+def _substituted(value: str, **given: str) -> str:
+    """A compose value with `${NAME:?message}` replaced as compose would, given NAME."""
+    return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: given[m.group(1)], value)
+
+
+def test_the_scale_file_runs_postgresql_sentinels_and_several_of_each_process() -> None:
+    services = SCALE["services"]
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "redis-replica",
+        "sentinel",
+        "lb",
+        "web",
+        "worker",
+        "sender",
+    }
+    assert services["web"]["deploy"]["replicas"] >= 2
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    assert services["sentinel"]["deploy"]["replicas"] == 3
+    # The same sentinels as the sentinel profile of docker-compose.yml.
+    assert services["sentinel"]["entrypoint"] == COMPOSE["services"]["sentinel"]["entrypoint"]
+    assert services["redis-replica"]["command"] == COMPOSE["services"]["redis-replica"]["command"]
+    # Only the load balancer is published; the web replicas are reached through it.
+    assert services["lb"]["ports"] == ["5000:5000"]
+    assert "ports" not in services["web"]
+    assert "./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in services["lb"]["volumes"]
+    for name in ("web", "worker", "sender"):
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert services[name]["command"] == COMPOSE["services"][name]["command"]
+        assert services[name]["healthcheck"] == COMPOSE["services"][name]["healthcheck"]
+
+
+def test_the_scale_files_settings_name_postgresql_and_the_sentinels() -> None:
+    web_env = SCALE["services"]["web"]["environment"]
+    worker_env = SCALE["services"]["worker"]["environment"]
+    for key, value in worker_env.items():
+        assert web_env[key] == value
+    password = "p" * 20
+    settings = load_settings(
+        {key: _substituted(value, POSTGRES_PASSWORD=password) for key, value in worker_env.items()}
+    )
+    assert settings.database_url == f"postgresql+psycopg://atm:{password}@postgres:5432/atm"
+    assert settings.redis_url == "redis+sentinel://sentinel:26379/atm/0"
+    postgres = SCALE["services"]["postgres"]["environment"]
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("atm", "atm")
+    assert postgres["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    secret = "s" * 40
+    given = {"POSTGRES_PASSWORD": password, "ATM_BOOTSTRAP_ADMIN_KEY": secret}
+    web_settings = load_settings({key: _substituted(v, **given) for key, v in web_env.items()})
+    assert web_settings.bootstrap_admin_key == secret
+    assert web_settings.auth_required and web_settings.port == 5000
+
+
+def test_haproxy_balances_over_the_web_replicas_and_outwaits_a_long_poll() -> None:
+    lines = [line.split("#")[0].strip() for line in HAPROXY.splitlines()]
+    template = next(line for line in lines if line.startswith("server-template"))
+    port = SCALE["services"]["web"]["environment"]["PORT"]
+    assert f"web:{port}" in template.split() and "resolvers docker" in template
+    assert "option httpchk GET /health" in lines
+    assert "bind :5000" in lines
+    server_timeout = next(line for line in lines if line.startswith("timeout server"))
+    seconds = int(server_timeout.split()[-1].rstrip("s"))
+    settings = load_settings({})
+    assert seconds > max(settings.max_wait_seconds, settings.sync_wait_seconds)
