@@ -13,10 +13,11 @@ from web.http.auth import caller, require_account
 from web.http.parsing import checked_query, long_poll_seconds, parse_prefer
 from web.http.responses import success
 from web.serving.services import current_services
+from web.serving.waiting import FEED_NOTICES, NotWaiting
 
 events = Blueprint("events", __name__)
-# How often a long-poll looks again for new events.
-POLL_SECONDS = 0.1
+# How long a long-poll waits for a notice before it looks at the feed again.
+LOOK_AGAIN_SECONDS = 1.0
 
 
 @events.get("/events")
@@ -39,17 +40,27 @@ def list_events() -> Response:
 
     wanted = EventFilter(query.type, query.account)
     seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
-    deadline = time.monotonic() + seconds
-    after = query.after
     postgresql = services.database.engine.dialect.name == "postgresql"
-    while True:
+    limited = [visible] if visible else []
+
+    def look(after: str | None) -> tuple[list[dict[str, object]], str | None]:
         if postgresql:  # commits since the last look get their places in the feed
             services.writing(sequence)
-        page, following = services.reading(
-            read_feed, after, query.limit, wanted, *([visible] if visible else [])
-        )
-        if page or time.monotonic() + POLL_SECONDS > deadline:
-            break
-        after = following  # past what it examined and did not show
-        time.sleep(POLL_SECONDS)  # a greenlet's sleep in the server
+        return services.reading(read_feed, after, query.limit, wanted, *limited)
+
+    if not seconds:
+        page, following = look(query.after)
+        return success({"events": page, "next_after": following}, headers=headers)
+    deadline = time.monotonic() + seconds
+    # Registered before the first look, so a commit between a look and the wait still wakes it.
+    with services.listener.expect(FEED_NOTICES) as waiter:
+        page, following = look(query.after)
+        while not page and not isinstance(waiter, NotWaiting):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # Woken by any apply's notice; without one (a hold's expiry publishes none), it
+            # looks again after LOOK_AGAIN_SECONDS.
+            waiter.wait(min(remaining, LOOK_AGAIN_SECONDS))
+            page, following = look(following)
     return success({"events": page, "next_after": following}, headers=headers)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _EMPTY_NOTICE = json.dumps({"jobs": [], "batches": {}})
+# The key of requests waiting for anything new in the events feed: woken by every notice.
+FEED_NOTICES = "*feed*"
 
 
 class Waiter:
@@ -139,6 +141,9 @@ class CompletionListener:
         with self.lock:
             if not self.waiters:
                 return
+            if notice["jobs"] or notice["batches"]:  # a transaction committed events
+                for waiter in self.waiters.get(FEED_NOTICES, ()):
+                    waiter.event.set()
             for message in notice["jobs"]:
                 for waiter in self.waiters.get(str(message["job_id"]), ()):
                     waiter.outcome = Outcome.from_message(message)
