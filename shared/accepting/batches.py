@@ -18,7 +18,7 @@ from shared.accepting.batch_queue import (
     part_job_id,
 )
 from shared.accepting.references import parse_metadata, parse_reference
-from shared.errors import BatchNotFound, DomainError, InvalidParameter
+from shared.errors import BatchNotFound, DomainError, InvalidBatch, InvalidParameter
 from shared.ledger.accounts import validate_account_number
 from shared.ledger.money import parse_amount
 from shared.partitioning import partition_of
@@ -67,10 +67,24 @@ def checked_operations(body: object, limits: Limits) -> list[BatchOperation]:
     Pydantic's machinery around each of 10,000 items (the model, a call per field through
     its validators) cost several times the checks themselves.
     """
+    if type(body) is dict and body.get("atomic", False) is not False:
+        _refuse_atomic(body["atomic"])
     operations = _directly_checked(body, limits)
     if operations is None:
         operations = batch_operations(validated(BatchBody, body, limits).operations)
     return operations
+
+
+def _refuse_atomic(value: object) -> None:
+    """All-or-nothing batches (`"atomic": true`) are not applied by this release: one is
+    refused rather than applied operation by operation, which would move part of its money
+    when one of its operations fails."""
+    if value is True:
+        raise InvalidBatch(
+            "atomic batches are not available in this release: send the operations "
+            'without "atomic", each applied on its own, or as separate requests'
+        )
+    raise InvalidBatch("atomic must be true or false")
 
 
 def _directly_checked(body: object, limits: Limits) -> list[BatchOperation] | None:

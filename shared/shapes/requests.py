@@ -160,6 +160,12 @@ class BatchBody(Shape):
         list[BatchItem],
         Counted("invalid_batch", lambda limits: limits.max_batch, "batch"),
     ]
+    # All-or-nothing batches are not applied by this release: `true` is refused (400
+    # invalid_batch) before anything is recorded (shared.accepting.batches).
+    atomic: Annotated[
+        bool,
+        Field(description="false only: all-or-nothing batches are not available yet"),
+    ] = False
 
 
 class NewApiKeyBody(Shape):
