@@ -14,7 +14,9 @@ master, a replica and three sentinels, and halfway the master is killed with SIG
 replica promoted) instead of restarted empty. Synchronous, asynchronous and batch clients
 run throughout. At the end it waits for the backlog to drain and reports what was
 accepted, what was applied, duplicates, losses, the audit, and the synchronous requests'
-p50 and p99 overall and for those sent within 5 s after a worker joined, left or died.
+p50 and p99 overall and for those sent within 5 s after a worker joined, left or died;
+and it follows the events feed from its start, checking that every accepted operation's
+event is there once.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import applied_operations, statuses_by_batch
+from shared.accepting.batch_queue import operation_id_prefix
 from shared.config.settings import load_settings
+from shared.events.feed import sequence
+from shared.events.feed_pages import EventFilter, read_feed
 from shared.ledger.audit import run_audit
 from shared.store.db import Database
 from tests.stack import RedisServer, SentinelGroup, Stack, wait_until
@@ -313,6 +318,8 @@ def report(stack: Stack, ledger: Ledger, chaos: Chaos, load_seconds: float) -> N
         audit = run_audit(session, stale_after_seconds=3600)
         batch_final = applied_batch_operations(session)
     lost_batch_ops = sum(total - batch_final.get(b, 0) for b, total in ledger.batches.items())
+    feed = read_whole_feed(database)
+    database.close()
     for event in chaos.events:
         print(event)
     print(f"load: {load_seconds:.0f} s, then {drain_seconds:.1f} s to drain")
@@ -325,6 +332,7 @@ def report(stack: Stack, ledger: Ledger, chaos: Chaos, load_seconds: float) -> N
     print(f"duplicates: {duplicates}")
     print(f"lost: {lost_jobs + lost_batch_ops}")
     print(f"audit: {'clean' if audit.clean else audit.findings}")
+    print(feed_line(feed, ledger))
     answers = Counter(status for _, _, status in ledger.latencies)
     shown = ", ".join(f"{count} {status}" for status, count in sorted(answers.items()))
     print(f"synchronous requests answered ({shown}): {latency_line(ledger.latencies)}")
@@ -341,6 +349,37 @@ def report(stack: Stack, ledger: Ledger, chaos: Chaos, load_seconds: float) -> N
         f"  in flight within {CHANGE_WINDOW_SECONDS:.0f} s after a change of owner: "
         f"{latency_line(near)}"
     )
+
+
+def read_whole_feed(database: Database) -> list[dict]:
+    """Every event of the feed, followed from the start in pages of 1,000 as a reader
+    would (numbering what has committed before each page, on PostgreSQL)."""
+    events: list[dict] = []
+    after = None
+    while True:
+        with database.writing() as session:
+            sequence(session)
+        with database.read.begin() as session:
+            page, following = read_feed(session, after, 1000, EventFilter())
+        events.extend(page)
+        if not page:
+            return events
+        after = following
+
+
+def feed_line(events: list[dict], ledger: Ledger) -> str:
+    """Whether the feed holds each accepted operation's event once (its job events are
+    also those of requests refused at apply, which the ledger of 2xx answers leaves out)."""
+    ids = [event["event_id"] for event in events]
+    jobs = Counter(e["data"]["job_id"] for e in events if e["type"].startswith("job."))
+    # A batch operation's job id is its batch's id with the index in its last 4 digits.
+    per_batch = Counter(job_id[:32] for job_id in jobs if job_id[14] == "8")
+    missing = len(ledger.jobs - set(jobs)) + sum(
+        max(0, total - per_batch.get(operation_id_prefix(batch_id), 0))
+        for batch_id, total in ledger.batches.items()
+    )
+    doubled = (len(ids) - len(set(ids))) + sum(1 for count in jobs.values() if count > 1)
+    return f"feed: {len(events)} events read, missing {missing}, doubled {doubled}"
 
 
 def latency_line(answered: list[tuple[float, float, int]]) -> str:
