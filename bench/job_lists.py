@@ -1,4 +1,4 @@
-"""GET /jobs's walk on a long history of jobs, in one process.
+"""GET /jobs's walk and the events feed's pages on a long history of jobs, in one process.
 
     .venv/bin/python bench/job_lists.py [--operations 200000] [--singles 20000]
         [--probes 50] [--database-url postgresql+psycopg://…]    # default: a fresh SQLite file
@@ -8,8 +8,10 @@ accounts) and `--singles` single withdrawals and deposits among them, then times
 `list_jobs`, each in its own read transaction as the API runs them: the newest 50 jobs,
 the next page from a cursor deep in the history, 50 failed jobs, and one account's jobs
 (whose filter matches about one job in 5,000: such a page examines its bound of jobs and
-comes back short). Prints a RESULT line per page kind (p50, p99, jobs on the page). A
-PostgreSQL URL names a database to fill: it must be empty.
+comes back short); then pages of 100 of the events feed of the same history: from its
+start, from halfway, and one account's from halfway. Prints a RESULT line per page kind
+(p50, p99, jobs or events on the page). A PostgreSQL URL names a database to fill: it
+must be empty.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def run(arguments: argparse.Namespace) -> None:
     from shared.accepting.job_list import JobFilter, list_jobs
     from shared.accepting.operations import Operation, new_id, record_operations
     from shared.config.settings import get_settings
+    from shared.events.feed import sequence
+    from shared.events.feed_pages import EventFilter, read_feed
     from shared.ledger.applying import apply_pending
     from shared.store.db import Database, init_database
     from shared.store.models import Account
@@ -116,6 +120,30 @@ def run(arguments: argparse.Namespace) -> None:
         print(
             f"RESULT page={name} p50_ms={statistics.median(times) * 1000:.1f} "
             f"p99_ms={percentile(times, 0.99) * 1000:.1f} jobs={statistics.median(sizes):.0f}"
+        )
+    # The events feed of the same history: pages of 100 as a reader follows it.
+    with database.writing() as session:
+        sequence(session)
+    with database.read.begin() as session:
+        halfway = None
+        for _ in range(filled // 2 // 1000):
+            halfway = read_feed(session, halfway, 1000, EventFilter())[1]
+    feeds = {
+        "feed_start": (None, EventFilter()),
+        "feed_halfway": (halfway, EventFilter()),
+        "feed_one_account": (halfway, EventFilter(account=numbers[7])),
+    }
+    for name, (after, wanted) in feeds.items():
+        times, sizes = [], []
+        for _ in range(arguments.probes):
+            began = time.perf_counter()
+            with database.read.begin() as session:
+                events, _ = read_feed(session, after, 100, wanted)
+            times.append(time.perf_counter() - began)
+            sizes.append(len(events))
+        print(
+            f"RESULT page={name} p50_ms={statistics.median(times) * 1000:.1f} "
+            f"p99_ms={percentile(times, 0.99) * 1000:.1f} events={statistics.median(sizes):.0f}"
         )
     database.close()
 

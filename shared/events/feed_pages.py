@@ -45,6 +45,8 @@ from shared.views import batch_view, hold_view, job_view
 EXAMINED_PER_PAGE = 20_000
 # Rows read at a time.
 WINDOW = 200
+# About how many single jobs and holds are read in one query (see _Subjects).
+SUBJECTS_AT_ONCE = 500
 
 
 @dataclass(frozen=True)
@@ -141,76 +143,107 @@ def _events_after(session: Session, start: tuple[int, int, int] | None) -> Itera
         if position is not None:
             query = query.where(_log.c.position >= position)
         rows = session.execute(query.limit(WINDOW)).all()
-        subjects = _Subjects.of(session, rows)
+        subjects = _Subjects(session, rows)
         for row in rows:
             skip = start[2] if start is not None and row.id == start[1] else -1
-            for index, event in _row_events(session, row, subjects):
-                if index > skip:  # the event's own place, even past one whose subject is gone
-                    yield event
+            # By each event's own place: past one whose subject is gone too.
+            yield from _row_events(session, row, subjects, skip)
         if len(rows) < WINDOW:
             return
         position = rows[-1].position + 1
 
 
-@dataclass
 class _Subjects:
-    """The single jobs and holds a window of log rows names, each read once for all."""
+    """The single jobs and holds a window of log rows names, read as the walk reaches
+    them, SUBJECTS_AT_ONCE at a time in the order they come: a page reads about what it
+    gets to, and a window of one-event rows (a synchronous load) costs a query per
+    SUBJECTS_AT_ONCE events, not one a row."""
 
-    jobs: dict[str, Job]
-    holds: dict[str, Hold]
+    def __init__(self, session: Session, rows: Sequence[Any]) -> None:
+        self.session, self.rows = session, rows
+        self.singles: list[str] = []  # the window's single job ids, in order, as decoded
+        self.place: dict[str, int] = {}  # each one's place in `singles`
+        self.decoded = 0  # how many rows have their ids in `singles`
+        self.jobs: dict[str, Job | None] = {}  # read (None: not found)
+        self.holds: dict[str, Hold | None] = {}
 
-    @classmethod
-    def of(cls, session: Session, rows: Sequence[Any]) -> _Subjects:
-        singles = [s for row in rows for s in json.loads(row.steps) if isinstance(s, str)]
-        holds = [hold for row in rows for hold in row.holds.split()]
-        jobs = session.scalars(select(Job).where(Job.job_id.in_(singles))) if singles else []
-        found = session.scalars(select(Hold).where(Hold.hold_id.in_(holds))) if holds else []
-        return cls({job.job_id: job for job in jobs}, {hold.hold_id: hold for hold in found})
+    def job(self, job_id: str) -> Job | None:
+        if job_id not in self.jobs:
+            while job_id not in self.place or (
+                len(self.singles) < self.place[job_id] + SUBJECTS_AT_ONCE
+                and self.decoded < len(self.rows)
+            ):
+                if self.decoded >= len(self.rows):
+                    break
+                for step in json.loads(self.rows[self.decoded].steps):
+                    if isinstance(step, str):
+                        self.place.setdefault(step, len(self.singles))
+                        self.singles.append(step)
+                self.decoded += 1
+            start = self.place.get(job_id, 0)
+            wanted = [
+                i for i in self.singles[start : start + SUBJECTS_AT_ONCE] if i not in self.jobs
+            ]
+            wanted = wanted or [job_id]
+            found = {
+                j.job_id: j for j in self.session.scalars(select(Job).where(Job.job_id.in_(wanted)))
+            }
+            self.jobs.update((i, found.get(i)) for i in wanted)
+        return self.jobs[job_id]
+
+    def hold(self, row: Any, hold_id: str) -> Hold | None:
+        if hold_id not in self.holds:
+            ids = row.holds.split()
+            found = {
+                h.hold_id: h
+                for h in self.session.scalars(select(Hold).where(Hold.hold_id.in_(ids)))
+            }
+            self.holds.update((i, found.get(i)) for i in ids)
+        return self.holds.get(hold_id)
 
 
-def _row_events(session: Session, row: Any, subjects: _Subjects) -> Iterator[tuple[int, _Event]]:
-    """A log row's events with their places in it, in order (numbered as
-    shared.events.outbox numbers them for webhooks), their data read as needed."""
+def _row_events(
+    session: Session, row: Any, subjects: _Subjects, skip: int = -1
+) -> Iterator[_Event]:
+    """A log row's events after place `skip`, in order (places numbered as
+    shared.events.outbox numbers them for webhooks), their data read as needed; those at or
+    before `skip` are not read at all."""
     row_id, created_at = row.id, row.created_at
     index = 0
     for step in json.loads(row.steps):
         if isinstance(step, str):
-            job = subjects.jobs.get(step)
+            job = subjects.job(step) if index > skip else None
             if job is not None:
-                yield index, _job_event(event_id(row_id, index), job, created_at)
+                yield _job_event(event_id(row_id, index), job, created_at)
             index += 1
         else:
-            for offset, event in _run_events(session, row_id, index, step, created_at):
-                yield index + offset, event
+            if index + step[2] - 1 > skip:
+                for offset, event in _run_events(session, row_id, index, step, created_at):
+                    if index + offset > skip:
+                        yield event
             index += step[2]
     for hold_id in row.holds.split():
-        hold = subjects.holds.get(hold_id)
+        hold = subjects.hold(row, hold_id) if index > skip else None
         if hold is not None:
-            yield (
-                index,
-                _Event(
-                    event_id(row_id, index),
-                    HOLD_EXPIRED,
-                    (hold.account_number,),
-                    None,  # a hold's event belongs to its account
-                    created_at,
-                    lambda hold=hold: hold_view(hold),
-                ),
+            yield _Event(
+                event_id(row_id, index),
+                HOLD_EXPIRED,
+                (hold.account_number,),
+                None,  # a hold's event belongs to its account
+                created_at,
+                lambda hold=hold: hold_view(hold),
             )
         index += 1
     for batch_id in row.batches.split():
-        batch = session.get(Batch, batch_id)
+        batch = session.get(Batch, batch_id) if index > skip else None
         if batch is not None:
-            yield (
-                index,
-                _Event(
-                    event_id(row_id, index),
-                    BATCH_COMPLETED,
-                    (),
-                    batch.submitted_by,
-                    created_at,
-                    lambda batch=batch: batch_view(progress_of(session, batch)),
-                ),
+            yield _Event(
+                event_id(row_id, index),
+                BATCH_COMPLETED,
+                (),
+                batch.submitted_by,
+                created_at,
+                lambda batch=batch: batch_view(progress_of(session, batch)),
             )
         index += 1
 

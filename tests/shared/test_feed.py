@@ -119,9 +119,10 @@ def test_a_reader_following_the_feed_sees_every_event_once_in_order(
         mine = [s for (_, s), owner in expected.items() if owner == number and s in batch_jobs]
         mine.sort(key=lambda s: int(s[-4:], 16))  # by index in the batch
         assert [positions[s] for s in mine] == sorted(positions[s] for s in mine)
-    for examined, window in ((20_000, 200), (3, 1)):
+    for examined, window, subjects in ((20_000, 200, 500), (3, 1, 2), (20_000, 200, 1)):
         monkeypatch.setattr(feed_pages, "EXAMINED_PER_PAGE", examined)
         monkeypatch.setattr(feed_pages, "WINDOW", window)
+        monkeypatch.setattr(feed_pages, "SUBJECTS_AT_ONCE", subjects)
         for limit in (1, 4):
             assert _follow(database, limit) == everything
         only = EventFilter(type="job.failed", account="73")
