@@ -194,14 +194,20 @@ def recent_failed_operations(session: Session, limit: int, runs: int) -> list[Jo
             break
     jobs: list[Job] = []
     for part_row, indexes in failed.items():
-        found = session.execute(_PART_WITH_BATCH, {"id": part_row}).first() if indexes else None
+        found = part_by_row(session, part_row) if indexes else None
         if found is None:
             continue
-        batch_id, part = found[0], Part(*found[1:])
+        batch_id, part = found
         mine = [BatchOperation(*row) for row in part_operations(session, part) if row[0] in indexes]
         applied = applied_in(session, part_row, min(indexes), max(indexes))
         jobs.extend(operation_as_job(batch_id, part, operation, applied) for operation in mine)
     return jobs
+
+
+def part_by_row(session: Session, part_row: int) -> tuple[str, Part] | None:
+    """The batch id and the part of the part row `part_row`, or None if there is none."""
+    found = session.execute(_PART_WITH_BATCH, {"id": part_row}).first()
+    return None if found is None else (found[0], Part(*found[1:]))
 
 
 def part_operations(session: Session, part: Part) -> list[list]:

@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import (
     Applied,
     Part,
     applied_in,
+    batch_parts,
     operation_as_job,
     operation_job,
     outcome_status,
@@ -38,12 +39,10 @@ from shared.accepting.batch_queue import BatchOperation, batch_and_index, operat
 from shared.errors import InvalidParameter
 from shared.store.models import (
     BATCH_PART,
-    IN_BATCH_INDEX,
     QUEUED,
-    REVERSAL,
-    TRANSFER,
     Account,
     Job,
+    job_accounts,
 )
 
 # How many jobs (rows and batch operations) one request looks at, at most: a bound on its
@@ -159,7 +158,7 @@ def _walk_back(session: Session, below_row: int | None, below_index: int | None)
                 yield _Item(
                     row.job_id,
                     row.type,
-                    _accounts_of(row.type, row.account_number, row.to_account),
+                    job_accounts(row.type, row.account_number, row.to_account),
                     row.submitted_by,
                     lambda status=row.status: status,
                     None,
@@ -200,7 +199,7 @@ def _part_items(
         yield _Item(
             operation_job_id(batch_id, index),
             operation.type,
-            _accounts_of(operation.type, operation.account_number, operation.to_account),
+            job_accounts(operation.type, operation.account_number, operation.to_account),
             part.submitted_by,
             lambda index=index: status(index),
             lambda operation=operation: operation_as_job(
@@ -217,7 +216,7 @@ def _position(session: Session, job_id: str, readable: Readable) -> tuple[int, i
     if row is not None and row.type == BATCH_PART:
         raise unknown
     if row is not None and (row.batch_id is None or not _has_parts(session, row.batch_id, {})):
-        accounts = _accounts_of(row.type, row.account_number, row.to_account)
+        accounts = job_accounts(row.type, row.account_number, row.to_account)
         if not readable(accounts, row.submitted_by):
             raise unknown
         return row.id, None
@@ -225,10 +224,11 @@ def _position(session: Session, job_id: str, readable: Readable) -> tuple[int, i
     operation = None if named is None else operation_job(session, job_id)
     if named is None or operation is None:
         raise unknown
-    accounts = _accounts_of(operation.type, operation.account_number, operation.to_account)
+    accounts = job_accounts(operation.type, operation.account_number, operation.to_account)
     if not readable(accounts, operation.submitted_by):
         raise unknown
-    part_row = session.scalar(_PART_ROW, {"batch_id": named[0], "partition": operation.partition})
+    parts = batch_parts(session, named[0])
+    part_row = next((p.row_id for p in parts if p.partition == operation.partition), None)
     if part_row is None:  # pragma: no cover - operation_job found the operation in this part
         raise unknown
     return part_row, named[1]
@@ -238,7 +238,7 @@ def _has_parts(session: Session, batch_id: str, known: dict[str, bool]) -> bool:
     """Whether the batch keeps its operations in parts (every batch accepted since parts
     exist) rather than as a row each (those accepted before)."""
     if batch_id not in known:
-        known[batch_id] = session.scalar(_ANY_PART, {"batch_id": batch_id}) is not None
+        known[batch_id] = bool(batch_parts(session, batch_id))
     return known[batch_id]
 
 
@@ -257,14 +257,6 @@ def _jobs(session: Session, items: list[_Item]) -> list[Job]:
     return [rows.get(job.job_id, job) if job.id is None else job for job in jobs]
 
 
-def _accounts_of(kind: str, account_number: str, to_account: str | None) -> tuple[str, ...]:
-    """The accounts a job belongs to: its own, and the other one that a transfer (or the
-    reversal of one) moves money on."""
-    if to_account is not None and kind in (TRANSFER, REVERSAL):
-        return (account_number, to_account)
-    return (account_number,)
-
-
 _jobs_table = Job.__table__
 _ROWS = select(
     _jobs_table.c.id,
@@ -279,12 +271,3 @@ _ROWS = select(
     _jobs_table.c.request_id,
     _jobs_table.c.partition,
 ).order_by(_jobs_table.c.id.desc())
-_OF_BATCH = (
-    _jobs_table.c.batch_id == bindparam("batch_id"),
-    IN_BATCH_INDEX,
-    _jobs_table.c.type == BATCH_PART,
-)
-_ANY_PART = select(_jobs_table.c.id).where(*_OF_BATCH).limit(1)
-_PART_ROW = select(_jobs_table.c.id).where(
-    *_OF_BATCH, _jobs_table.c.partition == bindparam("partition")
-)

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import (
-    Part,
     operation_as_job,
     outcome_status,
+    part_by_row,
     part_operations,
 )
 from shared.accepting.batch_queue import BatchOperation
@@ -24,19 +24,17 @@ from shared.errors import InvalidParameter
 from shared.events.feed import event_id, parse_event_id
 from shared.store.models import (
     BATCH_COMPLETED,
-    BATCH_PART,
     HOLD_EXPIRED,
     JOB_FAILED,
     JOB_SUCCEEDED,
-    REVERSAL,
     SUCCEEDED,
-    TRANSFER,
     Account,
     Batch,
     BatchOutcomes,
     EventLog,
     Hold,
     Job,
+    job_accounts,
 )
 from shared.timestamps import iso
 from shared.views import batch_view, hold_view, job_view
@@ -253,7 +251,7 @@ def _job_event(identifier: str, job: Job, created_at: datetime) -> _Event:
     return _Event(
         identifier,
         kind,
-        _accounts_of(job.type, job.account_number, job.to_account),
+        job_accounts(job.type, job.account_number, job.to_account),
         job.submitted_by,
         created_at,
         lambda: _as_then(job_view(job)),
@@ -266,11 +264,7 @@ def _run_events(
     """The events of a run of batch operations, one per operation from its outcome row,
     with their places in the run."""
     part_row, first_index, count = step
-    found = session.execute(
-        select(Job.batch_id, Job.job_id, Job.created_at, Job.request_id, Job.submitted_by)
-        .add_columns(Job.partition)
-        .where(Job.id == part_row, Job.type == BATCH_PART)
-    ).first()
+    found = part_by_row(session, part_row)
     outcome_row = session.execute(
         select(BatchOutcomes.applied_by, BatchOutcomes.completed_at, BatchOutcomes.outcomes).where(
             BatchOutcomes.part_id == part_row, BatchOutcomes.first_index == first_index
@@ -278,8 +272,7 @@ def _run_events(
     ).first()
     if found is None or outcome_row is None:
         return
-    batch_id = found[0]
-    part = Part(part_row, found[1], found[2], found[3], found[4], found[5])
+    batch_id, part = found
     operations = {fields[0]: fields for fields in part_operations(session, part)}
     applied_by, completed_at, encoded = outcome_row
     for offset, outcome in enumerate(json.loads(encoded)[:count]):
@@ -293,7 +286,7 @@ def _run_events(
             _Event(
                 event_id(row_id, first_event + offset),
                 JOB_SUCCEEDED if status == SUCCEEDED else JOB_FAILED,
-                _accounts_of(operation.type, operation.account_number, operation.to_account),
+                job_accounts(operation.type, operation.account_number, operation.to_account),
                 part.submitted_by,
                 created_at,
                 lambda operation=operation, outcome=outcome: _as_then(
@@ -314,12 +307,6 @@ def _as_then(view: dict[str, object]) -> dict[str, object]:
     """A job's view as its applying transaction left it: without a later reversal's mark."""
     view.pop("reversed_by", None)
     return view
-
-
-def _accounts_of(kind: str, account_number: str, to_account: str | None) -> tuple[str, ...]:
-    if to_account is not None and kind in (TRANSFER, REVERSAL):
-        return (account_number, to_account)
-    return (account_number,)
 
 
 _log = EventLog.__table__

@@ -272,9 +272,10 @@ def _cursor_account(value: str) -> str:
     return value
 
 
-def _cursor_id(value: str) -> str:
+def _cursor_id(value: str, what: str = "batch") -> str:
+    """A `before` cursor: the id of a `what` (a lowercase UUID)."""
     if not _UUID.fullmatch(value):
-        raise InvalidParameter("before must be a batch id (a lowercase UUID)")
+        raise InvalidParameter(f"before must be a {what} id (a lowercase UUID)")
     return value
 
 
@@ -297,7 +298,9 @@ class JobsQuery(Shape):
     status: Annotated[str | None, choice(JOB_STATUSES, "invalid_parameter")] = None
     type: Annotated[str | None, choice(JOB_TYPES, "invalid_parameter")] = None
     limit: Annotated[int, query_int(1, MAX_LIST_PAGE)] = 50
-    before: Annotated[str | None, Checked(lambda value, info: _cursor_job(value), JOB_ID)] = None
+    before: Annotated[str | None, Checked(lambda value, info: _cursor_id(value, "job"), JOB_ID)] = (
+        None
+    )
 
 
 class EventsQuery(Shape):
@@ -318,12 +321,6 @@ def _event_cursor(value: str) -> str:
 def _query_account(value: str) -> str:
     if not is_account_number(value):
         raise InvalidParameter("account must be an account number: 1 to 34 digits")
-    return value
-
-
-def _cursor_job(value: str) -> str:
-    if not _UUID.fullmatch(value):
-        raise InvalidParameter("before must be a job id (a lowercase UUID)")
     return value
 
 

@@ -90,6 +90,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def job_accounts(kind: str, account_number: str, to_account: str | None) -> tuple[str, ...]:
+    """The accounts a job belongs to, for lists and the events feed: its own, and the other
+    one that a transfer (or the reversal of one) moves money on."""
+    if to_account is not None and kind in (TRANSFER, REVERSAL):
+        return (account_number, to_account)
+    return (account_number,)
+
+
 def entry_direction(entry_type: str, direction: str | None) -> str | None:
     """Which way a ledger entry moved money, DEBIT or CREDIT: as its type implies, or as a
     reversal's entry says (None for one that does not)."""

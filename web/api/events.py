@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response
 
 from shared.events.feed import sequence
@@ -13,7 +11,7 @@ from web.http.auth import caller, require_account
 from web.http.parsing import checked_query, long_poll_seconds, parse_prefer
 from web.http.responses import success
 from web.serving.services import current_services
-from web.serving.waiting import FEED_NOTICES, NotWaiting
+from web.serving.waiting import FEED_NOTICES, long_poll
 
 events = Blueprint("events", __name__)
 # How long a long-poll waits for a notice before it looks at the feed again.
@@ -42,25 +40,24 @@ def list_events() -> Response:
     seconds, headers = long_poll_seconds(parse_prefer(), services.settings.max_wait_seconds)
     postgresql = services.database.engine.dialect.name == "postgresql"
     limited = [visible] if visible else []
+    cursor = [query.after]  # moved on past what each look examined and did not show
 
-    def look(after: str | None) -> tuple[list[dict[str, object]], str | None]:
+    def look() -> tuple[list[dict[str, object]], str | None]:
         if postgresql:  # commits since the last look get their places in the feed
             services.writing(sequence)
-        return services.reading(read_feed, after, query.limit, wanted, *limited)
+        found = services.reading(read_feed, cursor[0], query.limit, wanted, *limited)
+        cursor[0] = found[1]
+        return found
 
-    if not seconds:
-        page, following = look(query.after)
-        return success({"events": page, "next_after": following}, headers=headers)
-    deadline = time.monotonic() + seconds
-    # Registered before the first look, so a commit between a look and the wait still wakes it.
-    with services.listener.expect(FEED_NOTICES) as waiter:
-        page, following = look(query.after)
-        while not page and not isinstance(waiter, NotWaiting):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            # Woken by any apply's notice; without one (a hold's expiry publishes none), it
-            # looks again after LOOK_AGAIN_SECONDS.
-            waiter.wait(min(remaining, LOOK_AGAIN_SECONDS))
-            page, following = look(following)
+    if not seconds:  # no wait asked for: no waiter to register
+        page, following = look()
+    else:  # woken by any apply's notice, and without one (a hold's expiry publishes none)
+        # it looks again after LOOK_AGAIN_SECONDS
+        page, following = long_poll(
+            services.listener, FEED_NOTICES, seconds, look, _found_any, LOOK_AGAIN_SECONDS
+        )
     return success({"events": page, "next_after": following}, headers=headers)
+
+
+def _found_any(found: tuple[list[dict[str, object]], str | None]) -> bool:
+    return bool(found[0])

@@ -166,8 +166,10 @@ def long_poll(
     seconds: float,
     read: Callable[[], T],
     is_final: Callable[[T], bool],
+    look_again: float | None = None,
 ) -> T:
-    """Read until `is_final(value)` or `seconds` pass, re-reading only when `key` is notified.
+    """Read until `is_final(value)` or `seconds` pass, re-reading when `key` is notified
+    and, with `look_again`, also after that many seconds without a notice.
 
     `read` runs after the waiter is registered, so a notice between reads is never lost.
     """
@@ -176,7 +178,10 @@ def long_poll(
         while True:
             value = read()
             remaining = deadline - time.monotonic()
-            if is_final(value) or remaining <= 0 or not waiter.wait(remaining):
+            if is_final(value) or remaining <= 0:
+                return value
+            timeout = remaining if look_again is None else min(remaining, look_again)
+            if not waiter.wait(timeout) and (look_again is None or isinstance(waiter, NotWaiting)):
                 return value
 
 
