@@ -190,6 +190,13 @@ class InvalidBatch(DomainError):
     type = "invalid_batch"
 
 
+class BatchAborted(DomainError):
+    """An operation of an atomic batch that another of its operations failed: nothing of
+    the batch was applied."""
+
+    type = "batch_aborted"
+
+
 class BatchNotFound(DomainError):
     type = "batch_not_found"
     status = 404

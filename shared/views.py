@@ -138,6 +138,7 @@ def batch_view(progress: BatchProgress) -> dict[str, object]:
         "status": "completed" if progress.completed else "pending",
         "created_at": iso(progress.created_at),
         "completed_at": iso(progress.completed_at),
+        "atomic": progress.atomic,
     }
 
 

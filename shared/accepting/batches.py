@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import operation_jobs
@@ -58,33 +58,25 @@ def batch_operations(items: Sequence[BatchItem]) -> list[BatchOperation]:
     ]
 
 
-def checked_operations(body: object, limits: Limits) -> list[BatchOperation]:
-    """A batch body's operations, validated: each item by the same checks as BatchItem's
-    fields, called directly; at the first item they refuse (or anything unusual about the
-    body), the whole body goes through BatchBody, which reports the error in the
-    envelope's terms.
+def checked_batch(
+    body: object, limits: Limits, max_atomic: int
+) -> tuple[list[BatchOperation], bool]:
+    """A batch body's operations, validated, and whether it is atomic: each item by the
+    same checks as BatchItem's fields, called directly; at the first item they refuse (or
+    anything unusual about the body), the whole body goes through BatchBody, which reports
+    the error in the envelope's terms. An atomic batch holds at most `max_atomic`.
 
     Pydantic's machinery around each of 10,000 items (the model, a call per field through
     its validators) cost several times the checks themselves.
     """
-    if type(body) is dict and body.get("atomic", False) is not False:
-        _refuse_atomic(body["atomic"])
-    operations = _directly_checked(body, limits)
+    atomic = body.get("atomic", False) if type(body) is dict else None
+    operations = _directly_checked(body, limits) if type(atomic) is bool else None
     if operations is None:
-        operations = batch_operations(validated(BatchBody, body, limits).operations)
-    return operations
-
-
-def _refuse_atomic(value: object) -> None:
-    """All-or-nothing batches (`"atomic": true`) are not applied by this release: one is
-    refused rather than applied operation by operation, which would move part of its money
-    when one of its operations fails."""
-    if value is True:
-        raise InvalidBatch(
-            "atomic batches are not available in this release: send the operations "
-            'without "atomic", each applied on its own, or as separate requests'
-        )
-    raise InvalidBatch("atomic must be true or false")
+        checked = validated(BatchBody, body, limits)
+        operations, atomic = batch_operations(checked.operations), checked.atomic
+    if atomic and len(operations) > max_atomic:
+        raise InvalidBatch(f"an atomic batch holds 1 to {max_atomic} operations")
+    return operations, bool(atomic)
 
 
 def _directly_checked(body: object, limits: Limits) -> list[BatchOperation] | None:
@@ -133,6 +125,7 @@ def record_batch(
     operations: Sequence[BatchOperation],
     partitions: int,
     *,
+    atomic: bool = False,
     request_id: str | None = None,
     submitted_by: str | None = None,
 ) -> set[int]:
@@ -140,28 +133,46 @@ def record_batch(
     (shared.accepting.batch_queue), in the caller's transaction. Returns the partitions to wake.
 
     Operations on unknown accounts are recorded too: they fail with account_not_found when
-    applied, each on its own.
+    applied, each on its own (in an atomic batch, failing the batch).
+
+    An atomic batch's parts name it in `target_id`, and it has a part, perhaps of no
+    operations, in every partition of an account it touches, a transfer's destination
+    included: each part holds its partition's queue until the whole batch is applied at
+    once (shared.ledger.atomic). On PostgreSQL atomic batches are recorded one at a time
+    (a transaction-scoped advisory lock), so that of two of them, one has all its parts
+    before all of the other's in every partition's queue: a partition never waits for a
+    batch queued behind one that waits for it.
     """
     by_partition: dict[int, list[BatchOperation]] = defaultdict(list)
     for operation in operations:
         by_partition[partition_of(operation.account_number, partitions)].append(operation)
+    first_accounts = {partition: part[0].account_number for partition, part in by_partition.items()}
+    if atomic:
+        for operation in operations:
+            if operation.to_account is not None:
+                partition = partition_of(operation.to_account, partitions)
+                by_partition.setdefault(partition, [])
+                first_accounts.setdefault(partition, operation.to_account)
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_ONE_ATOMIC_INTAKE_AT_A_TIME)
     now = utcnow()
-    session.add(
-        Batch(batch_id=batch_id, total=len(operations), submitted_by=submitted_by, created_at=now)
-    )
-    session.flush()
+    batch = {"batch_id": batch_id, "total": len(operations), "submitted_by": submitted_by}
+    if atomic:  # else the column's default: a plain batch's row is as it was before 0012
+        batch["atomic"] = True
+    session.execute(insert(Batch.__table__).values(**batch, created_at=now))
     rows = [
         (
             part_job_id(batch_id, partition),
             partition,
             BATCH_PART,
-            part[0].account_number,
+            first_accounts[partition],
             len(part),
             batch_id,
             0,
             encode_part(part),
             request_id,
             submitted_by,
+            batch_id if atomic else None,
         )
         for partition, part in sorted(by_partition.items())
     ]
@@ -176,6 +187,7 @@ class BatchProgress:
     counts: dict[str, int]
     created_at: datetime
     completed_at: datetime | None
+    atomic: bool = False
 
     @property
     def completed(self) -> bool:
@@ -225,7 +237,9 @@ def progress_of(session: Session, batch: Batch) -> BatchProgress:
         SUCCEEDED: applied - failed,
         FAILED: failed,
     }
-    return BatchProgress(batch.batch_id, batch.total, counts, batch.created_at, batch.completed_at)
+    return BatchProgress(
+        batch.batch_id, batch.total, counts, batch.created_at, batch.completed_at, batch.atomic
+    )
 
 
 def _counted_progress(session: Session, batch: Batch) -> BatchProgress:
@@ -304,5 +318,8 @@ _INSERT_PARTS = BulkStatement(
         "details",
         "request_id",
         "submitted_by",
+        "target_id",
     ),
 )
+_ATOMIC_INTAKE_LOCK = 0x41544D4154  # "ATMAT": records atomic batches one at a time (record_batch)
+_ONE_ATOMIC_INTAKE_AT_A_TIME = text(f"SELECT pg_advisory_xact_lock({_ATOMIC_INTAKE_LOCK})")

@@ -225,6 +225,12 @@ class Settings(BaseSettings):
         description="operations per batch (at most 65,536: an operation's job id holds its "
         "index in 16 bits)",
     )
+    max_atomic_batch: Count16Bits = Field(
+        1_000,
+        alias="ATM_MAX_ATOMIC_BATCH",
+        description='operations per atomic batch (`"atomic": true`): all of them are '
+        "applied in one transaction, which holds its accounts' partitions while it runs",
+    )
     idempotency_ttl_seconds: PositiveFloat = Field(
         24 * 3600.0,
         alias="ATM_IDEMPOTENCY_TTL",

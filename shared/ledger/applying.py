@@ -64,6 +64,9 @@ class Applied:
 
     steps: list[Outcome | PartRun] = field(default_factory=list)
     events: int = 0
+    # Atomic batches a partition's queue waits for: to try once this transaction commits
+    # (shared.ledger.atomic).
+    barriers: list[str] = field(default_factory=list)
 
     @property
     def outcomes(self) -> list[Outcome]:
@@ -127,12 +130,12 @@ def apply_pending(
     epochs = _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
     if fences is not None and (lost := moved(epochs, fences)):
         raise PartitionsMoved(lost)
-    work, parts = queued_work(session, partitions, limit)
+    work, parts, barriers = queued_work(session, partitions, limit)
     jobs = [item for item in work if type(item) is QueuedJob]
     runs = [item for item in work if type(item) is PartRun]
     holds = _holds(session, partitions, jobs, utcnow())
     if not work and not holds:
-        return Applied()
+        return Applied(barriers=barriers)
     targets = _targets(session, jobs)
     numbers = {job.account_number for job in jobs}
     numbers.update(job.to_account for job in jobs if job.to_account is not None)
@@ -140,12 +143,10 @@ def apply_pending(
     for run in runs:
         numbers.update(operation[2] for operation in run.operations)
         numbers.update(operation[4] for operation in run.operations if operation[4] is not None)
-    accounts, last_entry_at = _accounts(session, numbers)
+    accounts, last_entry_at = locked_accounts(session, numbers)
     if any(job.type == UPDATE_ACCOUNT for job in jobs):
         _read_created_at(session, accounts)  # for the account view a PATCH answers with
-    # Taken once the accounts are locked, and never before an entry of one of them.
-    now = max(utcnow(), last_entry_at) if last_entry_at is not None else utcnow()
-    chunk = Chunk(now, utc_day(now), accounts, holds, targets)
+    chunk = new_chunk(accounts, last_entry_at, holds, targets)
     expire_due_holds(chunk)
     steps: list[Outcome | PartRun] = []
     for item in work:  # in acceptance order
@@ -154,15 +155,27 @@ def apply_pending(
             steps.append(item)
         else:
             steps.append(decide(item, chunk))
-    applied = Applied(steps)
+    applied = Applied(steps, barriers=barriers)
     outcomes = applied.outcomes
-    _write(session, chunk, jobs, outcomes, runs, applied_by)
-    _write_batch_operations(session, chunk, runs, parts, applied_by)
+    write_changes(session, chunk, jobs, outcomes, runs, applied_by)
+    write_batch_operations(session, chunk, runs, parts, applied_by)
     applied.events = record_events(session, chunk, applied.steps)
     return applied
 
 
-def _write(
+def new_chunk(
+    accounts: dict[str, AccountState],
+    last_entry_at: datetime | None,
+    holds: dict[str, HoldState],
+    targets: dict[str, TargetJob],
+) -> Chunk:
+    """A chunk over the accounts read (and locked): its time is taken once they are
+    locked, and never before an entry of one of them."""
+    now = max(utcnow(), last_entry_at) if last_entry_at is not None else utcnow()
+    return Chunk(now, utc_day(now), accounts, holds, targets)
+
+
+def write_changes(
     session: Session,
     chunk: Chunk,
     jobs: list[QueuedJob],
@@ -232,7 +245,7 @@ def _linked(chunk: Chunk, entry_ids: list[int]) -> list[tuple]:
     return rows
 
 
-def _write_batch_operations(
+def write_batch_operations(
     session: Session,
     chunk: Chunk,
     runs: list[PartRun],
@@ -295,7 +308,7 @@ def _write_holds(session: Session, chunk: Chunk) -> None:
         )
 
 
-def _accounts(
+def locked_accounts(
     session: Session, numbers: set[str]
 ) -> tuple[dict[str, AccountState], datetime | None]:
     """The accounts a chunk touches, locked in account-number order (see apply_pending),

@@ -431,9 +431,10 @@ def _check_batches(session: Session, operations: list[_Applied], report: AuditRe
     ones, and every other operation still waits in its parts; a part's cursor moved
     without their outcomes (operations lost) or outcomes written twice would break the
     sum. Batches accepted before the counters were kept are counted from their jobs alone."""
+    statuses = statuses_by_batch(session, operations)
     written = {
-        batch_id: (len(statuses), sum(1 for s in statuses.values() if s == FAILED))
-        for batch_id, statuses in statuses_by_batch(session, operations).items()
+        batch_id: (len(of_batch), sum(1 for s in of_batch.values() if s == FAILED))
+        for batch_id, of_batch in statuses.items()
     }
     waiting = dict(
         session.execute(
@@ -442,12 +443,19 @@ def _check_batches(session: Session, operations: list[_Applied], report: AuditRe
             .group_by(Job.batch_id)
         ).all()
     )
-    counted = select(Batch.batch_id, Batch.total, Batch.applied, Batch.failed).where(
+    counted = select(Batch.batch_id, Batch.total, Batch.applied, Batch.failed, Batch.atomic).where(
         Batch.failed.is_not(None)
     )
-    for batch_id, total, applied_count, failed in session.execute(counted):
+    for batch_id, total, applied_count, failed, atomic in session.execute(counted):
         done, failed_done = written.get(batch_id, (0, 0))
         left = int(waiting.get(batch_id) or 0)
+        # All of an atomic batch or none: applied at once, and all succeeded or all failed
+        # (a failed operation's money is checked by _check_jobs: it moved none).
+        if atomic and (0 < done < total or 0 < failed_done < done):
+            report.findings.append(
+                f"atomic batch {batch_id} is partly applied: {done} of {total} operations "
+                f"applied, {failed_done} of them failed"
+            )
         if (applied_count, failed) != (done, failed_done):
             report.findings.append(
                 f"batch {batch_id} counts {applied_count} applied ({failed} failed) but has "

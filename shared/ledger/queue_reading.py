@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, case, null, select, union_all
 from sqlalchemy.orm import Session
@@ -44,6 +45,9 @@ class _PartitionQueue:
     operations: list[list] = field(default_factory=list)
     progress: PartProgress | None = None
     parts: list[PartProgress] = field(default_factory=list)  # every part this chunk took from
+    # The atomic batch whose part is next in this queue: nothing after it is taken until
+    # the whole batch is applied (shared.ledger.atomic).
+    barrier: str | None = None
 
     @property
     def read_all(self) -> bool:
@@ -53,14 +57,17 @@ class _PartitionQueue:
     def take(self, count: int) -> int:
         """Take up to `count` operations in acceptance order; how many were taken."""
         taken = 0
-        while taken < count:
+        while taken < count and self.barrier is None:
             if self.progress is not None and not self.progress.finished:
                 taken += self._take_from_part(count - taken)
                 continue
             if not self.rows:
                 break
             row = self.rows.popleft()
-            if row.type == BATCH_PART:
+            if row.type == BATCH_PART and row.target_id is not None:
+                self.barrier = row.batch_id  # an atomic batch's part (target_id: its batch)
+                self.rows.appendleft(row)
+            elif row.type == BATCH_PART:
                 self._open_part(row)
             else:
                 self.taken.append(row)
@@ -91,11 +98,21 @@ class _PartitionQueue:
         return len(chosen)
 
 
-def queued_work(
-    session: Session, partitions: list[int], limit: int
-) -> tuple[list[QueuedJob | PartRun], list[PartProgress]]:
+class QueuedWork(NamedTuple):
+    """What a chunk takes from its partitions' queues."""
+
+    # Up to its limit of operations, each partition's in acceptance order: single jobs,
+    # and runs of a batch part's operations.
+    work: list[QueuedJob | PartRun]
+    parts: list[PartProgress]  # how far the runs take the parts they come from
+    # The atomic batches whose parts a queue reached, which it waits for.
+    barriers: list[str]
+
+
+def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWork:
     """Up to `limit` queued operations, each partition's in acceptance order (single jobs,
     and runs of a batch part's operations), and how far they take the parts they come from.
+    A partition's queue stops at an atomic batch's part.
 
     Every partition gets an equal share first, so a single withdrawal is not stuck behind
     another partition's batch of 100,000; the share a quiet partition leaves is then
@@ -103,7 +120,7 @@ def queued_work(
     and stops at its limit; a batch part counts as the operations taken from it.
     """
     if not partitions:
-        return [], []
+        return QueuedWork([], [], [])
 
     def read_details(part: int) -> str:
         return _PART_DETAILS.scalar(session, {"id": part}) or "[]"  # type: ignore[return-value]
@@ -148,7 +165,9 @@ def queued_work(
                 still_hungry.append(queue)
         hungry = still_hungry
     work = [item for queue in queues.values() for item in queue.taken]
-    return work, [progress for queue in queues.values() for progress in queue.parts]
+    parts = [progress for queue in queues.values() for progress in queue.parts]
+    barriers = {queue.barrier: None for queue in queues.values() if queue.barrier is not None}
+    return QueuedWork(work, parts, list(barriers))
 
 
 _jobs = Job.__table__

@@ -18,6 +18,7 @@ from shared.errors import (
     AccountNotEmpty,
     AccountNotFound,
     AlreadyReversed,
+    BatchAborted,
     DomainError,
     HoldNotActive,
     HoldNotFound,
@@ -112,6 +113,43 @@ def decide_run(run: PartRun, chunk: Chunk) -> None:
         except _Failed as failure:
             outcomes.append([index, failure.error.type, failure.message])
             run.failed += 1
+
+
+def decide_atomic(runs: list[PartRun], chunk: Chunk) -> None:
+    """Apply an atomic batch's operations (its parts' `runs`, between them every operation
+    once) in array order, each seeing what the ones before it left; at the first that
+    fails, stop and undo: that one keeps its error, every other is failed `batch_aborted`,
+    and the chunk is left with no entry and no account changed.
+
+    A chunk of an atomic batch holds nothing else, so undoing is forgetting its entries
+    and not writing its accounts back (the applier writes only accounts marked changed).
+    """
+    in_order = sorted(
+        ((operation, run) for run in runs for operation in run.operations), key=lambda p: p[0][0]
+    )
+    failure: list | None = None
+    for operation, run in in_order:
+        single = PartRun(run.part, run.batch_id, run.request_id, run.prefix, [operation])
+        decide_run(single, chunk)
+        run.job_ids.extend(single.job_ids)
+        run.outcomes.extend(single.outcomes)
+        if single.failed:
+            failure = single.outcomes[0]
+            break
+    if failure is None:
+        return
+    index, error_type = failure[0], failure[1]
+    message = f"batch aborted: operation {index} failed ({error_type}); nothing was applied"
+    for run in runs:
+        run.job_ids = [f"{run.prefix}{operation[0]:04x}" for operation in run.operations]
+        run.outcomes = [
+            failure if operation[0] == index else [operation[0], BatchAborted.type, message]
+            for operation in run.operations
+        ]
+        run.failed = len(run.operations)
+    chunk.entries.clear()
+    for account in chunk.accounts.values():
+        account.changed = account.controls_changed = False
 
 
 # --- the checks every rule shares -------------------------------------------------------

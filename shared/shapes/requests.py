@@ -17,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from shared.accepting.references import is_reference
 from shared.access.api_keys import SCOPES, parse_accounts, parse_name, parse_scopes
-from shared.errors import InvalidParameter
+from shared.errors import InvalidBatch, InvalidParameter
 from shared.events.feed import parse_event_id
 from shared.events.targets import resolve
 from shared.events.webhooks import parse_events, parse_secret
@@ -160,12 +160,23 @@ class BatchBody(Shape):
         list[BatchItem],
         Counted("invalid_batch", lambda limits: limits.max_batch, "batch"),
     ]
-    # All-or-nothing batches are not applied by this release: `true` is refused (400
-    # invalid_batch) before anything is recorded (shared.accepting.batches).
+    # An atomic batch's size is checked against ATM_MAX_ATOMIC_BATCH by
+    # shared.accepting.batches.checked_batch.
     atomic: Annotated[
         bool,
-        Field(description="false only: all-or-nothing batches are not available yet"),
+        Checked(lambda value, info: _atomic_flag(value), {"type": "boolean"}),
+        Field(
+            description="true: all operations are applied in one transaction, or none "
+            "(at most ATM_MAX_ATOMIC_BATCH of them)"
+        ),
     ] = False
+
+
+def _atomic_flag(value: object) -> bool:
+    """JSON true or false only: a money API does not read "yes" or 1 as all-or-nothing."""
+    if type(value) is not bool:
+        raise InvalidBatch("atomic must be true or false")
+    return value
 
 
 class NewApiKeyBody(Shape):

@@ -254,6 +254,7 @@ class BatchView(TypedDict):
     status: BatchStatus
     created_at: Timestamp
     completed_at: Timestamp | None
+    atomic: bool
 
 
 class Batches(TypedDict):

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -237,6 +248,8 @@ class Batch(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_by: Mapped[str | None] = mapped_column(String(36), default=None)
+    # All of its operations applied in one transaction, or none (shared.ledger.atomic).
+    atomic: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     # A key's own batches, newest first (GET /batches for a key that is not admin).
     __table_args__ = (Index("ix_batches_submitted_by", "submitted_by", "batch_id"),)

@@ -24,8 +24,8 @@ def random_operations(numbers: list[str], count: int, *, seed: int, largest: int
     ]
 
 
-def submit(client: Api, operations: list[dict]) -> str:
-    response = client.post("/batches", json={"operations": operations})
+def submit(client: Api, operations: list[dict], *, atomic: bool = False) -> str:
+    response = client.post("/batches", json={"operations": operations, "atomic": atomic})
     assert response.status_code == 202, response.text
     data = response.json()["data"]
     assert data["total"] == len(operations)
@@ -120,31 +120,6 @@ def test_batch_size_and_shape_limits(client: Api) -> None:
     oversized = json.dumps({"operations": [], "padding": "x" * (2 * 1024 * 1024)})
     response = client.post("/batches", data=oversized, headers={"Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
-
-
-def test_an_atomic_batch_is_refused_whole_rather_than_applied_in_part(
-    client: Api, new_account
-) -> None:
-    """All-or-nothing batches are not available: one asked for moves no money at all (the
-    second operation would fail, the first would have been applied)."""
-    number = new_account("5.00")
-    operations = [
-        {"account_number": number, "type": "withdraw", "amount": "1.00"},
-        {"account_number": number, "type": "withdraw", "amount": "100.00"},
-    ]
-    for atomic, message in (
-        (True, "not available"),
-        ("yes", "true or false"),
-        (1, "true or false"),
-    ):
-        body = {"operations": operations, "atomic": atomic}
-        error = assert_error(client.post("/batches", json=body), 400, "invalid_batch")
-        assert message in error["error"]["message"]
-    assert client.balance(number) == 5.0
-    accepted = client.post("/batches", json={"operations": operations, "atomic": False})
-    assert accepted.status_code == 202, accepted.text
-    wait_completed(client, accepted.json()["data"]["batch_id"])
-    assert client.balance(number) == 4.0
 
 
 def test_unknown_batch(client: Api) -> None:

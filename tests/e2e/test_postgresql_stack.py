@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ import requests
 
 from shared.config.settings import load_settings
 from shared.ledger.audit import run_audit
+from shared.partitioning import partition_of
 from shared.store.db import Database
 from tests.conftest import Api
 from tests.e2e.test_batches import all_results, submit, wait_completed
@@ -57,6 +59,20 @@ def test_concurrency_batches_and_audit_on_postgresql(postgres_stack: Stack) -> N
     results = all_results(client, batch_id)
     assert [r["status"] for r in results] == ["succeeded", "failed", "succeeded"]
     assert client.balance("10002") == 0.01
+
+    # Atomic: the accounts are in several partitions, so of both workers.
+    numbers = [client.open_account("0") for _ in range(6)]
+    assert len({partition_of(n, 8) for n in numbers}) > 1
+    deposit = {"account_number": numbers[0], "type": "deposit", "amount": "6.00"}
+    chain = [
+        {"account_number": a, "type": "transfer", "to_account": b, "amount": "6.00"}
+        for a, b in itertools.pairwise(numbers)
+    ]
+    applied = submit(client, [deposit, *chain], atomic=True)
+    aborted = submit(client, [deposit, *chain, {**chain[0], "amount": "0.01"}], atomic=True)
+    assert wait_completed(client, applied)["succeeded"] == 6
+    assert wait_completed(client, aborted)["failed"] == 7
+    assert [client.balance(n) for n in numbers] == [0.0] * 5 + [6.0]
 
     database = Database(load_settings({"DATABASE_URL": postgres_stack.env["DATABASE_URL"]}))
     with database.read.begin() as session:

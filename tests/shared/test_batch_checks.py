@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from shared.accepting import batches
-from shared.accepting.batches import batch_operations, checked_operations
+from shared.accepting.batches import batch_operations, checked_batch
 from shared.errors import DomainError
 from shared.shapes.checking import StaticLimits
 from shared.shapes.requests import BatchBody
@@ -95,7 +95,7 @@ def test_direct_checks_agree_with_the_model(seed: int) -> None:
         def model(body: object) -> object:
             return batch_operations(validated(BatchBody, body, LIMITS).operations)
 
-        assert outcome(lambda b: checked_operations(b, LIMITS), body) == outcome(model, body)
+        assert outcome(lambda b: checked_batch(b, LIMITS, 1000)[0], body) == outcome(model, body)
 
 
 def test_a_usual_batch_is_checked_directly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +117,7 @@ def test_a_usual_batch_is_checked_directly(monkeypatch: pytest.MonkeyPatch) -> N
         raise AssertionError("the model ran")
 
     monkeypatch.setattr(batches, "validated", refuse)
-    operations = checked_operations(body, LIMITS)
+    operations, _ = checked_batch(body, LIMITS, 1000)
     assert [(o.index, o.type, o.amount, o.to_account) for o in operations] == [
         (0, "withdraw", 310, None),
         (1, "transfer", 400, "2"),
@@ -148,4 +148,4 @@ def test_each_rule_gives_the_model_s_answer(item: object) -> None:
     def model(body: object) -> object:
         return batch_operations(validated(BatchBody, body, LIMITS).operations)
 
-    assert outcome(lambda b: checked_operations(b, LIMITS), body) == outcome(model, body)
+    assert outcome(lambda b: checked_batch(b, LIMITS, 1000)[0], body) == outcome(model, body)

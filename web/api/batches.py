@@ -10,7 +10,7 @@ from shared.accepting.batches import (
     EVERYONE,
     batch_progress,
     batch_results,
-    checked_operations,
+    checked_batch,
     list_batches,
     record_batch,
 )
@@ -37,7 +37,7 @@ def create_batch() -> Response:
     body = json_object_body()
     claim = idempotency_claim(body)
     batch_id = new_batch_id()
-    operations = checked_operations(body, settings)
+    operations, atomic = checked_batch(body, settings, settings.max_atomic_batch)
     require_accounts(operation.account_number for operation in operations)
     services.backpressure.admit(len(operations))
     partitions: set[int] = set()
@@ -49,6 +49,7 @@ def create_batch() -> Response:
             batch_id,
             operations,
             settings.partitions,
+            atomic=atomic,
             request_id=request_id,
             submitted_by=submitted_by,
         )

@@ -11,7 +11,8 @@ from celery import current_app
 
 from shared import messaging
 from shared.events.outbox import DELIVER_TASK, WEBHOOKS_DOORBELL, WEBHOOKS_QUEUE
-from shared.ledger.applying import Outcome, PartRun, apply_pending, has_pending
+from shared.ledger.applying import Applied, Outcome, PartRun, apply_pending, has_pending
+from shared.ledger.atomic import apply_atomic
 from shared.ledger.fences import PartitionsMoved
 from shared.metrics import record_applied
 from shared.partitioning import DRAIN_TASK, queue_name
@@ -84,13 +85,31 @@ def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
             log.warning("partition %s was taken by another worker; giving it up", partition)
             runtime.leases.forget(partition)
         return 0
+    _tell(runtime, applied)
+    return applied.count + sum(_try_atomic(runtime, batch_id) for batch_id in applied.barriers)
+
+
+def _try_atomic(runtime: WorkerRuntime, batch_id: str) -> int:
+    """Try an atomic batch one of the owned queues waits for, after the transaction that
+    brought the queue to it has committed (shared.ledger.atomic); how many operations
+    that applied. Once applied, every partition it held is rung: their queues go on."""
+    with runtime.database.writing() as session:
+        applied = apply_atomic(session, batch_id, runtime.identity)
+    if applied is None:
+        return 0
+    _tell(runtime, applied)
+    messaging.ring_doorbells(runtime.redis, applied.partitions, wake_again)
+    return applied.count
+
+
+def _tell(runtime: WorkerRuntime, applied: Applied) -> None:
+    """A committed transaction's outcomes told to waiting requests, logged and counted."""
     outcomes, runs = applied.outcomes, applied.runs
     messaging.publish_outcomes(runtime.redis, outcomes, runs)
     if applied.events:
         wake_sender(runtime.redis)
     log_applied(outcomes, runs)
     record_applied(outcomes, runs)
-    return applied.count
 
 
 def wake_again(partitions: list[int]) -> None:
