@@ -116,14 +116,18 @@ class Client(Endpoints):
         self,
         operations: list[dict[str, Any]],
         *,
+        atomic: bool = False,
         progress: Progress | None = None,
         timeout: float = 600.0,
     ) -> Iterator[dict[str, Any]]:
         """Submit any number of operations, split into batches of the service's limit, wait
         until every batch completes (calling `progress(done, total)` as they advance), then
         return an iterator of each operation's result, in order. Each batch is one POST
-        with its own Idempotency-Key, reused on that POST's retries, so it is accepted once."""
-        ids = [self.create_batch(part)["batch_id"] for part in chunks(operations, self.batch_limit)]
+        with its own Idempotency-Key, reused on that POST's retries, so it is accepted once.
+        `atomic=True` sends them as one all-or-nothing batch, never split: more than the
+        service's atomic limit raises InvalidBatch, and nothing is applied."""
+        parts = [operations] if atomic else chunks(operations, self.batch_limit)
+        ids = [self.create_batch(part, atomic=atomic)["batch_id"] for part in parts]
         watch = BatchWatch(len(operations), progress, timeout)
         for batch_id in ids:
             while not watch.completed(batch_id, self.batch(batch_id, wait=watch.wait_seconds())):
@@ -216,12 +220,13 @@ class AsyncClient(Endpoints):
         self,
         operations: list[dict[str, Any]],
         *,
+        atomic: bool = False,
         progress: Progress | None = None,
         timeout: float = 600.0,
     ) -> AsyncIterator[dict[str, Any]]:
         """As `Client.submit_batch`: `async for result in await client.submit_batch(...)`."""
-        parts = chunks(operations, self.batch_limit)
-        ids = [(await self.create_batch(part))["batch_id"] for part in parts]
+        parts = [operations] if atomic else chunks(operations, self.batch_limit)
+        ids = [(await self.create_batch(part, atomic=atomic))["batch_id"] for part in parts]
         watch = BatchWatch(len(operations), progress, timeout)
         for batch_id in ids:
             while not watch.completed(

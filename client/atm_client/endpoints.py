@@ -191,11 +191,18 @@ class Endpoints:
     # --- batches -------------------------------------------------------------------------
 
     def create_batch(
-        self, operations: list[dict[str, Any]], *, idempotency_key: str | None = None
+        self,
+        operations: list[dict[str, Any]],
+        *,
+        atomic: bool = False,
+        idempotency_key: str | None = None,
     ) -> Any:
         """Submit up to the service's batch limit as one batch: `{batch_id, total, …}`.
-        `submit_batch` splits any number and waits."""
-        body = {"operations": [_operation(o) for o in operations]}
+        `atomic=True`: all of it applied or none (up to the service's atomic limit).
+        `submit_batch` splits any number of plain operations and waits."""
+        body: dict[str, Any] = {"operations": [_operation(o) for o in operations]}
+        if atomic:
+            body["atomic"] = True
         return self._send(Call("POST", "/batches", body=body), idempotency_key)
 
     def batch(self, batch_id: str, wait: float | None = None) -> Any:

@@ -17,6 +17,7 @@ from atm_client.errors import (
     ApiError,
     InsufficientFunds,
     InvalidAmount,
+    InvalidBatch,
     TransportError,
 )
 
@@ -147,6 +148,21 @@ def test_a_batch_larger_than_the_limit_is_split_and_read_back_in_order(atm: Clie
     assert newest["jobs"][0]["amount"] == Decimal("0.50")
     failed = atm.jobs(account=number, status="failed", type="withdraw", limit=500)["jobs"]
     assert results[3]["job_id"] in [job["job_id"] for job in failed]
+
+
+def test_an_atomic_batch_is_sent_whole_and_applies_all_or_nothing(atm: Client) -> None:
+    payer, payee = opened(atm, "10.00"), opened(atm, "0")
+    atm.batch_limit = 1  # an atomic batch is never split
+    move = {"account_number": payer, "type": "transfer", "to_account": payee, "amount": "6.00"}
+    results = list(atm.submit_batch([move, move], atomic=True))
+    assert [r["error"]["type"] for r in results] == ["batch_aborted", "insufficient_funds"]
+    assert atm.balance(payee)["balance"] == Decimal(0)
+    results = list(atm.submit_batch([move], atomic=True))
+    assert results[0]["status"] == "succeeded"
+    assert atm.batches(limit=1)["batches"][0]["atomic"] is True
+    with pytest.raises(InvalidBatch):
+        atm.submit_batch([move] * 1001, atomic=True)
+    assert atm.balance(payee)["balance"] == Decimal("6.00")
 
 
 def test_statements_and_balances_at_a_moment(atm: Client) -> None:
