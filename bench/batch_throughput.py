@@ -6,7 +6,8 @@ Starts nothing itself. Opens its own accounts, then submits 100,000 operations a
 10,000, first withdrawals and deposits spread over 10,000 accounts, then transfers between
 those accounts, then withdrawals and deposits all on 10 accounts, and times each from the
 first POST until every batch reports `completed`; last, the spread load again with half
-of its operations moved onto one account (one hot account beside the spread ones). Then
+of its operations moved onto one account (one hot account beside the spread ones); and the
+transfers once more as atomic batches of 1,000 and as plain batches of 1,000. Then
 does the same balance updates and ledger inserts directly with Python's sqlite3 module
 (same pragmas, 1,000 per transaction, no HTTP, no queue, no ORM) and prints the ratio.
 Peak memory is read from /proc for the gunicorn and worker processes on this machine.
@@ -64,14 +65,16 @@ def transfers_for(accounts: list[str], total: int, seed: int) -> list[dict]:
     return operations
 
 
-def run_batches(base_url: str, operations: list[dict], batch_size: int) -> dict:
+def run_batches(
+    base_url: str, operations: list[dict], batch_size: int, *, atomic: bool = False
+) -> dict:
     http = requests.Session()
     started = time.perf_counter()
     batch_ids = []
     for start in range(0, len(operations), batch_size):
         response = http.post(
             f"{base_url}/batches",
-            json={"operations": operations[start : start + batch_size]},
+            json={"operations": operations[start : start + batch_size], "atomic": atomic},
             timeout=120,
         )
         if response.status_code != 202:
@@ -172,6 +175,12 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--hot-accounts", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument(
+        "--atomic-batch-size",
+        type=int,
+        default=1_000,
+        help="the transfers again as atomic batches of this size (0: not run)",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -200,6 +209,13 @@ def main() -> None:
                 f"{ratio} / spread withdrawals and deposits: "
                 f"{result['per_second'] / spread['per_second']:.2f}"
             )
+    if args.atomic_batch_size:
+        transfers = transfers_for(accounts, total, 3)
+        atomic = run_batches(args.base_url, transfers, args.atomic_batch_size, atomic=True)
+        report(f"atomic transfers, {args.atomic_batch_size} a batch", atomic, limit)
+        plain = run_batches(args.base_url, transfers, args.atomic_batch_size)
+        report(f"plain transfers, {args.atomic_batch_size} a batch", plain, limit)
+        print(f"atomic / plain, same batches: {atomic['per_second'] / plain['per_second']:.2f}")
     for name, mib in sorted(peak_memory().items()):
         print(f"peak memory {name}: {mib} MiB")
 
