@@ -126,7 +126,7 @@ class Client(Endpoints):
         with its own Idempotency-Key, reused on that POST's retries, so it is accepted once.
         `atomic=True` sends them as one all-or-nothing batch, never split: more than the
         service's atomic limit raises InvalidBatch, and nothing is applied."""
-        parts = [operations] if atomic else chunks(operations, self.batch_limit)
+        parts = [operations] if atomic and operations else chunks(operations, self.batch_limit)
         ids = [self.create_batch(part, atomic=atomic)["batch_id"] for part in parts]
         watch = BatchWatch(len(operations), progress, timeout)
         for batch_id in ids:
@@ -225,7 +225,7 @@ class AsyncClient(Endpoints):
         timeout: float = 600.0,
     ) -> AsyncIterator[dict[str, Any]]:
         """As `Client.submit_batch`: `async for result in await client.submit_batch(...)`."""
-        parts = [operations] if atomic else chunks(operations, self.batch_limit)
+        parts = [operations] if atomic and operations else chunks(operations, self.batch_limit)
         ids = [(await self.create_batch(part, atomic=atomic))["batch_id"] for part in parts]
         watch = BatchWatch(len(operations), progress, timeout)
         for batch_id in ids:

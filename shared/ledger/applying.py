@@ -51,7 +51,19 @@ from shared.store.models import (
 from shared.store.prepared import Prepared
 from shared.timestamps import as_utc, utc_day
 
-__all__ = ["Applied", "Outcome", "PartRun", "QueuedJob", "apply_pending", "has_pending"]
+__all__ = [
+    "Applied",
+    "Outcome",
+    "PartRun",
+    "QueuedJob",
+    "apply_pending",
+    "chunk_holds",
+    "has_pending",
+    "locked_accounts",
+    "new_chunk",
+    "write_batch_operations",
+    "write_changes",
+]
 
 DUE_HOLDS_PER_CHUNK = 1000
 
@@ -133,7 +145,7 @@ def apply_pending(
     work, parts, barriers = queued_work(session, partitions, limit)
     jobs = [item for item in work if type(item) is QueuedJob]
     runs = [item for item in work if type(item) is PartRun]
-    holds = _holds(session, partitions, jobs, utcnow())
+    holds = chunk_holds(session, partitions, jobs, utcnow())
     if not work and not holds:
         return Applied(barriers=barriers)
     targets = _targets(session, jobs)
@@ -348,7 +360,7 @@ def _read_created_at(session: Session, accounts: dict[str, AccountState]) -> Non
         accounts[number].created_at = created_at
 
 
-def _holds(
+def chunk_holds(
     session: Session, partitions: list[int], jobs: list[QueuedJob], now: datetime
 ) -> dict[str, HoldState]:
     """The holds due to expire in these partitions, and those the chunk's captures and

@@ -34,6 +34,7 @@ from shared.accepting.batch_queue import decoded_parts, operation_id_prefix
 from shared.events.outbox import record_events
 from shared.ledger.applying import (
     Applied,
+    chunk_holds,
     locked_accounts,
     new_chunk,
     write_batch_operations,
@@ -41,14 +42,15 @@ from shared.ledger.applying import (
 )
 from shared.ledger.chunk import PartRun
 from shared.ledger.queue_reading import PartProgress
-from shared.ledger.rules import decide_atomic
-from shared.store.models import BATCH_PART, IN_BATCH_INDEX, IS_QUEUED, QUEUED, Job
+from shared.ledger.rules import decide_atomic, expire_due_holds
+from shared.store.models import BATCH_PART, IN_BATCH_INDEX, IS_QUEUED, QUEUED, Job, utcnow
 from shared.store.prepared import Prepared
 
 
 @dataclass
 class AppliedBatch(Applied):
-    """An atomic batch's apply transaction, and the partitions whose queues it held."""
+    """An atomic batch's apply transaction, and the partitions whose queues it held (its
+    `barriers` stay empty: it applies no queue's other work)."""
 
     partitions: list[int] = field(default_factory=list)
 
@@ -72,12 +74,17 @@ def apply_atomic(session: Session, batch_id: str, applied_by: str) -> AppliedBat
         if operations:
             prefix = operation_id_prefix(batch_id)
             runs.append(PartRun(part.id, batch_id, part.request_id, prefix, list(operations)))
+    # The holds due in its partitions expire first, as in any apply: a due hold holds no
+    # money (and stays expired whether or not the batch succeeds).
+    holds = chunk_holds(session, sorted({part.partition for part in parts}), [], utcnow())
     numbers = {operation[2] for run in runs for operation in run.operations}
     numbers.update(
         operation[4] for run in runs for operation in run.operations if operation[4] is not None
     )
+    numbers.update(hold.account_number for hold in holds.values())
     accounts, last_entry_at = locked_accounts(session, numbers)
-    chunk = new_chunk(accounts, last_entry_at, {}, {})
+    chunk = new_chunk(accounts, last_entry_at, holds, {})
+    expire_due_holds(chunk)
     decide_atomic(runs, chunk)
     progress = [PartProgress(part.id, part.amount, part.amount) for part in parts]
     write_changes(session, chunk, [], [], runs, applied_by)

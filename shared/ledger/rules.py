@@ -10,6 +10,7 @@ as read, the accounts and holds, each job's outcome) is in shared.ledger.chunk.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from shared.errors import (
@@ -121,12 +122,14 @@ def decide_atomic(runs: list[PartRun], chunk: Chunk) -> None:
     fails, stop and undo: that one keeps its error, every other is failed `batch_aborted`,
     and the chunk is left with no entry and no account changed.
 
-    A chunk of an atomic batch holds nothing else, so undoing is forgetting its entries
-    and not writing its accounts back (the applier writes only accounts marked changed).
+    Undoing puts back the accounts as they were before the first operation (the due holds
+    the chunk expired stay expired) and forgets the entries made since.
     """
     in_order = sorted(
         ((operation, run) for run in runs for operation in run.operations), key=lambda p: p[0][0]
     )
+    before = {number: replace(account) for number, account in chunk.accounts.items()}
+    entries_before = len(chunk.entries)
     failure: list | None = None
     for operation, run in in_order:
         single = PartRun(run.part, run.batch_id, run.request_id, run.prefix, [operation])
@@ -147,9 +150,8 @@ def decide_atomic(runs: list[PartRun], chunk: Chunk) -> None:
             for operation in run.operations
         ]
         run.failed = len(run.operations)
-    chunk.entries.clear()
-    for account in chunk.accounts.values():
-        account.changed = account.controls_changed = False
+    del chunk.entries[entries_before:]
+    chunk.accounts.update(before)
 
 
 # --- the checks every rule shares -------------------------------------------------------

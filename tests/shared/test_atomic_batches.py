@@ -5,6 +5,7 @@ everything accepted later, whichever partitions they belong to."""
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy import func, select
 
@@ -19,7 +20,7 @@ from shared.ledger.atomic import apply_atomic
 from shared.ledger.audit import run_audit
 from shared.partitioning import partition_of
 from shared.store.db import Database
-from shared.store.models import Account, Job, LedgerEntry
+from shared.store.models import Account, Hold, Job, LedgerEntry
 
 PARTITIONS = 4
 
@@ -253,3 +254,34 @@ def test_the_audit_finds_an_atomic_batch_applied_in_part(database: Database) -> 
     assert findings == [
         f"atomic batch {batch_id} is partly applied: 1 of 2 operations applied, 0 of them failed"
     ]
+
+
+def _place_hold(database: Database, number: str, cents: int, seconds: int) -> None:
+    with database.writing() as session:
+        record_operation(
+            session,
+            Operation(new_id(), number, "hold", cents, details=f'{{"expires_in": {seconds}}}'),
+            PARTITIONS,
+        )
+    _drain(database, partition_of(number, PARTITIONS))
+
+
+def test_a_due_hold_is_expired_before_the_batch_and_stays_expired_if_it_fails(
+    database: Database,
+) -> None:
+    """A hold past its expiry holds no money for the batch, as for any operation; a batch
+    that fails for another reason leaves it expired and its money available."""
+    _open(database, {A: 0, B: 5_000, C: 0})
+    _place_hold(database, B, 5_000, 1)
+    time.sleep(1.2)  # due now, not yet swept
+    failing = _batch(database, ("withdraw", B, 5_000), ("withdraw", C, 1))
+    _drain(database, partition_of(C, PARTITIONS))  # C's queue reaches it last
+    assert [r[1] for r in _results(database, failing)] == ["batch_aborted", "insufficient_funds"]
+    with database.read.begin() as session:
+        assert session.scalars(select(Hold.status)).all() == ["expired"]
+        assert session.get_one(Account, B).held == 0
+    _clean_audit(database)
+    applied = _batch(database, ("withdraw", B, 5_000), ("deposit", C, 1))
+    _drain(database, partition_of(C, PARTITIONS))
+    assert [r[0] for r in _results(database, applied)] == ["succeeded", "succeeded"]
+    _clean_audit(database)

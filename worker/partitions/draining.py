@@ -8,6 +8,7 @@ from collections import Counter
 
 import redis
 from celery import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared import messaging
 from shared.events.outbox import DELIVER_TASK, WEBHOOKS_DOORBELL, WEBHOOKS_QUEUE
@@ -93,8 +94,12 @@ def _try_atomic(runtime: WorkerRuntime, batch_id: str) -> int:
     """Try an atomic batch one of the owned queues waits for, after the transaction that
     brought the queue to it has committed (shared.ledger.atomic); how many operations
     that applied. Once applied, every partition it held is rung: their queues go on."""
-    with runtime.database.writing() as session:
-        applied = apply_atomic(session, batch_id, runtime.identity)
+    try:
+        with runtime.database.writing() as session:
+            applied = apply_atomic(session, batch_id, runtime.identity)
+    except SQLAlchemyError as exc:  # the queues still wait for it: tried again by the next drain
+        log.warning("atomic batch %s could not be applied now: %s", batch_id, exc)
+        return 0
     if applied is None:
         return 0
     _tell(runtime, applied)

@@ -4,7 +4,10 @@ one transaction or not at all (shared.ledger.atomic).
 A column with a constant default: nothing existing is rewritten, and every batch accepted
 before the upgrade is a plain one. An atomic batch's parts are marked in the rows they
 already have (`jobs.target_id` names the batch, see shared.accepting.batch_queue), so the
-queue's reads need no new column.
+queue's reads need no new column. An applier of the previous release would take such a
+part for a plain one and apply it operation by operation: stop the workers of the previous
+release before the upgrade (as for revision 0009), and do not go back past this revision
+with atomic batches queued.
 
 Revision ID: 0012
 Revises: 0011
