@@ -11,7 +11,8 @@ a free port without persistence (stopped at exit). This process holds every part
 lease, as the one worker of `make run` does, so the doorbell names an owner. Each step is
 timed with time.perf_counter:
 
-1. the intake's write transaction (`JobIntake._record`: record_operations, commit, fsync);
+1. the intake's write transaction (`JobIntake._record` of a request that waits for its
+   outcome: record_operations, commit, its fsync left to the owner's commit);
 2. the intake's wake-up (`PartitionDispatcher.wake`, as `JobIntake._wake` calls it): the
    doorbell script, which pushes the Celery message itself in the same round trip;
 3. the worker receiving it: kombu's Redis transport consuming every partition queue
@@ -162,7 +163,7 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
     client, identity = rig.worker_redis, IDENTITY
     with rig.listener.expect(operation.job_id) as waiter:  # before the job exists, as the web
         t0 = time.perf_counter()
-        rig.intake._record([_Pending(operation, None)])
+        rig.intake._record([_Pending(operation, None, waits=True)])
         t1 = time.perf_counter()
         if rig.dispatcher.wake([partition]) != [partition]:
             raise SystemExit("the doorbell was already set: no wake-up was sent")

@@ -22,6 +22,8 @@ from shared.store.native_lock import native_lock
 
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
 WRITE_OPTION = "atm_write"
+DEFERRED_OPTION = "atm_deferred"  # a write transaction whose commit does not wait for the disk
+_SYNCHRONOUS = "atm_synchronous"  # a connection's `synchronous` setting, as last set
 
 
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
@@ -43,10 +45,22 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         cursor.execute(f"PRAGMA wal_autocheckpoint={settings.sqlite_checkpoint_pages}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        _record.info[_SYNCHRONOUS] = settings.sqlite_synchronous
+
+    # A deferred commit syncs like NORMAL (never more than the setting asks); the pragma
+    # cannot change inside a transaction, so it is set before BEGIN, only when it differs.
+    deferred_level = "NORMAL" if settings.sqlite_synchronous in ("FULL", "EXTRA") else None
+    deferred_level = deferred_level or settings.sqlite_synchronous
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        options = connection.get_execution_options()
+        immediate = options.get(WRITE_OPTION)
+        if immediate:
+            level = deferred_level if options.get(DEFERRED_OPTION) else settings.sqlite_synchronous
+            if connection.info.get(_SYNCHRONOUS) != level:
+                connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+                connection.info[_SYNCHRONOUS] = level
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -126,16 +140,49 @@ class Database:
         self.write = sessionmaker(
             self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
-        url = make_url(settings.database_url)
-        self.writers = (
-            WriterQueue(Path(url.database)) if url.get_backend_name() == "sqlite" else None
+        self.write_deferred = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True, DEFERRED_OPTION: True}),
+            expire_on_commit=False,
         )
+        url = make_url(settings.database_url)
+        self.sqlite_file = Path(url.database) if url.get_backend_name() == "sqlite" else None
+        self.writers = WriterQueue(self.sqlite_file) if self.sqlite_file else None
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """One write transaction: committed on success, rolled back on any exception."""
-        with self.writers.turn() if self.writers else nullcontext(), self.write.begin() as session:
+    def writing(self, *, deferred: bool = False) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on any exception.
+
+        `deferred`: its commit does not wait for the disk (SQLite's synchronous=NORMAL,
+        PostgreSQL's synchronous_commit off): it is durable once a later commit that waits
+        for the disk (any process's) or `make_durable` has returned. Only for work that
+        nothing is answered about before one of them.
+        """
+        maker = self.write_deferred if deferred else self.write
+        with self.writers.turn() if self.writers else nullcontext(), maker.begin() as session:
+            if deferred and self.sqlite_file is None:
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
+
+    def make_durable(self) -> None:
+        """Every transaction committed so far, by any process, on disk.
+
+        SQLite: the write-ahead log synced (a deferred commit's pages are in it, or were
+        checkpointed into the database file, which a checkpoint syncs before the log is
+        reused). PostgreSQL: a commit that waits for the log, which flushes it up to that
+        commit, and so past every commit before it.
+        """
+        if self.sqlite_file is None:
+            with self.write.begin() as session:
+                session.execute(text("SELECT pg_current_xact_id()"))
+            return
+        try:
+            descriptor = os.open(f"{self.sqlite_file}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no log: the last connection checkpointed it whole and removed it
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def close(self) -> None:
         """Close the pooled connections and the writers' lock file."""

@@ -3,12 +3,17 @@ runs here), its job view, and Idempotency-Key replays and conflicts."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.stack import RedisServer
 from tests.web.envelopes import data_of, error_of
-from tests.web.in_process import job_count
+from tests.web.in_process import in_process_settings, job_count, running_app
+from web.serving.services import EXTENSION_KEY
 
 ASYNC = {"Prefer": "respond-async"}
 
@@ -96,3 +101,43 @@ def test_a_malformed_idempotency_key_is_refused(app: Flask, client: FlaskClient,
     response = client.post("/accounts/10001/withdraw", json={"amount": 1}, headers=headers)
     error_of(response, 400, "invalid_idempotency_key")
     assert job_count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("prefer", "deferred", "synced"),
+    [("wait=1", True, True), ("respond-async", False, False)],
+)
+def test_a_job_is_on_disk_before_its_202(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    prefer: str,
+    deferred: bool,
+    synced: bool,
+) -> None:
+    """A request that waits has its job committed without an fsync (the owner's commit of
+    the outcome makes it durable); when the wait runs out first (no worker here), the job
+    is made durable before the 202. A request that does not wait is committed durably."""
+    settings = in_process_settings(tmp_path / "atm.db", redis_server.url, ATM_MAX_WAIT_SECONDS="1")
+    with running_app(settings) as app:
+        database = app.extensions[EXTENSION_KEY].database
+        steps: list[str] = []
+        real_writing, real_durable = database.writing, database.make_durable
+
+        @contextmanager
+        def writing(*, deferred: bool = False):  # type: ignore[no-untyped-def]
+            with real_writing(deferred=deferred) as session:
+                yield session
+            steps.append(f"commit deferred={deferred}")
+
+        def make_durable() -> None:
+            real_durable()
+            steps.append("make durable")
+
+        monkeypatch.setattr(database, "writing", writing)
+        monkeypatch.setattr(database, "make_durable", make_durable)
+        response = app.test_client().post(
+            "/accounts/10001/withdraw", json={"amount": 1}, headers={"Prefer": prefer}
+        )
+        assert response.status_code == 202, response.text
+        assert steps == [f"commit deferred={deferred}"] + (["make durable"] if synced else [])

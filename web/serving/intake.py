@@ -28,9 +28,11 @@ MAX_GROUP = 500
 class _Pending:
     operation: Operation
     claim: Claim | None
+    waits: bool  # the request waits for the outcome (see JobIntake.record)
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     woken: bool = False
+    durable: bool = False  # its commit waited for the disk
     job_id: str = ""  # the job that answers this request: its own, or a replayed one's
 
 
@@ -39,6 +41,7 @@ class Recorded:
     job_id: str
     replayed: bool
     woken: bool
+    durable: bool  # False: on disk only once the owner's commit or make_durable returns
 
 
 class JobIntake:
@@ -47,7 +50,8 @@ class JobIntake:
     Each write transaction costs a lock hand-off and (with synchronous=FULL) an fsync, and
     each wake-up a Redis round trip; paid once per group (and partition) instead of once per
     request, accepting scales with concurrency. A request returns only after the
-    transaction holding its job has committed.
+    transaction holding its job has committed; a group whose requests all wait for their
+    outcome leaves the fsync to the owner's commit (see `record`).
     """
 
     def __init__(
@@ -67,24 +71,36 @@ class JobIntake:
         self.thread = ProcessThread("job-intake", self._run)
         self.closed = False
 
-    def record(self, operation: Operation, claim: Claim | None = None) -> Recorded:
-        """Durably record `operation` and wake its partition; AccountNotFound if no account.
+    def record(
+        self, operation: Operation, claim: Claim | None = None, *, waits: bool = False
+    ) -> Recorded:
+        """Record `operation` and wake its partition; AccountNotFound if no account.
 
         With an idempotency claim already stored for the same request, nothing is recorded
         and the stored job answers (`replayed`); for a different request it is
         IdempotencyKeyReused. `woken` is False when the job is recorded but the wake-up
         could not be sent (Redis down): the job then waits for the owner's sweep.
+
+        A request that `waits` for its outcome is answered from the owner's commit of it,
+        which waits for the disk and so makes the job durable too: a group of only such
+        requests commits without waiting for the disk (`durable` False), and a request
+        answered before its outcome (a wait that ran out) calls `make_durable` first.
         """
         if self.closed:
             raise RuntimeError("the job intake of this app is closed")
         self.thread.ensure_started()
-        pending = _Pending(operation, claim, job_id=operation.job_id)
+        pending = _Pending(operation, claim, waits, job_id=operation.job_id)
         self.waiting.put(pending)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
         replayed = pending.job_id != operation.job_id
-        return Recorded(pending.job_id, replayed, pending.woken or replayed)
+        durable = pending.durable and not replayed
+        return Recorded(pending.job_id, replayed, pending.woken or replayed, durable)
+
+    def make_durable(self) -> None:
+        """Every job recorded so far on disk (Database.make_durable), off the event loop."""
+        self.threads.run(self.database.make_durable)
 
     def close(self, timeout: float) -> bool:
         """End the committer after the requests already waiting, and refuse new ones; True
@@ -128,9 +144,11 @@ class JobIntake:
 
     def _record(self, group: list[_Pending]) -> list[_Pending]:
         """One transaction for the group; returns the requests whose jobs it recorded."""
+        deferred = all(pending.waits for pending in group)
         for pending in group:
             pending.error, pending.job_id = None, pending.operation.job_id
-        with self.database.writing() as session:
+            pending.durable = not deferred
+        with self.database.writing(deferred=deferred) as session:
             fresh, replays = self._resolve_claims(session, group)
             refused = record_operations(
                 session, [pending.operation for pending in fresh], self.partitions

@@ -20,6 +20,7 @@ from web.http.idempotency import REPLAYED_HEADER, idempotency_claim
 from web.http.parsing import Preferences, json_object_body, parse_prefer
 from web.http.request_ids import current_request_id
 from web.http.responses import success
+from web.serving.intake import Recorded
 from web.serving.services import Services, current_services
 from web.serving.waiting import Waiter
 
@@ -85,11 +86,14 @@ def submit(body: dict[str, object], make: Callable[[str], Operation]) -> Respons
     )
     claim = idempotency_claim(body)
     services.backpressure.admit()
-    job_id, replayed, outcome = record_and_wait(services, operation, claim, wait_seconds)
+    recorded, outcome = record_and_wait(services, operation, claim, wait_seconds)
+    job_id = recorded.job_id
     headers = {"Preference-Applied": applied} if applied else {}
-    if replayed:
+    if recorded.replayed:
         headers[REPLAYED_HEADER] = "true"
     if outcome is None:
+        if not recorded.durable:  # no commit of the owner has made the job durable yet
+            services.intake.make_durable()
         return accepted(job_id, headers)
     if outcome.status != SUCCEEDED:
         error = ERRORS_BY_TYPE[outcome.error_type or ""]
@@ -99,25 +103,23 @@ def submit(body: dict[str, object], make: Callable[[str], Operation]) -> Respons
 
 def record_and_wait(
     services: Services, operation: Operation, claim: Claim | None, seconds: float
-) -> tuple[str, bool, Outcome | None]:
-    """Record `operation` and wait up to `seconds` for its outcome: (job id, replayed, outcome).
+) -> tuple[Recorded, Outcome | None]:
+    """Record `operation` and wait up to `seconds` for its outcome (None: not in time).
 
     The request listens before its job exists: once committed, any drain of its partition
     (another request's wake-up, the sweep) may apply it before this request wakes anyone. A
     replay of an idempotency key waits for the original's job instead, as the original did.
+    An outcome comes from the owner's commit, which waited for the disk; without one, the
+    caller makes the job durable (`Recorded.durable`) before it answers.
     """
     with services.listener.expect(operation.job_id) as waiter:
-        recorded = services.intake.record(operation, claim)
+        recorded = services.intake.record(operation, claim, waits=seconds > 0)
         if not recorded.replayed:
             budget = seconds if recorded.woken else 0  # nobody was told: answer 202 at once
-            return (
-                recorded.job_id,
-                False,
-                wait_for_outcome(services, waiter, recorded.job_id, budget),
-            )
+            return recorded, wait_for_outcome(services, waiter, recorded.job_id, budget)
     with services.listener.expect(recorded.job_id) as waiter:
         outcome = wait_for_outcome(services, waiter, recorded.job_id, seconds, read_first=True)
-        return recorded.job_id, True, outcome
+        return recorded, outcome
 
 
 def wait_budget(prefer: Preferences, default: float, maximum: float) -> tuple[float, str | None]:

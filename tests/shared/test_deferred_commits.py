@@ -1,0 +1,62 @@
+"""Deferred commits (a request that waits for its outcome leaves the fsync to the owner's
+commit) and make_durable, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from shared.store import db as db_module
+from shared.store.db import Database
+
+
+def _level(database: Database, **writing: bool) -> str:
+    """How the commit of a write transaction would wait for the disk."""
+    with database.writing(**writing) as session:
+        if database.sqlite_file is None:
+            return str(session.execute(text("SHOW synchronous_commit")).scalar())
+        return {0: "off", 1: "normal", 2: "full", 3: "extra"}[
+            session.execute(text("PRAGMA synchronous")).scalar()
+        ]
+
+
+def test_a_deferred_write_does_not_wait_for_the_disk_and_the_next_one_does(
+    database: Database,
+) -> None:
+    waits = "full" if database.sqlite_file else "on"
+    deferred = "normal" if database.sqlite_file else "off"
+    assert [_level(database), _level(database, deferred=True), _level(database)] == [
+        waits,
+        deferred,
+        waits,
+    ]
+
+
+def test_make_durable_syncs_the_log_sqlite_writes_to(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if database.sqlite_file is None:
+        database.make_durable()  # a commit that waits for the log
+        return
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(db_module.os, "fsync", fsync)
+    with database.writing(deferred=True) as session:
+        session.execute(text("UPDATE accounts SET balance = balance WHERE 0"))
+    database.make_durable()
+    assert synced == [f"{database.sqlite_file}-wal"]
+
+
+def test_make_durable_without_a_log_has_nothing_to_sync(database: Database) -> None:
+    if database.sqlite_file is None:
+        pytest.skip("PostgreSQL has no log file of the database's own")
+    database.engine.dispose()  # the last connection closed: the log checkpointed and removed
+    assert not os.path.exists(f"{database.sqlite_file}-wal")
+    database.make_durable()
