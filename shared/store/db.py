@@ -145,22 +145,24 @@ class Database:
             expire_on_commit=False,
         )
         url = make_url(settings.database_url)
-        self.sqlite_file = Path(url.database) if url.get_backend_name() == "sqlite" else None
-        self.writers = WriterQueue(self.sqlite_file) if self.sqlite_file else None
+        # The file as SQLite opens it (a symlink resolved): its log is beside that file.
+        sqlite = url.get_backend_name() == "sqlite"
+        self.sqlite_file = Path(os.path.realpath(url.database)) if sqlite else None
+        self.writers = WriterQueue(Path(url.database)) if sqlite else None
 
     @contextmanager
     def writing(self, *, deferred: bool = False) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any exception.
 
-        `deferred`: its commit does not wait for the disk (SQLite's synchronous=NORMAL,
-        PostgreSQL's synchronous_commit off): it is durable once a later commit that waits
-        for the disk (any process's) or `make_durable` has returned. Only for work that
-        nothing is answered about before one of them.
+        `deferred` (SQLite): its commit does not wait for the disk (synchronous=NORMAL); it
+        is durable once a later commit that waits for the disk (any process's) or
+        `make_durable` has returned. Only for work that nothing is answered about before
+        one of them. On PostgreSQL every commit waits for the log: a commit whose log
+        record is not flushed can only be flushed by a later commit that writes log of its
+        own, which `make_durable` could not make without a write of its own.
         """
         maker = self.write_deferred if deferred else self.write
         with self.writers.turn() if self.writers else nullcontext(), maker.begin() as session:
-            if deferred and self.sqlite_file is None:
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
 
     def make_durable(self) -> None:
@@ -168,12 +170,9 @@ class Database:
 
         SQLite: the write-ahead log synced (a deferred commit's pages are in it, or were
         checkpointed into the database file, which a checkpoint syncs before the log is
-        reused). PostgreSQL: a commit that waits for the log, which flushes it up to that
-        commit, and so past every commit before it.
+        reused). PostgreSQL: nothing to do (no commit is deferred there).
         """
         if self.sqlite_file is None:
-            with self.write.begin() as session:
-                session.execute(text("SELECT pg_current_xact_id()"))
             return
         try:
             descriptor = os.open(f"{self.sqlite_file}-wal", os.O_RDONLY)

@@ -1,15 +1,17 @@
 """Deferred commits (a request that waits for its outcome leaves the fsync to the owner's
-commit) and make_durable, on SQLite and PostgreSQL."""
+commit) and make_durable, on SQLite; on PostgreSQL no commit is deferred."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from shared.config.settings import load_settings
 from shared.store import db as db_module
-from shared.store.db import Database
+from shared.store.db import Database, init_database
 
 
 def _level(database: Database, **writing: bool) -> str:
@@ -26,7 +28,7 @@ def test_a_deferred_write_does_not_wait_for_the_disk_and_the_next_one_does(
     database: Database,
 ) -> None:
     waits = "full" if database.sqlite_file else "on"
-    deferred = "normal" if database.sqlite_file else "off"
+    deferred = "normal" if database.sqlite_file else "on"  # PostgreSQL: never deferred
     assert [_level(database), _level(database, deferred=True), _level(database)] == [
         waits,
         deferred,
@@ -38,7 +40,7 @@ def test_make_durable_syncs_the_log_sqlite_writes_to(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if database.sqlite_file is None:
-        database.make_durable()  # a commit that waits for the log
+        database.make_durable()  # nothing to do: no commit is deferred there
         return
     synced: list[str] = []
     real_fsync = os.fsync
@@ -60,3 +62,26 @@ def test_make_durable_without_a_log_has_nothing_to_sync(database: Database) -> N
     database.engine.dispose()  # the last connection closed: the log checkpointed and removed
     assert not os.path.exists(f"{database.sqlite_file}-wal")
     database.make_durable()
+
+
+def test_make_durable_syncs_the_log_of_the_file_a_symlink_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite keeps the log beside the file a symlink resolves to."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "atm.db").symlink_to(tmp_path / "real" / "atm.db")
+    database = Database(load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'atm.db'}"}))
+    init_database(database)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(db_module.os, "fsync", fsync)
+    with database.writing(deferred=True) as session:
+        session.execute(text("UPDATE accounts SET balance = balance WHERE 0"))
+    database.make_durable()
+    database.close()
+    assert synced == [str(tmp_path / "real" / "atm.db-wal")]
