@@ -68,6 +68,7 @@ _NAMES = {
     "ApiKeyNotFound": "api_key_not_found",
     "RateLimited": "rate_limited",
     "InvalidBatch": "invalid_batch",
+    "BatchAborted": "batch_aborted",
     "BatchNotFound": "batch_not_found",
     "InvalidOperation": "invalid_operation",
     "InvalidIdempotencyKey": "invalid_idempotency_key",

@@ -15,6 +15,7 @@ from atm_client import AsyncClient, Client, Job
 from atm_client.errors import (
     AccountNotFound,
     ApiError,
+    BatchAborted,
     InsufficientFunds,
     InvalidAmount,
     InvalidBatch,
@@ -156,6 +157,8 @@ def test_an_atomic_batch_is_sent_whole_and_applies_all_or_nothing(atm: Client) -
     move = {"account_number": payer, "type": "transfer", "to_account": payee, "amount": "6.00"}
     results = list(atm.submit_batch([move, move], atomic=True))
     assert [r["error"]["type"] for r in results] == ["batch_aborted", "insufficient_funds"]
+    with pytest.raises(BatchAborted):  # the job of an aborted operation raises its error
+        Job(results[0]["job_id"], atm).wait()
     assert atm.balance(payee)["balance"] == Decimal(0)
     results = list(atm.submit_batch([move], atomic=True))
     assert results[0]["status"] == "succeeded"
