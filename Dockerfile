@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY requirements.txt .
+COPY client ./client
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 ENV DATABASE_URL=sqlite:////data/atm.db PORT=5000

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: run test lint format bench clean
 
 # The runtime set for `make run`; the development set (tests, lint) on top for the rest.
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt client/pyproject.toml $(wildcard client/atm_client/*.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@

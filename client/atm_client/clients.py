@@ -68,7 +68,7 @@ class Client(Endpoints):
         base_url: str,
         api_key: str | None = None,
         *,
-        timeout: float = 60.0,
+        timeout: float | httpx.Timeout = 60.0,
         retries: int = 4,
         backoff: float = 0.2,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
@@ -88,7 +88,9 @@ class Client(Endpoints):
     def close(self) -> None:
         self.http.close()
 
-    def _answer(self, call: Call, idempotency_key: str | None) -> Answer:
+    def answer(self, call: Call, idempotency_key: str | None = None) -> Answer:
+        """One request, retried as every call is: its Answer (status, data, headers), or
+        its error raised. For callers that need more than the data (a 202, a header)."""
         call = call.prepared(idempotency_key)
         for attempt in range(self.retries + 1):
             status, headers = None, {}
@@ -106,10 +108,10 @@ class Client(Endpoints):
         raise AssertionError("unreachable")
 
     def _send(self, call: Call, idempotency_key: str | None = None) -> Any:
-        return self._answer(call, idempotency_key).data
+        return self.answer(call, idempotency_key).data
 
     def _operate(self, call: Call, idempotency_key: str | None = None) -> Any:
-        answer = self._answer(call, idempotency_key)
+        answer = self.answer(call, idempotency_key)
         return Job(answer.data["job_id"], self) if answer.status == 202 else answer.data
 
     def submit_batch(
@@ -172,7 +174,7 @@ class AsyncClient(Endpoints):
         base_url: str,
         api_key: str | None = None,
         *,
-        timeout: float = 60.0,
+        timeout: float | httpx.Timeout = 60.0,
         retries: int = 4,
         backoff: float = 0.2,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
@@ -192,7 +194,8 @@ class AsyncClient(Endpoints):
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def _answer(self, call: Call, idempotency_key: str | None) -> Answer:
+    async def answer(self, call: Call, idempotency_key: str | None = None) -> Answer:
+        """As `Client.answer`."""
         call = call.prepared(idempotency_key)
         for attempt in range(self.retries + 1):
             status, headers = None, {}
@@ -210,10 +213,10 @@ class AsyncClient(Endpoints):
         raise AssertionError("unreachable")
 
     async def _send(self, call: Call, idempotency_key: str | None = None) -> Any:
-        return (await self._answer(call, idempotency_key)).data
+        return (await self.answer(call, idempotency_key)).data
 
     async def _operate(self, call: Call, idempotency_key: str | None = None) -> Any:
-        answer = await self._answer(call, idempotency_key)
+        answer = await self.answer(call, idempotency_key)
         return AsyncJob(answer.data["job_id"], self) if answer.status == 202 else answer.data
 
     async def submit_batch(

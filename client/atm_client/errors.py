@@ -7,7 +7,9 @@ from typing import Any
 
 
 class ApiError(Exception):
-    """An answer with `success: false`. `type` is the contract's stable error type."""
+    """An answer with `success: false`. `type` is the contract's stable error type; an
+    answer not in the API's envelope at all (a proxy's error page) is `http_error`, with
+    its `content_type` and the start of its `text`."""
 
     type = "error"
 
@@ -19,10 +21,13 @@ class ApiError(Exception):
         error_type: str | None = None,
         job_id: str | None = None,
         details: list[dict[str, Any]] | None = None,
+        content_type: str = "",
+        text: str = "",
     ) -> None:
         super().__init__(message)
         self.message, self.status, self.job_id = message, status, job_id
         self.details = details or []
+        self.content_type, self.text = content_type, text
         if error_type is not None:
             self.type = error_type
 
@@ -86,11 +91,17 @@ for _name, _type in _NAMES.items():
     ERRORS[_type] = globals()[_name] = _error(_name, _type)
 
 
-def error_from(status: int, body: Any) -> ApiError:
+def error_from(status: int, body: Any, text: str = "", content_type: str = "") -> ApiError:
     """The exception for an error answer; an unknown type is an ApiError of that type."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return ApiError(f"HTTP {status}", status=status, error_type="http_error")
+        return ApiError(
+            f"HTTP {status}",
+            status=status,
+            error_type="http_error",
+            content_type=content_type,
+            text=text[:500],
+        )
     error_type = str(error.get("type", "error"))
     cls = ERRORS.get(error_type, ApiError)
     return cls(

@@ -66,7 +66,7 @@ def read_answer(status: int, text: str, headers: dict[str, str], raw: bool) -> A
     except ValueError:
         body = None
     if status >= 400 or not isinstance(body, dict) or body.get("success") is False:
-        raise error_from(status, body)
+        raise error_from(status, body, text, headers.get("content-type", ""))
     return Answer(status, body.get("data"), headers)
 
 

@@ -7,7 +7,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import requests
+from atm_client import Client
+from atm_client.errors import ApiError, TransportError
+from atm_client.requests import Answer, Call
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,6 +24,7 @@ EXIT_BAD_INPUT = 1  # nothing was sent: bad lines, a record of other content, or
 EXIT_NOTHING_SENT = 2  # stopped (API unreachable, 5xx, Ctrl-C) before any line was accepted
 EXIT_OPERATIONS_FAILED = 3  # with --fail-on-error: applied, and some operations failed
 EXIT_PART_SENT = 4  # stopped after some lines were accepted or sent: run it again to finish
+NOT_THE_API = "http_error"  # the client's type for an answer not in the API's envelope
 
 
 class Stopped(Exception):
@@ -34,59 +37,49 @@ class Stopped(Exception):
         self.refused = refused
 
 
-def refusal(response: requests.Response, what: str, api_key: str | None) -> str:
+def refusal(error: ApiError, what: str, api_key: str | None) -> str:
     """Why the API refused `what`, for people: its error type and message, and for 401 and
     403 which key to pass."""
-    try:
-        error = response.json()["error"]
-        kind, message = error["type"], error["message"]
-        details = error.get("details") or []
-    except (ValueError, KeyError, TypeError):
-        kind, message, details = "", response.text[:500], []
-    if response.status_code == 401:
+    kind, message = error.type, error.message
+    if kind == NOT_THE_API:
+        kind, message = "", error.text[:500]
+    if error.status == 401:
         if not api_key:
             return f"the API needs an API key for {what}: {API_KEY_HINT}"
         return f"the API refused the API key given (--api-key or ATM_API_KEY): {message}"
-    if response.status_code == 403:
+    if error.status == 403:
         return f"the API key may not do {what} ({message}); {API_KEY_HINT}"
+    details = error.details
     more = "".join(f"\n  operation {d.get('index')}: {d.get('message')}" for d in details[:20])
-    return f"the API refused {what} ({response.status_code} {kind}): {message}{more}"
+    return f"the API refused {what} ({error.status} {kind}): {message}{more}"
 
 
-def api_data(
-    response: requests.Response, what: str, api_key: str | None, fields: tuple[str, ...]
-) -> dict:
-    """The `data` of a 200 answer, with `fields`; anything else stops the submission."""
-    if response.status_code != 200:
-        refused = response.status_code < 500 and response.status_code != 429
-        raise Stopped(refusal(response, what, api_key), refused=refused)
-    data = answer_data(response, fields)
-    if data is None:
-        raise Stopped(unexpected_answer(response, what))
-    return data
+def stopped_by(error: ApiError, what: str, api_key: str | None) -> Stopped:
+    """The stop an error answer to `what` means: one not in the API's envelope says
+    nothing; a refusal (other than 429, which is "not now") would be given again."""
+    if error.type == NOT_THE_API:
+        return Stopped(unexpected_answer(error.status, error.content_type, error.text, what))
+    refused = error.status < 500 and error.status != 429
+    return Stopped(refusal(error, what, api_key), refused=refused)
 
 
-def answer_data(response: requests.Response, fields: tuple[str, ...]) -> dict | None:
-    """The `data` of an answer in the API's envelope with `fields`, or None for anything
-    else (a proxy's error page, a cut body)."""
-    try:
-        data = response.json()["data"]
-    except (ValueError, KeyError, TypeError):  # requests' JSONDecodeError is a ValueError
-        return None
+def with_fields(answer: Answer, what: str, fields: tuple[str, ...]) -> dict:
+    """The data of an answer in the API's envelope, if it has `fields`; anything else (a
+    proxy's answer, a cut body) stops the submission."""
+    data = answer.data
     if not isinstance(data, dict) or any(field not in data for field in fields):
-        return None
+        kind = answer.headers.get("content-type", "")
+        raise Stopped(unexpected_answer(answer.status, kind, json.dumps(data, default=str), what))
     return data
 
 
-def unexpected_answer(response: requests.Response, what: str) -> str:
-    kind = response.headers.get("Content-Type") or "no Content-Type"
-    body = " ".join(response.text[:200].split())
-    return f"the answer to {what} is not the API's JSON ({response.status_code}, {kind}): {body}"
+def unexpected_answer(status: int, content_type: str, text: str, what: str) -> str:
+    kind = content_type or "no Content-Type"
+    body = " ".join(text[:200].split())
+    return f"the answer to {what} is not the API's JSON ({status}, {kind}): {body}"
 
 
-def follow(
-    http: requests.Session, url: str, batch_ids: list[str], total: int, api_key: str | None
-) -> None:
+def follow(client: Client, batch_ids: list[str], total: int, api_key: str | None) -> None:
     """Until every batch has completed, with a progress bar."""
     columns = (TextColumn("applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -94,34 +87,42 @@ def follow(
         done_before = 0
         for batch_id in batch_ids:
             while True:
-                response = http.get(
-                    f"{url}/batches/{batch_id}", headers={"Prefer": "wait=2"}, timeout=60
+                what = f"reading batch {batch_id}"
+                call = Call("GET", f"/batches/{batch_id}", headers={"Prefer": "wait=2"})
+                data = with_fields(
+                    _answer(client, call, what, api_key),
+                    what,
+                    ("status", "succeeded", "failed", "total"),
                 )
-                fields = ("status", "succeeded", "failed", "total")
-                data = api_data(response, f"reading batch {batch_id}", api_key, fields)
                 progress.update(task, completed=done_before + data["succeeded"] + data["failed"])
                 if data["status"] == "completed":
                     done_before += data["total"]
                     break
 
 
-def results(http: requests.Session, url: str, batch_id: str, api_key: str | None) -> list[dict]:
+def results(client: Client, batch_id: str, api_key: str | None) -> list[dict]:
     rows: list[dict] = []
     offset, page = 0, 10_000
+    what = f"reading the results of batch {batch_id}"
     while True:
-        response = http.get(
-            f"{url}/batches/{batch_id}/results",
-            params={"offset": offset, "limit": page},
-            timeout=120,
-        )
-        what = f"reading the results of batch {batch_id}"
-        data = api_data(response, what, api_key, ("results", "total"))
+        params = {"offset": offset, "limit": page}
+        call = Call("GET", f"/batches/{batch_id}/results", params=params)
+        data = with_fields(_answer(client, call, what, api_key), what, ("results", "total"))
         if not all(isinstance(row, dict) and "status" in row for row in data["results"]):
-            raise Stopped(unexpected_answer(response, what))
+            raise Stopped(unexpected_answer(200, "application/json", str(data)[:200], what))
         rows.extend(data["results"])
         offset += page
         if offset >= data["total"]:
             return rows
+
+
+def _answer(client: Client, call: Call, what: str, api_key: str | None) -> Answer:
+    try:
+        return client.answer(call)
+    except TransportError:
+        raise
+    except ApiError as error:
+        raise stopped_by(error, what, api_key) from error
 
 
 def summarize(rows: list[dict], sent_now: int, elapsed: float) -> None:
@@ -155,8 +156,8 @@ def write_results(path: Path, operations: list[FileOperation], rows: list[dict])
     ]
     with path.open("w", encoding="utf-8", newline="") as handle:
         if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-            for record in records:
-                handle.write(json.dumps(record) + "\n")
+            for record in records:  # a balance as the JSON number the API answered
+                handle.write(json.dumps(record, default=float) + "\n")
         else:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()

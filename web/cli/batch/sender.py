@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
-import requests
-from urllib3.exceptions import NewConnectionError
+import httpx
+from atm_client import Client
+from atm_client.errors import ApiError, TransportError
+from atm_client.requests import Call
 
 from web.cli.batch.files import FileOperation
-from web.cli.batch.outcome import Stopped, answer_data, console, refusal, unexpected_answer
+from web.cli.batch.outcome import Stopped, console, refusal, stopped_by, with_fields
 from web.cli.batch.progress import ProgressRecord, Sent, api_key_fingerprint
 
 if TYPE_CHECKING:
@@ -29,8 +31,8 @@ if TYPE_CHECKING:
 class Sender:
     """Sends the batches of one file, keeping its progress record up to date."""
 
-    def __init__(self, http: requests.Session, options: Options, record: ProgressRecord) -> None:
-        self.http = http
+    def __init__(self, client: Client, options: Options, record: ProgressRecord) -> None:
+        self.client = client
         self.options = options
         self.record = record
         self.key = api_key_fingerprint(options.api_key)
@@ -96,35 +98,35 @@ class Sender:
     def send(self, batch: Sent, chunk: list[FileOperation], *, resent: bool) -> int:
         """POST one batch: accepted (recorded with its id), or the submission stops."""
         self.record.sending(batch)
+        lines = batch.lines()
+        body = {"operations": [op.to_json() for op in chunk]}
         try:
-            response = self.http.post(
-                f"{self.options.url}/batches",
-                json={"operations": [op.to_json() for op in chunk]},
-                headers={"Idempotency-Key": batch.idempotency_key},
-                timeout=(10, 300),
-            )
-        except requests.RequestException as exc:
+            answer = self.client.answer(Call("POST", "/batches", body=body), batch.idempotency_key)
+        except TransportError as exc:
             if _never_sent(exc) and not resent:
                 self.record.settled(batch, None)
             raise
-        lines = batch.lines()
-        if response.status_code == 202:
-            data = answer_data(response, ("batch_id",))
-            if data is None or not isinstance(data["batch_id"], str):  # in doubt: no batch id
-                raise Stopped(unexpected_answer(response, f"lines {lines}"))
-            batch_id = data["batch_id"]
-            replayed = response.headers.get("Idempotent-Replayed") == "true"
-            note = " (replayed: the API had accepted them before)" if replayed else ""
-            click.echo(f"accepted lines {lines} ({len(chunk)} operations): batch {batch_id}{note}")
-            self.record.settled(batch, batch_id)
-            return len(chunk)
-        if not 400 <= response.status_code < 500:  # a 5xx (or an odd answer): maybe applied
-            raise Stopped(f"the API answered {response.status_code} to lines {lines}")
-        if not resent:  # refused: nothing of it was applied (a resent one stays in doubt)
-            self.record.settled(batch, None)
-        # 429: not now, rather than no; the same command again later may get through.
-        what, refused = f"lines {lines}", response.status_code != 429
-        raise Stopped(refusal(response, what, self.options.api_key), refused=refused)
+        except ApiError as error:
+            what = f"lines {lines}"
+            if 200 <= error.status < 300:  # not the API's JSON: in doubt, no batch id
+                raise stopped_by(error, what, self.options.api_key) from error
+            if not 400 <= error.status < 500:  # a 5xx (or an odd answer): maybe applied
+                raise Stopped(f"the API answered {error.status} to {what}") from error
+            if not resent:  # refused: nothing of it was applied (a resent one stays in doubt)
+                self.record.settled(batch, None)
+            # 429: not now, rather than no; the same command again later may get through.
+            refusing = refusal(error, what, self.options.api_key)
+            raise Stopped(refusing, refused=error.status != 429) from error
+        if answer.status != 202:
+            raise Stopped(f"the API answered {answer.status} to lines {lines}")
+        batch_id = with_fields(answer, f"lines {lines}", ("batch_id",))["batch_id"]
+        if not isinstance(batch_id, str):
+            raise Stopped(f"the API answered lines {lines} without a batch id")
+        replayed = answer.headers.get("idempotent-replayed") == "true"
+        note = " (replayed: the API had accepted them before)" if replayed else ""
+        click.echo(f"accepted lines {lines} ({len(chunk)} operations): batch {batch_id}{note}")
+        self.record.settled(batch, batch_id)
+        return len(chunk)
 
 
 def chunks(
@@ -162,9 +164,6 @@ def may_resend(sent_at: float, now: float, ttl: float) -> bool:
     return now - sent_at < ttl - resend_margin_seconds(ttl)
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
+def _never_sent(exc: TransportError) -> bool:
     """True when the request cannot have reached the API (no connection was made)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(exc, requests.ConnectionError) and isinstance(reason, NewConnectionError)
+    return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout)

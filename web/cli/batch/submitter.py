@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import requests
+import httpx
+from atm_client import Client
+from atm_client.errors import TransportError
 from rich.markup import escape
 
 from web.cli.batch.files import FileOperation, parse_operations
@@ -42,6 +44,8 @@ from web.cli.batch.sender import Sender
 from web.cli.batch.stop_report import report_stopped
 
 __all__ = ["EXIT_OPERATIONS_FAILED", "Options", "submit_file"]
+# A batch of 10,000 is read, checked and recorded in one request; a connection, quickly.
+TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 
 
 @dataclass(frozen=True)
@@ -85,18 +89,18 @@ def submit_file(options: Options) -> int:
 
 def _submit(options: Options, record: ProgressRecord, operations: list[FileOperation]) -> int:
     """Send, follow and summarize; any stop ends in the stop report."""
-    http = requests.Session()
-    if options.api_key:
-        http.headers["Authorization"] = f"Bearer {options.api_key}"
+    # The submitter sends a batch in doubt again itself, under its key, on the next run.
+    client = Client(options.url, options.api_key, timeout=TIMEOUT, retries=0)
     started = time.perf_counter()
     try:
-        with _sigterm_as_interrupt():
-            sent_now = Sender(http, options, record).send_all(operations)
+        with client, _sigterm_as_interrupt():
+            sent_now = Sender(client, options, record).send_all(operations)
             batch_ids = [sent.batch_id or "" for sent in record.accepted]
-            follow(http, options.url, batch_ids, len(operations), options.api_key)
-            rows = [r for b in batch_ids for r in results(http, options.url, b, options.api_key)]
-    except requests.RequestException as exc:
-        reason = f"cannot reach the API at {options.url} ({exc.__class__.__name__}); is it running?"
+            follow(client, batch_ids, len(operations), options.api_key)
+            rows = [r for b in batch_ids for r in results(client, b, options.api_key)]
+    except TransportError as exc:
+        cause = type(exc.__cause__ or exc).__name__
+        reason = f"cannot reach the API at {options.url} ({cause}); is it running?"
         return report_stopped(Stopped(reason), record, operations, options)
     except RecordWriteError as exc:
         reason = (
