@@ -42,18 +42,7 @@ def test_make_durable_syncs_the_log_sqlite_writes_to(
     if database.sqlite_file is None:
         database.make_durable()  # nothing to do: no commit is deferred there
         return
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(descriptor: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
-        real_fsync(descriptor)
-
-    monkeypatch.setattr(db_module.os, "fsync", fsync)
-    with database.writing(deferred=True) as session:
-        session.execute(text("UPDATE accounts SET balance = balance WHERE 0"))
-    database.make_durable()
-    assert synced == [f"{database.sqlite_file}-wal"]
+    assert _files_synced(database, monkeypatch) == [f"{database.sqlite_file}-wal"]
 
 
 def test_make_durable_without_a_log_has_nothing_to_sync(database: Database) -> None:
@@ -72,6 +61,13 @@ def test_make_durable_syncs_the_log_of_the_file_a_symlink_names(
     (tmp_path / "atm.db").symlink_to(tmp_path / "real" / "atm.db")
     database = Database(load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'atm.db'}"}))
     init_database(database)
+    synced = _files_synced(database, monkeypatch)
+    database.close()
+    assert synced == [str(tmp_path / "real" / "atm.db-wal")]
+
+
+def _files_synced(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files make_durable syncs after a deferred write."""
     synced: list[str] = []
     real_fsync = os.fsync
 
@@ -83,5 +79,4 @@ def test_make_durable_syncs_the_log_of_the_file_a_symlink_names(
     with database.writing(deferred=True) as session:
         session.execute(text("UPDATE accounts SET balance = balance WHERE 0"))
     database.make_durable()
-    database.close()
-    assert synced == [str(tmp_path / "real" / "atm.db-wal")]
+    return synced
