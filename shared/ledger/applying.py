@@ -61,6 +61,7 @@ __all__ = [
     "has_pending",
     "locked_accounts",
     "new_chunk",
+    "run_accounts",
     "write_batch_operations",
     "write_changes",
 ]
@@ -152,9 +153,7 @@ def apply_pending(
     numbers = {job.account_number for job in jobs}
     numbers.update(job.to_account for job in jobs if job.to_account is not None)
     numbers.update(hold.account_number for hold in holds.values())
-    for run in runs:
-        numbers.update(operation[2] for operation in run.operations)
-        numbers.update(operation[4] for operation in run.operations if operation[4] is not None)
+    numbers.update(run_accounts(runs))
     accounts, last_entry_at = locked_accounts(session, numbers)
     if any(job.type == UPDATE_ACCOUNT for job in jobs):
         _read_created_at(session, accounts)  # for the account view a PATCH answers with
@@ -173,6 +172,15 @@ def apply_pending(
     write_batch_operations(session, chunk, runs, parts, applied_by)
     applied.events = record_events(session, chunk, applied.steps)
     return applied
+
+
+def run_accounts(runs: list[PartRun]) -> set[str]:
+    """The accounts batch operations change: each one's account and transfer destination."""
+    numbers = {operation[2] for run in runs for operation in run.operations}
+    numbers.update(
+        operation[4] for run in runs for operation in run.operations if operation[4] is not None
+    )
+    return numbers
 
 
 def new_chunk(

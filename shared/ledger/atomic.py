@@ -37,6 +37,7 @@ from shared.ledger.applying import (
     chunk_holds,
     locked_accounts,
     new_chunk,
+    run_accounts,
     write_batch_operations,
     write_changes,
 )
@@ -68,19 +69,16 @@ def apply_atomic(session: Session, batch_id: str, applied_by: str) -> AppliedBat
     for part in parts:
         if _AHEAD.scalar(session, {"partition": part.partition, "id": part.id}) is not None:
             return None  # that queue has not reached the batch yet
-    runs = []
+    runs, prefix = [], operation_id_prefix(batch_id)
     for part in parts:
         operations = decoded_parts.get(part.job_id, part.details)
         if operations:
-            prefix = operation_id_prefix(batch_id)
             runs.append(PartRun(part.id, batch_id, part.request_id, prefix, list(operations)))
+    partitions = sorted({part.partition for part in parts})
     # The holds due in its partitions expire first, as in any apply: a due hold holds no
     # money (and stays expired whether or not the batch succeeds).
-    holds = chunk_holds(session, sorted({part.partition for part in parts}), [], utcnow())
-    numbers = {operation[2] for run in runs for operation in run.operations}
-    numbers.update(
-        operation[4] for run in runs for operation in run.operations if operation[4] is not None
-    )
+    holds = chunk_holds(session, partitions, [], utcnow())
+    numbers = run_accounts(runs)
     numbers.update(hold.account_number for hold in holds.values())
     accounts, last_entry_at = locked_accounts(session, numbers)
     chunk = new_chunk(accounts, last_entry_at, holds, {})
@@ -89,7 +87,7 @@ def apply_atomic(session: Session, batch_id: str, applied_by: str) -> AppliedBat
     progress = [PartProgress(part.id, part.amount, part.amount) for part in parts]
     write_changes(session, chunk, [], [], runs, applied_by)
     write_batch_operations(session, chunk, runs, progress, applied_by)
-    applied = AppliedBatch(list(runs), partitions=sorted({part.partition for part in parts}))
+    applied = AppliedBatch(list(runs), partitions=partitions)
     applied.events = record_events(session, chunk, applied.steps)
     return applied
 

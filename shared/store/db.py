@@ -49,8 +49,8 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 
     # A deferred commit syncs like NORMAL (never more than the setting asks); the pragma
     # cannot change inside a transaction, so it is set before BEGIN, only when it differs.
-    deferred_level = "NORMAL" if settings.sqlite_synchronous in ("FULL", "EXTRA") else None
-    deferred_level = deferred_level or settings.sqlite_synchronous
+    configured = settings.sqlite_synchronous
+    deferred_level = "NORMAL" if configured in ("FULL", "EXTRA") else configured
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
