@@ -172,8 +172,8 @@ def signed(entry_type: str, amount: int, direction: str | None) -> int | None:
 
 def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditReport) -> None:
     """balance = opening + the signed sum of its entries, each balance_after in sequence,
-    and no debit (other than a capture) below the overdraft limit of its moment; transfers
-    add up to nothing across all accounts."""
+    and no debit (other than a capture) below the overdraft limit of its moment; every
+    entry's account exists; transfers add up to nothing across all accounts."""
     running: dict[str, int] = defaultdict(int)
     openings: dict[str, int] = defaultdict(int)
     transfers = {TRANSFER_IN: 0, TRANSFER_OUT: 0}
@@ -215,6 +215,10 @@ def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditRep
                 f"account {number}: opening balance {format_cents(opening)} but the ledger "
                 f"opens with {format_cents(openings.get(number, 0))}"
             )
+    # The ledger names accounts without a foreign key (revision 0013): every entry's
+    # account must exist.
+    for number in sorted(running.keys() - {account.account_number for account in accounts}):
+        report.findings.append(f"account {number}: has ledger entries but does not exist")
     if transfers[TRANSFER_IN] != transfers[TRANSFER_OUT]:
         report.findings.append(
             f"transfers out total {format_cents(transfers[TRANSFER_OUT])} but transfers in "

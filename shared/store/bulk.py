@@ -46,6 +46,7 @@ class _Compiled:
     reorder: Callable[[tuple], tuple] | None  # None: rows are already in the SQL's order
     names: tuple[str, ...] | None  # set for drivers that take named parameters
     copy: str | None = None  # an INSERT on PostgreSQL: the COPY that does it, rows in given order
+    copy_types: tuple[str, ...] = ()  # the COPY's columns' PostgreSQL types (it is binary)
     # SQLite: the SQL cut at the shared values' placeholders, which each call fills with the
     # values written as literals (see _inlined); `reorder` then picks the rows' own values.
     pieces: tuple[str, ...] | None = None
@@ -89,7 +90,7 @@ class BulkStatement:
         if tail:
             parameters = [row + tail for row in parameters]
         if compiled.copy is not None and len(parameters) >= COPY_FROM:
-            _copy(connection, compiled.copy, parameters)
+            _copy(connection, compiled.copy, compiled.copy_types, parameters)
             return
         if compiled.reorder is not None:
             parameters = list(map(compiled.reorder, parameters))
@@ -140,17 +141,25 @@ class BulkStatement:
             own = [self.columns.index(name) for name in wanted if name not in shared]
             if own != list(range(len(self.columns))):
                 inline_reorder = _reordering(own)
-        copy = None
+        copy, copy_types = None, ()
         if dialect.name == "postgresql" and getattr(self.statement, "is_insert", False):
             quote = dialect.identifier_preparer.quote
-            table = quote(self.statement.table.name)  # type: ignore[attr-defined]
-            copy = f"COPY {table} ({', '.join(map(quote, given))}) FROM STDIN"
+            table = self.statement.table  # type: ignore[attr-defined]
+            copy = (
+                f"COPY {quote(table.name)} ({', '.join(map(quote, given))}) "
+                "FROM STDIN (FORMAT BINARY)"
+            )
+            # A type's name as PostgreSQL spells it, without its length: `VARCHAR(34)`.
+            copy_types = tuple(
+                table.c[name].type.compile(dialect=dialect).split("(")[0].lower() for name in given
+            )
         cached = _Compiled(
             compiled.string,
             tuple(map(processor, shared)),
             reorder,
             names,
             copy,
+            copy_types,
             pieces,
             inline_reorder,
             shared_order,
@@ -184,14 +193,18 @@ def _interleave(pieces: Sequence[str], literals: Sequence[str]) -> Iterable[str]
         yield piece
 
 
-def _copy(connection: Connection, statement: str, rows: list[tuple]) -> None:
+def _copy(connection: Connection, statement: str, types: Sequence[str], rows: list[tuple]) -> None:
     """Rows into PostgreSQL by COPY, in the caller's transaction.
 
     An `executemany` INSERT is one statement execution per row on the server, even
-    pipelined; COPY is one for them all, several times cheaper at thousands of rows.
+    pipelined; COPY is one for them all, several times cheaper at thousands of rows. In
+    binary, with the columns' types given, psycopg writes each value without making text
+    of it first (about a fifth of the text format's client time, and less for the server
+    to parse); a value of the wrong kind fails the COPY rather than being cast.
     """
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(statement) as copy:
+        copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)
 
@@ -341,8 +354,13 @@ def _reordering(indexes: list[int]) -> Callable[[tuple], tuple]:
     return pick if len(indexes) > 1 else lambda row: (pick(row),)
 
 
+# The sequence is named once, by an uncorrelated subquery (run once, before the rows):
+# `pg_get_serial_sequence` called for each row was two thirds of the statement's time.
 _NEXT_IDS = Prepared(
-    text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)")
+    text(
+        "SELECT nextval((SELECT pg_get_serial_sequence(:table, 'id'))::regclass) "
+        "FROM generate_series(1, :count)"
+    )
 )
 
 

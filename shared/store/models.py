@@ -301,7 +301,9 @@ class LedgerEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    account_number: Mapped[str] = mapped_column(ForeignKey("accounts.account_number"))
+    # No foreign key: every entry is written for an account its apply transaction read and
+    # locked, and no account is deleted; the audit checks it (revision 0013 says why).
+    account_number: Mapped[str] = mapped_column(String(34))
     job_id: Mapped[str | None] = mapped_column(String(36), default=None)
     type: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)

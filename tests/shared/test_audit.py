@@ -89,6 +89,17 @@ def test_a_broken_chain_of_entries_is_found(database: Database) -> None:
     assert any(f"account {entry.account_number}: names transaction" in f for f in findings)
 
 
+def test_an_entry_for_an_account_that_does_not_exist_is_found(database: Database) -> None:
+    """The ledger names its account without a foreign key (revision 0013)."""
+    with database.writing() as session:
+        session.add(
+            LedgerEntry(account_number="99999", type="deposit", amount=5, balance_after=5, seq=1)
+        )
+    with database.read.begin() as session:
+        findings = run_audit(session, 60).findings
+    assert "account 99999: has ledger entries but does not exist" in findings
+
+
 def test_a_job_stuck_past_the_threshold_is_found(database: Database) -> None:
     with database.writing() as session:
         record_operations(session, [Operation(new_id(), "10003", "deposit", 1)], 1)

@@ -442,3 +442,41 @@ def test_revision_0010_gives_every_partition_a_fence_no_worker_holds(database: D
         assert take_partitions(session, [0], "worker") == {0: 1}
     with pytest.raises(PartitionsMoved), database.writing() as session:
         apply_pending(session, [0], 10, "stale", {0: 0})
+
+
+def test_revision_0013_keeps_the_ledger_and_drops_its_foreign_key(database: Database) -> None:
+    """The ledger, its indexes and queued work come through; the key to accounts is gone
+    (the applier and the audit keep what it checked)."""
+    with database.writing() as session:
+        open_account(session, "94", 100)
+        command.downgrade(alembic_config(session.connection()), "0012")
+        keys = inspect(session.connection()).get_foreign_keys("transactions")
+        assert [key["referred_table"] for key in keys] == ["accounts"]
+        record_operation(session, Operation(new_id(), "94", "withdraw", 30), 1)
+    with database.writing() as session:
+        apply_pending(session, [0], 10, "test")  # an entry written before the upgrade
+        record_operation(session, Operation(new_id(), "94", "deposit", 7), 1)
+    with database.read.begin() as session:
+        before = session.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars().all()
+        before = [(e.id, e.account_number, e.type, e.amount, e.prev_id, e.seq) for e in before]
+    init_database(database)
+    with database.read.begin() as session:
+        connection = session.connection()
+        assert current_revision(connection) == head_revision()
+        assert inspect(connection).get_foreign_keys("transactions") == []
+        indexes = {index["name"] for index in inspect(connection).get_indexes("transactions")}
+        assert {"ix_transactions_anchors", "ux_transactions_job_account"} <= indexes
+        after = session.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars().all()
+        assert [(e.id, e.account_number, e.type, e.amount, e.prev_id, e.seq) for e in after] == (
+            before
+        )
+    with database.writing() as session:
+        assert apply_pending(session, [0], 10, "test").count == 1
+    with database.read.begin() as session:
+        assert session.get(Account, "94").balance == 77
+        assert [e.balance_after for e in list_transactions(session, "94", 5, None)[0]] == [
+            77,
+            70,
+            100,
+        ]
+        assert run_audit(session, 3600).findings == []
