@@ -28,6 +28,7 @@ from honcho.environ import parse_procfile
 
 from shared.config.settings import PROJECT_ROOT, Settings, SettingsError, get_settings
 from shared.labels import database_url_label, redis_label
+from shared.ledger.partition_count import PartitionCountDiffers
 from shared.messaging import redis_client
 from shared.redis_address import sentinel_address
 from shared.store.db import Database, init_database
@@ -229,7 +230,10 @@ def start_redis(supervisor: Supervisor, settings: Settings, env: dict[str, str])
 def open_database(supervisor: Supervisor, settings: Settings) -> None:
     """Create the tables (and the sample accounts on an empty database), and say which
     database it is, its password hidden: the terminal's scrollback is no place for it."""
-    init_database(Database(settings))
+    try:
+        init_database(Database(settings))
+    except PartitionCountDiffers as exc:
+        sys.exit(f"run: {exc}")
     supervisor.log(f"database {database_url_label(settings.database_url)}")
 
 

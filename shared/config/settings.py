@@ -196,7 +196,9 @@ class Settings(BaseSettings):
     partitions: Count16Bits = Field(
         8,
         alias="ATM_PARTITIONS",
-        description="number of partitions, each a queue (at most 65,536)",
+        description="number of partitions, each a queue (at most 65,536); fixed per "
+        "database: a process with another count than its database's refuses to start "
+        "(`flask --app web partitions N` changes it, with nothing queued)",
     )
     sync_wait_seconds: NonNegativeFloat = Field(
         10.0,

@@ -16,8 +16,9 @@ from sqlalchemy.pool import SingletonThreadPool
 from shared.access.api_keys import ADMIN, ensure_key
 from shared.config.settings import Settings
 from shared.ledger.accounts import open_account
+from shared.ledger.partition_count import ensure_partition_count
 from shared.store.migrating import upgrade_schema
-from shared.store.models import Account, Partition
+from shared.store.models import Account
 from shared.store.native_lock import native_lock
 
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
@@ -195,9 +196,10 @@ class Database:
 
 
 def init_database(database: Database) -> None:
-    """Migrate the schema to the newest revision, then add the partition rows, the sample
-    accounts on an empty database, and the bootstrap admin key when ATM_BOOTSTRAP_ADMIN_KEY
-    names one.
+    """Migrate the schema to the newest revision, then add the partition rows to a new
+    database (an existing one must have ATM_PARTITIONS of them: PartitionCountDiffers),
+    the sample accounts on an empty database, and the bootstrap admin key when
+    ATM_BOOTSTRAP_ADMIN_KEY names one.
 
     Safe to run from every process at start: the whole step is one write transaction
     (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
@@ -207,8 +209,7 @@ def init_database(database: Database) -> None:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         upgrade_schema(session.connection())
-        known = set(session.scalars(select(Partition.id)))
-        session.add_all(Partition(id=p) for p in range(settings.partitions) if p not in known)
+        ensure_partition_count(session, settings.partitions)
         if (
             settings.seed_sample_accounts
             and session.scalar(select(Account.account_number).limit(1)) is None

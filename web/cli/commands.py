@@ -1,4 +1,5 @@
-"""Command-line tools on the Flask CLI: `init-db` and `batch submit` (flask --app web ...)."""
+"""Command-line tools on the Flask CLI: `init-db`, `partitions`, `audit`, `keys` and `batch submit`
+(flask --app web ...)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from shared.config.settings import load_settings
 from shared.errors import DomainError, RevocationNotAnnounced
 from shared.labels import database_label, redis_label
 from shared.ledger.audit import run_audit
-from shared.store.db import init_database
+from shared.ledger.partition_count import PartitionsBusy, change_partition_count
+from shared.store.db import Database, init_database
 from web.cli.batch.outcome import console  # the commands' one stderr console
 from web.cli.batch.progress import record_path
 from web.cli.batch.submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
@@ -44,6 +46,7 @@ def default_api_url() -> str:
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(init_db)
+    app.cli.add_command(partitions)
     app.cli.add_command(audit)
     app.cli.add_command(batch)
     app.cli.add_command(keys)
@@ -55,6 +58,25 @@ def init_db() -> None:
     """Create the tables, and the sample accounts on an empty database."""
     init_database(current_services().database)
     click.echo("database ready")
+
+
+@click.command("partitions")
+@click.argument("count", type=click.IntRange(1, 65536))
+def partitions(count: int) -> None:
+    """Change the database's number of partitions to COUNT.
+
+    Only with every process of the service stopped and nothing queued (refused while a job
+    is queued or a hold is active); then start every process with ATM_PARTITIONS=COUNT.
+    """
+    database = Database(load_settings())
+    try:
+        with database.writing() as session:
+            before = change_partition_count(session, count)
+    except PartitionsBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        database.close()
+    click.echo(f"partitions: {before} -> {count}; start every process with ATM_PARTITIONS={count}")
 
 
 @click.command("audit")

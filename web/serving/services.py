@@ -16,6 +16,7 @@ from shared import messaging
 from shared.access.api_keys import identify
 from shared.config.settings import Settings
 from shared.labels import database_label
+from shared.ledger.partition_count import check_partition_count
 from shared.store.db import Database
 from web.http.key_directory import KeyDirectory
 from web.serving.dispatch import PartitionDispatcher
@@ -139,10 +140,14 @@ def first_connection(database: Database) -> None:
     good, and its request was never answered. Once the first connection has been made the
     lock is never taken again. A database that does not answer yet is connected on first
     use, as before.
+
+    The same read checks the database's partition count (shared.ledger.partition_count): a
+    web process with another ATM_PARTITIONS would record work in partitions no owner
+    applies in order with the rest, so it refuses to start.
     """
     configure_mappers()  # the same for the ORM's one-time set-up, under its own lock
     try:
-        with database.engine.connect():
-            pass
+        with database.read.begin() as session:
+            check_partition_count(session, database.settings.partitions)
     except SQLAlchemyError as exc:
         log.warning("the database did not answer at start (%s); connecting on first use", exc)

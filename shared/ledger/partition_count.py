@@ -1,0 +1,78 @@
+"""The number of partitions, fixed per database: the partition rows it was made with.
+
+An account's partition is CRC-32 of its number modulo the count, and every queued job,
+batch part and hold carries its partition. A process started with another count would put
+an account's new work in another partition than its queued work, where another owner
+applies it, out of acceptance order; and work in a partition beyond the count would never
+be applied. So the rows made when the database was created are the count's record, and a
+process whose ATM_PARTITIONS differs refuses to start. `change_partition_count` changes it
+while nothing waits in any partition, with every process stopped.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shared.store.models import IS_ACTIVE, IS_QUEUED, Hold, Job, Partition
+
+
+class PartitionCountDiffers(RuntimeError):
+    """This process's ATM_PARTITIONS is not the database's count."""
+
+    def __init__(self, stored: int, wanted: int) -> None:
+        super().__init__(
+            f"ATM_PARTITIONS is {wanted}, but this database has {stored} partitions: an "
+            f"account's partition depends on the count, so a database keeps the one it was "
+            f"made with. Start every process with ATM_PARTITIONS={stored}, or, with every "
+            f"process stopped and nothing queued, change the database's count with "
+            f"`flask --app web partitions {wanted}`."
+        )
+        self.stored, self.wanted = stored, wanted
+
+
+class PartitionsBusy(RuntimeError):
+    """The count cannot change while work waits in a partition."""
+
+
+def stored_partition_count(session: Session) -> int | None:
+    """How many partitions the database has (None: no partition row yet, a new one)."""
+    ids = set(session.scalars(select(Partition.id)))
+    if not ids:
+        return None
+    # Rows are 0 … n-1; a gap (rows deleted by hand) counts as a different count.
+    return len(ids) if ids == set(range(len(ids))) else -1
+
+
+def check_partition_count(session: Session, count: int) -> None:
+    """Raise PartitionCountDiffers unless the database has `count` partitions or none yet."""
+    stored = stored_partition_count(session)
+    if stored is not None and stored != count:
+        raise PartitionCountDiffers(stored, count)
+
+
+def ensure_partition_count(session: Session, count: int) -> None:
+    """A new database gets `count` partition rows; an existing one must have them."""
+    if stored_partition_count(session) is None:
+        session.add_all(Partition(id=partition) for partition in range(count))
+        session.flush()
+        return
+    check_partition_count(session, count)
+
+
+def change_partition_count(session: Session, count: int) -> int:
+    """Give the database `count` partitions (in the caller's write transaction); the count
+    it had. Refused while any job is queued or any hold is active: each of them names a
+    partition of the old count."""
+    queued = session.scalar(select(Job.id).where(IS_QUEUED).limit(1))
+    active = session.scalar(select(Hold.hold_id).where(IS_ACTIVE).limit(1))
+    if queued is not None or active is not None:
+        raise PartitionsBusy(
+            "jobs are queued or holds are active; the partition count can change only "
+            "when nothing waits in any partition"
+        )
+    before = len(set(session.scalars(select(Partition.id))))
+    session.execute(delete(Partition).where(Partition.id >= count))
+    present = set(session.scalars(select(Partition.id)))
+    session.add_all(Partition(id=p) for p in range(count) if p not in present)
+    return before
