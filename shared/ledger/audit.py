@@ -217,7 +217,8 @@ def _check_balances(accounts: list[Row], entries: list[_Entry], report: AuditRep
             )
     # The ledger names accounts without a foreign key (revision 0013): every entry's
     # account must exist.
-    for number in sorted(running.keys() - {account.account_number for account in accounts}):
+    named = {entry.account_number for entry in entries}
+    for number in sorted(named - {account.account_number for account in accounts}):
         report.findings.append(f"account {number}: has ledger entries but does not exist")
     if transfers[TRANSFER_IN] != transfers[TRANSFER_OUT]:
         report.findings.append(

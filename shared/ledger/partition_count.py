@@ -11,7 +11,7 @@ while nothing waits in any partition, with every process stopped.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from shared.store.models import IS_ACTIVE, IS_QUEUED, Hold, Job, Partition
@@ -36,19 +36,16 @@ class PartitionsBusy(RuntimeError):
 
 
 def stored_partition_count(session: Session) -> int | None:
-    """How many partitions the database has (None: no partition row yet, a new one)."""
-    ids = set(session.scalars(select(Partition.id)))
-    if not ids:
-        return None
-    # Rows are 0 … n-1; a gap (rows deleted by hand) counts as a different count.
-    return len(ids) if ids == set(range(len(ids))) else -1
+    """How many partition rows the database has (None: none yet, a new database)."""
+    return session.scalar(select(func.count()).select_from(Partition)) or None
 
 
 def check_partition_count(session: Session, count: int) -> None:
-    """Raise PartitionCountDiffers unless the database has `count` partitions or none yet."""
-    stored = stored_partition_count(session)
-    if stored is not None and stored != count:
-        raise PartitionCountDiffers(stored, count)
+    """Raise PartitionCountDiffers unless the database's partitions are 0 … count-1, or it
+    has none yet."""
+    ids = set(session.scalars(select(Partition.id)))
+    if ids and ids != set(range(count)):
+        raise PartitionCountDiffers(len(ids), count)
 
 
 def ensure_partition_count(session: Session, count: int) -> None:
@@ -61,9 +58,13 @@ def ensure_partition_count(session: Session, count: int) -> None:
 
 
 def change_partition_count(session: Session, count: int) -> int:
-    """Give the database `count` partitions (in the caller's write transaction); the count
+    """Give the database `count` partitions (in the caller's write transaction); how many
     it had. Refused while any job is queued or any hold is active: each of them names a
-    partition of the old count."""
+    partition of the old count.
+
+    The partitions kept keep their fences; a new one starts above every epoch any
+    partition has had, so no fence a worker of before still holds matches it.
+    """
     queued = session.scalar(select(Job.id).where(IS_QUEUED).limit(1))
     active = session.scalar(select(Hold.hold_id).where(IS_ACTIVE).limit(1))
     if queued is not None or active is not None:
@@ -71,8 +72,8 @@ def change_partition_count(session: Session, count: int) -> int:
             "jobs are queued or holds are active; the partition count can change only "
             "when nothing waits in any partition"
         )
-    before = len(set(session.scalars(select(Partition.id))))
+    epochs = {row.id: row.epoch for row in session.execute(select(Partition.id, Partition.epoch))}
+    above = max(epochs.values(), default=0) + 1
     session.execute(delete(Partition).where(Partition.id >= count))
-    present = set(session.scalars(select(Partition.id)))
-    session.add_all(Partition(id=p) for p in range(count) if p not in present)
-    return before
+    session.add_all(Partition(id=p, epoch=above) for p in range(count) if p not in epochs)
+    return len(epochs)

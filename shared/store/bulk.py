@@ -46,7 +46,7 @@ class _Compiled:
     reorder: Callable[[tuple], tuple] | None  # None: rows are already in the SQL's order
     names: tuple[str, ...] | None  # set for drivers that take named parameters
     copy: str | None = None  # an INSERT on PostgreSQL: the COPY that does it, rows in given order
-    copy_types: tuple[str, ...] = ()  # the COPY's columns' PostgreSQL types (it is binary)
+    copy_types: tuple[str, ...] | None = None  # its columns' types when it is binary
     # SQLite: the SQL cut at the shared values' placeholders, which each call fills with the
     # values written as literals (see _inlined); `reorder` then picks the rows' own values.
     pieces: tuple[str, ...] | None = None
@@ -141,18 +141,14 @@ class BulkStatement:
             own = [self.columns.index(name) for name in wanted if name not in shared]
             if own != list(range(len(self.columns))):
                 inline_reorder = _reordering(own)
-        copy, copy_types = None, ()
+        copy, copy_types = None, None
         if dialect.name == "postgresql" and getattr(self.statement, "is_insert", False):
             quote = dialect.identifier_preparer.quote
             table = self.statement.table  # type: ignore[attr-defined]
-            copy = (
-                f"COPY {quote(table.name)} ({', '.join(map(quote, given))}) "
-                "FROM STDIN (FORMAT BINARY)"
-            )
-            # A type's name as PostgreSQL spells it, without its length: `VARCHAR(34)`.
-            copy_types = tuple(
-                table.c[name].type.compile(dialect=dialect).split("(")[0].lower() for name in given
-            )
+            copy = f"COPY {quote(table.name)} ({', '.join(map(quote, given))}) FROM STDIN"
+            copy_types = _binary_types(table, given, dialect)
+            if copy_types is not None:
+                copy += " (FORMAT BINARY)"
         cached = _Compiled(
             compiled.string,
             tuple(map(processor, shared)),
@@ -193,18 +189,46 @@ def _interleave(pieces: Sequence[str], literals: Sequence[str]) -> Iterable[str]
         yield piece
 
 
-def _copy(connection: Connection, statement: str, types: Sequence[str], rows: list[tuple]) -> None:
+# The column types whose values a binary COPY writes as the server would store them; a
+# Python value of another kind fails the COPY. Not `integer`: psycopg's binary int4 wraps
+# a value past 2**31 where the server would refuse it, so a COPY with such a column (or
+# any other type) stays in text, which the server parses and checks.
+_BINARY_TYPES = {
+    "BIGINT": "int8",
+    "VARCHAR": "varchar",
+    "TEXT": "text",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+
+
+def _binary_types(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple[str, ...] | None:
+    """The psycopg types of `columns` for a binary COPY, or None if one is not of a type
+    it is used for (a length, as in `VARCHAR(34)`, does not change the type)."""
+    types = []
+    for name in columns:
+        compiled = table.c[name].type.compile(dialect=dialect)
+        kind = _BINARY_TYPES.get(compiled.split("(")[0] if compiled.endswith(")") else compiled)
+        if kind is None:
+            return None
+        types.append(kind)
+    return tuple(types)
+
+
+def _copy(
+    connection: Connection, statement: str, types: Sequence[str] | None, rows: list[tuple]
+) -> None:
     """Rows into PostgreSQL by COPY, in the caller's transaction.
 
     An `executemany` INSERT is one statement execution per row on the server, even
     pipelined; COPY is one for them all, several times cheaper at thousands of rows. In
-    binary, with the columns' types given, psycopg writes each value without making text
-    of it first (about a fifth of the text format's client time, and less for the server
-    to parse); a value of the wrong kind fails the COPY rather than being cast.
+    binary (`types` given: see _BINARY_TYPES), psycopg writes each value without making
+    text of it first (about a fifth of the text format's client time, and less for the
+    server to parse).
     """
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(statement) as copy:
-        copy.set_types(list(types))
+        if types is not None:
+            copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)
 

@@ -452,24 +452,25 @@ def test_revision_0013_keeps_the_ledger_and_drops_its_foreign_key(database: Data
         command.downgrade(alembic_config(session.connection()), "0012")
         keys = inspect(session.connection()).get_foreign_keys("transactions")
         assert [key["referred_table"] for key in keys] == ["accounts"]
-        record_operation(session, Operation(new_id(), "94", "withdraw", 30), 1)
+        session.execute(text("CREATE INDEX ix_by_hand ON transactions (created_at)"))
+        withdrawal = Operation(new_id(), "94", "withdraw", 30, reference="r-94", metadata='{"k":1}')
+        record_operation(session, withdrawal, 1)
     with database.writing() as session:
         apply_pending(session, [0], 10, "test")  # an entry written before the upgrade
         record_operation(session, Operation(new_id(), "94", "deposit", 7), 1)
+    ledger = LedgerEntry.__table__
     with database.read.begin() as session:
-        before = session.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars().all()
-        before = [(e.id, e.account_number, e.type, e.amount, e.prev_id, e.seq) for e in before]
+        before = [tuple(row) for row in session.execute(select(ledger).order_by(ledger.c.id))]
+    assert any("r-94" in row and '{"k":1}' in row for row in before)
     init_database(database)
     with database.read.begin() as session:
         connection = session.connection()
         assert current_revision(connection) == head_revision()
         assert inspect(connection).get_foreign_keys("transactions") == []
         indexes = {index["name"] for index in inspect(connection).get_indexes("transactions")}
-        assert {"ix_transactions_anchors", "ux_transactions_job_account"} <= indexes
-        after = session.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars().all()
-        assert [(e.id, e.account_number, e.type, e.amount, e.prev_id, e.seq) for e in after] == (
-            before
-        )
+        assert indexes == {"ix_transactions_anchors", "ux_transactions_job_account", "ix_by_hand"}
+        after = [tuple(row) for row in session.execute(select(ledger).order_by(ledger.c.id))]
+        assert after == before
     with database.writing() as session:
         assert apply_pending(session, [0], 10, "test").count == 1
     with database.read.begin() as session:

@@ -4,22 +4,25 @@ start, and the count changes only with nothing waiting in any partition."""
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
+import redis
+from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from shared.accepting.operations import Operation, new_id, record_operation
 from shared.config.settings import load_settings
 from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
+from shared.ledger.fences import take_partitions
 from shared.ledger.partition_count import (
     PartitionCountDiffers,
     PartitionsBusy,
     change_partition_count,
 )
-from shared.partitioning import partition_of
+from shared.partitioning import lease_key, partition_of
 from shared.store.db import Database, init_database
 from shared.store.models import Partition
-from web.cli.commands import partitions as partitions_command
+from tests.stack import RedisServer
+from web import create_app
 from web.serving.services import first_connection
 
 
@@ -93,20 +96,61 @@ def test_a_changed_count_is_the_one_processes_start_with(database: Database) -> 
         four.close()
 
 
-def test_the_command_changes_the_count_or_says_why_not(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+def cli(database: Database, redis_url: str) -> FlaskCliRunner:
+    """The admin CLI on this database and Redis, its ATM_PARTITIONS the database's (1)."""
+    settings = load_settings(
+        {"DATABASE_URL": database.settings.database_url, "REDIS_URL": redis_url}
+    )
+    return create_app(settings).test_cli_runner()
+
+
+def test_the_command_changes_the_count_only_with_the_service_stopped(
+    database: Database, redis_server: RedisServer
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", database.settings.database_url)
-    runner = CliRunner()
-    done = runner.invoke(partitions_command, ["3"])
-    assert done.exit_code == 0, done.output
-    assert "partitions: 1 -> 3; start every process with ATM_PARTITIONS=3" in done.output
-    assert partition_ids(database) == [0, 1, 2]
+    url = redis_server.url.replace("/0", "/14")
+    registry = redis.Redis.from_url(url)
+    registry.flushdb()
+    try:
+        runner = cli(database, url)
+        registry.set(lease_key(0), "host:1")  # a live worker holds partition 0
+        refused = runner.invoke(args=["partitions", "3"])
+        assert refused.exit_code == 1
+        assert "the service is running (1 partitions leased)" in refused.output
+        registry.delete(lease_key(0))
+        done = runner.invoke(args=["partitions", "3"])
+        assert done.exit_code == 0, done.output
+        assert "partitions: 1 -> 3; start every process with ATM_PARTITIONS=3" in done.output
+        assert partition_ids(database) == [0, 1, 2]
+    finally:
+        registry.flushdb()
     with database.writing() as session:
         open_account(session, "70003", 100)
         record_operation(session, Operation(new_id(), "70003", "deposit", 1), 3)
-    refused = runner.invoke(partitions_command, ["5"])
-    assert refused.exit_code == 1
-    assert "can change only when nothing waits in any partition" in refused.output
+    busy = runner.invoke(args=["partitions", "5"])
+    assert busy.exit_code == 1
+    assert "can change only when nothing waits in any partition" in busy.output
     assert partition_ids(database) == [0, 1, 2]
-    assert runner.invoke(partitions_command, ["0"]).exit_code == 2  # not a count
+    assert runner.invoke(args=["partitions", "0"]).exit_code == 2  # not a count
+
+
+def test_without_redis_the_command_needs_to_be_told(database: Database) -> None:
+    runner = cli(database, "redis://127.0.0.1:1/0")  # nothing answers there
+    refused = runner.invoke(args=["partitions", "2"])
+    assert refused.exit_code == 1
+    assert "to check that every process is stopped" in refused.output
+    assert partition_ids(database) == [0]
+    done = runner.invoke(args=["partitions", "2", "--unchecked"])
+    assert done.exit_code == 0, done.output
+    assert partition_ids(database) == [0, 1]
+
+
+def test_a_new_partition_starts_above_every_fence_of_before(database: Database) -> None:
+    with database.writing() as session:
+        assert take_partitions(session, [0], "worker") == {0: 1}
+    with database.writing() as session:
+        change_partition_count(session, 2)
+    with database.read.begin() as session:
+        epochs = {
+            row.id: row.epoch for row in session.execute(select(Partition.id, Partition.epoch))
+        }
+    assert epochs == {0: 1, 1: 2}

@@ -27,14 +27,20 @@ from shared.config.settings import load_settings
 from shared.errors import DomainError, RevocationNotAnnounced
 from shared.labels import database_label, redis_label
 from shared.ledger.audit import run_audit
-from shared.ledger.partition_count import PartitionsBusy, change_partition_count
-from shared.store.db import Database, init_database
+from shared.ledger.partition_count import (
+    PartitionCountDiffers,
+    PartitionsBusy,
+    change_partition_count,
+    stored_partition_count,
+)
+from shared.partitioning import lease_key
+from shared.store.db import init_database
 from web.cli.batch.outcome import console  # the commands' one stderr console
 from web.cli.batch.progress import record_path
 from web.cli.batch.submitter import EXIT_OPERATIONS_FAILED, Options, submit_file
 from web.cli.key_revocation import LOOK_SECONDS, WebProcesses, live_web_processes, unacknowledged
 from web.serving.revocations import revoke_everywhere
-from web.serving.services import current_services
+from web.serving.services import Services, current_services
 
 
 def default_api_url() -> str:
@@ -56,27 +62,63 @@ def register_commands(app: Flask) -> None:
 @with_appcontext
 def init_db() -> None:
     """Create the tables, and the sample accounts on an empty database."""
-    init_database(current_services().database)
+    try:
+        init_database(current_services().database)
+    except PartitionCountDiffers as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("database ready")
 
 
 @click.command("partitions")
 @click.argument("count", type=click.IntRange(1, 65536))
-def partitions(count: int) -> None:
+@click.option(
+    "--unchecked",
+    is_flag=True,
+    help="Redis does not answer, so whether the service is stopped cannot be checked: "
+    "change the count all the same (every worker and web process must be stopped).",
+)
+@with_appcontext
+def partitions(count: int, unchecked: bool) -> None:
     """Change the database's number of partitions to COUNT.
 
-    Only with every process of the service stopped and nothing queued (refused while a job
-    is queued or a hold is active); then start every process with ATM_PARTITIONS=COUNT.
+    Only with every process of the service stopped: refused while a worker holds a
+    partition's lease or a web process of this database is live in REDIS_URL, and while
+    a job is queued or a hold is active. Then start every process with
+    ATM_PARTITIONS=COUNT.
     """
-    database = Database(load_settings())
+    services = current_services()
     try:
-        with database.writing() as session:
+        running = _running_processes(services)
+    except redis.RedisError as exc:
+        if not unchecked:
+            raise click.ClickException(
+                f"cannot reach Redis ({exc}) to check that every process is stopped; "
+                "stop them all and run again with --unchecked"
+            ) from exc
+        running = []
+    if running:
+        raise click.ClickException(
+            f"the service is running ({', '.join(running)}): stop every worker and web "
+            "process first; nothing was changed"
+        )
+    try:
+        with services.database.writing() as session:
             before = change_partition_count(session, count)
     except PartitionsBusy as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        database.close()
     click.echo(f"partitions: {before} -> {count}; start every process with ATM_PARTITIONS={count}")
+
+
+def _running_processes(services: Services) -> list[str]:
+    """What of the service is live in its Redis: workers holding leases of the database's
+    partitions, and web processes of its database."""
+    with services.database.read.begin() as session:
+        stored = stored_partition_count(session) or 0
+    held = services.redis.mget([lease_key(p) for p in range(stored)]) if stored else []
+    database = database_label(services.settings.database_url)
+    web = [p for p in services.keys.live_processes() if p.database == database]
+    running = [f"{sum(1 for h in held if h)} partitions leased"] if any(held) else []
+    return running + ([f"{len(web)} web processes"] if web else [])
 
 
 @click.command("audit")

@@ -11,7 +11,8 @@ every entry names an account that exists (shared.ledger.audit).
 
 PostgreSQL drops the constraint in place. SQLite cannot drop a constraint, so there the
 ledger is copied into a new table without it (as revision 0009 did): on a large ledger the
-start that upgrades takes a while, once.
+start that upgrades takes a while, once. A downgrade puts the key back, which fails if an
+entry names an account that does not exist (the audit reports any).
 
 Revision ID: 0013
 Revises: 0012
@@ -29,7 +30,6 @@ branch_labels = None
 depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-ANCHOR = sa.text("seq % 16 = 1")
 COLUMNS = (
     "id",
     "account_number",
@@ -83,9 +83,14 @@ def downgrade() -> None:
 def _copy_ledger(bind: sa.Connection, *, foreign_key: bool) -> None:
     """SQLite: the ledger copied into a table of the same columns, with or without the
     key. The old one is renamed first and its indexes dropped, so that the new one has the
-    table's name and the indexes theirs from the start."""
-    for index in sa.inspect(bind).get_indexes("transactions"):
-        op.execute(f"DROP INDEX IF EXISTS {index['name']}")
+    table's name from the start; then every index it had is made again from its own SQL
+    (one added by hand as well as the revisions' two)."""
+    indexes = bind.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transactions' "
+        "AND sql IS NOT NULL"
+    ).all()
+    for name, _ in indexes:
+        op.execute(f'DROP INDEX IF EXISTS "{name}"')
     op.execute("ALTER TABLE transactions RENAME TO transactions_before_0013")
     account = [sa.ForeignKey("accounts.account_number")] if foreign_key else []
     op.create_table(
@@ -110,13 +115,5 @@ def _copy_ledger(bind: sa.Connection, *, foreign_key: bool) -> None:
         f"INSERT INTO transactions ({columns}) SELECT {columns} FROM transactions_before_0013"
     )
     op.execute("DROP TABLE transactions_before_0013")
-    op.create_index(
-        "ix_transactions_anchors",
-        "transactions",
-        ["account_number", "seq"],
-        sqlite_where=ANCHOR,
-        postgresql_where=ANCHOR,
-    )
-    op.create_index(
-        "ux_transactions_job_account", "transactions", ["job_id", "account_number"], unique=True
-    )
+    for _, sql in indexes:
+        op.execute(sql)
