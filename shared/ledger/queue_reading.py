@@ -128,12 +128,15 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     queues = {partition: _PartitionQueue(partition, read_details) for partition in partitions}
     first = partitions[:limit]
     share = max(1, limit // len(first))
-    parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(first)}}
-    # The first equal shares of every partition in one statement: with a single waiting
-    # request, one read of each partition would cost more than the rest of the chunk.
-    for row in _first_shares(len(first)).execute(session, parameters):
-        job = QueuedJob(*row)
-        queues[job.partition].rows.append(job)
+    # The first equal shares of every partition in one statement (or one per
+    # SHARES_AT_ONCE partitions): with a single waiting request, one read of each partition
+    # would cost more than the rest of the chunk.
+    for start in range(0, len(first), SHARES_AT_ONCE):
+        group = first[start : start + SHARES_AT_ONCE]
+        parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(group)}}
+        for row in _first_shares(len(group)).execute(session, parameters):
+            job = QueuedJob(*row)
+            queues[job.partition].rows.append(job)
     remaining = limit
     hungry = []
     for partition in first:
@@ -189,6 +192,12 @@ _QUEUED_JOBS = Prepared(
     .order_by(_jobs.c.id)
     .limit(bindparam("limit"))
 )
+
+
+# Partitions a statement of first shares reads: SQLite refuses a compound SELECT of more
+# than 500 terms (SQLITE_MAX_COMPOUND_SELECT), so an owner of more partitions reads them in
+# several statements.
+SHARES_AT_ONCE = 256
 
 
 @cache

@@ -8,7 +8,7 @@ import redis
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from shared.accepting.operations import Operation, new_id, record_operation
+from shared.accepting.operations import Operation, new_id, record_operation, record_operations
 from shared.config.settings import load_settings
 from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
@@ -18,9 +18,10 @@ from shared.ledger.partition_count import (
     PartitionsBusy,
     change_partition_count,
 )
+from shared.ledger.queue_reading import SHARES_AT_ONCE
 from shared.partitioning import lease_key, partition_of
 from shared.store.db import Database, init_database
-from shared.store.models import Partition
+from shared.store.models import Account, Partition
 from tests.stack import RedisServer
 from web import create_app
 from web.serving.services import first_connection
@@ -154,3 +155,33 @@ def test_a_new_partition_starts_above_every_fence_of_before(database: Database) 
             row.id: row.epoch for row in session.execute(select(Partition.id, Partition.epoch))
         }
     assert epochs == {0: 1, 1: 2}
+
+
+def test_an_owner_of_more_partitions_than_one_statement_reads_applies_them_all(
+    database: Database,
+) -> None:
+    """The first shares of each partition are read SHARES_AT_ONCE partitions a statement
+    (SQLite refuses a compound SELECT of more than 500 terms)."""
+    count = 2 * SHARES_AT_ONCE + 100
+    with database.writing() as session:
+        change_partition_count(session, count)
+    many = with_count(database, count)
+    try:
+        numbers = [str(80_000 + index) for index in range(3 * count)]
+        with many.writing() as session:
+            for number in numbers:
+                open_account(session, number, 100)
+            operations = [Operation(new_id(), n, "withdraw", 1) for n in numbers]
+            record_operations(session, operations, count)
+        partitions = {partition_of(number, count) for number in numbers}
+        assert len(partitions) > SHARES_AT_ONCE * 2  # more than two statements' worth
+        with many.writing() as session:
+            applied = apply_pending(session, list(range(count)), 10_000, "test")
+        assert applied.count == len(numbers)
+        with many.read.begin() as session:
+            balances = session.scalars(
+                select(Account.balance).where(Account.account_number.in_(numbers))
+            ).all()
+        assert sorted(set(balances)) == [99]
+    finally:
+        many.close()
