@@ -162,6 +162,12 @@ def ring_doorbells(
     return woken
 
 
+def lease_holders(client: redis.Redis, partitions: Iterable[int]) -> list[str | None]:
+    """The worker holding each partition's lease (its `host:pid`), or None, in order."""
+    keys = [lease_key(partition) for partition in partitions]
+    return [token.decode() if token else None for token in client.mget(keys)] if keys else []
+
+
 def doorbell_rung(client: redis.Redis, identity: str, partition: int) -> bool:
     """Whether the flag a wake-up for `partition` reached this worker through is still set.
 

@@ -40,21 +40,20 @@ def stored_partition_count(session: Session) -> int | None:
     return session.scalar(select(func.count()).select_from(Partition)) or None
 
 
-def check_partition_count(session: Session, count: int) -> None:
+def check_partition_count(session: Session, count: int) -> set[int]:
     """Raise PartitionCountDiffers unless the database's partitions are 0 … count-1, or it
-    has none yet."""
+    has none yet; the partitions it has."""
     ids = set(session.scalars(select(Partition.id)))
     if ids and ids != set(range(count)):
         raise PartitionCountDiffers(len(ids), count)
+    return ids
 
 
 def ensure_partition_count(session: Session, count: int) -> None:
     """A new database gets `count` partition rows; an existing one must have them."""
-    if stored_partition_count(session) is None:
+    if not check_partition_count(session, count):
         session.add_all(Partition(id=partition) for partition in range(count))
         session.flush()
-        return
-    check_partition_count(session, count)
 
 
 def change_partition_count(session: Session, count: int) -> int:

@@ -207,7 +207,7 @@ def _binary_types(table: Table, columns: Sequence[str], dialect: Dialect) -> tup
     types = []
     for name in columns:
         compiled = table.c[name].type.compile(dialect=dialect)
-        kind = _BINARY_TYPES.get(compiled.split("(")[0] if compiled.endswith(")") else compiled)
+        kind = _BINARY_TYPES.get(compiled.split("(")[0])
         if kind is None:
             return None
         types.append(kind)

@@ -33,7 +33,7 @@ from shared.ledger.partition_count import (
     change_partition_count,
     stored_partition_count,
 )
-from shared.partitioning import lease_key
+from shared.messaging import lease_holders
 from shared.store.db import init_database
 from web.cli.batch.outcome import console  # the commands' one stderr console
 from web.cli.batch.progress import record_path
@@ -114,10 +114,10 @@ def _running_processes(services: Services) -> list[str]:
     partitions, and web processes of its database."""
     with services.database.read.begin() as session:
         stored = stored_partition_count(session) or 0
-    held = services.redis.mget([lease_key(p) for p in range(stored)]) if stored else []
+    leased = sum(1 for owner in lease_holders(services.redis, range(stored)) if owner)
     database = database_label(services.settings.database_url)
     web = [p for p in services.keys.live_processes() if p.database == database]
-    running = [f"{sum(1 for h in held if h)} partitions leased"] if any(held) else []
+    running = [f"{leased} partitions leased"] if leased else []
     return running + ([f"{len(web)} web processes"] if web else [])
 
 

@@ -15,7 +15,7 @@ from prometheus_client.registry import REGISTRY
 from redis.exceptions import RedisError
 
 from shared.accepting.operations import queued_by_partition
-from shared.partitioning import lease_key
+from shared.messaging import lease_holders
 from web.serving.services import Services
 
 
@@ -30,12 +30,12 @@ def partition_states(services: Services) -> list[PartitionState]:
     partitions = range(services.settings.partitions)
     queued = services.reading(queued_by_partition)
     try:
-        tokens = services.redis.mget([lease_key(p) for p in partitions])
+        owners = lease_holders(services.redis, partitions)
     except RedisError:
-        tokens = [None for _ in partitions]
+        owners = [None for _ in partitions]
     return [
-        PartitionState(p, token.decode() if token else None, queued.get(p, 0))
-        for p, token in zip(partitions, tokens, strict=True)
+        PartitionState(p, owner, queued.get(p, 0))
+        for p, owner in zip(partitions, owners, strict=True)
     ]
 
 
