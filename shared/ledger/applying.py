@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, literal_column, or_, select, update
+from sqlalchemy import CompoundSelect, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import encode_run, operations_by_id, outcome_status
@@ -106,8 +106,23 @@ class Applied:
 def has_pending(session: Session, partitions: Sequence[int], now: datetime | None = None) -> bool:
     """Whether any of `partitions` has a queued job or a hold due to expire: a cheap read
     before taking the write lock."""
-    parameters = {"partitions": list(partitions), "now": now or utcnow()}
-    return bool(_ANYTHING_TO_DO.scalar(session, parameters))
+    return bool(busy_partitions(session, partitions, now))
+
+
+def busy_partitions(
+    session: Session, partitions: Sequence[int], now: datetime | None = None
+) -> list[int]:
+    """Those of `partitions` with a queued job or a hold due to expire, in order.
+
+    Its cost follows the work there is, not the partitions asked about: the queued jobs'
+    index is walked one partition to the next (a seek each, however many jobs one has),
+    and the due holds are a range of their own index, empty while none is due. So an owner
+    of a thousand partitions with one job queued reads one partition's work, locks one
+    partition row and writes one.
+    """
+    owned = set(partitions)
+    found = _BUSY_PARTITIONS.execute(session, {"now": now or utcnow()})
+    return sorted({partition for (partition,) in found if partition in owned})
 
 
 def apply_pending(
@@ -139,8 +154,11 @@ def apply_pending(
     worker has taken since raises PartitionsMoved before anything is read or written
     (shared.ledger.fences). Without them (tools, tests) nothing is checked.
     """
-    partitions = list(partitions)
-    epochs = _LOCK_PARTITIONS.execute(session, {"partitions": partitions, "applied_by": applied_by})
+    partitions = busy_partitions(session, partitions)
+    if not partitions:
+        return Applied()
+    parameters = {"partitions": padded(partitions), "applied_by": applied_by}
+    epochs = _LOCK_PARTITIONS.execute(session, parameters)
     if fences is not None and (lost := moved(epochs, fences)):
         raise PartitionsMoved(lost)
     work, parts, barriers = queued_work(session, partitions, limit)
@@ -172,6 +190,16 @@ def apply_pending(
     write_batch_operations(session, chunk, runs, parts, applied_by)
     applied.events = record_events(session, chunk, applied.steps)
     return applied
+
+
+def padded(partitions: list[int]) -> list[int]:
+    """`partitions` for an IN list, its length raised to a power of two by repeating its
+    last: a statement is planned once per length of its IN lists, and the partitions a
+    transaction works on vary from one to all of them."""
+    if not partitions:
+        return partitions
+    length = 1 << (len(partitions) - 1).bit_length()
+    return partitions + partitions[-1:] * (length - len(partitions))
 
 
 def run_accounts(runs: list[PartRun]) -> set[str]:
@@ -374,7 +402,7 @@ def chunk_holds(
     """The holds due to expire in these partitions, and those the chunk's captures and
     voids name."""
     named = {job.target_id for job in jobs if job.type in (CAPTURE, VOID) and job.target_id}
-    parameters = {"partitions": partitions, "now": now, "limit": DUE_HOLDS_PER_CHUNK}
+    parameters = {"partitions": padded(partitions), "now": now, "limit": DUE_HOLDS_PER_CHUNK}
     rows = _DUE_HOLDS.execute(session, parameters)
     wanted = sorted(named - {row[0] for row in rows})
     if wanted:
@@ -432,15 +460,33 @@ def _mark_reversed(session: Session, chunk: Chunk) -> None:
 _accounts_table, _jobs, _ledger = Account.__table__, Job.__table__, LedgerEntry.__table__
 _hold_table = Hold.__table__
 _PARTITIONS = bindparam("partitions", expanding=True)
-_ANY_QUEUED = select(_jobs.c.id).where(_jobs.c.partition.in_(_PARTITIONS), IS_QUEUED).limit(1)
 _DUE = (
     _hold_table.c.partition.in_(_PARTITIONS),
     IS_ACTIVE,
     _hold_table.c.expires_at <= bindparam("now"),
 )
-_ANY_DUE_HOLD = select(_hold_table.c.hold_id).where(*_DUE).limit(1)
-# One round trip for both questions of has_pending.
-_ANYTHING_TO_DO = Prepared(select(or_(_ANY_QUEUED.exists(), _ANY_DUE_HOLD.exists())))
+
+
+def _busy_partitions_statement() -> CompoundSelect:
+    """Every partition with a queued job or a due hold (busy_partitions). The jobs' part
+    is a loose index scan of `ix_jobs_queued` (partition, id): a recursive step finds the
+    least partition above the last one found, one seek, until there is none."""
+    least = select(func.min(_jobs.c.partition).label("partition")).where(IS_QUEUED)
+    walk = least.cte("queued_partitions", recursive=True)
+    above = (
+        select(func.min(_jobs.c.partition))
+        .where(IS_QUEUED, _jobs.c.partition > walk.c.partition)
+        .scalar_subquery()
+    )
+    walk = walk.union_all(select(above).where(walk.c.partition.is_not(None)))
+    due = select(_hold_table.c.partition).where(
+        IS_ACTIVE, _hold_table.c.expires_at <= bindparam("now")
+    )
+    return select(walk.c.partition).where(walk.c.partition.is_not(None)).union(due)
+
+
+# One round trip for both questions of busy_partitions.
+_BUSY_PARTITIONS = Prepared(_busy_partitions_statement())
 _HOLD_COLUMNS = (
     _hold_table.c.hold_id,
     _hold_table.c.job_id,

@@ -133,8 +133,12 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     # would cost more than the rest of the chunk.
     for start in range(0, len(first), SHARES_AT_ONCE):
         group = first[start : start + SHARES_AT_ONCE]
+        # Padded to a power of two with a partition that has no rows: one statement per
+        # length is built, and the partitions with work vary from one to all of them.
+        size = 1 << (len(group) - 1).bit_length()
+        group += [NO_PARTITION] * (size - len(group))
         parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(group)}}
-        for row in _first_shares(len(group)).execute(session, parameters):
+        for row in _first_shares(size).execute(session, parameters):
             job = QueuedJob(*row)
             queues[job.partition].rows.append(job)
     remaining = limit
@@ -198,6 +202,7 @@ _QUEUED_JOBS = Prepared(
 # than 500 terms (SQLITE_MAX_COMPOUND_SELECT), so an owner of more partitions reads them in
 # several statements.
 SHARES_AT_ONCE = 256
+NO_PARTITION = -1
 
 
 @cache

@@ -340,6 +340,8 @@ class Hold(Base):
             sqlite_where=IS_ACTIVE,
             postgresql_where=IS_ACTIVE,
         ),
+        # Whether any partition has a hold due, in a range empty when none is (0014).
+        Index("ix_holds_due", "expires_at", sqlite_where=IS_ACTIVE, postgresql_where=IS_ACTIVE),
     )
 
     hold_id: Mapped[str] = mapped_column(String(36), primary_key=True)

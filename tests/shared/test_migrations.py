@@ -440,6 +440,9 @@ def test_revision_0010_gives_every_partition_a_fence_no_worker_holds(database: D
         assert rows and all((epoch, owner) == (0, None) for _, epoch, owner in rows)
     with database.writing() as session:
         assert take_partitions(session, [0], "worker") == {0: 1}
+        # A fence is checked where there is work to apply.
+        open_account(session, "71", 0)
+        record_operation(session, Operation(new_id(), "71", "deposit", 5), 1)
     with pytest.raises(PartitionsMoved), database.writing() as session:
         apply_pending(session, [0], 10, "stale", {0: 0})
 
