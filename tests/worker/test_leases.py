@@ -40,5 +40,23 @@ def test_a_lost_lease_is_reported_even_when_a_drain_noticed_it_first(
     client.flushdb()  # Redis lost everything, leases included
     holder.sure_until.clear()  # as if the last renewal were long ago
     assert holder.holds(1) is False  # a drain's check notices first
-    assert holder.renew() == [0, 1, 2, 3]  # and the ownership step still cancels all four
+    assert holder.renew() == [0, 1, 2, 3]  # and the ownership step still hears of all four
     assert holder.renew() == []
+
+
+def test_one_renewal_extends_every_lease_still_held_and_reports_the_one_taken(
+    redis_server: RedisServer,
+) -> None:
+    url = redis_server.url.replace("/0", "/4")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    holder = leases_for(url, "holder")
+    holder.acquire_free(live_workers=1)
+    for partition in range(4):
+        client.pexpire(lease_key(partition), 1000)
+    client.set(lease_key(2), "thief")  # expired and taken by another worker
+    assert holder.renew() == [2]
+    assert sorted(holder.held) == [0, 1, 3] and 2 not in holder.epochs
+    assert all(client.pttl(lease_key(p)) > 4000 for p in (0, 1, 3))
+    assert client.get(lease_key(2)) == b"thief"  # not released: it is another's
+    assert holder.acquire_free(live_workers=1) == []  # none is free: 2 is the thief's

@@ -46,10 +46,21 @@ class PartitionLeases:
         return messaging.register_worker(self.client, self.identity, self.settings.lease_seconds)
 
     def renew(self) -> list[int]:
-        """Extend every held lease; return the partitions lost since the last call, whether
-        found now or by a check in between."""
-        for partition in list(self.held):
-            self.confirm(partition)
+        """Extend every held lease, all in one pipeline (a worker may hold hundreds); return
+        the partitions lost since the last call, whether found now or by a check between."""
+        held = list(self.held.items())
+        if held:
+            started = time.monotonic()
+            pipe = self.client.pipeline(transaction=False)
+            for _, lock in held:
+                # What Lock.reacquire runs, queued on the pipeline instead of sent alone.
+                timeout = int(self.settings.lease_seconds * 1000)
+                lock.lua_reacquire(keys=[lock.name], args=[lock.local.token, timeout], client=pipe)
+            for (partition, _), extended in zip(held, pipe.execute(), strict=True):
+                if extended:
+                    self.sure_until[partition] = started + self.settings.lease_seconds / 2
+                else:
+                    self.forget(partition)
         lost, self.lost = sorted(self.lost), set()
         return lost
 
@@ -112,13 +123,19 @@ class PartitionLeases:
         return sorted(self.held, reverse=True)[: max(extra, 0)]
 
     def acquire_free(self, live_workers: int) -> list[int]:
-        """Take free partitions up to a fair share; return the ones taken."""
+        """Take free partitions up to a fair share; return the ones taken. One read finds
+        the free ones first: a worker short of its share, among workers that hold all the
+        partitions until they hand back their surplus, tries none of theirs."""
         taken: list[int] = []
         share = self.fair_share(live_workers)
-        for partition in self.preference:
+        if len(self.held) >= share:
+            return taken
+        candidates = [partition for partition in self.preference if partition not in self.held]
+        holders = messaging.lease_holders(self.client, candidates)
+        for partition, holder in zip(candidates, holders, strict=True):
             if len(self.held) >= share:
                 break
-            if partition in self.held:
+            if holder is not None:
                 continue
             lock = self.client.lock(
                 lease_key(partition), timeout=self.settings.lease_seconds, thread_local=False
