@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from shared.accepting.operations import Operation, new_id, record_operation, record_operations
 from shared.ledger.accounts import open_account
-from shared.ledger.applying import apply_pending
+from shared.ledger.applying import apply_pending, busy_partitions, has_pending, padded
 from shared.partitioning import partition_of
 from shared.store.db import Database, init_database
-from shared.store.models import Account, Job, LedgerEntry
+from shared.store.models import Account, Hold, Job, LedgerEntry, Partition, utcnow
 
 
 def test_sample_accounts_are_created_once(database: Database) -> None:
@@ -143,3 +144,48 @@ def test_each_success_names_its_own_ledger_entry(database: Database) -> None:
         entry = entries[outcome.transaction_id]
         assert (entry.job_id, entry.balance_after) == (outcome.job_id, outcome.new_balance)
     assert len(entries) == 3  # the opening entry and the two successes
+
+
+def test_an_apply_locks_and_reads_only_the_partitions_with_work(database: Database) -> None:
+    """An owner of 64 partitions with a job queued in one and a hold due in another locks
+    those two rows, and applies both; the partitions with nothing to do are not touched."""
+    now = utcnow()
+    with database.writing() as session:
+        session.add_all(Partition(id=p) for p in range(1, 64))
+        open_account(session, "51", 1_000)
+        open_account(session, "52", 1_000)
+        session.flush()
+        session.execute(update(Account).where(Account.account_number == "52").values(held=300))
+        session.add(Job(job_id="j-5", partition=5, type="deposit", account_number="51", amount=7))
+        session.add(
+            Hold(
+                hold_id="h-9",
+                job_id="held-9",
+                account_number="52",
+                partition=9,
+                amount=300,
+                status="active",
+                limit_day=now.date(),
+                expires_at=now - timedelta(seconds=1),
+            )
+        )
+    with database.read.begin() as session:
+        assert busy_partitions(session, range(64)) == [5, 9]
+        assert busy_partitions(session, [0, 9, 10]) == [9]  # only those asked about
+        assert has_pending(session, range(64)) and not has_pending(session, [1, 2, 3])
+    with database.writing() as session:
+        assert apply_pending(session, range(64), 100, "owner").count == 1
+    with database.read.begin() as session:
+        locked = session.scalars(select(Partition.id).where(Partition.applied_by == "owner"))
+        assert sorted(locked) == [5, 9]
+        assert session.get_one(Hold, "h-9").status == "expired"
+        assert session.get_one(Account, "52").held == 0
+        assert session.get_one(Account, "51").balance == 1_007
+        assert busy_partitions(session, range(64)) == []
+
+
+def test_in_lists_are_padded_to_a_power_of_two() -> None:
+    assert padded([]) == []
+    assert padded([4]) == [4]
+    assert padded([1, 2, 3]) == [1, 2, 3, 3]
+    assert padded(list(range(9))) == [*range(9), *[8] * 7]
