@@ -15,7 +15,7 @@ timed with time.perf_counter:
    outcome: record_operations, commit, its fsync left to the owner's commit);
 2. the intake's wake-up (`PartitionDispatcher.wake`, as `JobIntake._wake` calls it): the
    doorbell script, which pushes the Celery message itself in the same round trip;
-3. the worker receiving it: kombu's Redis transport consuming every partition queue
+3. the worker receiving it: kombu's Redis transport consuming the owner's own queue
    (BRPOP) and decoding the message, without Celery's worker around it; the message is
    already queued when the read starts, so this is a full round trip, where an idle
    worker already blocked in BRPOP gets it half of one after the send;
@@ -55,7 +55,7 @@ from shared.accepting.operations import Operation, new_id
 from shared.config.settings import Settings, load_settings
 from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending, has_pending
-from shared.partitioning import DRAIN_TASK, partition_of, queue_name
+from shared.partitioning import DRAIN_TASK, owner_queue, partition_of
 from shared.store.db import Database, init_database
 from shared.store.models import SUCCEEDED, WITHDRAW, Account
 from tests.stack import RedisServer
@@ -87,13 +87,13 @@ REDIS_HOPS = ("ring", "receive", "check", "notify")
 
 
 class WakeUpReceiver:
-    """The worker's end of a wake-up: a kombu consumer of every partition queue, with the
+    """The worker's end of a wake-up: a kombu consumer of the owner's own queue, with the
     transport options of worker/app.py (no ack emulation: one BRPOP per message)."""
 
-    def __init__(self, redis_url: str, partitions: int) -> None:
+    def __init__(self, redis_url: str, identity: str) -> None:
         self.connection = Connection(redis_url, transport_options={"ack_emulation": False})
-        names = [queue_name(p) for p in range(partitions)]
-        queues = [Queue(name, Exchange(name), routing_key=name) for name in names]
+        name = owner_queue(identity)
+        queues = [Queue(name, Exchange(name), routing_key=name)]
         self.consumer = Consumer(
             self.connection.channel(), queues, callbacks=[self._take], accept=["json"]
         )
@@ -150,7 +150,7 @@ def build(directory: Path, redis_url: str) -> Rig:
         settings.idempotency_ttl_seconds,
     )
     listener = CompletionListener(redis_url, settings.max_waiters)
-    receiver = WakeUpReceiver(redis_url, settings.partitions)
+    receiver = WakeUpReceiver(redis_url, IDENTITY)
     return Rig(
         settings, web_db, worker_db, worker_redis, intake, dispatcher, listener, receiver, leases
     )
@@ -171,9 +171,7 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
         if rig.receiver.receive() != (DRAIN_TASK, partition):
             raise SystemExit("received a wake-up for another task or partition")
         t3 = time.perf_counter()
-        if not (
-            rig.leases.holds(partition) and messaging.doorbell_rung(client, identity, partition)
-        ):
+        if not (rig.leases.holds(partition) and messaging.doorbell_rung(client, identity)):
             raise SystemExit("the wake-up found its doorbell clear")
         t4 = time.perf_counter()
         owned = rig.leases.owned()
@@ -185,7 +183,7 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
         if not waiter.wait(5) or waiter.outcome is None or waiter.outcome.status != SUCCEEDED:
             raise SystemExit(f"no successful outcome for job {operation.job_id}")
         t7 = time.perf_counter()
-    messaging.clear_doorbells(client, identity, owned)
+    messaging.clear_doorbells(client, identity)
     t8 = time.perf_counter()
     with rig.worker_db.read.begin() as session:
         has_pending(session, owned)

@@ -13,13 +13,12 @@ from redis.commands.core import Script
 from redis.sentinel import Sentinel
 
 from shared.ledger.applying import Outcome, PartRun
-from shared.partitioning import lease_key, queue_name
+from shared.partitioning import OWNER_QUEUE_PREFIX, lease_key
 from shared.redis_address import SENTINEL_TIMEOUTS, SentinelAddress, sentinel_address
 
 WORKERS_KEY = "atm:workers"
 SENDERS_KEY = "atm:senders"  # webhook senders, apart: they own no partition
 DOORBELL_TTL_SECONDS = 60
-DOORBELL_PREFIX = "atm:doorbell:"  # + a partition nobody holds
 OWNER_DOORBELL_PREFIX = "atm:doorbell:worker:"  # + the identity of a worker
 
 
@@ -61,43 +60,34 @@ def completions_channel(client: redis.Redis) -> str:
     return f"atm:{client.connection_pool.connection_kwargs.get('db', 0)}:completions"
 
 
-def doorbell_key(partition: int) -> str:
-    """The flag of a partition that no worker holds at the moment it is rung."""
-    return f"{DOORBELL_PREFIX}{partition}"
-
-
 def owner_doorbell_key(identity: str) -> str:
     """The flag of one worker: one drain applies every partition it holds, so one wake-up
     covers them all."""
     return f"{OWNER_DOORBELL_PREFIX}{identity}"
 
 
-# For each of the N partitions (KEYS: their lease keys, then the queue keys of those given a
-# message; ARGV: force, TTL, the two flag prefixes above, N, the partitions, then the
-# messages): set the flag of the lease's holder (the partition's own flag if nobody holds
-# it), and wake the partition if this call set that flag and no earlier partition of the
-# call did (one message per owner), or always with force. Waking is pushing its message on
-# its queue when one is given (the flag and the message then exist together or not at
-# all), and listing it. The flag keys come from the lease values, so they cannot be
-# declared up front: a single Redis server, not a cluster, runs this.
+# For each of the N partitions (KEYS: their lease keys; ARGV: force, TTL, the owner flag
+# prefix, the owner queue prefix, N, the partitions, then their messages): set the flag of
+# the lease's holder, and if this call set it (or with force) push the partition's message
+# on the holder's own queue, once per holder and call. The flag and the message exist
+# together or not at all, and both expire: a worker that died leaves neither behind for
+# long. A partition nobody holds gets nothing: whoever takes it applies what is queued
+# (worker.partitions.ownership). The flag and queue keys come from the lease values, so
+# they cannot be declared up front: a single Redis server, not a cluster, runs this.
 _RING = """
-local force, ttl, by_owner, by_partition = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
+local force, ttl, by_owner, queue_prefix = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
 local count = tonumber(ARGV[5])
-local with_messages = #KEYS > count
 local flagged, to_wake = {}, {}
 for i = 1, count do
-  local partition = ARGV[i + 5]
   local owner = redis.call('GET', KEYS[i])
-  local flag = owner and (by_owner .. owner) or (by_partition .. partition)
-  local first = flagged[flag] == nil
-  if first then
-    flagged[flag] = redis.call('SET', flag, 1, 'NX', 'EX', ttl) and true or false
-  end
-  if force or (first and flagged[flag]) then
-    if with_messages then
-      redis.call('LPUSH', KEYS[count + i], ARGV[count + i + 5])
+  if owner and flagged[owner] == nil then
+    flagged[owner] = redis.call('SET', by_owner .. owner, 1, 'NX', 'EX', ttl) and true or false
+    if force or flagged[owner] then
+      local queue = queue_prefix .. owner
+      redis.call('LPUSH', queue, ARGV[count + i + 5])
+      redis.call('EXPIRE', queue, ttl)
+      table.insert(to_wake, tonumber(ARGV[i + 5]))
     end
-    table.insert(to_wake, tonumber(partition))
   end
 end
 return to_wake
@@ -112,54 +102,44 @@ def _ring_script(client: redis.Redis) -> Script:
 def ring_doorbells(
     client: redis.Redis,
     partitions: Iterable[int],
-    send: Callable[[list[int]], None] | None = None,
+    messages: Callable[[int], str],
     *,
     force: bool = False,
-    messages: Callable[[int], str] | None = None,
 ) -> list[int]:
     """Wake the owner of each partition unless a wake-up is already waiting for it; return
-    the partitions woken.
+    the partitions whose wake-up was pushed (one per owner woken).
 
     The flag belongs to the worker holding the partition's lease (read in the same script):
-    it is set before the wake-up is sent and cleared by that worker only once a look finds
-    nothing, after which it looks again, so a job recorded before a failed SET is always
-    seen. Requests arriving while their owner drains, whichever of its partitions they
-    are for, thus send nothing, and an idle owner gets one message for all of them. A
-    partition nobody holds has a flag of its own (its next owner applies what is queued
-    when it takes it). `force` sends even when the flag is set: for a wake-up that reached
+    it is set before the wake-up is pushed and cleared by that worker only once a look
+    finds nothing, after which it looks again, so a job recorded before a failed SET is
+    always seen. Requests arriving while their owner drains, whichever of its partitions
+    they are for, thus send nothing, and an idle owner gets one message for all of them,
+    on the one queue it consumes (shared.partitioning.owner_queue): a worker listens to
+    one queue however many partitions it holds. A partition nobody holds is not woken: a
+    worker takes its lease, then its fence, then drains, and that drain's look comes after
+    the job's commit. `force` pushes even when the flag is set: for a wake-up that reached
     a worker which no longer owns the partition, and for a drain that hands the event loop
     back mid-way.
 
-    With `messages` (a partition's encoded Celery message, see web/serving/dispatch.py) the script
-    pushes each wake-up itself, in the round trip that sets its flag; otherwise `send` gets
-    every partition to wake at once, after the script.
+    `messages` gives a partition's encoded Celery message (shared.wake_ups); the script
+    pushes it in the round trip that sets the flag.
     """
-    if (send is None) == (messages is None):
-        raise ValueError("give either `send` or `messages`: a flag set with no wake-up waits")
     chosen = sorted(set(partitions))
     if not chosen:
         return []
-    keys = [lease_key(partition) for partition in chosen]
-    pushed: list[str] = []
-    if messages is not None:
-        keys += [queue_name(partition) for partition in chosen]
-        pushed = [messages(partition) for partition in chosen]
     to_wake = _ring_script(client)(
-        keys=keys,
+        keys=[lease_key(partition) for partition in chosen],
         args=[
             "1" if force else "0",
             DOORBELL_TTL_SECONDS,
             OWNER_DOORBELL_PREFIX,
-            DOORBELL_PREFIX,
+            OWNER_QUEUE_PREFIX,
             len(chosen),
             *chosen,
-            *pushed,
+            *(messages(partition) for partition in chosen),
         ],
     )
-    woken = [int(partition) for partition in to_wake]
-    if woken and send is not None:
-        send(woken)
-    return woken
+    return [int(partition) for partition in to_wake]
 
 
 def lease_holders(client: redis.Redis, partitions: Iterable[int]) -> list[str | None]:
@@ -168,20 +148,19 @@ def lease_holders(client: redis.Redis, partitions: Iterable[int]) -> list[str | 
     return [token.decode() if token else None for token in client.mget(keys)] if keys else []
 
 
-def doorbell_rung(client: redis.Redis, identity: str, partition: int) -> bool:
-    """Whether the flag a wake-up for `partition` reached this worker through is still set.
+def doorbell_rung(client: redis.Redis, identity: str) -> bool:
+    """Whether the flag a wake-up reached this worker through is still set.
 
-    A wake-up that finds both flags clear is stale: its flag was set before the message was
-    sent, and either this worker cleared it and then looked for queued jobs (that look saw
-    every job committed before the flag was set), or it was the flag of an earlier owner or
-    of nobody, and this worker's look on taking the partition came after it.
+    A wake-up that finds it clear is stale: the flag was set before the message was
+    pushed, and this worker cleared it and then looked for queued jobs, a look that saw
+    every job committed before the flag was set.
     """
-    return bool(client.exists(owner_doorbell_key(identity), doorbell_key(partition)))
+    return bool(client.exists(owner_doorbell_key(identity)))
 
 
-def clear_doorbells(client: redis.Redis, identity: str, partitions: Iterable[int]) -> None:
-    """Clear this worker's flag, and the flags of its partitions from before it held them."""
-    client.delete(owner_doorbell_key(identity), *(doorbell_key(p) for p in partitions))
+def clear_doorbells(client: redis.Redis, identity: str) -> None:
+    """Clear this worker's flag: the next request for one of its partitions rings again."""
+    client.delete(owner_doorbell_key(identity))
 
 
 def publish_outcomes(

@@ -1,4 +1,4 @@
-"""Account → partition mapping and the names of each partition's queue and Redis keys."""
+"""Account → partition mapping, the lease keys of partitions and the queues of their owners."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ def lease_key(partition: int) -> str:
     return f"atm:lease:{partition}"
 
 
-def queue_name(partition: int) -> str:
-    """The Celery queue whose single consumer applies this partition's operations."""
-    return f"atm.partition.{partition}"
+OWNER_QUEUE_PREFIX = "atm.worker."
+
+
+def owner_queue(identity: str) -> str:
+    """The Celery queue of one worker (its `host:pid`): the wake-ups of every partition it
+    holds come to it, so it consumes one queue however many partitions it holds."""
+    return f"{OWNER_QUEUE_PREFIX}{identity}"

@@ -13,6 +13,7 @@ import redis
 from shared import messaging
 from shared.config.settings import Settings, get_settings
 from shared.store.db import Database, init_database
+from shared.wake_ups import WakeUpMessages
 from worker.partitions.leases import PartitionLeases
 
 
@@ -23,6 +24,7 @@ class WorkerRuntime:
     redis: redis.Redis
     identity: str
     leases: PartitionLeases
+    wake_ups: WakeUpMessages = field(default_factory=WakeUpMessages)
     # Set when a warm shutdown begins: draining stops after the transaction in hand.
     stopping: threading.Event = field(default_factory=threading.Event)
 

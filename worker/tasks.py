@@ -26,9 +26,9 @@ def drain_partition(partition: int) -> int:
     runtime = get_runtime()
     if not runtime.leases.holds(partition):
         log.info("passing on a wake-up for partition %s, which this worker does not own", partition)
-        messaging.ring_doorbells(runtime.redis, [partition], wake_again, force=True)
+        wake_again(runtime, [partition])
         return 0
-    if not messaging.doorbell_rung(runtime.redis, runtime.identity, partition):
+    if not messaging.doorbell_rung(runtime.redis, runtime.identity):
         return 0
     return drain(runtime, look_first=False)
 

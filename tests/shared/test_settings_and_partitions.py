@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.config.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
-from shared.partitioning import partition_of, queue_name
+from shared.partitioning import owner_queue, partition_of
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -176,7 +176,7 @@ def test_partition_of_is_stable_and_spread() -> None:
     ).stdout
     assert str(here) == elsewhere.strip()
     assert min(here.count(p) for p in range(8)) > 80
-    assert queue_name(3) == "atm.partition.3"
+    assert owner_queue("host:12") == "atm.worker.host:12"
 
 
 def test_only_the_documented_variables_are_read() -> None:

@@ -1,5 +1,5 @@
-"""The wake-up the doorbell script pushes is the message Celery's own send_task pushes, and
-the flag and the message are set together."""
+"""The wake-up the doorbell script pushes is the message Celery's own send_task pushes, on
+the queue of the partition's owner, and the flag and the message are set together."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from celery import Celery
 from kombu import Connection, Consumer, Exchange, Queue
 
 from shared import messaging
-from shared.partitioning import DRAIN_TASK, queue_name
+from shared.partitioning import DRAIN_TASK, lease_key, owner_queue
+from shared.wake_ups import ROUTING_KEY
 from tests.stack import RedisServer
 from web.serving.dispatch import PartitionDispatcher
 
@@ -36,32 +37,46 @@ def without_ids(raw: bytes) -> dict:
     return message
 
 
+OWNER = "host-a:123"
+
+
 def test_the_pushed_wake_up_is_what_celery_would_send(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     celery = Celery("reference", broker=redis_url, set_as_current=False)
     celery.conf.update(task_serializer="json", accept_content=["json"])
-    celery.send_task(DRAIN_TASK, args=[3], queue=queue_name(3))
-    [sent_by_celery] = client.lrange(queue_name(3), 0, -1)
-    client.delete(queue_name(3))
+    queue = owner_queue(OWNER)
+    celery.send_task(DRAIN_TASK, args=[3], queue=queue)
+    [sent_by_celery] = client.lrange(queue, 0, -1)
+    client.delete(queue)
+    client.set(lease_key(3), OWNER)
 
     assert PartitionDispatcher(client).wake([3]) == [3]
-    [pushed] = client.lrange(queue_name(3), 0, -1)
-    assert without_ids(pushed) == without_ids(sent_by_celery)
+    [pushed] = client.lrange(queue, 0, -1)
+    expected = without_ids(sent_by_celery)
+    # The one difference: the routing key names the owners' queues in general, as the
+    # owner is known only to the script that pushes it.
+    expected["properties"]["delivery_info"]["routing_key"] = ROUTING_KEY
+    assert without_ids(pushed) == expected
     # ids of its own at every send, as a worker tracks messages by them
     headers = json.loads(pushed)["headers"]
     assert headers["id"] == headers["root_id"] == json.loads(pushed)["properties"]["correlation_id"]
-    client.delete(messaging.doorbell_key(3))
+    client.delete(messaging.owner_doorbell_key(OWNER))
     assert PartitionDispatcher(client).wake([3]) == [3]
-    again = json.loads(client.lrange(queue_name(3), 0, 0)[0])
+    again = json.loads(client.lrange(queue, 0, 0)[0])
     assert again["headers"]["id"] != headers["id"]
     assert again["properties"]["delivery_tag"] != json.loads(pushed)["properties"]["delivery_tag"]
 
 
-def test_a_kombu_consumer_receives_the_task_and_its_partition(redis_url: str) -> None:
-    PartitionDispatcher(redis.Redis.from_url(redis_url)).wake([5])
+def test_a_kombu_consumer_of_the_owners_queue_receives_the_task_and_its_partition(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.set(lease_key(5), OWNER)
+    PartitionDispatcher(client).wake([5])
     received: list[tuple[str, list]] = []
+    name = owner_queue(OWNER)
     with Connection(redis_url, transport_options={"ack_emulation": False}) as connection:
-        queue = Queue(queue_name(5), Exchange(queue_name(5)), routing_key=queue_name(5))
+        queue = Queue(name, Exchange(name), routing_key=name)
         with Consumer(connection.channel(), [queue], accept=["json"]) as consumer:
             consumer.register_callback(
                 lambda body, message: received.append((message.headers["task"], body[0]))
@@ -70,21 +85,16 @@ def test_a_kombu_consumer_receives_the_task_and_its_partition(redis_url: str) ->
     assert received == [(DRAIN_TASK, [5])]
 
 
-def test_one_message_per_flag_set_and_none_while_it_stays_set(redis_url: str) -> None:
+def test_one_message_per_owner_while_its_flag_stays_set_and_none_for_nobodys(
+    redis_url: str,
+) -> None:
     client = redis.Redis.from_url(redis_url)
-    client.set("atm:lease:1", "owner-a")
-    client.set("atm:lease:2", "owner-a")
+    client.set(lease_key(1), "owner-a")
+    client.set(lease_key(2), "owner-a")
+    client.set(lease_key(3), "owner-b")
     dispatcher = PartitionDispatcher(client)
-    assert dispatcher.wake([1, 2, 4]) == [1, 4]  # one per owner: owner-a, and nobody's 4
-    assert dispatcher.wake([1, 2, 4]) == []
-    assert [client.llen(queue_name(p)) for p in (1, 2, 4)] == [1, 0, 1]
-    assert client.exists(messaging.owner_doorbell_key("owner-a"), messaging.doorbell_key(4)) == 2
-
-
-def test_a_ring_that_would_wake_nobody_is_refused_before_any_flag_is_set(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    with pytest.raises(ValueError, match="either"):
-        messaging.ring_doorbells(client, [1])
-    with pytest.raises(ValueError, match="either"):
-        messaging.ring_doorbells(client, [1], print, messages=str)
-    assert client.keys("atm:doorbell:*") == []
+    assert dispatcher.wake([1, 2, 3, 4]) == [1, 3]  # one per owner; nobody holds 4
+    assert dispatcher.wake([1, 2, 3, 4]) == []
+    assert [client.llen(owner_queue(o)) for o in ("owner-a", "owner-b")] == [1, 1]
+    flags = sorted(messaging.owner_doorbell_key(o).encode() for o in ("owner-a", "owner-b"))
+    assert sorted(client.keys("atm:doorbell:*")) == flags

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from celery import Celery
+import redis
 from sqlalchemy import create_engine, text
 
-from shared.partitioning import DRAIN_TASK, queue_name
+from shared import messaging
+from shared.wake_ups import WakeUpMessages
 from tests.conftest import Api
 from tests.stack import RedisServer, Stack, logs, wait_until
 
@@ -110,17 +113,31 @@ def test_duplicated_wake_ups_move_money_once(private_stack: Stack) -> None:
                 headers={"Prefer": "respond-async"},
             )
             assert response.status_code == 202
-    sender = Celery("test", broker=private_stack.env["REDIS_URL"])
-    for partition in range(4):
-        for _ in range(5):
-            sender.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
-    private_stack.start_worker("first")
-    private_stack.start_worker("second")
+    # While the workers start, take partitions over and drain, every partition's owner is
+    # sent forced wake-ups, several at a time, as a redelivering or duplicating broker would.
+    redis_client = redis.Redis.from_url(private_stack.env["REDIS_URL"])
+    messages, stop = WakeUpMessages(), threading.Event()
 
-    def all_final() -> bool:
-        return not rows(private_stack, "SELECT 1 FROM jobs WHERE status = 'queued'")
+    def duplicate_wake_ups() -> None:
+        while not stop.is_set():
+            for _ in range(3):
+                messaging.ring_doorbells(redis_client, range(4), messages.message, force=True)
+            time.sleep(0.005)
 
-    wait_until(all_final, 30, "every job to be applied")
+    duplicator = threading.Thread(target=duplicate_wake_ups)
+    duplicator.start()
+    try:
+        private_stack.start_worker("first")
+        private_stack.start_worker("second")
+
+        def all_final() -> bool:
+            return not rows(private_stack, "SELECT 1 FROM jobs WHERE status = 'queued'")
+
+        wait_until(all_final, 30, "every job to be applied")
+        time.sleep(1)  # the wake-ups go on reaching both owners after the queues are empty
+    finally:
+        stop.set()
+        duplicator.join(10)
     per_job = rows(
         private_stack,
         "SELECT j.job_id, COUNT(t.id) FROM jobs j LEFT JOIN transactions t ON t.job_id = j.job_id "

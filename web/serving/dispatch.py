@@ -1,68 +1,14 @@
-"""Waking a partition's worker: a Celery message on the partition's queue, one per doorbell.
-
-The message is pushed by the doorbell script itself (shared.messaging.ring_doorbells), in
-the same Redis round trip that sets the flag, instead of a script and then a Celery send:
-one hop and about 0.6 ms of Celery's per-message Python less for a request that waits. It
-is the message Celery's own `send_task` would push on the Redis transport, encoded once
-per partition from Celery's task protocol (`as_task_v2`); only its ids are new each time.
-A test compares it with what `send_task` pushes, so a change in either library shows.
-"""
+"""Waking a partition's worker: its doorbell rung, and a wake-up pushed on the owner's
+queue when the ring set the flag (shared.messaging, shared.wake_ups)."""
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
 from collections.abc import Iterable
 
 import redis
-from celery import Celery
 
 from shared import messaging
-from shared.partitioning import DRAIN_TASK, queue_name
-
-# Stand-ins for the ids in an encoded message, replaced by fresh ones at every send: each
-# message needs its own task id and delivery tag (a worker tracks both by value).
-_TASK_ID = "00000000-0000-4000-8000-00000000a7a5"
-_DELIVERY_TAG = "00000000-0000-4000-8000-0000000d7a95"
-
-
-class WakeUpMessages:
-    """The encoded wake-up of each partition, as kombu's Redis transport stores a message."""
-
-    def __init__(self) -> None:
-        self.celery = Celery("atm-web", set_as_current=False)
-        self.templates: dict[int, str] = {}
-
-    def message(self, partition: int) -> str:
-        template = self.templates.get(partition)
-        if template is None:
-            template = self.templates[partition] = self._encode(partition)
-        return template.replace(_TASK_ID, str(uuid.uuid4())).replace(
-            _DELIVERY_TAG, str(uuid.uuid4())
-        )
-
-    def _encode(self, partition: int) -> str:
-        task = self.celery.amqp.as_task_v2(
-            _TASK_ID, DRAIN_TASK, args=[partition], ignore_result=None
-        )  # as send_task leaves it: the task's own setting decides
-        body = json.dumps(task.body).encode()
-        return json.dumps(
-            {
-                "body": base64.b64encode(body).decode(),
-                "content-encoding": "utf-8",
-                "content-type": "application/json",
-                "headers": task.headers,
-                "properties": {
-                    **task.properties,
-                    "delivery_mode": 2,
-                    "delivery_info": {"exchange": "", "routing_key": queue_name(partition)},
-                    "priority": 0,
-                    "body_encoding": "base64",
-                    "delivery_tag": _DELIVERY_TAG,
-                },
-            }
-        )
+from shared.wake_ups import WakeUpMessages
 
 
 class PartitionDispatcher:
@@ -74,5 +20,6 @@ class PartitionDispatcher:
         self.messages = WakeUpMessages()
 
     def wake(self, partitions: Iterable[int]) -> list[int]:
-        """The partitions a wake-up was pushed for (the others' owners were already rung)."""
-        return messaging.ring_doorbells(self.redis, partitions, messages=self.messages.message)
+        """The partitions a wake-up was pushed for (the others' owners were already rung,
+        or nobody holds them)."""
+        return messaging.ring_doorbells(self.redis, partitions, self.messages.message)

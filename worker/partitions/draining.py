@@ -16,7 +16,6 @@ from shared.ledger.applying import Applied, Outcome, PartRun, apply_pending, has
 from shared.ledger.atomic import apply_atomic
 from shared.ledger.fences import PartitionsMoved
 from shared.metrics import record_applied
-from shared.partitioning import DRAIN_TASK, queue_name
 from worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -51,10 +50,10 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
     slice_ends = time.monotonic() + DRAIN_SLICE_SECONDS
     while owned := runtime.leases.applicable():
         if runtime.stopping.is_set():
-            messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
+            messaging.clear_doorbells(runtime.redis, runtime.identity)
             break
         if time.monotonic() > slice_ends:
-            messaging.ring_doorbells(runtime.redis, owned[:1], wake_again, force=True)
+            wake_again(runtime, owned[:1])
             break
         if found is None:
             with runtime.database.read.begin() as session:
@@ -69,7 +68,7 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
         if nothing and cleared:  # found nothing after a clear: every later job rang again
             break
         if not cleared:
-            messaging.clear_doorbells(runtime.redis, runtime.identity, owned)
+            messaging.clear_doorbells(runtime.redis, runtime.identity)
             cleared, found = True, None
     return applied
 
@@ -103,7 +102,7 @@ def _try_atomic(runtime: WorkerRuntime, batch_id: str) -> int:
     if applied is None:
         return 0
     _tell(runtime, applied)
-    messaging.ring_doorbells(runtime.redis, applied.partitions, wake_again)
+    messaging.ring_doorbells(runtime.redis, applied.partitions, runtime.wake_ups.message)
     return applied.count
 
 
@@ -117,10 +116,11 @@ def _tell(runtime: WorkerRuntime, applied: Applied) -> None:
     record_applied(outcomes, runs)
 
 
-def wake_again(partitions: list[int]) -> None:
-    """Send a wake-up to each of `partitions` (the doorbell flags are the caller's)."""
-    for partition in partitions:
-        current_app.send_task(DRAIN_TASK, args=[partition], queue=queue_name(partition))
+def wake_again(runtime: WorkerRuntime, partitions: list[int]) -> None:
+    """Push a wake-up to the owner of each of `partitions` whether or not its flag is set:
+    for a drain that hands the event loop back, and for a wake-up that reached a worker
+    which no longer holds its partition."""
+    messaging.ring_doorbells(runtime.redis, partitions, runtime.wake_ups.message, force=True)
 
 
 def wake_sender(client: redis.Redis) -> None:

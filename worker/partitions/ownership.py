@@ -1,4 +1,4 @@
-"""A consumer bootstep that consumes exactly the partition queues whose leases this worker holds."""
+"""A consumer bootstep that holds this worker's partitions: leases, fences, and the sweep."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.accepting.idempotency import purge_expired
 from shared.events.feed import purge_events
 from shared.ledger.fences import take_partitions
-from shared.partitioning import queue_name
+from shared.partitioning import owner_queue
 from shared.store.models import utcnow
 from worker.partitions.draining import drain
 from worker.runtime import get_runtime
@@ -28,7 +28,9 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
     """Every lease/3 seconds: renew leases, hand back surplus, take free partitions, sweep.
 
     Runs on the consumer's event loop, the same thread that executes tasks in the solo pool,
-    so queue changes and draining never race each other inside one process.
+    so ownership changes and draining never race each other inside one process. The wake-ups
+    of all its partitions come on the worker's own queue, consumed from the start: taking or
+    giving up a partition changes no queue, whatever the number of partitions.
     """
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
@@ -39,6 +41,8 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
         self.next_purge = 0.0
 
     def start(self, consumer) -> None:  # type: ignore[no-untyped-def]
+        # The one queue the wake-ups of every partition this worker holds come to.
+        consumer.add_task_queue(owner_queue(get_runtime().identity))
         self.tick(consumer)
         interval = get_runtime().settings.lease_seconds / 3
         self.timer_entry = consumer.timer.call_repeatedly(interval, self.tick, (consumer,))
@@ -84,9 +88,10 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             log.info("removed %d transactions' events past retention", removed)
 
     def fence(self, runtime, consumer) -> None:  # type: ignore[no-untyped-def]
-        """Take the database fence of each partition newly held in Redis, then consume its
-        queue: its epoch exists once the previous owner's last apply transaction for it has
-        ended (shared.ledger.fences). One that fails is fenced again at the next tick."""
+        """Take the database fence of each partition newly held in Redis: its epoch exists
+        once the previous owner's last apply transaction for it has ended
+        (shared.ledger.fences), and only then is it applied. One that fails is fenced again
+        at the next tick."""
         unfenced = runtime.leases.unfenced()
         if not unfenced:
             return
@@ -95,7 +100,6 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
         runtime.leases.fenced(epochs)
         for partition in unfenced:
             log.info("took partition %s (epoch %s)", partition, epochs.get(partition))
-            consumer.add_task_queue(queue_name(partition))
 
     def tick(self, consumer) -> None:  # type: ignore[no-untyped-def]
         runtime = get_runtime()
@@ -104,9 +108,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
             live = leases.heartbeat()
             for partition in leases.renew():
                 log.warning("lost the lease of partition %s", partition)
-                consumer.cancel_task_queue(queue_name(partition))
             for partition in leases.surplus(live):
-                consumer.cancel_task_queue(queue_name(partition))
                 leases.release(partition)
                 log.info("handed partition %s back for rebalancing", partition)
             leases.acquire_free(live)
