@@ -60,3 +60,23 @@ def test_one_renewal_extends_every_lease_still_held_and_reports_the_one_taken(
     assert all(client.pttl(lease_key(p)) > 4000 for p in (0, 1, 3))
     assert client.get(lease_key(2)) == b"thief"  # not released: it is another's
     assert holder.acquire_free(live_workers=1) == []  # none is free: 2 is the thief's
+
+
+def test_the_applicable_partitions_follow_every_change_of_lease_or_fence(
+    redis_server: RedisServer,
+) -> None:
+    url = redis_server.url.replace("/0", "/4")
+    redis.Redis.from_url(url).flushdb()
+    holder = leases_for(url, "holder")
+    holder.acquire_free(live_workers=1)
+    assert holder.applicable() == []  # held in Redis, not fenced yet
+    holder.fenced({0: 3, 1: 3, 2: 3, 3: 3})
+    assert holder.applicable() == [0, 1, 2, 3]
+    assert holder.applicable() is holder.applicable()  # kept while all are surely held
+    holder.forget(1)
+    assert holder.applicable() == [0, 2, 3] and dict(holder.fences()) == {0: 3, 2: 3, 3: 3}
+    holder.release(3)
+    assert holder.applicable() == [0, 2]
+    holder.sure_until[2] = 0.0  # its renewal long ago: asked of Redis again, and still held
+    holder.applicable_until = (0.0, [0, 2])
+    assert holder.applicable() == [0, 2]

@@ -76,7 +76,7 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
 def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
     """One transaction of up to `chunk` jobs; its outcomes told, logged and counted. A
     partition another worker has taken since is given up, and nothing applied."""
-    fences = runtime.leases.fences(owned)
+    fences = runtime.leases.fences()
     try:
         with runtime.database.writing() as session:
             applied = apply_pending(session, owned, chunk, runtime.identity, fences)

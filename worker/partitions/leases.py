@@ -6,6 +6,8 @@ import contextlib
 import math
 import time
 import zlib
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import redis
 from redis.exceptions import LockError
@@ -35,6 +37,9 @@ class PartitionLeases:
         # Each held partition's epoch as this worker took it in the database: its fence
         # (shared.ledger.fences). A partition held in Redis but not yet fenced is not applied.
         self.epochs: dict[int, int] = {}
+        # applicable()'s last answer and until when it stands (the earliest sure_until of
+        # its partitions): a drain asks before every chunk, and a worker may hold hundreds.
+        self.applicable_until: tuple[float, list[int]] | None = None
         # Start the search for free partitions at a per-worker offset, so workers starting
         # together do not all contend for partition 0 first.
         everyone = list(range(settings.partitions))
@@ -89,8 +94,16 @@ class PartitionLeases:
         return [partition for partition in sorted(self.held) if self.holds(partition)]
 
     def applicable(self) -> list[int]:
-        """The partitions this process holds and has fenced: the ones it may apply."""
-        return [partition for partition in self.owned() if partition in self.epochs]
+        """The partitions this process holds and has fenced: the ones it may apply, in
+        order. The same list while every one of them is surely still held (not to be
+        changed by the caller)."""
+        known = self.applicable_until
+        if known is not None and time.monotonic() < known[0]:
+            return known[1]
+        partitions = [partition for partition in self.owned() if partition in self.epochs]
+        until = min((self.sure_until[p] for p in partitions), default=0.0)
+        self.applicable_until = (until, partitions)
+        return partitions
 
     def unfenced(self) -> list[int]:
         """Partitions held in Redis whose epoch this worker has not taken yet."""
@@ -99,9 +112,12 @@ class PartitionLeases:
     def fenced(self, epochs: dict[int, int]) -> None:
         """Record the epochs taken for held partitions (shared.ledger.fences)."""
         self.epochs.update({p: epoch for p, epoch in epochs.items() if p in self.held})
+        self.applicable_until = None
 
-    def fences(self, partitions: list[int]) -> dict[int, int]:
-        return {partition: self.epochs[partition] for partition in partitions}
+    def fences(self) -> Mapping[int, int]:
+        """Each fenced partition's epoch as this worker took it; an apply checks those of
+        the partitions it locks (a view: no copy of hundreds per chunk)."""
+        return MappingProxyType(self.epochs)
 
     def forget(self, partition: int) -> None:
         """Give up a partition found lost (its lease, or its fence, taken by another):
@@ -109,6 +125,7 @@ class PartitionLeases:
         lock = self.held.pop(partition, None)
         self.sure_until.pop(partition, None)
         self.epochs.pop(partition, None)
+        self.applicable_until = None
         self.lost.add(partition)
         if lock is not None:
             with contextlib.suppress(LockError, redis.RedisError):
@@ -151,6 +168,7 @@ class PartitionLeases:
         lock = self.held.pop(partition, None)
         self.sure_until.pop(partition, None)
         self.epochs.pop(partition, None)
+        self.applicable_until = None
         if lock is not None:
             with contextlib.suppress(LockError):
                 lock.release()
