@@ -48,7 +48,7 @@ from shared.store.models import (
     Partition,
     utcnow,
 )
-from shared.store.prepared import Prepared
+from shared.store.prepared import Prepared, padded
 from shared.timestamps import as_utc, utc_day
 
 __all__ = [
@@ -190,16 +190,6 @@ def apply_pending(
     write_batch_operations(session, chunk, runs, parts, applied_by)
     applied.events = record_events(session, chunk, applied.steps)
     return applied
-
-
-def padded(partitions: list[int]) -> list[int]:
-    """`partitions` for an IN list, its length raised to a power of two by repeating its
-    last: a statement is planned once per length of its IN lists, and the partitions a
-    transaction works on vary from one to all of them."""
-    if not partitions:
-        return partitions
-    length = 1 << (len(partitions) - 1).bit_length()
-    return partitions + partitions[-1:] * (length - len(partitions))
 
 
 def run_accounts(runs: list[PartRun]) -> set[str]:

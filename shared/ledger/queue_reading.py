@@ -4,7 +4,7 @@ taken from the batch parts met in the queue (shared.accepting.batch_queue)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from shared.accepting.batch_queue import decoded_parts, operation_id_prefix
 from shared.ledger.chunk import PartRun, QueuedJob
 from shared.store.models import BATCH_PART, IS_QUEUED, Job
-from shared.store.prepared import Prepared
+from shared.store.prepared import Prepared, padded
 
 
 @dataclass
@@ -141,12 +141,14 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
         for row in _first_shares(size).execute(session, parameters):
             job = QueuedJob(*row)
             queues[job.partition].rows.append(job)
+    for queue in queues.values():
+        # By id: the order of a UNION ALL's rows is not guaranteed.
+        queue.rows = deque(sorted(queue.rows))
+    _read_first_parts(session, queues.values())
     remaining = limit
     hungry = []
     for partition in first:
         queue = queues[partition]
-        # By id: the order of a UNION ALL's rows is not guaranteed.
-        queue.rows = deque(sorted(queue.rows))
         queue.last_read = queue.rows[-1].id if queue.rows else 0
         exhausted = len(queue.rows) < share  # read to the end of the queue
         taken = queue.take(share)
@@ -177,6 +179,29 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     return QueuedWork(work, parts, list(barriers))
 
 
+def _read_first_parts(session: Session, queues: Iterable[_PartitionQueue]) -> None:
+    """Decode the first FIRST_PARTS plain batch parts of each queue, those not decoded yet,
+    reading their operations in one statement (or one per PARTS_AT_ONCE) rather than one
+    a part: with many partitions a batch has a part in most of them, each of a few
+    operations, so a chunk finishes the part it took from last and opens the next."""
+    wanted: dict[int, str] = {}
+    for queue in queues:
+        parts = 0
+        for row in queue.rows:
+            if row.type != BATCH_PART or row.target_id is not None:
+                continue
+            if row.id is not None and decoded_parts.cached(row.job_id) is None:
+                wanted[row.id] = row.job_id
+            parts += 1
+            if parts == FIRST_PARTS:
+                break
+    ids = sorted(wanted)
+    for start in range(0, len(ids), PARTS_AT_ONCE):
+        group = padded(ids[start : start + PARTS_AT_ONCE])
+        for part, details in _PARTS_DETAILS.execute(session, {"ids": group}):
+            decoded_parts.get(wanted[part], details or "[]")
+
+
 _jobs = Job.__table__
 # The columns QueuedJob(*row) relies on, in its order.
 # A part's operations (its `details`) are left out: read on every chunk, a large part's JSON
@@ -190,6 +215,12 @@ _QUEUE_COLUMNS = [
 # Run through the driver (Prepared): the queue is read in every apply transaction, where
 # SQLAlchemy's execution of a Core select costs several times the query.
 _PART_DETAILS = Prepared(select(_jobs.c.details).where(_jobs.c.id == bindparam("id")))
+_PARTS_DETAILS = Prepared(
+    select(_jobs.c.id, _jobs.c.details).where(_jobs.c.id.in_(bindparam("ids", expanding=True)))
+)
+# Parts whose operations one statement reads (well under SQLite's limit of bound values).
+PARTS_AT_ONCE = 512
+FIRST_PARTS = 2
 _QUEUED_JOBS = Prepared(
     select(*_QUEUE_COLUMNS)
     .where(_jobs.c.partition == bindparam("partition"), IS_QUEUED, _jobs.c.id > bindparam("after"))

@@ -34,6 +34,17 @@ class _Plan:
     results: tuple[tuple[int, Callable[[object], object]], ...] | None = None  # once run
 
 
+def padded(values: list[int]) -> list[int]:
+    """`values` for an IN list, its length raised to a power of two by repeating its last:
+    a statement is planned once per length of its IN lists, and a list that can be any
+    length from one to thousands (the partitions with work, the parts to read) would
+    otherwise make a plan of each."""
+    if not values:
+        return values
+    length = 1 << (len(values) - 1).bit_length()
+    return values + values[-1:] * (length - len(values))
+
+
 class Prepared:
     """A statement run once per call straight through the driver, its rows plain tuples.
 

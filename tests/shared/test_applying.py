@@ -9,10 +9,11 @@ from sqlalchemy import func, select, update
 
 from shared.accepting.operations import Operation, new_id, record_operation, record_operations
 from shared.ledger.accounts import open_account
-from shared.ledger.applying import apply_pending, busy_partitions, has_pending, padded
+from shared.ledger.applying import apply_pending, busy_partitions, has_pending
 from shared.partitioning import partition_of
 from shared.store.db import Database, init_database
 from shared.store.models import Account, Hold, Job, LedgerEntry, Partition, utcnow
+from shared.store.prepared import padded
 
 
 def test_sample_accounts_are_created_once(database: Database) -> None:
