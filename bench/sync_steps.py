@@ -19,7 +19,7 @@ timed with time.perf_counter:
    (BRPOP) and decoding the message, without Celery's worker around it; the message is
    already queued when the read starts, so this is a full round trip, where an idle
    worker already blocked in BRPOP gets it half of one after the send;
-4. the task's checks: the lease (no round trip while recently renewed), the doorbell (EXISTS);
+4. the task's check of the doorbell (EXISTS);
 5. apply_pending in a write transaction, committed with fsync;
 6. publish_outcomes, until the web's CompletionListener (a pubsub subscription in a thread)
    has woken the request's waiter, from the publish's start.
@@ -74,7 +74,7 @@ PATH = {  # on the client's path, in order; summed
     "record": "1 web: record the job (write transaction, commit)",
     "ring": "2 web: ring the doorbell, pushing the wake-up (Lua)",
     "receive": "3 worker: receive the wake-up (kombu, BRPOP)",
-    "check": "4 worker: check lease and doorbell (EXISTS)",
+    "check": "4 worker: check the doorbell (EXISTS)",
     "apply": "5 worker: apply_pending, commit",
     "notify": "6 publish, until the web's waiter wakes",
 }
@@ -98,14 +98,14 @@ class WakeUpReceiver:
             self.connection.channel(), queues, callbacks=[self._take], accept=["json"]
         )
         self.consumer.consume()
-        self.received: list[tuple[str, object]] = []
+        self.received: list[str] = []
 
     def _take(self, body: list, message: Message) -> None:
         message.ack()  # early, as task_acks_late=False
-        self.received.append((message.headers["task"], body[0][0]))
+        self.received.append(message.headers["task"])
 
-    def receive(self) -> tuple[str, object]:
-        """The next wake-up: (task name, partition)."""
+    def receive(self) -> str:
+        """The next wake-up's task name."""
         self.connection.drain_events(timeout=5)
         return self.received.pop()
 
@@ -168,10 +168,10 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
         if rig.dispatcher.wake([partition]) != [partition]:
             raise SystemExit("the doorbell was already set: no wake-up was sent")
         t2 = time.perf_counter()
-        if rig.receiver.receive() != (DRAIN_TASK, partition):
-            raise SystemExit("received a wake-up for another task or partition")
+        if rig.receiver.receive() != DRAIN_TASK:
+            raise SystemExit("received a wake-up for another task")
         t3 = time.perf_counter()
-        if not (rig.leases.holds(partition) and messaging.doorbell_rung(client, identity)):
+        if not messaging.doorbell_rung(client, identity):
             raise SystemExit("the wake-up found its doorbell clear")
         t4 = time.perf_counter()
         owned = rig.leases.owned()

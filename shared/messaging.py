@@ -67,16 +67,17 @@ def owner_doorbell_key(identity: str) -> str:
 
 
 # For each of the N partitions (KEYS: their lease keys; ARGV: force, TTL, the owner flag
-# prefix, the owner queue prefix, N, the partitions, then their messages): set the flag of
-# the lease's holder, and if this call set it (or with force) push the partition's message
-# on the holder's own queue, once per holder and call. The flag and the message exist
-# together or not at all, and both expire: a worker that died leaves neither behind for
-# long. A partition nobody holds gets nothing: whoever takes it applies what is queued
-# (worker.partitions.ownership). The flag and queue keys come from the lease values, so
-# they cannot be declared up front: a single Redis server, not a cluster, runs this.
+# prefix, the owner queue prefix, N, M, the partitions, then M messages): set the flag of
+# the lease's holder, and if this call set it (or with force) push a message on the
+# holder's own queue, once per holder and call (the k-th holder woken gets message k, or
+# k mod M past M). The flag and the message exist together or not at all, and both
+# expire: a worker that died leaves neither behind for long. A partition nobody holds gets
+# nothing: whoever takes it applies what is queued (worker.partitions.ownership). The flag
+# and queue keys come from the lease values, so they cannot be declared up front: a
+# single Redis server, not a cluster, runs this.
 _RING = """
 local force, ttl, by_owner, queue_prefix = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
-local count = tonumber(ARGV[5])
+local count, messages = tonumber(ARGV[5]), tonumber(ARGV[6])
 local flagged, to_wake = {}, {}
 for i = 1, count do
   local owner = redis.call('GET', KEYS[i])
@@ -84,14 +85,17 @@ for i = 1, count do
     flagged[owner] = redis.call('SET', by_owner .. owner, 1, 'NX', 'EX', ttl) and true or false
     if force or flagged[owner] then
       local queue = queue_prefix .. owner
-      redis.call('LPUSH', queue, ARGV[count + i + 5])
+      redis.call('LPUSH', queue, ARGV[6 + count + (#to_wake % messages) + 1])
       redis.call('EXPIRE', queue, ttl)
-      table.insert(to_wake, tonumber(ARGV[i + 5]))
+      table.insert(to_wake, tonumber(ARGV[i + 6]))
     end
   end
 end
 return to_wake
 """
+# Messages one ring carries at most: one per owner it wakes, and owners are few. A call
+# for a batch over a thousand partitions carries these, not one message a partition.
+MESSAGES_A_RING = 8
 
 
 @cache
@@ -102,12 +106,12 @@ def _ring_script(client: redis.Redis) -> Script:
 def ring_doorbells(
     client: redis.Redis,
     partitions: Iterable[int],
-    messages: Callable[[int], str],
+    wake_up: Callable[[], str],
     *,
     force: bool = False,
 ) -> list[int]:
     """Wake the owner of each partition unless a wake-up is already waiting for it; return
-    the partitions whose wake-up was pushed (one per owner woken).
+    one partition of each owner woken.
 
     The flag belongs to the worker holding the partition's lease (read in the same script):
     it is set before the wake-up is pushed and cleared by that worker only once a look
@@ -115,18 +119,20 @@ def ring_doorbells(
     always seen. Requests arriving while their owner drains, whichever of its partitions
     they are for, thus send nothing, and an idle owner gets one message for all of them,
     on the one queue it consumes (shared.partitioning.owner_queue): a worker listens to
-    one queue however many partitions it holds. A partition nobody holds is not woken: a
-    worker takes its lease, then its fence, then drains, and that drain's look comes after
-    the job's commit. `force` pushes even when the flag is set: for a wake-up that reached
-    a worker which no longer owns the partition, and for a drain that hands the event loop
-    back mid-way.
+    one queue however many partitions it holds, and a wake-up names no partition (the
+    drain applies all the worker's). A partition nobody holds is not woken: a worker
+    takes its lease, then its fence, then drains, and that drain's look comes after the
+    job's commit. `force` pushes even when the flag is set: for a drain that hands the
+    event loop back mid-way, or work another worker's transaction made for these
+    partitions.
 
-    `messages` gives a partition's encoded Celery message (shared.wake_ups); the script
-    pushes it in the round trip that sets the flag.
+    `wake_up` gives an encoded Celery message (shared.wake_ups), fresh ids each call; the
+    script pushes them in the round trip that sets the flags.
     """
     chosen = sorted(set(partitions))
     if not chosen:
         return []
+    messages = [wake_up() for _ in range(min(len(chosen), MESSAGES_A_RING))]
     to_wake = _ring_script(client)(
         keys=[lease_key(partition) for partition in chosen],
         args=[
@@ -135,8 +141,9 @@ def ring_doorbells(
             OWNER_DOORBELL_PREFIX,
             OWNER_QUEUE_PREFIX,
             len(chosen),
+            len(messages),
             *chosen,
-            *(messages(partition) for partition in chosen),
+            *messages,
         ],
     )
     return [int(partition) for partition in to_wake]

@@ -4,9 +4,10 @@ The message is pushed by the doorbell script itself (shared.messaging.ring_doorb
 the same Redis round trip that sets the flag, instead of a script and then a Celery send:
 one hop and about 0.6 ms of Celery's per-message Python less for a request that waits. It
 is the message Celery's own `send_task` would push on the Redis transport, encoded once
-per partition from Celery's task protocol (`as_task_v2`); only its ids are new each time.
-The queue it goes to is the owner's (read from the lease in the script), so its routing
-key names the owners' queues in general. A test compares it with what `send_task`
+from Celery's task protocol (`as_task_v2`); only its ids are new each time. It names no
+partition (the worker drains every partition it holds), and the queue it goes to is the
+owner's (read from the lease in the script), so its routing key names the owners' queues
+in general. A test compares it with what `send_task`
 pushes, so a change in either library shows.
 """
 
@@ -28,23 +29,21 @@ ROUTING_KEY = OWNER_QUEUE_PREFIX.rstrip(".")
 
 
 class WakeUpMessages:
-    """The encoded wake-up of each partition, as kombu's Redis transport stores a message."""
+    """A worker's wake-up, as kombu's Redis transport stores a message: encoded once, with
+    fresh ids at each call."""
 
     def __init__(self) -> None:
         self.celery = Celery("atm-wake-ups", set_as_current=False)
-        self.templates: dict[int, str] = {}
+        self.template = self._encode()
 
-    def message(self, partition: int) -> str:
-        template = self.templates.get(partition)
-        if template is None:
-            template = self.templates[partition] = self._encode(partition)
-        return template.replace(_TASK_ID, str(uuid.uuid4())).replace(
+    def message(self) -> str:
+        return self.template.replace(_TASK_ID, str(uuid.uuid4())).replace(
             _DELIVERY_TAG, str(uuid.uuid4())
         )
 
-    def _encode(self, partition: int) -> str:
+    def _encode(self) -> str:
         task = self.celery.amqp.as_task_v2(
-            _TASK_ID, DRAIN_TASK, args=[partition], ignore_result=None
+            _TASK_ID, DRAIN_TASK, args=[], ignore_result=None
         )  # as send_task leaves it: the task's own setting decides
         body = json.dumps(task.body).encode()
         return json.dumps(

@@ -13,7 +13,7 @@ from shared.accepting.operations import Operation, get_job, new_id, record_opera
 from shared.config.settings import load_settings
 from shared.ledger.accounts import open_account
 from shared.ledger.fences import take_partitions
-from shared.partitioning import owner_queue, partition_of
+from shared.partitioning import lease_key, owner_queue, partition_of
 from shared.store.db import Database, init_database
 from tests.stack import RedisServer
 from worker.partitions import draining
@@ -34,7 +34,16 @@ def leases_for(url: str, identity: str) -> PartitionLeases:
 
 
 def ring(client: redis.Redis, partitions: list[int], *, force: bool = False) -> list[int]:
-    return messaging.ring_doorbells(client, partitions, lambda p: f"wake {p}", force=force)
+    return messaging.ring_doorbells(client, partitions, wake_up, force=force)
+
+
+def wake_up() -> str:
+    """A stand-in for the encoded wake-up, numbered in the order made."""
+    made.append(f"wake {len(made)}")
+    return made[-1]
+
+
+made: list[str] = []
 
 
 def pushed(client: redis.Redis, identity: str) -> list[str]:
@@ -50,10 +59,12 @@ def test_an_idle_owner_gets_one_wake_up_for_all_its_partitions(redis_url: str) -
     owner = {p: "first" for p in first.owned()} | {p: "second" for p in second.owned()}
     assert sorted(owner) == [0, 1, 2, 3]
 
+    made.clear()
     sent = ring(client, [0, 1, 2, 3])
     assert sorted(owner[p] for p in sent) == ["first", "second"]  # one message per owner
-    for p in sent:  # on the owner's own queue
-        assert pushed(client, owner[p]) == [f"wake {p}"]
+    assert len(made) == 4  # made up to MESSAGES_A_RING, each pushed at most once
+    # each on its owner's own queue, the first woken given the first message
+    assert [pushed(client, owner[p]) for p in sent] == [["wake 0"], ["wake 1"]]
     assert ring(client, [0, 1, 2, 3]) == []  # both already rung: nothing more to send
     assert messaging.doorbell_rung(client, "first") and messaging.doorbell_rung(client, "second")
     assert 0 < client.ttl(owner_queue("first")) <= messaging.DOORBELL_TTL_SECONDS
@@ -74,8 +85,21 @@ def test_a_partition_nobody_holds_is_not_woken(redis_url: str) -> None:
     assert client.keys("atm:doorbell:*") == [] and client.keys("atm.worker.*") == []
     taker = leases_for(redis_url, "taker")
     taker.acquire_free(live_workers=1)
+    made.clear()
     assert ring(client, [1, 3]) == [1]
-    assert pushed(client, "taker") == ["wake 1"]
+    assert pushed(client, "taker") == ["wake 0"]
+
+
+def test_a_ring_over_many_owners_carries_a_few_messages(redis_url: str) -> None:
+    """A batch's ring names a thousand partitions; it carries MESSAGES_A_RING messages,
+    not one a partition, and an owner past the last is given the first again."""
+    client = redis.Redis.from_url(redis_url)
+    for partition in range(12):
+        client.set(lease_key(partition), f"w{partition}")
+    made.clear()
+    assert ring(client, list(range(12))) == list(range(12))
+    assert len(made) == messaging.MESSAGES_A_RING == 8
+    assert [pushed(client, f"w{p}") for p in range(12)] == [[f"wake {p % 8}"] for p in range(12)]
 
 
 def test_a_request_accepted_while_a_drain_applies_sends_no_wake_up(

@@ -20,6 +20,6 @@ class PartitionDispatcher:
         self.messages = WakeUpMessages()
 
     def wake(self, partitions: Iterable[int]) -> list[int]:
-        """The partitions a wake-up was pushed for (the others' owners were already rung,
-        or nobody holds them)."""
+        """One partition of each owner a wake-up was pushed to (the others' owners were
+        already rung, or nobody holds them)."""
         return messaging.ring_doorbells(self.redis, partitions, self.messages.message)

@@ -118,8 +118,7 @@ def _tell(runtime: WorkerRuntime, applied: Applied) -> None:
 
 def wake_again(runtime: WorkerRuntime, partitions: list[int]) -> None:
     """Push a wake-up to the owner of each of `partitions` whether or not its flag is set:
-    for a drain that hands the event loop back, and for a wake-up that reached a worker
-    which no longer holds its partition."""
+    for a drain that hands the event loop back."""
     messaging.ring_doorbells(runtime.redis, partitions, runtime.wake_ups.message, force=True)
 
 
