@@ -1,6 +1,6 @@
 """Where one synchronous withdrawal's time goes, step by step, in one process.
 
-    .venv/bin/python bench/sync_steps.py [--requests N]
+    .venv/bin/python bench/sync_steps.py [--requests N] [--partitions ATM_PARTITIONS]
 
 To choose between designs for the synchronous path by measurement rather than by guess, it
 runs N withdrawals (default 300, after 30 not counted) one after another through the
@@ -123,7 +123,7 @@ class Rig:
     leases: PartitionLeases
 
 
-def build(directory: Path, redis_url: str) -> Rig:
+def build(directory: Path, redis_url: str, partitions: int | None = None) -> Rig:
     """The web's and the worker's objects, each side with its own engine and Redis client
     as in two processes, and the account the withdrawals take from."""
     settings = load_settings(
@@ -132,6 +132,7 @@ def build(directory: Path, redis_url: str) -> Rig:
             "REDIS_URL": redis_url,
             "ATM_DATA_DIR": str(directory),
             "ATM_SEED_SAMPLE_ACCOUNTS": "false",
+            **({"ATM_PARTITIONS": str(partitions)} if partitions else {}),
         }
     )
     web_db, worker_db = Database(settings), Database(settings)
@@ -302,12 +303,13 @@ def report(rig: Rig, directory: Path, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="withdrawals measured")
+    parser.add_argument("--partitions", type=int, help="the partitions held (default: setting)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="atm-sync-steps-") as name:
         directory = Path(name)
         server = RedisServer(directory / "redis")
         try:
-            report(build(directory, server.url), directory, args.requests)
+            report(build(directory, server.url, args.partitions), directory, args.requests)
         finally:
             # The listener's thread would report the server's stop as a lost subscription.
             logging.getLogger("web.serving.waiting").setLevel(logging.CRITICAL)

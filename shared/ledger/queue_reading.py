@@ -128,19 +128,25 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     queues = {partition: _PartitionQueue(partition, read_details) for partition in partitions}
     first = partitions[:limit]
     share = max(1, limit // len(first))
-    # The first equal shares of every partition in one statement (or one per
-    # SHARES_AT_ONCE partitions): with a single waiting request, one read of each partition
-    # would cost more than the rest of the chunk.
-    for start in range(0, len(first), SHARES_AT_ONCE):
-        group = first[start : start + SHARES_AT_ONCE]
+    # The first equal shares: of a few partitions in one statement (with a single waiting
+    # request, a statement for each would cost more than the rest of the chunk); of many,
+    # a statement each, as SQLite runs a compound SELECT of hundreds of terms (it allows
+    # at most 500) slower than as many small ones.
+    if len(first) <= SHARES_IN_ONE_STATEMENT:
         # Padded to a power of two with a partition that has no rows: one statement per
-        # length is built, and the partitions with work vary from one to all of them.
-        size = 1 << (len(group) - 1).bit_length()
-        group += [NO_PARTITION] * (size - len(group))
+        # length is built, and the partitions with work vary in number.
+        size = 1 << (len(first) - 1).bit_length()
+        group = first + [NO_PARTITION] * (size - len(first))
         parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(group)}}
         for row in _first_shares(size).execute(session, parameters):
             job = QueuedJob(*row)
             queues[job.partition].rows.append(job)
+    else:
+        for partition in first:
+            parameters = {"partition": partition, "after": 0, "limit": share}
+            queues[partition].rows.extend(
+                QueuedJob(*row) for row in _QUEUED_JOBS.execute(session, parameters)
+            )
     for queue in queues.values():
         # By id: the order of a UNION ALL's rows is not guaranteed.
         queue.rows = deque(sorted(queue.rows))
@@ -229,10 +235,8 @@ _QUEUED_JOBS = Prepared(
 )
 
 
-# Partitions a statement of first shares reads: SQLite refuses a compound SELECT of more
-# than 500 terms (SQLITE_MAX_COMPOUND_SELECT), so an owner of more partitions reads them in
-# several statements.
-SHARES_AT_ONCE = 256
+# The most partitions whose first shares one statement reads (see queued_work).
+SHARES_IN_ONE_STATEMENT = 32
 NO_PARTITION = -1
 
 

@@ -18,7 +18,7 @@ from shared.ledger.partition_count import (
     PartitionsBusy,
     change_partition_count,
 )
-from shared.ledger.queue_reading import SHARES_AT_ONCE
+from shared.ledger.queue_reading import SHARES_IN_ONE_STATEMENT
 from shared.partitioning import lease_key, partition_of
 from shared.store.db import Database, init_database
 from shared.store.models import Account, Partition
@@ -160,9 +160,9 @@ def test_a_new_partition_starts_above_every_fence_of_before(database: Database) 
 def test_an_owner_of_more_partitions_than_one_statement_reads_applies_them_all(
     database: Database,
 ) -> None:
-    """The first shares of each partition are read SHARES_AT_ONCE partitions a statement
-    (SQLite refuses a compound SELECT of more than 500 terms)."""
-    count = 2 * SHARES_AT_ONCE + 100
+    """More partitions with work than SHARES_IN_ONE_STATEMENT, and than the 500 terms SQLite
+    allows a compound SELECT: each is read on its own, and all are applied."""
+    count = 612
     with database.writing() as session:
         change_partition_count(session, count)
     many = with_count(database, count)
@@ -174,7 +174,7 @@ def test_an_owner_of_more_partitions_than_one_statement_reads_applies_them_all(
             operations = [Operation(new_id(), n, "withdraw", 1) for n in numbers]
             record_operations(session, operations, count)
         partitions = {partition_of(number, count) for number in numbers}
-        assert len(partitions) > SHARES_AT_ONCE * 2  # more than two statements' worth
+        assert len(partitions) > 500 > SHARES_IN_ONE_STATEMENT
         with many.writing() as session:
             applied = apply_pending(session, list(range(count)), 10_000, "test")
         assert applied.count == len(numbers)
