@@ -142,11 +142,9 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
             job = QueuedJob(*row)
             queues[job.partition].rows.append(job)
     else:
-        for partition in first:
-            parameters = {"partition": partition, "after": 0, "limit": share}
-            queues[partition].rows.extend(
-                QueuedJob(*row) for row in _QUEUED_JOBS.execute(session, parameters)
-            )
+        reads = [{"partition": partition, "after": 0, "limit": share} for partition in first]
+        for partition, rows in zip(first, _QUEUED_JOBS.execute_each(session, reads), strict=True):
+            queues[partition].rows.extend(QueuedJob(*row) for row in rows)
     for queue in queues.values():
         # By id: the order of a UNION ALL's rows is not guaranteed.
         queue.rows = deque(sorted(queue.rows))

@@ -33,6 +33,17 @@ class _Plan:
     names: tuple[str, ...] | None  # set for drivers that take named parameters
     results: tuple[tuple[int, Callable[[object], object]], ...] | None = None  # once run
 
+    def given(self, parameters: Mapping[str, object]) -> object:
+        """The values for the driver, in its order (or by its names), processed."""
+        values = []
+        for name, index, process, value in self.sources:
+            if name is not None:
+                value = parameters[name] if index is None else parameters[name][index]  # type: ignore[index]
+                if process is not None:
+                    value = process(value)
+            values.append(value)
+        return values if self.names is None else dict(zip(self.names, values, strict=True))
+
 
 def padded(values: list[int]) -> list[int]:
     """`values` for an IN list, its length raised to a power of two by repeating its last:
@@ -70,15 +81,33 @@ class Prepared:
         lengths = [len(parameters[name]) for name in compiled[1]]  # type: ignore[arg-type]
         key = (dialect.name, tuple(parameters), *lengths)
         plan = self.plans.get(key) or self._plan(dialect, key, parameters)
-        values = []
-        for name, index, process, value in plan.sources:
-            if name is not None:
-                value = parameters[name] if index is None else parameters[name][index]  # type: ignore[index]
-                if process is not None:
-                    value = process(value)
-            values.append(value)
-        given = values if plan.names is None else dict(zip(plan.names, values, strict=True))
-        rows, description = execute(connection, plan.sql, given)
+        rows, description = execute(connection, plan.sql, plan.given(parameters))
+        return self._processed_rows(dialect, plan, rows, description)
+
+    def execute_each(
+        self, session: Session, parameter_sets: Sequence[Mapping[str, object]]
+    ) -> list[list]:
+        """The rows of the statement run once per parameter set, in order, on one cursor:
+        for many small reads in a row, each costs its SQL and little more. The sets name
+        the same parameters and hold no IN lists (they share one plan)."""
+        if not parameter_sets:
+            return []
+        connection = flushed(session)
+        dialect = connection.dialect
+        compiled = self.compiled.get(dialect.name) or self._compile(dialect)
+        if compiled[1]:
+            raise TypeError("execute_each takes no IN lists")
+        names = tuple(parameter_sets[0])
+        if any(tuple(parameters) != names for parameters in parameter_sets):
+            raise TypeError("execute_each's parameter sets must name the same parameters")
+        key = (dialect.name, names)
+        plan = self.plans.get(key) or self._plan(dialect, key, parameter_sets[0])
+        runs = execute_each(connection, plan.sql, [plan.given(p) for p in parameter_sets])
+        return [self._processed_rows(dialect, plan, *run) for run in runs]
+
+    def _processed_rows(
+        self, dialect: Dialect, plan: _Plan, rows: list, description: Sequence | None
+    ) -> list:
         results = plan.results
         if results is None:
             results = plan.results = self._results(dialect, description)
@@ -162,6 +191,28 @@ def flushed(session: Session) -> Connection:
     if session.autoflush:
         session.flush()
     return session.connection()
+
+
+def execute_each(
+    connection: Connection, sql: str, parameter_sets: list[object]
+) -> list[tuple[list, Sequence | None]]:
+    """Run `sql` once per parameter set on one cursor of the connection's driver
+    connection: each run's rows and description. Errors as in execute()."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    found = []
+    try:
+        for parameters in parameter_sets:
+            cursor.execute(sql, parameters)
+            description = cursor.description
+            found.append(((cursor.fetchall() if description else []), description))
+        return found
+    except connection.dialect.loaded_dbapi.Error as error:
+        dialect = connection.dialect
+        raise DBAPIError.instance(
+            sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    finally:
+        cursor.close()
 
 
 def execute(

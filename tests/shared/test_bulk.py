@@ -192,3 +192,31 @@ def test_a_value_given_later_is_used_where_an_earlier_call_took_the_default(
         assert prepared.execute(session, {"id": "j2"}) == [("j2",)]
         with pytest.raises(TypeError, match="idd"):
             prepared.execute(session, {"idd": "j1"})
+
+
+def test_a_prepared_select_run_for_each_parameter_set_gives_each_ones_rows(
+    database: Database,
+) -> None:
+    """What the queue reading of many partitions uses: one cursor, each set's rows in the
+    set's order, datetimes processed; IN lists and sets naming other parameters refused."""
+    times = _accepted(database)
+    statement = (
+        select(_jobs.c.job_id, _jobs.c.created_at)
+        .where(_jobs.c.partition == bindparam("partition"))
+        .order_by(_jobs.c.id)
+        .limit(bindparam("limit"))
+    )
+    prepared = Prepared(statement)
+    sets = [{"partition": p, "limit": 3} for p in (2, 7, 0, 1)]
+    with database.read.begin() as session:
+        expected = [[tuple(row) for row in session.execute(statement, s)] for s in sets]
+        found = prepared.execute_each(session, sets)
+        assert found == expected and [len(rows) for rows in found] == [1, 0, 1, 1]
+        assert as_utc(found[0][0][1]) == times[2]
+        assert prepared.execute_each(session, []) == []
+        with pytest.raises(TypeError, match="same parameters"):
+            prepared.execute_each(session, [{"partition": 0, "limit": 1}, {"partition": 1}])
+        ids = bindparam("ids", expanding=True)
+        listed = Prepared(select(_jobs.c.id).where(_jobs.c.id.in_(ids)))
+        with pytest.raises(TypeError, match="IN lists"):
+            listed.execute_each(session, [{"ids": [1]}])
