@@ -194,25 +194,11 @@ def flushed(session: Session) -> Connection:
 
 
 def execute_each(
-    connection: Connection, sql: str, parameter_sets: list[object]
+    connection: Connection, sql: str, parameter_sets: Sequence[object]
 ) -> list[tuple[list, Sequence | None]]:
     """Run `sql` once per parameter set on one cursor of the connection's driver
     connection: each run's rows and description. Errors as in execute()."""
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    found = []
-    try:
-        for parameters in parameter_sets:
-            cursor.execute(sql, parameters)
-            description = cursor.description
-            found.append(((cursor.fetchall() if description else []), description))
-        return found
-    except connection.dialect.loaded_dbapi.Error as error:
-        dialect = connection.dialect
-        raise DBAPIError.instance(
-            sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
-        ) from error
-    finally:
-        cursor.close()
+    return _run(connection, sql, parameter_sets)
 
 
 def execute(
@@ -221,14 +207,24 @@ def execute(
     """Run `sql` on the connection's driver connection, in its transaction: the rows and
     their description. Without SQLAlchemy's execution around it, but with its errors: a
     driver's error is raised as SQLAlchemy's (IntegrityError, OperationalError, ...)."""
+    return _run(connection, sql, [parameters], many=many)[0]
+
+
+def _run(
+    connection: Connection, sql: str, parameter_sets: Sequence[object], *, many: bool = False
+) -> list[tuple[list, Sequence | None]]:
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    found: list[tuple[list, Sequence | None]] = []
+    parameters: object = None
     try:
-        if many:
-            cursor.executemany(sql, parameters)
-        else:
-            cursor.execute(sql, parameters)
-        description = cursor.description
-        return (cursor.fetchall() if description else []), description
+        for parameters in parameter_sets:
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+            description = cursor.description
+            found.append(((cursor.fetchall() if description else []), description))
+        return found
     except connection.dialect.loaded_dbapi.Error as error:
         dialect = connection.dialect
         raise DBAPIError.instance(

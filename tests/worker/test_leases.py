@@ -29,14 +29,20 @@ def test_a_partition_has_one_holder(redis_server: RedisServer) -> None:
     assert set(first.owned()).isdisjoint(second.owned())
 
 
-def test_a_lost_lease_is_reported_even_when_a_drain_noticed_it_first(
-    redis_server: RedisServer,
-) -> None:
+def holder_of_all(redis_server: RedisServer) -> tuple[redis.Redis, PartitionLeases]:
+    """A Redis database of its own, emptied, and a worker holding its four partitions."""
     url = redis_server.url.replace("/0", "/4")
     client = redis.Redis.from_url(url)
     client.flushdb()
     holder = leases_for(url, "holder")
     holder.acquire_free(live_workers=1)
+    return client, holder
+
+
+def test_a_lost_lease_is_reported_even_when_a_drain_noticed_it_first(
+    redis_server: RedisServer,
+) -> None:
+    client, holder = holder_of_all(redis_server)
     client.flushdb()  # Redis lost everything, leases included
     holder.sure_until.clear()  # as if the last renewal were long ago
     assert holder.holds(1) is False  # a drain's check notices first
@@ -47,11 +53,7 @@ def test_a_lost_lease_is_reported_even_when_a_drain_noticed_it_first(
 def test_one_renewal_extends_every_lease_still_held_and_reports_the_one_taken(
     redis_server: RedisServer,
 ) -> None:
-    url = redis_server.url.replace("/0", "/4")
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    holder = leases_for(url, "holder")
-    holder.acquire_free(live_workers=1)
+    client, holder = holder_of_all(redis_server)
     for partition in range(4):
         client.pexpire(lease_key(partition), 1000)
     client.set(lease_key(2), "thief")  # expired and taken by another worker
@@ -65,10 +67,7 @@ def test_one_renewal_extends_every_lease_still_held_and_reports_the_one_taken(
 def test_the_applicable_partitions_follow_every_change_of_lease_or_fence(
     redis_server: RedisServer,
 ) -> None:
-    url = redis_server.url.replace("/0", "/4")
-    redis.Redis.from_url(url).flushdb()
-    holder = leases_for(url, "holder")
-    holder.acquire_free(live_workers=1)
+    _, holder = holder_of_all(redis_server)
     assert holder.applicable() == []  # held in Redis, not fenced yet
     holder.fenced({0: 3, 1: 3, 2: 3, 3: 3})
     assert holder.applicable() == [0, 1, 2, 3]
