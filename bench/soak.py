@@ -1,7 +1,7 @@
 """Soak: mixed load while workers are killed and Redis loses everything, then the audit.
 
     .venv/bin/python bench/soak.py --seconds 120
-    .venv/bin/python bench/soak.py --seconds 300 --churn --sentinel \
+    .venv/bin/python bench/soak.py --seconds 300 --churn --sentinel [--partitions 1024] \
         --database-url postgresql+psycopg://user@host/empty_database
 
 Unlike the other benchmarks this one runs its own stack (a private redis-server, a
@@ -205,9 +205,10 @@ def main() -> None:
     parser.add_argument("--churn", action="store_true", help="workers join, leave and die")
     parser.add_argument("--sentinel", action="store_true", help="Redis Sentinel, a failover")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
+    parser.add_argument("--partitions", type=int, default=8, help="ATM_PARTITIONS (default 8)")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="atm-soak-"))
-    env = {"ATM_PARTITIONS": "8"}
+    env = {"ATM_PARTITIONS": str(args.partitions)}
     if args.database_url:
         env["DATABASE_URL"] = args.database_url
     if args.sentinel:
