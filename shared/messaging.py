@@ -123,8 +123,7 @@ def ring_doorbells(
     drain applies all the worker's). A partition nobody holds is not woken: a worker
     takes its lease, then its fence, then drains, and that drain's look comes after the
     job's commit. `force` pushes even when the flag is set: for a drain that hands the
-    event loop back mid-way, or work another worker's transaction made for these
-    partitions.
+    event loop back mid-way.
 
     `wake_up` gives an encoded Celery message (shared.wake_ups), fresh ids each call; the
     script pushes them in the round trip that sets the flags.

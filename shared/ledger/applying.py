@@ -135,8 +135,11 @@ def apply_pending(
     """Apply up to `limit` queued jobs of `partitions`, each partition's in acceptance order,
     and expire their holds that are due; record the webhook events that makes true.
 
-    Runs inside the caller's write transaction. The partition rows are locked first, so two
-    processes that both believe they own a partition still apply it one at a time; a job
+    Runs inside the caller's write transaction. Only the partitions with work are worked on
+    (busy_partitions): their rows are locked first, so two processes that both believe they
+    own a partition still apply it one at a time; the others are neither locked nor read,
+    nor their fences checked (a worker that lost one learns it when the partition has work
+    for it, or at its next lease renewal). A job
     leaves `queued` in the same transaction that moves its money, so a redelivered or
     duplicated wake-up finds nothing left to apply. Each job succeeds or fails on its own.
     Several partitions of one owner share a transaction; an account belongs to one
