@@ -57,6 +57,7 @@ __all__ = [
     "PartRun",
     "QueuedJob",
     "apply_pending",
+    "busy_partitions",
     "chunk_holds",
     "has_pending",
     "locked_accounts",
@@ -115,13 +116,23 @@ def busy_partitions(
     """Those of `partitions` with a queued job or a hold due to expire, in order.
 
     Its cost follows the work there is, not the partitions asked about: the queued jobs'
-    index is walked one partition to the next (a seek each, however many jobs one has),
-    and the due holds are a range of their own index, empty while none is due. So an owner
-    of a thousand partitions with one job queued reads one partition's work, locks one
-    partition row and writes one.
+    index is walked one partition with work to the next, from the least of `partitions`
+    to the greatest (a seek each, however many jobs one has; an owner's partitions are
+    mostly one run, see worker.partitions.leases), and the due holds are a range of their
+    own index, empty while none is due, read up to DUE_HOLDS_PER_CHUNK of them (the
+    others are found once those are expired). So an owner of a thousand partitions with
+    one job queued reads one partition's work, locks one partition row and writes one.
     """
     owned = set(partitions)
-    found = _BUSY_PARTITIONS.execute(session, {"now": now or utcnow()})
+    if not owned:
+        return []
+    parameters = {
+        "now": now or utcnow(),
+        "lowest": min(owned),
+        "highest": max(owned),
+        "due": DUE_HOLDS_PER_CHUNK,
+    }
+    found = _BUSY_PARTITIONS.execute(session, parameters)
     return sorted({partition for (partition,) in found if partition in owned})
 
 
@@ -461,21 +472,31 @@ _DUE = (
 
 
 def _busy_partitions_statement() -> CompoundSelect:
-    """Every partition with a queued job or a due hold (busy_partitions). The jobs' part
-    is a loose index scan of `ix_jobs_queued` (partition, id): a recursive step finds the
-    least partition above the last one found, one seek, until there is none."""
-    least = select(func.min(_jobs.c.partition).label("partition")).where(IS_QUEUED)
+    """The partitions from :lowest to :highest with a queued job, and those of the first
+    :due holds due (busy_partitions). The jobs' part is a loose index scan of
+    `ix_jobs_queued` (partition, id): a recursive step finds the least partition above
+    the last one found, one seek, until there is none or it passes :highest. The holds'
+    part reads `ix_holds_due` in expiry order and stops at :due rows, so a backlog of due
+    holds (after an outage) costs each look a bounded read, not all of them."""
+    least = select(func.min(_jobs.c.partition).label("partition")).where(
+        IS_QUEUED, _jobs.c.partition >= bindparam("lowest")
+    )
     walk = least.cte("queued_partitions", recursive=True)
     above = (
         select(func.min(_jobs.c.partition))
         .where(IS_QUEUED, _jobs.c.partition > walk.c.partition)
         .scalar_subquery()
     )
-    walk = walk.union_all(select(above).where(walk.c.partition.is_not(None)))
-    due = select(_hold_table.c.partition).where(
-        IS_ACTIVE, _hold_table.c.expires_at <= bindparam("now")
+    walk = walk.union_all(select(above).where(walk.c.partition < bindparam("highest")))
+    due = (
+        select(_hold_table.c.partition)
+        .where(IS_ACTIVE, _hold_table.c.expires_at <= bindparam("now"))
+        .order_by(_hold_table.c.expires_at)
+        .limit(bindparam("due"))
+        .subquery()
     )
-    return select(walk.c.partition).where(walk.c.partition.is_not(None)).union(due)
+    queued = select(walk.c.partition).where(walk.c.partition <= bindparam("highest"))
+    return queued.union(select(due.c.partition))
 
 
 # One round trip for both questions of busy_partitions.

@@ -173,6 +173,7 @@ def test_an_apply_locks_and_reads_only_the_partitions_with_work(database: Databa
     with database.read.begin() as session:
         assert busy_partitions(session, range(64)) == [5, 9]
         assert busy_partitions(session, [0, 9, 10]) == [9]  # only those asked about
+        assert busy_partitions(session, [6, 7, 8]) == []  # the walk stays in their range
         assert has_pending(session, range(64)) and not has_pending(session, [1, 2, 3])
     with database.writing() as session:
         assert apply_pending(session, range(64), 100, "owner").count == 1
