@@ -66,28 +66,28 @@ def owner_doorbell_key(identity: str) -> str:
     return f"{OWNER_DOORBELL_PREFIX}{identity}"
 
 
-# For each of the N partitions (KEYS: their lease keys; ARGV: force, TTL, the owner flag
-# prefix, the owner queue prefix, N, M, the partitions, then M messages): set the flag of
-# the lease's holder, and if this call set it (or with force) push a message on the
-# holder's own queue, once per holder and call (the k-th holder woken gets message k, or
-# k mod M past M). The flag and the message exist together or not at all, and both
-# expire: a worker that died leaves neither behind for long. A partition nobody holds gets
+# For each of the N partitions (KEYS: their lease keys; ARGV: TTL, the owner flag prefix,
+# the owner queue prefix, N, M, the partitions, then M messages): set the flag of the
+# lease's holder, and if this call set it push a message on the holder's own queue, once
+# per holder and call (the k-th holder woken gets message k, or k mod M past M). The flag
+# and the message exist together or not at all, and both expire: a worker that died
+# leaves neither behind for long. A partition nobody holds gets
 # nothing: whoever takes it applies what is queued (worker.partitions.ownership). The flag
 # and queue keys come from the lease values, so they cannot be declared up front: a
 # single Redis server, not a cluster, runs this.
 _RING = """
-local force, ttl, by_owner, queue_prefix = ARGV[1] == '1', ARGV[2], ARGV[3], ARGV[4]
-local count, messages = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ttl, by_owner, queue_prefix = ARGV[1], ARGV[2], ARGV[3]
+local count, messages = tonumber(ARGV[4]), tonumber(ARGV[5])
 local flagged, to_wake = {}, {}
 for i = 1, count do
   local owner = redis.call('GET', KEYS[i])
   if owner and flagged[owner] == nil then
     flagged[owner] = redis.call('SET', by_owner .. owner, 1, 'NX', 'EX', ttl) and true or false
-    if force or flagged[owner] then
+    if flagged[owner] then
       local queue = queue_prefix .. owner
-      redis.call('LPUSH', queue, ARGV[6 + count + (#to_wake % messages) + 1])
+      redis.call('LPUSH', queue, ARGV[5 + count + (#to_wake % messages) + 1])
       redis.call('EXPIRE', queue, ttl)
-      table.insert(to_wake, tonumber(ARGV[i + 6]))
+      table.insert(to_wake, tonumber(ARGV[i + 5]))
     end
   end
 end
@@ -107,8 +107,6 @@ def ring_doorbells(
     client: redis.Redis,
     partitions: Iterable[int],
     wake_up: Callable[[], str],
-    *,
-    force: bool = False,
 ) -> list[int]:
     """Wake the owner of each partition unless a wake-up is already waiting for it; return
     one partition of each owner woken.
@@ -122,8 +120,7 @@ def ring_doorbells(
     one queue however many partitions it holds, and a wake-up names no partition (the
     drain applies all the worker's). A partition nobody holds is not woken: a worker
     takes its lease, then its fence, then drains, and that drain's look comes after the
-    job's commit. `force` pushes even when the flag is set: for a drain that hands the
-    event loop back mid-way.
+    job's commit.
 
     `wake_up` gives an encoded Celery message (shared.wake_ups), fresh ids each call; the
     script pushes them in the round trip that sets the flags.
@@ -135,7 +132,6 @@ def ring_doorbells(
     to_wake = _ring_script(client)(
         keys=[lease_key(partition) for partition in chosen],
         args=[
-            "1" if force else "0",
             DOORBELL_TTL_SECONDS,
             OWNER_DOORBELL_PREFIX,
             OWNER_QUEUE_PREFIX,
@@ -146,6 +142,18 @@ def ring_doorbells(
         ],
     )
     return [int(partition) for partition in to_wake]
+
+
+def wake_worker(client: redis.Redis, identity: str, message: str) -> None:
+    """Set a worker's flag and push `message` on its own queue, whatever its leases: a
+    drain that hands the event loop back wakes itself this way (through a partition's
+    lease it would wake whoever holds that one, if no longer itself)."""
+    queue = f"{OWNER_QUEUE_PREFIX}{identity}"
+    pipe = client.pipeline(transaction=True)
+    pipe.set(owner_doorbell_key(identity), 1, ex=DOORBELL_TTL_SECONDS)
+    pipe.lpush(queue, message)
+    pipe.expire(queue, DOORBELL_TTL_SECONDS)
+    pipe.execute()
 
 
 def lease_holders(client: redis.Redis, partitions: Iterable[int]) -> list[str | None]:

@@ -53,7 +53,7 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
             messaging.clear_doorbells(runtime.redis, runtime.identity)
             break
         if time.monotonic() > slice_ends:
-            wake_again(runtime, owned[:1])
+            wake_again(runtime)
             break
         if found is None:
             with runtime.database.read.begin() as session:
@@ -61,6 +61,9 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
         nothing = not found
         if found:
             applied_now = _apply_chunk(runtime, owned, chunk)
+            if applied_now is None:  # partitions given up, nothing applied: look again
+                found = None
+                continue
             applied += applied_now
             if applied_now == chunk:  # a full chunk says there is more
                 continue
@@ -73,9 +76,10 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
     return applied
 
 
-def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
+def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int | None:
     """One transaction of up to `chunk` jobs; its outcomes told, logged and counted. A
-    partition another worker has taken since is given up, and nothing applied."""
+    partition another worker has taken since is given up, and nothing applied (None: the
+    other partitions may still have work, which the drain looks for again)."""
     fences = runtime.leases.fences()
     try:
         with runtime.database.writing() as session:
@@ -84,7 +88,7 @@ def _apply_chunk(runtime: WorkerRuntime, owned: list[int], chunk: int) -> int:
         for partition in moved.partitions:
             log.warning("partition %s was taken by another worker; giving it up", partition)
             runtime.leases.forget(partition)
-        return 0
+        return None
     _tell(runtime, applied)
     return applied.count + sum(_try_atomic(runtime, batch_id) for batch_id in applied.barriers)
 
@@ -116,10 +120,10 @@ def _tell(runtime: WorkerRuntime, applied: Applied) -> None:
     record_applied(outcomes, runs)
 
 
-def wake_again(runtime: WorkerRuntime, partitions: list[int]) -> None:
-    """Push a wake-up to the owner of each of `partitions` whether or not its flag is set:
-    for a drain that hands the event loop back."""
-    messaging.ring_doorbells(runtime.redis, partitions, runtime.wake_ups.message, force=True)
+def wake_again(runtime: WorkerRuntime) -> None:
+    """Push a wake-up on this worker's own queue, its flag set with it: for a drain that
+    hands the event loop back with work left."""
+    messaging.wake_worker(runtime.redis, runtime.identity, runtime.wake_ups.message())
 
 
 def wake_sender(client: redis.Redis) -> None:

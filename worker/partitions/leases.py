@@ -18,7 +18,8 @@ from shared.partitioning import lease_key
 
 
 class PartitionLeases:
-    """The leases this process holds; every call talks to Redis, so ownership is never assumed.
+    """The leases this process holds, checked with Redis: a lease is taken as held only
+    until half its TTL after its last renewal.
 
     A lease is a redis-py Lock with a TTL of ATM_LEASE_SECONDS, renewed by `renew()`. If the
     process stalls or dies, the lease expires and another worker takes the partition.
@@ -32,7 +33,7 @@ class PartitionLeases:
         # Until when (monotonic clock) each lease is surely still ours: renewed at t with a
         # TTL of L, nobody else can take it before t + L; half of that leaves a wide margin.
         self.sure_until: dict[int, float] = {}
-        # Leases found lost (by any check) whose queues the ownership step must still cancel.
+        # Leases found lost (by any check) that the ownership step must still hear of.
         self.lost: set[int] = set()
         # Each held partition's epoch as this worker took it in the database: its fence
         # (shared.ledger.fences). A partition held in Redis but not yet fenced is not applied.
@@ -57,9 +58,9 @@ class PartitionLeases:
         if held:
             started = time.monotonic()
             pipe = self.client.pipeline(transaction=False)
+            timeout = int(self.settings.lease_seconds * 1000)
             for _, lock in held:
                 # What Lock.reacquire runs, queued on the pipeline instead of sent alone.
-                timeout = int(self.settings.lease_seconds * 1000)
                 lock.lua_reacquire(keys=[lock.name], args=[lock.local.token, timeout], client=pipe)
             for (partition, _), extended in zip(held, pipe.execute(), strict=True):
                 if extended:
@@ -121,7 +122,7 @@ class PartitionLeases:
 
     def forget(self, partition: int) -> None:
         """Give up a partition found lost (its lease, or its fence, taken by another):
-        the ownership step cancels its queue at its next tick."""
+        the ownership step hears of it at its next tick."""
         lock = self.held.pop(partition, None)
         self.sure_until.pop(partition, None)
         self.epochs.pop(partition, None)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.accepting.idempotency import purge_expired
 from shared.events.feed import purge_events
 from shared.ledger.fences import take_partitions
+from shared.messaging import DOORBELL_TTL_SECONDS
 from shared.partitioning import owner_queue
 from shared.store.models import utcnow
 from worker.partitions.draining import drain
@@ -41,8 +42,12 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
         self.next_purge = 0.0
 
     def start(self, consumer) -> None:  # type: ignore[no-untyped-def]
-        # The one queue the wake-ups of every partition this worker holds come to.
-        consumer.add_task_queue(owner_queue(get_runtime().identity))
+        # The one queue the wake-ups of every partition this worker holds come to. It
+        # expires as its messages do (the doorbell script gives it the flag's TTL), and so
+        # does kombu's binding of it once no consumer refreshes it: a worker's identity
+        # carries its pid, and each one that ended would otherwise leave a key for good.
+        expires = {"x-expires": DOORBELL_TTL_SECONDS * 1000}
+        consumer.add_task_queue(owner_queue(get_runtime().identity), queue_arguments=expires)
         self.tick(consumer)
         interval = get_runtime().settings.lease_seconds / 3
         self.timer_entry = consumer.timer.call_repeatedly(interval, self.tick, (consumer,))
@@ -87,7 +92,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
         if removed:
             log.info("removed %d transactions' events past retention", removed)
 
-    def fence(self, runtime, consumer) -> None:  # type: ignore[no-untyped-def]
+    def fence(self, runtime) -> None:  # type: ignore[no-untyped-def]
         """Take the database fence of each partition newly held in Redis: its epoch exists
         once the previous owner's last apply transaction for it has ended
         (shared.ledger.fences), and only then is it applied. One that fails is fenced again
@@ -112,7 +117,7 @@ class PartitionOwnershipStep(bootsteps.StartStopStep):
                 leases.release(partition)
                 log.info("handed partition %s back for rebalancing", partition)
             leases.acquire_free(live)
-            self.fence(runtime, consumer)
+            self.fence(runtime)
             # Takeover catch-up and the periodic sweep are the same thing: apply whatever is
             # queued, whether or not a wake-up message for it survived.
             drain(runtime)
