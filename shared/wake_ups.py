@@ -7,8 +7,8 @@ is the message Celery's own `send_task` would push on the Redis transport, encod
 from Celery's task protocol (`as_task_v2`); only its ids are new each time. It names no
 partition (the worker drains every partition it holds), and the queue it goes to is the
 owner's (read from the lease in the script), so its routing key names the owners' queues
-in general. A test compares it with what `send_task`
-pushes, so a change in either library shows.
+in general. A test compares it with what `send_task` pushes, so a change in either
+library shows.
 """
 
 from __future__ import annotations

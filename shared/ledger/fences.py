@@ -11,8 +11,9 @@ exactly-once; the fence also stops the one that lost the partition:
   transaction of the previous owner holds; on SQLite for the database's write lock. So the
   new owner's epoch exists only after the old owner's last transaction for the partition
   has committed or rolled back.
-- Every apply transaction of a worker locks its partitions' rows and reads their epochs
-  in the same statement (shared.ledger.applying), before it reads any work: a partition
+- Every apply transaction of a worker locks the rows of the partitions it has work in and
+  reads their epochs in the same statement (shared.ledger.applying), before it reads any
+  of that work (a partition with none is neither locked nor read, nor checked): a partition
   whose epoch is no longer the one the worker took is refused (`PartitionsMoved`), the
   transaction rolls back having written nothing, and the worker gives the partition up.
   The epoch cannot change between that read and the commit: the row stays locked.

@@ -56,9 +56,9 @@ def test_the_worker_log_level_is_passed_to_celery(environment: pytest.MonkeyPatc
     given: list[list[str]] = []
     environment.setattr(app.celery_app, "worker_main", given.append)
     environment.setattr(app.sys, "argv", ["worker"])
-    app.run_worker("atm.partition.0", "worker")
+    app.run_worker(app.CONTROL_QUEUE, "worker")
     assert "--loglevel=INFO" in given[-1]
     environment.setenv("ATM_LOG_LEVEL", "debug")
     get_settings.cache_clear()
-    app.run_worker("atm.partition.0", "worker")
+    app.run_worker(app.CONTROL_QUEUE, "worker")
     assert "--loglevel=DEBUG" in given[-1]

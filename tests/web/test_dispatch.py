@@ -67,7 +67,7 @@ def test_the_pushed_wake_up_is_what_celery_would_send(redis_url: str) -> None:
     assert again["properties"]["delivery_tag"] != json.loads(pushed)["properties"]["delivery_tag"]
 
 
-def test_a_kombu_consumer_of_the_owners_queue_receives_the_task_and_its_partition(
+def test_a_kombu_consumer_of_the_owners_queue_receives_the_task(
     redis_url: str,
 ) -> None:
     client = redis.Redis.from_url(redis_url)

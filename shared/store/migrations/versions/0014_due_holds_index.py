@@ -6,6 +6,8 @@ partitions held, not the holds due. It now asks which partitions have anything t
 all, and for holds that is the active ones whose time has come, across every partition:
 an index on the expiry time of active holds alone answers that in a range that is empty
 when nothing is due. `ix_holds_active` stays for the expiry of a busy partition's holds.
+Nothing is rewritten; PostgreSQL holds back writes to `holds` while it builds the index
+(brief unless there are millions of holds).
 
 Revision ID: 0014
 Revises: 0013
