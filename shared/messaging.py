@@ -13,7 +13,7 @@ from redis.commands.core import Script
 from redis.sentinel import Sentinel
 
 from shared.ledger.applying import Outcome, PartRun
-from shared.partitioning import OWNER_QUEUE_PREFIX, lease_key
+from shared.partitioning import OWNER_QUEUE_PREFIX, lease_key, owner_queue
 from shared.redis_address import SENTINEL_TIMEOUTS, SentinelAddress, sentinel_address
 
 WORKERS_KEY = "atm:workers"
@@ -148,7 +148,7 @@ def wake_worker(client: redis.Redis, identity: str, message: str) -> None:
     """Set a worker's flag and push `message` on its own queue, whatever its leases: a
     drain that hands the event loop back wakes itself this way (through a partition's
     lease it would wake whoever holds that one, if no longer itself)."""
-    queue = f"{OWNER_QUEUE_PREFIX}{identity}"
+    queue = owner_queue(identity)
     pipe = client.pipeline(transaction=True)
     pipe.set(owner_doorbell_key(identity), 1, ex=DOORBELL_TTL_SECONDS)
     pipe.lpush(queue, message)
