@@ -133,12 +133,10 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     # a statement each, as SQLite runs a compound SELECT of hundreds of terms (it allows
     # at most 500) slower than as many small ones.
     if len(first) <= SHARES_IN_ONE_STATEMENT:
-        # Padded to a power of two with a partition that has no rows: one statement per
-        # length is built, and the partitions with work vary in number.
-        size = 1 << (len(first) - 1).bit_length()
-        group = first + [NO_PARTITION] * (size - len(first))
+        # Padded with a partition that has no rows: the partitions with work vary in number.
+        group = padded(first, NO_PARTITION)
         parameters = {"share": share, **{f"p{index}": p for index, p in enumerate(group)}}
-        for row in _first_shares(size).execute(session, parameters):
+        for row in _first_shares(len(group)).execute(session, parameters):
             job = QueuedJob(*row)
             queues[job.partition].rows.append(job)
     else:

@@ -45,15 +45,16 @@ class _Plan:
         return values if self.names is None else dict(zip(self.names, values, strict=True))
 
 
-def padded(values: list[int]) -> list[int]:
-    """`values` for an IN list, its length raised to a power of two by repeating its last:
-    a statement is planned once per length of its IN lists, and a list that can be any
-    length from one to thousands (the partitions with work, the parts to read) would
-    otherwise make a plan of each."""
+def padded(values: list[int], filler: int | None = None) -> list[int]:
+    """`values`, its length raised to a power of two with `filler` (by default its last
+    value repeated, for an IN list): a statement is planned once per length of its IN
+    lists (or built once per number of terms), and a list that can be any length from one
+    to thousands (the partitions with work, the parts to read) would otherwise make a
+    plan of each."""
     if not values:
         return values
     length = 1 << (len(values) - 1).bit_length()
-    return values + values[-1:] * (length - len(values))
+    return values + [values[-1] if filler is None else filler] * (length - len(values))
 
 
 class Prepared:
@@ -75,12 +76,7 @@ class Prepared:
         parameters = parameters or {}
         connection = flushed(session)
         dialect = connection.dialect
-        compiled = self.compiled.get(dialect.name) or self._compile(dialect)
-        # A plan holds the values of the statement's own bindparams that the call did not
-        # give, so the names given are part of its key along with the IN lists' lengths.
-        lengths = [len(parameters[name]) for name in compiled[1]]  # type: ignore[arg-type]
-        key = (dialect.name, tuple(parameters), *lengths)
-        plan = self.plans.get(key) or self._plan(dialect, key, parameters)
+        plan = self._plan_for(dialect, parameters)
         rows, description = execute(connection, plan.sql, plan.given(parameters))
         return self._processed_rows(dialect, plan, rows, description)
 
@@ -94,16 +90,23 @@ class Prepared:
             return []
         connection = flushed(session)
         dialect = connection.dialect
-        compiled = self.compiled.get(dialect.name) or self._compile(dialect)
-        if compiled[1]:
-            raise TypeError("execute_each takes no IN lists")
         names = tuple(parameter_sets[0])
         if any(tuple(parameters) != names for parameters in parameter_sets):
             raise TypeError("execute_each's parameter sets must name the same parameters")
-        key = (dialect.name, names)
-        plan = self.plans.get(key) or self._plan(dialect, key, parameter_sets[0])
+        plan = self._plan_for(dialect, parameter_sets[0])
+        if self.compiled[dialect.name][1]:
+            raise TypeError("execute_each takes no IN lists")
         runs = execute_each(connection, plan.sql, [plan.given(p) for p in parameter_sets])
         return [self._processed_rows(dialect, plan, *run) for run in runs]
+
+    def _plan_for(self, dialect: Dialect, parameters: Mapping[str, object]) -> _Plan:
+        """The plan for calls that give these names and IN lists of these lengths."""
+        compiled = self.compiled.get(dialect.name) or self._compile(dialect)
+        # A plan holds the values of the statement's own bindparams that the call did not
+        # give, so the names given are part of its key along with the IN lists' lengths.
+        lengths = [len(parameters[name]) for name in compiled[1]]  # type: ignore[arg-type]
+        key = (dialect.name, tuple(parameters), *lengths)
+        return self.plans.get(key) or self._plan(dialect, key, parameters)
 
     def _processed_rows(
         self, dialect: Dialect, plan: _Plan, rows: list, description: Sequence | None

@@ -191,3 +191,4 @@ def test_in_lists_are_padded_to_a_power_of_two() -> None:
     assert padded([4]) == [4]
     assert padded([1, 2, 3]) == [1, 2, 3, 3]
     assert padded(list(range(9))) == [*range(9), *[8] * 7]
+    assert padded([5, 6, 7], -1) == [5, 6, 7, -1]
