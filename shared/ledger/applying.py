@@ -13,7 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import CompoundSelect, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import encode_run, operations_by_id, outcome_status
@@ -58,6 +67,7 @@ __all__ = [
     "QueuedJob",
     "apply_pending",
     "busy_partitions",
+    "busy_queues",
     "chunk_holds",
     "has_pending",
     "locked_accounts",
@@ -113,7 +123,18 @@ def has_pending(session: Session, partitions: Sequence[int], now: datetime | Non
 def busy_partitions(
     session: Session, partitions: Sequence[int], now: datetime | None = None
 ) -> list[int]:
-    """Those of `partitions` with a queued job or a hold due to expire, in order.
+    """Those of `partitions` with a queued job or a hold due to expire, in order."""
+    return list(busy_queues(session, partitions, now))
+
+
+def busy_queues(
+    session: Session, partitions: Sequence[int], now: datetime | None = None
+) -> dict[int, tuple[int, ...]]:
+    """Those of `partitions` with a queued job or a hold due to expire, in order, each with
+    the row ids of its first two queued jobs (fewer if it has fewer; none with only a hold
+    due): where a batch is spread over many partitions, its part is a partition's first
+    row and what a chunk takes from it, and reading those rows by id for all partitions
+    at once saves a statement per partition (shared.ledger.queue_reading).
 
     Its cost follows the work there is, not the partitions asked about: the queued jobs'
     index is walked one partition with work to the next, from the least of `partitions`
@@ -125,15 +146,18 @@ def busy_partitions(
     """
     owned = set(partitions)
     if not owned:
-        return []
+        return {}
     parameters = {
         "now": now or utcnow(),
         "lowest": min(owned),
         "highest": max(owned),
         "due": DUE_HOLDS_PER_CHUNK,
     }
-    found = _BUSY_PARTITIONS.execute(session, parameters)
-    return sorted({partition for (partition,) in found if partition in owned})
+    heads: dict[int, tuple[int, ...]] = {}
+    for partition, *first in _BUSY_PARTITIONS.execute(session, parameters):
+        if partition in owned and not heads.get(partition):
+            heads[partition] = tuple(row_id for row_id in first if row_id is not None)
+    return dict(sorted(heads.items()))
 
 
 def apply_pending(
@@ -168,14 +192,15 @@ def apply_pending(
     worker has taken since raises PartitionsMoved before anything is read or written
     (shared.ledger.fences). Without them (tools, tests) nothing is checked.
     """
-    partitions = busy_partitions(session, partitions)
-    if not partitions:
+    heads = busy_queues(session, partitions)
+    if not heads:
         return Applied()
+    partitions = list(heads)
     parameters = {"partitions": padded(partitions), "applied_by": applied_by}
     epochs = _LOCK_PARTITIONS.execute(session, parameters)
     if fences is not None and (lost := moved(epochs, fences)):
         raise PartitionsMoved(lost)
-    work, parts, barriers = queued_work(session, partitions, limit)
+    work, parts, barriers = queued_work(session, partitions, limit, heads)
     jobs = [item for item in work if type(item) is QueuedJob]
     runs = [item for item in work if type(item) is PartRun]
     holds = chunk_holds(session, partitions, jobs, utcnow())
@@ -495,8 +520,24 @@ def _busy_partitions_statement() -> CompoundSelect:
         .limit(bindparam("due"))
         .subquery()
     )
-    queued = select(walk.c.partition).where(walk.c.partition <= bindparam("highest"))
-    return queued.union(select(due.c.partition))
+    # Each partition's first two queued jobs: two more seeks of the same index.
+    first = (
+        select(func.min(_jobs.c.id))
+        .where(IS_QUEUED, _jobs.c.partition == walk.c.partition)
+        .scalar_subquery()
+    )
+    firsts = (
+        select(walk.c.partition, first.label("first"))
+        .where(walk.c.partition <= bindparam("highest"))
+        .subquery()
+    )
+    second = (
+        select(func.min(_jobs.c.id))
+        .where(IS_QUEUED, _jobs.c.partition == firsts.c.partition, _jobs.c.id > firsts.c.first)
+        .scalar_subquery()
+    )
+    queued = select(firsts.c.partition, firsts.c.first, second)
+    return queued.union_all(select(due.c.partition, null(), null()))
 
 
 # One round trip for both questions of busy_partitions.

@@ -4,7 +4,7 @@ taken from the batch parts met in the queue (shared.accepting.batch_queue)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
@@ -40,6 +40,9 @@ class _PartitionQueue:
     rows: deque[QueuedJob] = field(default_factory=deque)  # read, not yet taken, in id order
     taken: list[QueuedJob | PartRun] = field(default_factory=list)
     last_read: int = 0  # the id of the last row read
+    # Whether the first read reached the end of the queue; None: fewer rows than asked for
+    # say so.
+    exhausted: bool | None = None
     # The batch part being taken from, its operations and its progress.
     part_row: QueuedJob | None = None
     operations: list[list] = field(default_factory=list)
@@ -109,7 +112,12 @@ class QueuedWork(NamedTuple):
     barriers: list[str]
 
 
-def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWork:
+def queued_work(
+    session: Session,
+    partitions: list[int],
+    limit: int,
+    heads: Mapping[int, tuple[int, ...]] | None = None,
+) -> QueuedWork:
     """Up to `limit` queued operations, each partition's in acceptance order (single jobs,
     and runs of a batch part's operations), and how far they take the parts they come from.
     A partition's queue stops at an atomic batch's part.
@@ -117,7 +125,9 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     Every partition gets an equal share first, so a single withdrawal is not stuck behind
     another partition's batch of 100,000; the share a quiet partition leaves is then
     divided among those with more. Each read walks one partition's queue index in order
-    and stops at its limit; a batch part counts as the operations taken from it.
+    and stops at its limit; a batch part counts as the operations taken from it. `heads`,
+    each partition's first two queued row ids where known (busy_queues), saves a read per
+    partition whose first rows fill its share.
     """
     if not partitions:
         return QueuedWork([], [], [])
@@ -140,9 +150,7 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
             job = QueuedJob(*row)
             queues[job.partition].rows.append(job)
     else:
-        reads = [{"partition": partition, "after": 0, "limit": share} for partition in first]
-        for partition, rows in zip(first, _QUEUED_JOBS.execute_each(session, reads), strict=True):
-            queues[partition].rows.extend(QueuedJob(*row) for row in rows)
+        _read_first_shares(session, [queues[partition] for partition in first], share, heads)
     for queue in queues.values():
         # By id: the order of a UNION ALL's rows is not guaranteed.
         queue.rows = deque(sorted(queue.rows))
@@ -152,7 +160,7 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     for partition in first:
         queue = queues[partition]
         queue.last_read = queue.rows[-1].id if queue.rows else 0
-        exhausted = len(queue.rows) < share  # read to the end of the queue
+        exhausted = len(queue.rows) < share if queue.exhausted is None else queue.exhausted
         taken = queue.take(share)
         remaining -= taken
         if taken == share and not (exhausted and queue.read_all):
@@ -179,6 +187,46 @@ def queued_work(session: Session, partitions: list[int], limit: int) -> QueuedWo
     parts = [progress for queue in queues.values() for progress in queue.parts]
     barriers = {queue.barrier: None for queue in queues.values() if queue.barrier is not None}
     return QueuedWork(work, parts, list(barriers))
+
+
+def _read_first_shares(
+    session: Session,
+    queues: list[_PartitionQueue],
+    share: int,
+    heads: Mapping[int, tuple[int, ...]] | None,
+) -> None:
+    """The first `share` queued rows of each of many queues: their first two rows (`heads`)
+    read for all of them in one statement, and a statement each for those whose two rows
+    are not their share (SQLite runs a compound SELECT of hundreds of terms slower than as
+    many small statements). Where a batch is spread over many partitions, its part is most
+    queues' first row and their share, and a statement each cost more than the rest of
+    their chunk."""
+    wanted = queues
+    if heads:
+        ids = [row_id for queue in queues for row_id in heads.get(queue.partition, ())]
+        read: dict[int, list[QueuedJob]] = {}
+        for row in _ROWS_BY_ID.execute(session, {"ids": padded(ids)}) if ids else ():
+            job = QueuedJob(*row)
+            read.setdefault(job.partition, []).append(job)
+        wanted = []
+        for queue in queues:
+            expected = heads.get(queue.partition, ())
+            rows = read.get(queue.partition, [])
+            # Read as still queued: one applied since the look (by a process without a
+            # fence) is left out, and those left are still the queue's first.
+            if len(expected) < 2 or _operations(rows) >= share:
+                queue.rows.extend(rows)
+                queue.exhausted = len(expected) < 2
+            else:
+                wanted.append(queue)
+    reads = [{"partition": queue.partition, "after": 0, "limit": share} for queue in wanted]
+    for queue, rows in zip(wanted, _QUEUED_JOBS.execute_each(session, reads), strict=True):
+        queue.rows.extend(QueuedJob(*row) for row in rows)
+
+
+def _operations(rows: list[QueuedJob]) -> int:
+    """How many operations queued rows hold: a batch part its unapplied ones, a job one."""
+    return sum(row.amount - (row.batch_index or 0) if row.type == BATCH_PART else 1 for row in rows)
 
 
 def _read_first_parts(session: Session, queues: Iterable[_PartitionQueue]) -> None:
@@ -216,6 +264,9 @@ _QUEUE_COLUMNS = [
 ]
 # Run through the driver (Prepared): the queue is read in every apply transaction, where
 # SQLAlchemy's execution of a Core select costs several times the query.
+_ROWS_BY_ID = Prepared(
+    select(*_QUEUE_COLUMNS).where(_jobs.c.id.in_(bindparam("ids", expanding=True)), IS_QUEUED)
+)
 _PART_DETAILS = Prepared(select(_jobs.c.details).where(_jobs.c.id == bindparam("id")))
 _PARTS_DETAILS = Prepared(
     select(_jobs.c.id, _jobs.c.details).where(_jobs.c.id.in_(bindparam("ids", expanding=True)))

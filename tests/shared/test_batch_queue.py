@@ -36,10 +36,20 @@ from shared.accepting.reversals import plan_reversal
 from shared.access.reach import find_owners
 from shared.errors import AlreadyReversed, JobNotFound
 from shared.ledger.accounts import open_account
-from shared.ledger.applying import apply_pending
+from shared.ledger.applying import apply_pending, busy_queues
 from shared.ledger.audit import run_audit
+from shared.ledger.queue_reading import queued_work
+from shared.partitioning import partition_of
 from shared.store.db import Database
-from shared.store.models import BATCH_PART, Account, Batch, BatchOutcomes, Job, LedgerEntry
+from shared.store.models import (
+    BATCH_PART,
+    Account,
+    Batch,
+    BatchOutcomes,
+    Job,
+    LedgerEntry,
+    Partition,
+)
 
 
 def deposits(number: str, count: int, cents: int = 1) -> list[BatchOperation]:
@@ -418,3 +428,100 @@ def test_a_batch_operation_is_decided_as_the_same_operation_alone(database: Data
         assert {"insufficient_funds", "limit_exceeded"} <= error_types
         assert 0 < failures < len(plan) and session.get(Batch, batch_id).failed == failures
         assert run_audit(session, 3600).findings == []
+
+
+def test_many_partitions_read_their_first_rows_together_and_keep_order(
+    database: Database,
+) -> None:
+    """Over 48 partitions (more than one statement of first shares covers), each queue's
+    first two rows are read with the others' in one statement, not a read per partition,
+    and every account still gets its singles and batch operations in acceptance order
+    however small the shares cut the parts."""
+    count = 48
+    numbers = _one_account_per_partition(count)
+    expected: dict[str, list[str]] = {number: [] for number in numbers}
+    with database.writing() as session:
+        session.add_all(Partition(id=p) for p in range(1, count))
+        for number in numbers:
+            open_account(session, number, 0)
+
+    def singles(chosen: list[str]) -> None:
+        with database.writing() as session:
+            operations = [Operation(new_id(), number, "deposit", 1) for number in chosen]
+            assert record_operations(session, operations, count) == set()
+        for operation in operations:
+            expected[operation.account_number].append(operation.job_id)
+
+    def batch(per_account: int) -> None:
+        rng = random.Random(per_account)
+        wanted = [n for i, number in enumerate(numbers) for n in [number] * (i % per_account + 1)]
+        rng.shuffle(wanted)
+        batch_id = new_batch_id()
+        operations = [
+            BatchOperation(index, "deposit", number, 10, None, None, None)
+            for index, number in enumerate(wanted)
+        ]
+        with database.writing() as session:
+            record_batch(session, batch_id, operations, count)
+        for operation in operations:
+            expected[operation.account_number].append(operation_job_id(batch_id, operation.index))
+
+    singles(numbers[::3])
+    batch(5)
+    singles(numbers[::2])
+    batch(2)
+    per_partition_reads: list[str] = []
+    applied: dict[str, list[str]] = {number: [] for number in numbers}
+    by_job = {job_id: number for number, job_ids in expected.items() for job_id in job_ids}
+    for round_number in range(100):
+        with database.writing() as session:
+            if round_number == 0 and database.engine.dialect.name == "sqlite":
+                driver = session.connection().connection.driver_connection
+                driver.set_trace_callback(
+                    lambda sql: (
+                        per_partition_reads.append(sql)
+                        if sql.startswith("SELECT") and "jobs.id > " in sql
+                        else None
+                    )
+                )
+            done = apply_pending(session, range(count), 2 * count, "test").job_ids()
+            if round_number == 0 and database.engine.dialect.name == "sqlite":
+                driver.set_trace_callback(None)
+        for job_id in done:
+            applied[by_job[job_id]].append(job_id)
+        if not done:
+            break
+    assert applied == expected
+    assert per_partition_reads == []  # the first rows of all 48 were their shares
+
+
+def test_a_first_row_applied_since_it_was_found_is_not_taken(database: Database) -> None:
+    """A queue's first row applied between the look that found it and the read (by a
+    process applying without a fence) is not taken again: the rows are read as queued."""
+    count = 40
+    numbers = _one_account_per_partition(count)
+    with database.writing() as session:
+        session.add_all(Partition(id=p) for p in range(1, count))
+        for number in numbers:
+            open_account(session, number, 0)
+        operations = [Operation(new_id(), n, "deposit", 1) for n in numbers for _ in range(3)]
+        assert record_operations(session, operations, count) == set()
+    with database.writing() as session:
+        heads = busy_queues(session, range(count))
+        assert all(len(first) == 2 for first in heads.values())
+        session.execute(update(Job).where(Job.id == heads[0][0]).values(status="succeeded"))
+        work = queued_work(session, list(heads), 2 * count, heads).work
+    taken = [job.job_id for job in work if job.partition == 0]
+    mine = [operation.job_id for operation in operations if operation.account_number == numbers[0]]
+    assert taken == mine[1:]
+    assert len(work) == 2 * count
+
+
+def _one_account_per_partition(count: int) -> list[str]:
+    """An account number for each of `count` partitions, in partition order."""
+    found: dict[int, str] = {}
+    candidate = 70_000
+    while len(found) < count:
+        found.setdefault(partition_of(str(candidate), count), str(candidate))
+        candidate += 1
+    return [found[p] for p in range(count)]
