@@ -68,18 +68,23 @@ control_socket_disable = True
 
 
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
-    """Create the tables (and sample accounts) once, in the master, before workers fork."""
+    """Create the tables (and sample accounts) once, in the master, before workers fork;
+    each web process is given the database's partition count (it reads its settings
+    after the fork)."""
+    import os
+
     from shared.ledger.partition_count import PartitionCountDiffers
     from shared.store.db import Database, init_database
 
     database = Database(settings)
     try:
-        init_database(database)
+        os.environ["ATM_PARTITIONS"] = str(init_database(database))
     except PartitionCountDiffers as exc:
         server.log.error("%s", exc)  # one line, not a traceback
         raise SystemExit(1) from exc
     finally:
         database.engine.dispose()
+    get_settings.cache_clear()
 
 
 def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]

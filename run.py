@@ -227,14 +227,17 @@ def start_redis(supervisor: Supervisor, settings: Settings, env: dict[str, str])
         time.sleep(0.1)
 
 
-def open_database(supervisor: Supervisor, settings: Settings) -> None:
+def open_database(supervisor: Supervisor, settings: Settings) -> int:
     """Create the tables (and the sample accounts on an empty database), and say which
-    database it is, its password hidden: the terminal's scrollback is no place for it."""
+    database it is, its password hidden: the terminal's scrollback is no place for it.
+    Returns its partition count, which every process started here is given."""
     try:
-        init_database(Database(settings))
+        partitions = init_database(Database(settings))
     except PartitionCountDiffers as exc:
         sys.exit(f"run: {exc}")
-    supervisor.log(f"database {database_url_label(settings.database_url)}")
+    label = database_url_label(settings.database_url)
+    supervisor.log(f"database {label}, {partitions} partitions")
+    return partitions
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -279,7 +282,7 @@ def main() -> None:
     supervisor.handle_signals()
     try:
         start_redis(supervisor, settings, env)
-        open_database(supervisor, settings)
+        env["ATM_PARTITIONS"] = str(open_database(supervisor, settings))
         # The workers first, so that the web's first requests find them.
         for program in sorted(programs, key=lambda p: -p.stage):
             if not supervisor.stop_requested:

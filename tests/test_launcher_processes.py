@@ -16,7 +16,8 @@ import pytest
 import redis
 import requests
 
-from shared.config.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT, load_settings
+from shared.store.db import Database, init_database
 from tests.stack import free_port, wait_until
 
 
@@ -234,3 +235,24 @@ def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Laun
     with socket.socket() as probe:  # nothing holds the API's port
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", launch.port))
+
+
+def test_without_atm_partitions_every_process_takes_the_databases_count(tmp_path: Path) -> None:
+    """A database made with 2 partitions (as an earlier release's default made one with 8),
+    and the launcher started without ATM_PARTITIONS, whose default is another count: the
+    launcher, its web processes and its worker all take the database's 2, none refuses to
+    start, and a deposit is applied."""
+    made = Database(
+        load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'atm.db'}", "ATM_PARTITIONS": "2"})
+    )
+    assert init_database(made) == 2
+    made.close()
+    launch = Launch(tmp_path, ATM_PARTITIONS="")  # blank: unset
+    try:
+        launch.wait_for(r"^run: ready")
+        assert re.search(r"database sqlite:///\S+, 2 partitions", launch.output)
+        assert deposit(launch.base_url, 10).status_code == 200
+        leases = redis.Redis.from_url(launch.redis_url).keys("atm:lease:*")
+        assert sorted(leases) == [b"atm:lease:0", b"atm:lease:1"]
+    finally:
+        launch.end()

@@ -32,9 +32,9 @@ class WorkerRuntime:
 @cache
 def get_runtime() -> WorkerRuntime:
     """Built on first use inside the process that applies work (never before a fork)."""
-    settings = get_settings()
-    database = Database(settings)
-    init_database(database)
+    database = Database(get_settings())
+    # The database's partition count, whatever the default (ATM_PARTITIONS unset).
+    settings = database.settings = database.settings.with_partitions(init_database(database))
     client = messaging.connect(settings.redis_url)
     identity = f"{socket.gethostname()}:{os.getpid()}"
     leases = PartitionLeases(client, identity, settings)

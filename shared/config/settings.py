@@ -60,6 +60,10 @@ from shared.config.checks import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# A new database's partitions: the most workers that can apply at once, and what a worker
+# that joins or leaves moves. A batch is queued as one part per partition it touches, so
+# more cost each batch more (docs/performance.md, "How many partitions").
+DEFAULT_PARTITIONS = 128
 
 
 class SettingsError(ValueError):
@@ -194,11 +198,12 @@ class Settings(BaseSettings):
 
     # Requests and their limits.
     partitions: Count16Bits = Field(
-        8,
+        DEFAULT_PARTITIONS,
         alias="ATM_PARTITIONS",
-        description="number of partitions, each a queue (at most 65,536); fixed per "
-        "database: a process with another count than its database's refuses to start "
-        "(`flask --app web partitions N` changes it, with nothing queued)",
+        description="number of partitions, each a queue and the unit a worker owns (at "
+        "most 65,536), for a new database; fixed per database: unset, a process takes its "
+        "database's count; set to another, it refuses to start (`flask --app web "
+        "partitions N` changes it, with nothing queued)",
     )
     sync_wait_seconds: NonNegativeFloat = Field(
         10.0,
@@ -385,6 +390,15 @@ class Settings(BaseSettings):
     @property
     def auth_required(self) -> bool:
         return self.auth == "required"
+
+    @property
+    def partitions_given(self) -> bool:
+        """Whether ATM_PARTITIONS was set: if not, the database's own count is taken."""
+        return "partitions" in self.model_fields_set
+
+    def with_partitions(self, count: int) -> Settings:
+        """These settings with the database's partition count (shared.store.db)."""
+        return self if count == self.partitions else self.model_copy(update={"partitions": count})
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,9 +4,11 @@ An account's partition is CRC-32 of its number modulo the count, and every queue
 batch part and hold carries its partition. A process started with another count would put
 an account's new work in another partition than its queued work, where another owner
 applies it, out of acceptance order; and work in a partition beyond the count would never
-be applied. So the rows made when the database was created are the count's record, and a
-process whose ATM_PARTITIONS differs refuses to start. `change_partition_count` changes it
-while nothing waits in any partition, with every process stopped.
+be applied. So the rows made when the database was created are the count's record: a
+process without ATM_PARTITIONS takes the database's count (a new database gets the
+setting's default), and one whose ATM_PARTITIONS differs refuses to start.
+`change_partition_count` changes it while nothing waits in any partition, with every
+process stopped.
 """
 
 from __future__ import annotations
@@ -49,11 +51,20 @@ def check_partition_count(session: Session, count: int) -> set[int]:
     return ids
 
 
-def ensure_partition_count(session: Session, count: int) -> None:
-    """A new database gets `count` partition rows; an existing one must have them."""
-    if not check_partition_count(session, count):
+def settled_partition_count(session: Session, count: int, *, given: bool) -> int:
+    """The count this process works with: the database's. A new database gets `count`
+    partition rows. An existing one must have `count` of them if ATM_PARTITIONS was `given`
+    (else PartitionCountDiffers); if not, its own count is taken, whatever the default."""
+    ids = set(session.scalars(select(Partition.id)))
+    if not ids:
         session.add_all(Partition(id=partition) for partition in range(count))
         session.flush()
+        return count
+    if not given and ids == set(range(len(ids))):
+        return len(ids)
+    if ids != set(range(count)):
+        raise PartitionCountDiffers(len(ids), count)
+    return count
 
 
 def change_partition_count(session: Session, count: int) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.pool import SingletonThreadPool
 from shared.access.api_keys import ADMIN, ensure_key
 from shared.config.settings import Settings
 from shared.ledger.accounts import open_account
-from shared.ledger.partition_count import ensure_partition_count
+from shared.ledger.partition_count import settled_partition_count
 from shared.store.migrating import upgrade_schema
 from shared.store.models import Account
 from shared.store.native_lock import native_lock
@@ -195,11 +195,12 @@ class Database:
         self.engine.dispose(close=False)
 
 
-def init_database(database: Database) -> None:
+def init_database(database: Database) -> int:
     """Migrate the schema to the newest revision, then add the partition rows to a new
-    database (an existing one must have ATM_PARTITIONS of them: PartitionCountDiffers),
-    the sample accounts on an empty database, and the bootstrap admin key when
-    ATM_BOOTSTRAP_ADMIN_KEY names one.
+    database (an existing one keeps its count, and must have ATM_PARTITIONS of them when
+    that is set: PartitionCountDiffers), the sample accounts on an empty database, and the
+    bootstrap admin key when ATM_BOOTSTRAP_ADMIN_KEY names one. Returns the database's
+    partition count, the one every process of it must work with.
 
     Safe to run from every process at start: the whole step is one write transaction
     (SQLite's write lock, PostgreSQL's advisory lock), so concurrent starts serialize.
@@ -209,7 +210,9 @@ def init_database(database: Database) -> None:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
         upgrade_schema(session.connection())
-        ensure_partition_count(session, settings.partitions)
+        partitions = settled_partition_count(
+            session, settings.partitions, given=settings.partitions_given
+        )
         if (
             settings.seed_sample_accounts
             and session.scalar(select(Account.account_number).limit(1)) is None
@@ -218,3 +221,4 @@ def init_database(database: Database) -> None:
                 open_account(session, number, cents)
         if settings.bootstrap_admin_key:
             ensure_key(session, "bootstrap admin", settings.bootstrap_admin_key, [ADMIN])
+    return partitions

@@ -3,13 +3,15 @@ start, and the count changes only with nothing waiting in any partition."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from shared.accepting.operations import Operation, new_id, record_operation, record_operations
-from shared.config.settings import load_settings
+from shared.config.settings import DEFAULT_PARTITIONS, load_settings
 from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending
 from shared.ledger.fences import take_partitions
@@ -22,9 +24,9 @@ from shared.ledger.queue_reading import SHARES_IN_ONE_STATEMENT
 from shared.partitioning import lease_key, partition_of
 from shared.store.db import Database, init_database
 from shared.store.models import Account, Partition
-from tests.stack import RedisServer
+from tests.stack import RedisServer, free_port
 from web import create_app
-from web.serving.services import first_connection
+from web.serving.services import EXTENSION_KEY, current_services, first_connection
 
 
 def with_count(database: Database, count: int) -> Database:
@@ -120,7 +122,7 @@ def test_the_command_changes_the_count_only_with_the_service_stopped(
         registry.delete(lease_key(0))
         done = runner.invoke(args=["partitions", "3"])
         assert done.exit_code == 0, done.output
-        assert "partitions: 1 -> 3; start every process with ATM_PARTITIONS=3" in done.output
+        assert "partitions: 1 -> 3; a process started with ATM_PARTITIONS set must" in done.output
         assert partition_ids(database) == [0, 1, 2]
     finally:
         registry.flushdb()
@@ -185,3 +187,54 @@ def test_an_owner_of_more_partitions_than_one_statement_reads_applies_them_all(
         assert sorted(set(balances)) == [99]
     finally:
         many.close()
+
+
+def test_a_process_without_atm_partitions_takes_the_databases_count(
+    database: Database, redis_server: RedisServer
+) -> None:
+    """A database made with another count than the default (one partition here; an earlier
+    release's default made 8) is started as it is, with nothing to set: a worker's and the
+    launcher's start (init_database) and a web process's (create_app) take its count."""
+    unset = load_settings(
+        {
+            "DATABASE_URL": database.settings.database_url,
+            "REDIS_URL": redis_server.url.replace("/0", "/14"),
+        }
+    )
+    assert not unset.partitions_given and unset.partitions != 1
+    opened = Database(unset)
+    try:
+        assert init_database(opened) == 1
+    finally:
+        opened.close()
+    assert partition_ids(database) == [0]  # nothing added
+    app = create_app(unset)
+    try:
+        with app.app_context():
+            services = current_services()
+            assert services.settings.partitions == services.database.settings.partitions == 1
+            assert services.intake.partitions == 1
+    finally:
+        app.extensions[EXTENSION_KEY].close(10)
+
+
+def test_a_new_database_gets_the_default_count(tmp_path: Path) -> None:
+    settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"})
+    fresh = Database(settings)
+    try:
+        assert init_database(fresh) == DEFAULT_PARTITIONS == settings.partitions
+        assert partition_ids(fresh) == list(range(DEFAULT_PARTITIONS))
+    finally:
+        fresh.close()
+
+
+def test_without_atm_partitions_a_web_process_needs_its_database_at_start(
+    redis_server: RedisServer,
+) -> None:
+    """It records work in the partitions it counts, so it does not guess the count."""
+    nobody = f"postgresql+psycopg://atm@127.0.0.1:{free_port()}/atm"  # refuses connections
+    settings = load_settings(
+        {"DATABASE_URL": nobody, "REDIS_URL": redis_server.url.replace("/0", "/14")}
+    )
+    with pytest.raises(RuntimeError, match="without ATM_PARTITIONS a web process reads"):
+        create_app(settings)

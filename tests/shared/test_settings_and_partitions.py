@@ -18,7 +18,7 @@ def test_defaults_are_the_embedded_ones() -> None:
     assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith(
         "atm.db"
     )
-    assert settings.partitions == 8
+    assert settings.partitions == 128 and not settings.partitions_given
     assert settings.sync_wait_seconds == 10
     assert settings.max_amount_cents == 100_000_000
     assert settings.max_body_bytes == 2 * 1024 * 1024
@@ -108,7 +108,7 @@ def test_the_cross_checks_keep_their_messages() -> None:
 def test_a_given_mapping_is_the_only_source(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATM_PARTITIONS", "3")
     monkeypatch.setenv("ATM_LOG_LEVEL", "loud")  # would fail if it were read
-    assert load_settings({}).partitions == 8
+    assert load_settings({}).partitions == 128
     monkeypatch.setenv("ATM_LOG_LEVEL", "warning")
     environment = load_settings()
     assert (environment.partitions, environment.log_level) == (3, "WARNING")

@@ -38,4 +38,4 @@ def test_the_flask_command_reads_dotenv_and_flask_skip_dotenv_turns_it_off(
     (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{from_dotenv}\nATM_PARTITIONS=3\n")
     assert partitions_made(tmp_path, from_dotenv) == 3
     skipped = {"DATABASE_URL": f"sqlite:///{from_environment}", "FLASK_SKIP_DOTENV": "1"}
-    assert partitions_made(tmp_path, from_environment, **skipped) == 8  # the default
+    assert partitions_made(tmp_path, from_environment, **skipped) == 128  # the default

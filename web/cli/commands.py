@@ -63,10 +63,10 @@ def register_commands(app: Flask) -> None:
 def init_db() -> None:
     """Create the tables, and the sample accounts on an empty database."""
     try:
-        init_database(current_services().database)
+        partitions = init_database(current_services().database)
     except PartitionCountDiffers as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo("database ready")
+    click.echo(f"database ready, {partitions} partitions")
 
 
 @click.command("partitions")
@@ -83,8 +83,8 @@ def partitions(count: int, unchecked: bool) -> None:
 
     Only with every process of the service stopped: refused while a worker holds a
     partition's lease or a web process of this database is live in REDIS_URL, and while
-    a job is queued or a hold is active. Then start every process with
-    ATM_PARTITIONS=COUNT.
+    a job is queued or a hold is active. Processes started without ATM_PARTITIONS then
+    take the new count; any that set it must set ATM_PARTITIONS=COUNT.
     """
     services = current_services()
     try:
@@ -106,7 +106,10 @@ def partitions(count: int, unchecked: bool) -> None:
             before = change_partition_count(session, count)
     except PartitionsBusy as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"partitions: {before} -> {count}; start every process with ATM_PARTITIONS={count}")
+    click.echo(
+        f"partitions: {before} -> {count}; a process started with ATM_PARTITIONS set must "
+        f"set it to {count}"
+    )
 
 
 def _running_processes(services: Services) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import redis
 from flask import Flask, current_app
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
@@ -16,8 +17,9 @@ from shared import messaging
 from shared.access.api_keys import identify
 from shared.config.settings import Settings
 from shared.labels import database_label
-from shared.ledger.partition_count import check_partition_count
+from shared.ledger.partition_count import check_partition_count, stored_partition_count
 from shared.store.db import Database
+from shared.store.models import Partition
 from web.http.key_directory import KeyDirectory
 from web.serving.dispatch import PartitionDispatcher
 from web.serving.hold_directory import HoldDirectory
@@ -93,6 +95,8 @@ def init_services(app: Flask, settings: Settings) -> Services:
     # touch it, each with a connection of its own, after one made here; else on first use.
     on_gevent = serving_on_gevent()
     database = Database(settings, connection_per_thread=on_gevent)
+    if not settings.partitions_given:
+        settings = database.settings = settings.with_partitions(database_partitions(database))
     if on_gevent:
         first_connection(database)
     threads = DatabaseThreads(settings.database_threads)
@@ -127,6 +131,23 @@ def init_services(app: Flask, settings: Settings) -> Services:
 
 def current_services() -> Services:
     return current_app.extensions[EXTENSION_KEY]
+
+
+def database_partitions(database: Database) -> int:
+    """The database's partition count, for a process started without ATM_PARTITIONS (the
+    default for a database without partitions yet). Read at start, as a web process records
+    work in the partitions it counts; if the database does not answer, the process does
+    not start: the count is not its to guess."""
+    try:
+        with database.read.begin() as session:
+            if not inspect(session.connection()).has_table(Partition.__tablename__):
+                return database.settings.partitions
+            return stored_partition_count(session) or database.settings.partitions
+    except SQLAlchemyError as exc:
+        raise RuntimeError(
+            f"the database did not answer at start ({exc}); without ATM_PARTITIONS a web "
+            "process reads the database's partition count before it starts"
+        ) from exc
 
 
 def first_connection(database: Database) -> None:
