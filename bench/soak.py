@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from shared.accepting.batch_operations import applied_operations, statuses_by_batch
 from shared.accepting.batch_queue import operation_id_prefix
-from shared.config.settings import load_settings
+from shared.config.settings import DEFAULT_PARTITIONS, load_settings
 from shared.events.feed import sequence
 from shared.events.feed_pages import EventFilter, read_feed
 from shared.ledger.audit import run_audit
@@ -205,7 +205,12 @@ def main() -> None:
     parser.add_argument("--churn", action="store_true", help="workers join, leave and die")
     parser.add_argument("--sentinel", action="store_true", help="Redis Sentinel, a failover")
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
-    parser.add_argument("--partitions", type=int, default=8, help="ATM_PARTITIONS (default 8)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=DEFAULT_PARTITIONS,
+        help=f"ATM_PARTITIONS (default {DEFAULT_PARTITIONS}, a new database's)",
+    )
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="atm-soak-"))
     env = {"ATM_PARTITIONS": str(args.partitions)}

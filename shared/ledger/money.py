@@ -54,10 +54,15 @@ def parse_amount(
 
 
 def _plain_cents(value: object) -> int | None:
-    """The cents of a whole JSON number or a plain "12.34" string, else None (a batch
-    parses thousands of amounts, and the Decimal path costs several times this)."""
+    """The cents of a whole JSON number, a JSON number with at most two decimal places
+    (a Decimal) or a plain "12.34" string, else None (a batch parses thousands of amounts,
+    and the general path costs several times this)."""
     if type(value) is int:  # not bool
         return value * 100
+    if type(value) is Decimal and value.is_finite() and -3 < value.adjusted() < 15:
+        # Its leading digit between 0.01 and 10**14: quantized to 17 digits at most.
+        exact = value.quantize(CENT)
+        return int(exact.scaleb(2)) if exact == value else None
     if type(value) is str and (match := _PLAIN_CENTS.fullmatch(value)):
         whole, fraction = match.groups()
         return int(whole) * 100 + (int(fraction.ljust(2, "0")) if fraction else 0)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from shared.errors import InvalidAmount
-from shared.ledger.money import format_cents, parse_amount, to_json_number
+from shared.ledger.money import _plain_cents, format_cents, parse_amount, to_json_number
 
 MAX = 100_000_000
 
@@ -125,3 +125,31 @@ def test_the_quick_path_agrees_with_decimal(value: object) -> None:
     assert parse_amount(value, max_cents=expected) == expected
     with pytest.raises(InvalidAmount, match="at most"):
         parse_amount(value, max_cents=expected - 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("12.34", 1234),
+        ("12.340", 1234),
+        ("0.10", 10),
+        ("1E-2", 1),
+        ("99999999999999.99", None),  # beyond the maximum: the general path's message
+        ("1.005", None),
+        ("1e-999999", None),
+        ("1e999999", None),
+        ("1." + "0" * 100_000 + "1", None),
+    ],
+)
+def test_json_numbers_with_a_fraction_take_a_quick_path_too(text: str, cents: int | None) -> None:
+    """A JSON number with a fraction (a Decimal) of two places at most is read without the
+    general path's checks, with the same answer; any other, however many digits or however
+    large its exponent, still gets the general path's error, without a huge integer."""
+    value = parse_json_amount(text)
+    quick = _plain_cents(value)
+    if cents is None:
+        assert quick is None or not 0 < quick <= MAX
+        with pytest.raises(InvalidAmount):
+            parse_amount(value, max_cents=MAX)
+    else:
+        assert quick == cents == parse_amount(value, max_cents=MAX)
