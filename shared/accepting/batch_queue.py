@@ -91,7 +91,7 @@ def encode_part(operations: Iterable[BatchOperation]) -> str:
     """A part's operations as compact JSON: a list of BatchOperation field lists, in index
     order. Every string in it is a JSON string, so an unescaped `[<index>,"` occurs only
     where an operation starts (see find_operation)."""
-    return json.dumps([list(operation) for operation in operations], separators=(",", ":"))
+    return _COMPACT.encode(list(operations))  # a NamedTuple is a JSON array, as a list is
 
 
 def find_operation(details: str, index: int) -> BatchOperation | None:
@@ -148,3 +148,6 @@ decoded_parts = DecodedParts(max_operations=200_000)  # a process's; about 40 MB
 
 
 _DECODER = json.JSONDecoder()
+# One encoder for every part: json.dumps with separators of its own makes one a call, and a
+# batch is encoded as a part per partition it touches.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
