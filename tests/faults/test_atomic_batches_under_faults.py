@@ -175,7 +175,7 @@ def test_atomic_batches_with_single_operations_through_a_kill(fault_stack: Stack
 
 
 def test_an_atomic_batch_of_1000_transfers_through_a_kill(fault_stack: Stack) -> None:
-    """One batch of 1,000 transfers among accounts of two workers, waiting behind 5,000
+    """One batch of 1,000 transfers among accounts of two workers, waiting behind 10,000
     queued deposits in a partition of the worker then killed (it applies 100 a
     transaction): applied whole, once; then the same with one transfer that cannot
     succeed: nothing of it applied."""
@@ -200,15 +200,15 @@ def test_an_atomic_batch_of_1000_transfers_through_a_kill(fault_stack: Stack) ->
         wait_until(lambda names=names: _owned_by(fault_stack, names), 30, "live owners")
         busy = numbers[0]
         victim = names[fault_stack.lease_owners()[partition_of(busy, 4)]]
-        # Work ahead of the batch in the victim's partition, 100 a transaction.
-        ahead = [{"account_number": busy, "type": "deposit", "amount": "0.01"}] * 5000
-        response = client.post("/batches", json={"operations": ahead})
-        assert response.status_code == 202, response.text
         operations = [dict(t) for t in transfers]
         if broken:
             operations[617]["amount"] = "100000.00"
         others = numbers[1:]
-        before = {n: client.balance(n) for n in others}
+        before = {n: client.balance(n) for n in others}  # read first: the kill must come soon
+        # Work ahead of the batch in the victim's partition, 100 a transaction.
+        ahead = [{"account_number": busy, "type": "deposit", "amount": "0.01"}] * 10_000
+        response = client.post("/batches", json={"operations": ahead})
+        assert response.status_code == 202, response.text
         response = client.post("/batches", json={"operations": operations, "atomic": True})
         assert response.status_code == 202, response.text
         batch_id = response.json()["data"]["batch_id"]
