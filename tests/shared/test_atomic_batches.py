@@ -21,21 +21,12 @@ from shared.ledger.audit import run_audit
 from shared.partitioning import partition_of
 from shared.store.db import Database
 from shared.store.models import Account, Hold, Job, LedgerEntry
+from tests.shared.partition_accounts import one_account_per_partition
 
 PARTITIONS = 4
 
 
-def _numbers() -> list[str]:
-    """An account number in each partition, in partition order."""
-    found: dict[int, str] = {}
-    number = 100
-    while len(found) < PARTITIONS:
-        found.setdefault(partition_of(str(number), PARTITIONS), str(number))
-        number += 1
-    return [found[p] for p in range(PARTITIONS)]
-
-
-A, B, C, D = _numbers()
+A, B, C, D = one_account_per_partition(PARTITIONS)
 
 
 def _open(database: Database, balances: dict[str, int]) -> None:

@@ -39,7 +39,6 @@ from shared.ledger.accounts import open_account
 from shared.ledger.applying import apply_pending, busy_queues
 from shared.ledger.audit import run_audit
 from shared.ledger.queue_reading import queued_work
-from shared.partitioning import partition_of
 from shared.store.db import Database
 from shared.store.models import (
     BATCH_PART,
@@ -50,6 +49,7 @@ from shared.store.models import (
     LedgerEntry,
     Partition,
 )
+from tests.shared.partition_accounts import one_account_per_partition
 
 
 def deposits(number: str, count: int, cents: int = 1) -> list[BatchOperation]:
@@ -438,7 +438,7 @@ def test_many_partitions_read_their_first_rows_together_and_keep_order(
     and every account still gets its singles and batch operations in acceptance order
     however small the shares cut the parts."""
     count = 48
-    numbers = _one_account_per_partition(count)
+    numbers = one_account_per_partition(count, first=70_000)
     expected: dict[str, list[str]] = {number: [] for number in numbers}
     with database.writing() as session:
         session.add_all(Partition(id=p) for p in range(1, count))
@@ -499,7 +499,7 @@ def test_a_first_row_applied_since_it_was_found_is_not_taken(database: Database)
     """A queue's first row applied between the look that found it and the read (by a
     process applying without a fence) is not taken again: the rows are read as queued."""
     count = 40
-    numbers = _one_account_per_partition(count)
+    numbers = one_account_per_partition(count, first=70_000)
     with database.writing() as session:
         session.add_all(Partition(id=p) for p in range(1, count))
         for number in numbers:
@@ -515,13 +515,3 @@ def test_a_first_row_applied_since_it_was_found_is_not_taken(database: Database)
     mine = [operation.job_id for operation in operations if operation.account_number == numbers[0]]
     assert taken == mine[1:]
     assert len(work) == 2 * count
-
-
-def _one_account_per_partition(count: int) -> list[str]:
-    """An account number for each of `count` partitions, in partition order."""
-    found: dict[int, str] = {}
-    candidate = 70_000
-    while len(found) < count:
-        found.setdefault(partition_of(str(candidate), count), str(candidate))
-        candidate += 1
-    return [found[p] for p in range(count)]
