@@ -226,7 +226,7 @@ def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Laun
             # shutdown (once over 10 s in CI), so this waits as long as the launcher's own stop.
             wait_until(lambda: not any(map(running, started)), 35, "the launcher's processes")
         except AssertionError as timeout:  # name them, for the report
-            left = {pid: started[pid] for pid in started if running(pid)}
+            left = {pid: (started[pid], _threads_state(pid)) for pid in started if running(pid)}
             raise AssertionError(f"{timeout} to end; still running: {left}") from timeout
     finally:
         for pid in filter(running, started):  # whatever the test found left over
@@ -235,6 +235,19 @@ def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Laun
     with socket.socket() as probe:  # nothing holds the API's port
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", launch.port))
+
+
+def _threads_state(pid: int) -> list[str]:
+    """What each thread of a process is doing, as the kernel says (its state and the call it
+    waits in), for the report of a process that did not end."""
+    states = []
+    for task in sorted(Path(f"/proc/{pid}/task").glob("*")):
+        try:
+            status = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            states.append(f"{task.name} {status} {(task / 'wchan').read_text() or '-'}")
+        except OSError:
+            continue
+    return states
 
 
 def test_without_atm_partitions_every_process_takes_the_databases_count(tmp_path: Path) -> None:
