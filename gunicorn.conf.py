@@ -1,5 +1,7 @@
 """gunicorn settings for the web process (read from the working directory by gunicorn)."""
 
+import os
+
 from gunicorn.glogging import Logger
 
 from shared.collector import settle_after_start
@@ -71,8 +73,6 @@ def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Create the tables (and sample accounts) once, in the master, before workers fork;
     each web process is given the database's partition count (it reads its settings
     after the fork)."""
-    import os
-
     from shared.ledger.partition_count import PartitionCountDiffers
     from shared.store.db import Database, init_database
 

@@ -55,15 +55,11 @@ def settled_partition_count(session: Session, count: int, *, given: bool) -> int
     """The count this process works with: the database's. A new database gets `count`
     partition rows. An existing one must have `count` of them if ATM_PARTITIONS was `given`
     (else PartitionCountDiffers); if not, its own count is taken, whatever the default."""
-    ids = set(session.scalars(select(Partition.id)))
-    if not ids:
+    if not given:
+        count = stored_partition_count(session) or count
+    if not check_partition_count(session, count):
         session.add_all(Partition(id=partition) for partition in range(count))
         session.flush()
-        return count
-    if not given and ids == set(range(len(ids))):
-        return len(ids)
-    if ids != set(range(count)):
-        raise PartitionCountDiffers(len(ids), count)
     return count
 
 
