@@ -35,13 +35,7 @@ fi
 (($#)) && shift
 load=(--operations 50000 --accounts 5000 "$@")
 
-if [[ "${ATM_BENCH_POSTGRES_URL:-}" != postgresql* ]]; then
-  echo "batch_databases: ATM_BENCH_POSTGRES_URL is not set (or not a postgresql URL): name" \
-    "the PostgreSQL server to use, one where this user may create and drop databases;" \
-    "none is picked by default" >&2
-  echo "$usage" >&2
-  exit 2
-fi
+require_postgres_url "$usage"
 
 require redis-server
 

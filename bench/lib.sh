@@ -60,6 +60,32 @@ sys.exit(1)
 PY
 }
 
+# Stop (exit 2) unless ATM_BENCH_POSTGRES_URL names a PostgreSQL server: none is picked by
+# default. $1: the script's usage line.
+require_postgres_url() {
+  if [[ "${ATM_BENCH_POSTGRES_URL:-}" != postgresql* ]]; then
+    echo "$bench_name: ATM_BENCH_POSTGRES_URL is not set (or not a postgresql URL): name" \
+      "the PostgreSQL server to use, one where this user may create and drop databases;" \
+      "none is picked by default" >&2
+    echo "$1" >&2
+    exit 2
+  fi
+}
+
+# CPU milliseconds per operation of each kind of process: `kind_ms=…` pairs from two
+# bench/process_cpu.py lines ($1 before, $2 after) and the operations between them ($3).
+cpu_per_operation() {  # before after operations
+  "$venv/python" - "$@" <<'PY'
+import sys
+
+before, after = (dict(p.split("=") for p in line.split()) for line in sys.argv[1:3])
+operations = max(1.0, float(sys.argv[3]))
+print(" ".join(
+    f"{k}_ms={(float(after[k]) - float(before[k])) * 1000 / operations:.3f}" for k in after
+))
+PY
+}
+
 give_up() {  # message log-file
   echo "$bench_name: $1; the last lines of its log:" >&2
   tail -n 30 "$2" >&2

@@ -30,11 +30,7 @@ for shape in "${shapes[@]}"; do
     exit 2
   fi
 done
-if [[ "${ATM_BENCH_POSTGRES_URL:-}" != postgresql* ]]; then
-  echo "scaling: ATM_BENCH_POSTGRES_URL is not set (or not a postgresql URL): name the" \
-    "PostgreSQL server to use, one where this user may create and drop databases" >&2
-  exit 2
-fi
+require_postgres_url "usage: ATM_BENCH_POSTGRES_URL=… bash bench/scaling.sh [WORKERS:WEB ...]"
 require redis-server wrk
 
 work="$(mktemp -d -t atm-scaling.XXXXXX)"
@@ -43,19 +39,6 @@ project_pid="" redis_pid="" database=""
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# CPU ms per operation of each kind, from two process_cpu.py lines and a count.
-per_operation() {  # before after operations
-  "$venv/python" - "$@" <<'PY'
-import sys
-
-before, after = (dict(p.split("=") for p in line.split()) for line in sys.argv[1:3])
-operations = max(1.0, float(sys.argv[3]))
-print(" ".join(
-    f"{k}_ms={(float(after[k]) - float(before[k])) * 1000 / operations:.3f}" for k in after
-))
-PY
-}
 
 run_shape() {  # workers web
   local data="$work/$1-$2" url before after line ops
@@ -71,13 +54,13 @@ run_shape() {  # workers web
     -s "$here/withdraw.lua" "http://127.0.0.1:$port" 2>&1 | grep '^RESULT')"
   after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
   ops="$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")"
-  echo "RESULT workers=$1 web=$2 load=32-clients ${line#RESULT } $(per_operation "$before" "$after" "$(awk "BEGIN { print ${ops:-0} * 15 }")")"
+  echo "RESULT workers=$1 web=$2 load=32-clients ${line#RESULT } $(cpu_per_operation "$before" "$after" "$(awk "BEGIN { print ${ops:-0} * 15 }")")"
 
   before="$after"
   line="$("$venv/python" "$here/batch_load.py" "http://127.0.0.1:$port" "$data/accounts" 2>&1 |
     grep '^RESULT')"
   after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
-  echo "RESULT workers=$1 web=$2 load=batch-100k ${line#RESULT } $(per_operation "$before" "$after" 100000)"
+  echo "RESULT workers=$1 web=$2 load=batch-100k ${line#RESULT } $(cpu_per_operation "$before" "$after" 100000)"
   stop_run
 }
 

@@ -1,12 +1,14 @@
 """Where one synchronous withdrawal's time goes, step by step, in one process.
 
     .venv/bin/python bench/sync_steps.py [--requests N] [--partitions ATM_PARTITIONS]
+        [--database-url postgresql+psycopg://…]
 
 To choose between designs for the synchronous path by measurement rather than by guess, it
 runs N withdrawals (default 300, after 30 not counted) one after another through the
 project's own code, the web's side and the worker's side in turn, with no HTTP, no
 gunicorn and no Celery worker process: against a fresh SQLite file in a temporary
-directory (WAL, synchronous=FULL, as the service's defaults) and a redis-server it starts on
+directory (WAL, synchronous=FULL, as the service's defaults), or the empty PostgreSQL
+database named by --database-url, and a redis-server it starts on
 a free port without persistence (stopped at exit). This process holds every partition's
 lease, as the one worker of `make run` does, so the doorbell names an owner. Each step is
 timed with time.perf_counter:
@@ -123,12 +125,14 @@ class Rig:
     leases: PartitionLeases
 
 
-def build(directory: Path, redis_url: str, partitions: int | None = None) -> Rig:
+def build(
+    directory: Path, redis_url: str, partitions: int | None = None, database_url: str | None = None
+) -> Rig:
     """The web's and the worker's objects, each side with its own engine and Redis client
     as in two processes, and the account the withdrawals take from."""
     settings = load_settings(
         {
-            "DATABASE_URL": f"sqlite:///{directory / 'atm.db'}",
+            "DATABASE_URL": database_url or f"sqlite:///{directory / 'atm.db'}",
             "REDIS_URL": redis_url,
             "ATM_DATA_DIR": str(directory),
             "ATM_SEED_SAMPLE_ACCOUNTS": "false",
@@ -186,7 +190,7 @@ def one_withdrawal(rig: Rig) -> dict[str, float]:
         t7 = time.perf_counter()
     messaging.clear_doorbells(client, identity)
     t8 = time.perf_counter()
-    with rig.worker_db.read.begin() as session:
+    with rig.worker_db.look.begin() as session:
         has_pending(session, owned)
     t9 = time.perf_counter()
     return {
@@ -304,12 +308,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="withdrawals measured")
     parser.add_argument("--partitions", type=int, help="the partitions held (default: setting)")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: SQLite)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="atm-sync-steps-") as name:
         directory = Path(name)
         server = RedisServer(directory / "redis")
         try:
-            report(build(directory, server.url, args.partitions), directory, args.requests)
+            rig = build(directory, server.url, args.partitions, args.database_url)
+            report(rig, directory, args.requests)
         finally:
             # The listener's thread would report the server's stop as a lost subscription.
             logging.getLogger("web.serving.waiting").setLevel(logging.CRITICAL)

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The synchronous path on SQLite and on PostgreSQL, one after the other on one machine,
+# driven by the same wrk withdrawals (bench/withdraw.lua). Rates move between machines; the
+# ratios of one run are what docs/performance.md reports.
+#
+#   ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \
+#     bash bench/sync_databases.sh [ROUNDS] [VAR=value ...]
+#
+# Default 1 round; about two minutes a round. Each round: `make run` on a fresh SQLite file
+# and on a fresh database created on the server of ATM_BENCH_POSTGRES_URL (dropped
+# afterwards), the first of the two alternating by round, each with its own Redis (no
+# persistence) on free ports and stopped before the next starts; VAR=value pairs go to both
+# (ATM_WORKER_PROCESSES=1, say). Each opens 1,000 accounts, then 1 client for 10 s and 32
+# clients over the 1,000 accounts for 15 s. A RESULT line per database and load, with the
+# CPU milliseconds per request of each kind of process (bench/process_cpu.py), then a
+# SUMMARY line per load: the means on each database and the ratio.
+set -u -o pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+venv="$root/.venv/bin"
+bench_name=sync_databases
+. "$here/lib.sh"
+usage="usage: ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \\
+  bash bench/sync_databases.sh [ROUNDS] [VAR=value ...]"
+
+rounds=1
+if (($#)) && [[ "$1" != *=* ]]; then
+  rounds="$1"
+  shift
+fi
+if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
+  echo "$usage   (ROUNDS a whole number >= 1)" >&2
+  exit 2
+fi
+for setting in "$@"; do
+  if ! [[ "$setting" =~ ^[A-Z_][A-Z0-9_]*= ]]; then
+    echo "$usage   (each setting VAR=value)" >&2
+    exit 2
+  fi
+done
+require_postgres_url "$usage"
+require wrk redis-server
+
+work="$(mktemp -d -t atm-sync-databases.XXXXXX)"
+project_pid="" redis_pid="" database=""
+
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wrk's RESULT line for threads $1, connections $2, seconds $3, with each kind's CPU per request.
+withdrawals() {  # threads connections seconds accounts-file
+  local before after line rate
+  before="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  line="$(ACCOUNTS_FILE="$4" ACCOUNTS=1000 wrk -t"$1" -c"$2" -d"$3s" --timeout 30s \
+    -s "$here/withdraw.lua" "http://127.0.0.1:$port" 2>&1 | grep '^RESULT')"
+  after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  rate="$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")"
+  echo "${line#RESULT } $(cpu_per_operation "$before" "$after" "$(awk "BEGIN { print ${rate:-0} * $3 }")")"
+}
+
+# One database: Redis and `make run` on DATABASE_URL $3, the two loads, everything stopped.
+run_on() {  # round name database-url
+  local data="$work/$2-$1" line
+  mkdir -p "$data"
+  start_run "$data" "$3" ATM_SQLITE_SYNCHRONOUS=FULL "${settings[@]}"
+  "$venv/python" "$here/open_accounts.py" "http://127.0.0.1:$port" 1000 "$data/accounts" \
+    >/dev/null || give_up "opening accounts on $2 failed" "$data/project.log"
+  line="$(withdrawals 1 1 10 "$data/accounts")"
+  echo "RESULT round=$1 database=$2 load=1-client $line"
+  echo "1-client p50_ms $2 $(sed -n 's|.*p50_ms=\([0-9.]*\).*|\1|p' <<<"$line")" >>"$work/results.txt"
+  line="$(withdrawals 2 32 15 "$data/accounts")"
+  echo "RESULT round=$1 database=$2 load=32-clients $line"
+  echo "32-clients req/s $2 $(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")" >>"$work/results.txt"
+  stop_run
+}
+
+settings=("$@")
+server="$(pg_admin check)" || exit 1
+code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
+echo "sync_databases: $rounds round(s); settings: ${settings[*]:-none}; $(nproc) CPUs," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg), code $code; PostgreSQL server $server"
+
+run_sqlite() { run_on "$1" sqlite "sqlite:///$work/sqlite-$1/atm.db"; }
+run_postgresql() {
+  database="atm_sync_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  url="$(pg_admin create "$database")" || exit 1
+  run_on "$1" postgresql "$url"
+}
+for round in $(seq 1 "$rounds"); do
+  if ((round % 2)); then
+    run_sqlite "$round"
+    run_postgresql "$round"
+  else
+    run_postgresql "$round"
+    run_sqlite "$round"
+  fi
+done
+
+echo "sync_databases: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "SUMMARY means over $rounds round(s); ratio = postgresql / sqlite (for p50_ms, times slower)"
+awk '
+  { key = $1 " " $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+    sum[key, $3] += $4; count[key, $3]++ }
+  END {
+    for (i = 1; i <= n; i++) {
+      k = order[i]
+      if (!count[k, "sqlite"] || !count[k, "postgresql"]) {
+        printf "SUMMARY %-22s incomplete\n", k; continue
+      }
+      s = sum[k, "sqlite"] / count[k, "sqlite"]; p = sum[k, "postgresql"] / count[k, "postgresql"]
+      printf "SUMMARY %-22s sqlite=%.2f  postgresql=%.2f  ratio=%.2f\n", k, s, p, (s > 0 ? p / s : 0)
+    }
+  }' "$work/results.txt" 2>/dev/null || echo "SUMMARY no results"
