@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
@@ -24,7 +26,13 @@ from shared.store.native_lock import native_lock
 SAMPLE_ACCOUNTS = {"10001": 500_000, "10002": 300_000, "10003": 100_000}
 WRITE_OPTION = "atm_write"
 DEFERRED_OPTION = "atm_deferred"  # a write transaction whose commit does not wait for the disk
-_SYNCHRONOUS = "atm_synchronous"  # a connection's `synchronous` setting, as last set
+# A connection's `synchronous` setting as last set (SQLite), or whether its commits are
+# deferred (PostgreSQL's synchronous_commit off).
+_SYNCHRONOUS = "atm_synchronous"
+_LOG_RECORD = text("SELECT pg_logical_emit_message(true, 'atm', 'durable')")
+_RETURNED_AT = "atm_returned_at"  # when a pooled connection was last given back (monotonic)
+# A pooled connection idle for this long is pinged before it is lent out again.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
@@ -65,6 +73,63 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _configure_postgresql(engine: Engine) -> None:
+    """A deferred write transaction commits with `synchronous_commit` off: its commit does
+    not wait for the log to reach the disk. Any other transaction of that connection runs
+    with the setting as configured again (RESET).
+
+    The setting is changed for the connection, outside any transaction (so that a rollback
+    cannot undo it behind the record of it kept here), and only when it differs: a
+    connection that commits only deferred writes sets it once.
+    """
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        options = connection.get_execution_options()
+        deferred = bool(options.get(WRITE_OPTION) and options.get(DEFERRED_OPTION))
+        if connection.info.get(_SYNCHRONOUS, False) == deferred:
+            return
+        driver = connection.connection.driver_connection
+        if driver.autocommit:  # a look: no commit to wait for
+            return
+        driver.autocommit = True  # the statement runs on its own, before the transaction
+        try:
+            connection.exec_driver_sql(
+                "SET synchronous_commit = off" if deferred else "RESET synchronous_commit"
+            )
+        finally:
+            driver.autocommit = False
+        connection.info[_SYNCHRONOUS] = deferred
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection before lending it out only if it sat unused for
+    PING_AFTER_IDLE_SECONDS; one that fails is replaced (the pool retries the checkout).
+
+    SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip more for every
+    transaction, about a fifth of a millisecond here, and a read or an apply is a few of
+    them. A connection the server dropped (a restart, an idle timeout) has sat unused; one
+    dropped while in use fails its transaction, which is rolled back, and SQLAlchemy then
+    replaces every connection of the pool made before that failure.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection did not answer: {exc}") from exc
+
+
 def make_engine(settings: Settings, *, connection_per_thread: bool = False) -> Engine:
     """An engine for DATABASE_URL; for SQLite the file's folder is created.
 
@@ -92,7 +157,11 @@ def make_engine(settings: Settings, *, connection_per_thread: bool = False) -> E
         )
         _configure_sqlite(engine, settings)
         return engine
-    return create_engine(url, pool_pre_ping=True, **pooling)
+    engine = create_engine(url, **pooling)
+    _ping_after_idle(engine)
+    if url.get_backend_name() == "postgresql":
+        _configure_postgresql(engine)
+    return engine
 
 
 class WriterQueue:
@@ -132,7 +201,8 @@ class WriterQueue:
 
 
 class Database:
-    """The engine plus session factories: `read` (plain BEGIN) and `writing()` (locks up front)."""
+    """The engine plus session factories: `read` (plain BEGIN), `look` (one statement, no
+    transaction where the database allows it) and `writing()` (locks up front)."""
 
     def __init__(self, settings: Settings, *, connection_per_thread: bool = False) -> None:
         self.settings = settings
@@ -148,6 +218,16 @@ class Database:
         url = make_url(settings.database_url)
         # The file as SQLite opens it (a symlink resolved): its log is beside that file.
         sqlite = url.get_backend_name() == "sqlite"
+        # A single read needs no transaction around it: on PostgreSQL its BEGIN and its
+        # end are two round trips of the three. SQLite's reads begin where they are.
+        self.look = (
+            self.read
+            if sqlite
+            else sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
         self.sqlite_file = Path(os.path.realpath(url.database)) if sqlite else None
         self.writers = WriterQueue(Path(url.database)) if sqlite else None
 
@@ -155,12 +235,12 @@ class Database:
     def writing(self, *, deferred: bool = False) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any exception.
 
-        `deferred` (SQLite): its commit does not wait for the disk (synchronous=NORMAL); it
-        is durable once a later commit that waits for the disk (any process's) or
-        `make_durable` has returned. Only for work that nothing is answered about before
-        one of them. On PostgreSQL every commit waits for the log: a commit whose log
-        record is not flushed can only be flushed by a later commit that writes log of its
-        own, which `make_durable` could not make without a write of its own.
+        `deferred`: its commit does not wait for the disk (SQLite: synchronous=NORMAL;
+        PostgreSQL: synchronous_commit off); it is durable once a later commit that waits
+        for the disk (any process's) or `make_durable` has returned. Only for work that
+        nothing is answered about before one of them. Either database's log is written in
+        order, so a commit that waits for it to reach the disk takes every commit before
+        it there too.
         """
         maker = self.write_deferred if deferred else self.write
         with self.writers.turn() if self.writers else nullcontext(), maker.begin() as session:
@@ -171,9 +251,15 @@ class Database:
 
         SQLite: the write-ahead log synced (a deferred commit's pages are in it, or were
         checkpointed into the database file, which a checkpoint syncs before the log is
-        reused). PostgreSQL: nothing to do (no commit is deferred there).
+        reused). PostgreSQL: a transaction that writes a record to the log and commits
+        waiting for it, which flushes the log up to there. A commit that has written
+        nothing to the log does not wait for it, so the record is a logical decoding
+        message (`pg_logical_emit_message`, transactional, read by nobody): a log record
+        without a table, at any `wal_level`.
         """
         if self.sqlite_file is None:
+            with self.write.begin() as session:
+                session.execute(_LOG_RECORD)
             return
         try:
             descriptor = os.open(f"{self.sqlite_file}-wal", os.O_RDONLY)

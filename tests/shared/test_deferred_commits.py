@@ -1,5 +1,5 @@
 """Deferred commits (a request that waits for its outcome leaves the fsync to the owner's
-commit) and make_durable, on SQLite; on PostgreSQL no commit is deferred."""
+commit) and make_durable, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,20 +28,61 @@ def test_a_deferred_write_does_not_wait_for_the_disk_and_the_next_one_does(
     database: Database,
 ) -> None:
     waits = "full" if database.sqlite_file else "on"
-    deferred = "normal" if database.sqlite_file else "on"  # PostgreSQL: never deferred
-    assert [_level(database), _level(database, deferred=True), _level(database)] == [
-        waits,
-        deferred,
-        waits,
-    ]
+    deferred = "normal" if database.sqlite_file else "off"
+    assert [
+        _level(database),
+        _level(database, deferred=True),
+        _level(database, deferred=True),
+        _level(database),
+    ] == [waits, deferred, deferred, waits]
+
+
+def test_a_read_after_a_deferred_write_commits_as_configured(database: Database) -> None:
+    if database.sqlite_file is not None:
+        pytest.skip("SQLite's reads take no synchronous setting of their own")
+    _level(database, deferred=True)
+    with database.read.begin() as session:
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    with database.look.begin() as session:
+        session.execute(text("SELECT 1"))
+    assert _level(database, deferred=True) == "off"
+
+
+def test_a_rolled_back_transaction_leaves_the_setting_as_recorded(database: Database) -> None:
+    """The setting is the connection's, changed outside the transaction: a rollback cannot
+    undo it behind its record and leave a later commit deferred unasked."""
+    if database.sqlite_file is not None:
+        pytest.skip("PostgreSQL's setting")
+    assert _level(database, deferred=True) == "off"
+    with pytest.raises(RuntimeError), database.writing() as session:
+        session.execute(text("SELECT 1"))
+        raise RuntimeError("rolled back")
+    assert _level(database) == "on"
+
+
+def test_make_durable_flushes_postgresql_log_past_a_deferred_commit(database: Database) -> None:
+    """The log flushed at least to the end of the deferred commit, at once (the log's
+    writer would flush it within a few hundred milliseconds anyway)."""
+    if database.sqlite_file is not None:
+        pytest.skip("PostgreSQL's log")
+    for _ in range(5):
+        with database.writing(deferred=True) as session:
+            session.execute(text("UPDATE partitions SET applied_by = 'test'"))
+        with database.look.begin() as session:
+            written = session.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar()
+            database.make_durable()
+            flushed = session.execute(
+                text("SELECT pg_current_wal_flush_lsn() >= CAST(:written AS pg_lsn)"),
+                {"written": written},
+            ).scalar()
+        assert flushed
 
 
 def test_make_durable_syncs_the_log_sqlite_writes_to(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if database.sqlite_file is None:
-        database.make_durable()  # nothing to do: no commit is deferred there
-        return
+        pytest.skip("SQLite's log file")
     assert _files_synced(database, monkeypatch) == [f"{database.sqlite_file}-wal"]
 
 

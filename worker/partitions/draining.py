@@ -56,7 +56,7 @@ def drain(runtime: WorkerRuntime, *, look_first: bool = True) -> int:
             wake_again(runtime)
             break
         if found is None:
-            with runtime.database.read.begin() as session:
+            with runtime.database.look.begin() as session:
                 found = has_pending(session, owned)
         nothing = not found
         if found:

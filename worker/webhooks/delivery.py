@@ -63,5 +63,5 @@ def appliers_busy(runtime: WorkerRuntime) -> bool:
     """Whether jobs are waiting to be applied: then the sender pauses between rounds, so
     that on a machine it shares with the appliers it takes a small part of the CPU and of
     the database's write lock from the money's path, and catches up once they are idle."""
-    with runtime.database.read.begin() as session:
+    with runtime.database.look.begin() as session:
         return has_pending(session, range(runtime.settings.partitions))
