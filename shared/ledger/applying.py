@@ -144,20 +144,33 @@ def busy_queues(
     others are found once those are expired). So an owner of a thousand partitions with
     one job queued reads one partition's work, locks one partition row and writes one.
     """
+    return _busy(session, partitions, now or utcnow())[0]
+
+
+def _busy(
+    session: Session, partitions: Sequence[int], now: datetime
+) -> tuple[dict[int, tuple[int, ...]], bool]:
+    """busy_queues, and whether a hold of those partitions was seen due (where none was,
+    a chunk need not read the due holds: one that fell due since is found by the next)."""
     owned = set(partitions)
     if not owned:
-        return {}
+        return {}, False
     parameters = {
-        "now": now or utcnow(),
+        "now": now,
         "lowest": min(owned),
         "highest": max(owned),
         "due": DUE_HOLDS_PER_CHUNK,
     }
     heads: dict[int, tuple[int, ...]] = {}
-    for partition, *first in _BUSY_PARTITIONS.execute(session, parameters):
-        if partition in owned and not heads.get(partition):
-            heads[partition] = tuple(row_id for row_id in first if row_id is not None)
-    return dict(sorted(heads.items()))
+    holds_due = False
+    for partition, first, second in _BUSY_PARTITIONS.execute(session, parameters):
+        if partition not in owned:
+            continue
+        if first is None:  # a row of the due holds' part
+            holds_due = True
+        if not heads.get(partition):
+            heads[partition] = tuple(row_id for row_id in (first, second) if row_id is not None)
+    return dict(sorted(heads.items())), holds_due
 
 
 def apply_pending(
@@ -192,7 +205,7 @@ def apply_pending(
     worker has taken since raises PartitionsMoved before anything is read or written
     (shared.ledger.fences). Without them (tools, tests) nothing is checked.
     """
-    heads = busy_queues(session, partitions)
+    heads, holds_due = _busy(session, partitions, utcnow())
     if not heads:
         return Applied()
     partitions = list(heads)
@@ -203,7 +216,7 @@ def apply_pending(
     work, parts, barriers = queued_work(session, partitions, limit, heads)
     jobs = [item for item in work if type(item) is QueuedJob]
     runs = [item for item in work if type(item) is PartRun]
-    holds = chunk_holds(session, partitions, jobs, utcnow())
+    holds = chunk_holds(session, partitions, jobs, utcnow(), due=holds_due)
     if not work and not holds:
         return Applied(barriers=barriers)
     targets = _targets(session, jobs)
@@ -426,13 +439,20 @@ def _read_created_at(session: Session, accounts: dict[str, AccountState]) -> Non
 
 
 def chunk_holds(
-    session: Session, partitions: list[int], jobs: list[QueuedJob], now: datetime
+    session: Session,
+    partitions: list[int],
+    jobs: list[QueuedJob],
+    now: datetime,
+    *,
+    due: bool = True,
 ) -> dict[str, HoldState]:
-    """The holds due to expire in these partitions, and those the chunk's captures and
-    voids name."""
+    """The holds due to expire in these partitions (unless `due` is False: none was seen
+    due just before), and those the chunk's captures and voids name."""
     named = {job.target_id for job in jobs if job.type in (CAPTURE, VOID) and job.target_id}
-    parameters = {"partitions": padded(partitions), "now": now, "limit": DUE_HOLDS_PER_CHUNK}
-    rows = _DUE_HOLDS.execute(session, parameters)
+    rows: list = []
+    if due:
+        parameters = {"partitions": padded(partitions), "now": now, "limit": DUE_HOLDS_PER_CHUNK}
+        rows = _DUE_HOLDS.execute(session, parameters)
     wanted = sorted(named - {row[0] for row in rows})
     if wanted:
         rows.extend(session.execute(_HOLDS_BY_ID, {"ids": wanted}))
