@@ -28,8 +28,9 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import ScalarSelect, bindparam, delete, func, insert, null, select, text
 from sqlalchemy.orm import Session
 
 from shared.ledger.chunk import Outcome, PartRun
@@ -75,11 +76,15 @@ def record_feed(
     expired_holds: Sequence[str],
     completed_batches: Sequence[str],
     now: datetime,
-) -> int | None:
-    """Write the transaction's events as one row, in the transaction; its id (None when
-    there are none). Its events are numbered in the order `_row_events` reads them."""
+    *,
+    also: ScalarSelect | None = None,
+) -> tuple[int | None, object]:
+    """Write the transaction's events as one row, in the transaction: its id (None when
+    there are none), and the value of the scalar subquery `also` read right after it in
+    the same transaction (None without a row): on PostgreSQL in the insert's own round
+    trip. Its events are numbered in the order `_row_events` reads them."""
     if not (steps or expired_holds or completed_batches):
-        return None
+        return None, None
     encoded = json.dumps(
         [
             step.job_id
@@ -89,20 +94,38 @@ def record_feed(
         ],
         separators=(",", ":"),
     )
-    # The id is taken before the insert (the sequence on PostgreSQL), so that the outbox
-    # can name the events by it; on SQLite it is the position too.
-    row_id = reserve_ids(session, _log, 1)[0]
-    postgresql = session.get_bind().dialect.name == "postgresql"
     values = {
-        "id": row_id,
-        "position": None if postgresql else row_id,  # PostgreSQL: after the commit
         "steps": encoded,
         "holds": " ".join(expired_holds),
         "batches": " ".join(completed_batches),
         "created_at": now,
     }
-    _INSERT.execute(session, values)
-    return row_id
+    if session.get_bind().dialect.name == "postgresql":
+        # The id from the sequence, read back by the insert; the position is given after
+        # the commit.
+        row_id, value = _inserting_returning(also).execute(session, values)[0]
+        return row_id, value
+    # SQLite: the id taken before the insert, so that it is the position too.
+    row_id = reserve_ids(session, _log, 1)[0]
+    _INSERT.execute(session, {"id": row_id, "position": row_id, **values})
+    return row_id, (None if also is None else _reading(also).execute(session)[0][0])
+
+
+@cache
+def _inserting_returning(also: ScalarSelect | None) -> Prepared:
+    """PostgreSQL's insert of a row, returning its id and `also`."""
+    statement = insert(_log).values(
+        steps=bindparam("steps"),
+        holds=bindparam("holds"),
+        batches=bindparam("batches"),
+        created_at=bindparam("created_at", type_=_log.c.created_at.type),
+    )
+    return Prepared(statement.returning(_log.c.id, also if also is not None else null()))
+
+
+@cache
+def _reading(also: ScalarSelect) -> Prepared:
+    return Prepared(select(also))
 
 
 def sequence(session: Session) -> None:

@@ -140,7 +140,9 @@ def _events(database: Database) -> list[tuple[str, list[str], list[str]]]:
         rows = session.execute(
             select(WebhookEvent.type, WebhookEvent.webhook_ids, WebhookEvent.subject_ids)
         )
-        return sorted((kind, hooks.split(), subjects.split()) for kind, hooks, subjects in rows)
+        return sorted(
+            (kind, sorted(hooks.split()), subjects.split()) for kind, hooks, subjects in rows
+        )
 
 
 def test_events_are_written_by_the_transaction_that_makes_them_true(database: Database) -> None:
@@ -149,6 +151,9 @@ def test_events_are_written_by_the_transaction_that_makes_them_true(database: Da
         jobs_hook = create_webhook(session, "http://x.test/", ["job.succeeded"], "s" * 16)
         batch_hook = create_webhook(session, "http://y.test/", ["batch.completed"], "s" * 16)
         gone_hook = create_webhook(session, "http://z.test/", ["job.succeeded"], "s" * 16)
+        both = create_webhook(
+            session, "http://w.test/", ["batch.completed", "job.succeeded"], "s" * 16
+        )
         delete_webhook(session, gone_hook.webhook_id)
         batch_id = new_batch_id()
         operations = [BatchOperation(i, "withdraw", "501", 100, None, None, None) for i in range(3)]
@@ -158,19 +163,19 @@ def test_events_are_written_by_the_transaction_that_makes_them_true(database: Da
         pass
 
     with pytest.raises(Abort), database.writing() as session:
-        assert apply_pending(session, [0], 2, "test").events == 2
+        assert apply_pending(session, [0], 2, "test").events == 4
         raise Abort  # rolled back: the money did not move, so no event either
     assert _events(database) == []
 
     with database.writing() as session:
-        assert apply_pending(session, [0], 2, "test").events == 2  # the batch is not complete
+        assert apply_pending(session, [0], 2, "test").events == 4  # the batch is not complete
     with database.writing() as session:
-        assert apply_pending(session, [0], 2, "test").events == 2  # the last job, and the batch
+        assert apply_pending(session, [0], 2, "test").events == 4  # the last job, and the batch
     jobs = [operation_job_id(batch_id, op.index) for op in operations]
     assert _events(database) == [
-        ("batch.completed", [batch_hook.webhook_id], [batch_id]),
-        ("job.succeeded", [jobs_hook.webhook_id], jobs[:2]),
-        ("job.succeeded", [jobs_hook.webhook_id], jobs[2:]),
+        ("batch.completed", sorted([batch_hook.webhook_id, both.webhook_id]), [batch_id]),
+        ("job.succeeded", sorted([jobs_hook.webhook_id, both.webhook_id]), jobs[:2]),
+        ("job.succeeded", sorted([jobs_hook.webhook_id, both.webhook_id]), jobs[2:]),
     ]
 
 
