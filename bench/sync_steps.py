@@ -26,7 +26,7 @@ timed with time.perf_counter:
 6. publish_outcomes, until the web's CompletionListener (a pubsub subscription in a thread)
    has woken the request's waiter, from the publish's start.
 
-After the answer the worker clears its doorbell and looks again (a read transaction); those
+After the answer the worker clears its doorbell and looks again (one read); those
 are shown apart, off the client's path. For scale: a bare sqlite3 INSERT + COMMIT with
 synchronous=FULL, a Redis PING, and a balance SELECT in an SQLAlchemy read transaction. It
 ends with the Redis commands per request and two lines, one per design lever.
@@ -83,7 +83,7 @@ PATH = {  # on the client's path, in order; summed
 APART = {
     "publish": "6, of which the worker's PUBLISH call",
     "clear": "after the answer: clear the doorbell (DEL)",
-    "look": "after the answer: look again (read transaction)",
+    "look": "after the answer: look again (one read)",
 }
 REDIS_HOPS = ("ring", "receive", "check", "notify")
 

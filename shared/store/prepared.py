@@ -221,8 +221,10 @@ def _run(
     parameters: object = None
     try:
         for parameters in parameter_sets:
-            if many:
+            if many and len(parameters) != 1:  # type: ignore[arg-type]
                 cursor.executemany(sql, parameters)
+            elif many:  # one row: psycopg's executemany would open a pipeline around it
+                cursor.execute(sql, parameters[0])  # type: ignore[index]
             else:
                 cursor.execute(sql, parameters)
             description = cursor.description
