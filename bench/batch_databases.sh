@@ -57,7 +57,7 @@ run_on() {  # round name database-url
     2>&1 | while IFS= read -r line; do
     printf '%-10s round %s  %s\n' "$2" "$1" "$line"
     if [[ "$line" =~ ^(spread|transfers|hot|half-on-one),.*=\ +([0-9]+)\ ops/s ]]; then
-      echo "${BASH_REMATCH[1]} $2 ${BASH_REMATCH[2]}" >>"$work/results.txt"
+      echo "${BASH_REMATCH[1]} ops/s $2 ${BASH_REMATCH[2]}" >>"$work/results.txt"
     fi
   done || give_up "the load on $2 failed" "$data/project.log"
   stop_run
@@ -77,17 +77,4 @@ done
 
 echo "batch_databases: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "SUMMARY means over $rounds round(s), ops/s; ratio = postgresql / sqlite"
-awk '
-  { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
-    sum[$1, $2] += $3; count[$1, $2]++ }
-  END {
-    for (i = 1; i <= n; i++) {
-      k = order[i]
-      if (!count[k, "sqlite"] || !count[k, "postgresql"]) {
-        printf "SUMMARY %-12s incomplete\n", k; continue
-      }
-      s = sum[k, "sqlite"] / count[k, "sqlite"]; p = sum[k, "postgresql"] / count[k, "postgresql"]
-      printf "SUMMARY %-12s sqlite=%.0f  postgresql=%.0f  ratio=%.2f\n",
-        k, s, p, (s > 0 ? p / s : 0)
-    }
-  }' "$work/results.txt" 2>/dev/null || echo "SUMMARY no results"
+summarize "$work/results.txt" sqlite postgresql

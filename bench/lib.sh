@@ -86,6 +86,27 @@ print(" ".join(
 PY
 }
 
+# The SUMMARY lines of a side-by-side run from its results file, one line "LOAD METRIC
+# SYSTEM VALUE" per measurement: for each load and metric, the mean on each of the two
+# systems named and the ratio second / first (for p50_ms: how many times slower).
+summarize() {  # results-file first-system second-system
+  awk -v first="$2" -v second="$3" '
+    { key = $1 " " $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+      sum[key, $3] += $4; count[key, $3]++ }
+    END {
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, part, " ")
+        if (!count[k, first] || !count[k, second]) {
+          printf "SUMMARY %-27s %-7s incomplete\n", part[1], part[2]; continue
+        }
+        a = sum[k, first] / count[k, first]; b = sum[k, second] / count[k, second]
+        fmt = part[2] == "p50_ms" ? "%.2f" : "%.0f"
+        printf "SUMMARY %-27s %-7s " first "=" fmt "  " second "=" fmt "  ratio=%.2f\n",
+          part[1], part[2], a, b, (a > 0 ? b / a : 0)
+      }
+    }' "$1" 2>/dev/null || echo "SUMMARY no results"
+}
+
 give_up() {  # message log-file
   echo "$bench_name: $1; the last lines of its log:" >&2
   tail -n 30 "$2" >&2

@@ -130,18 +130,4 @@ done
 
 echo "side_by_side: load average $(load_average) at the end"
 echo "SUMMARY means over $rounds round(s); ratio = project / baseline (for p50_ms, times slower)"
-awk '
-  { key = $1 " " $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-    sum[key, $3] += $4; count[key, $3]++ }
-  END {
-    for (i = 1; i <= n; i++) {
-      k = order[i]; split(k, part, " ")
-      if (!count[k, "baseline"] || !count[k, "project"]) {
-        printf "SUMMARY %-27s %-7s incomplete\n", part[1], part[2]; continue
-      }
-      b = sum[k, "baseline"] / count[k, "baseline"]; p = sum[k, "project"] / count[k, "project"]
-      fmt = part[2] == "p50_ms" ? "%.2f" : "%.0f"
-      printf "SUMMARY %-27s %-7s baseline=" fmt "  project=" fmt "  ratio=%.2f\n",
-        part[1], part[2], b, p, (b > 0 ? p / b : 0)
-    }
-  }' "$work/results.txt" 2>/dev/null || echo "SUMMARY no results"
+summarize "$work/results.txt" baseline project

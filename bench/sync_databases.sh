@@ -100,16 +100,4 @@ done
 
 echo "sync_databases: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "SUMMARY means over $rounds round(s); ratio = postgresql / sqlite (for p50_ms, times slower)"
-awk '
-  { key = $1 " " $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-    sum[key, $3] += $4; count[key, $3]++ }
-  END {
-    for (i = 1; i <= n; i++) {
-      k = order[i]
-      if (!count[k, "sqlite"] || !count[k, "postgresql"]) {
-        printf "SUMMARY %-22s incomplete\n", k; continue
-      }
-      s = sum[k, "sqlite"] / count[k, "sqlite"]; p = sum[k, "postgresql"] / count[k, "postgresql"]
-      printf "SUMMARY %-22s sqlite=%.2f  postgresql=%.2f  ratio=%.2f\n", k, s, p, (s > 0 ? p / s : 0)
-    }
-  }' "$work/results.txt" 2>/dev/null || echo "SUMMARY no results"
+summarize "$work/results.txt" sqlite postgresql
