@@ -136,10 +136,9 @@ def _count_batch_progress(
 
 
 _webhooks, _batches = Webhook.__table__, Batch.__table__
-# Plain SQL, the same on SQLite and PostgreSQL, given straight to the driver: it runs in
-# every apply transaction, where SQLAlchemy's execution of a Core select cost more than
-# the query.
-# Every live webhook as "id type type …", joined by ";" (ids and types have neither).
+# Every live webhook as "id type type …", joined by ";" (ids and types have neither): read
+# in every apply transaction with the feed's row (shared.events.feed.record_feed), on
+# PostgreSQL in the row's own INSERT … RETURNING, and given straight to the driver.
 _LIVE_WEBHOOKS = (
     select(
         func.aggregate_strings(
