@@ -107,6 +107,19 @@ summarize() {  # results-file first-system second-system
     }' "$1" 2>/dev/null || echo "SUMMARY no results"
 }
 
+# wrk's withdrawals (bench/withdraw.lua) over the first 1,000 accounts of file $4 against
+# the running stack, from $1 threads and $2 connections for $3 seconds: its RESULT line's
+# figures, then each kind of process's CPU milliseconds per request (cpu_per_operation).
+withdrawals() {  # threads connections seconds accounts-file
+  local before after line rate
+  before="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  line="$(ACCOUNTS_FILE="$4" ACCOUNTS=1000 wrk -t"$1" -c"$2" -d"$3s" --timeout 30s \
+    -s "$here/withdraw.lua" "http://127.0.0.1:$port" 2>&1 | grep '^RESULT')"
+  after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
+  rate="$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")"
+  echo "${line#RESULT } $(cpu_per_operation "$before" "$after" "$(awk "BEGIN { print ${rate:-0} * $3 }")")"
+}
+
 give_up() {  # message log-file
   echo "$bench_name: $1; the last lines of its log:" >&2
   tail -n 30 "$2" >&2

@@ -41,7 +41,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 run_shape() {  # workers web
-  local data="$work/$1-$2" url before after line ops
+  local data="$work/$1-$2" url before after line
   mkdir -p "$data"
   database="atm_scaling_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
   url="$(pg_admin create "$database")" || exit 1
@@ -49,14 +49,9 @@ run_shape() {  # workers web
   "$venv/python" "$here/open_accounts.py" "http://127.0.0.1:$port" 10000 "$data/accounts" ||
     give_up "opening accounts failed" "$data/project.log"
 
-  before="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
-  line="$(ACCOUNTS_FILE="$data/accounts" ACCOUNTS=1000 wrk -t2 -c32 -d15s --timeout 30s \
-    -s "$here/withdraw.lua" "http://127.0.0.1:$port" 2>&1 | grep '^RESULT')"
-  after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
-  ops="$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")"
-  echo "RESULT workers=$1 web=$2 load=32-clients ${line#RESULT } $(cpu_per_operation "$before" "$after" "$(awk "BEGIN { print ${ops:-0} * 15 }")")"
+  echo "RESULT workers=$1 web=$2 load=32-clients $(withdrawals 2 32 15 "$data/accounts")"
 
-  before="$after"
+  before="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
   line="$("$venv/python" "$here/batch_load.py" "http://127.0.0.1:$port" "$data/accounts" 2>&1 |
     grep '^RESULT')"
   after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"

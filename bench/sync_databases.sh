@@ -49,17 +49,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wrk's RESULT line for threads $1, connections $2, seconds $3, with each kind's CPU per request.
-withdrawals() {  # threads connections seconds accounts-file
-  local before after line rate
-  before="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
-  line="$(ACCOUNTS_FILE="$4" ACCOUNTS=1000 wrk -t"$1" -c"$2" -d"$3s" --timeout 30s \
-    -s "$here/withdraw.lua" "http://127.0.0.1:$port" 2>&1 | grep '^RESULT')"
-  after="$("$venv/python" "$here/process_cpu.py" "$redis_port")"
-  rate="$(sed -n 's|.*req/s=\([0-9.]*\).*|\1|p' <<<"$line")"
-  echo "${line#RESULT } $(cpu_per_operation "$before" "$after" "$(awk "BEGIN { print ${rate:-0} * $3 }")")"
-}
-
 # One database: Redis and `make run` on DATABASE_URL $3, the two loads, everything stopped.
 run_on() {  # round name database-url
   local data="$work/$2-$1" line

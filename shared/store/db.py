@@ -258,7 +258,7 @@ class Database:
         without a table, at any `wal_level`.
         """
         if self.sqlite_file is None:
-            with self.write.begin() as session:
+            with self.writing() as session:  # not deferred: its commit waits for the log
                 session.execute(_LOG_RECORD)
             return
         try:
