@@ -55,20 +55,29 @@ def _exact_decimal(text: str) -> Decimal:
 
 
 def _nests_deeper(value: object, limit: int, raw: bytes) -> bool:
-    """True if arrays and objects nest more than `limit` levels, walking level by level."""
+    """True if arrays and objects nest more than `limit` levels, walking level by level.
+
+    The body came from json.loads, so its containers are exactly dict and list. A node
+    whose children are all scalars (a batch's 10,000 operation objects) is passed over by
+    one set check of their types instead of a test of each child in Python.
+    """
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False  # not enough brackets to nest that deep, strings included
-    level = [value]
+    level: list = [value]
+    holds_no_container = _CONTAINERS.isdisjoint
     for _ in range(limit):
-        level = [
-            child
-            for node in level
-            for child in (node.values() if isinstance(node, dict) else node)
-            if isinstance(child, dict | list)
-        ]
-        if not level:
+        deeper: list = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            if not holds_no_container(map(type, children)):
+                deeper += [child for child in children if type(child) in _CONTAINERS]
+        if not deeper:
             return False
+        level = deeper
     return True
+
+
+_CONTAINERS = frozenset((dict, list))
 
 
 @dataclass(frozen=True)
