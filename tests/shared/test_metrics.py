@@ -1,12 +1,23 @@
-"""The applier's histogram updates in bulk give what one observe per job gives."""
+"""The applier's metrics in bulk: what one observe or count per job gives."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from shared.metrics import LAG_BUCKETS, observe_many, observe_repeated
+from shared.accepting.batch_operations import outcome_status
+from shared.accepting.batch_queue import new_batch_id
+from shared.ledger.chunk import PartRun
+from shared.metrics import (
+    JOBS_COMPLETED,
+    LAG_BUCKETS,
+    observe_many,
+    observe_repeated,
+    record_applied,
+)
+from shared.store.models import FAILED, SUCCEEDED
 
 
 def exposed(registry: CollectorRegistry) -> list[str]:
@@ -38,3 +49,38 @@ def test_observe_repeated_exposes_what_repeated_observations_expose() -> None:
             single.observe(amount)
         observe_repeated(bulk, amount, count)
     assert exposed(in_bulk) == exposed(one_by_one)
+
+
+def test_record_applied_counts_batch_operations_by_type_and_outcome() -> None:
+    """A run's operations are counted in bulk by (type, outcome): the same counts as asking
+    outcome_status of each one."""
+    rng = random.Random(5)
+    batch_id = new_batch_id()
+    runs, expected = [], Counter()
+    for part in range(3):
+        operations, outcomes = [], []
+        for index in range(500):
+            kind = rng.choice(["withdraw", "deposit", "transfer"])
+            operations.append([index, kind, "1000", 100, None, None, None])
+            if rng.random() < 0.3:
+                outcomes.append([index, "insufficient_funds", "not enough"])
+            else:
+                outcomes.append([index, rng.randrange(10**6), index + 1])
+            expected[kind, outcome_status(outcomes[-1])] += 1
+        runs.append(PartRun(part, batch_id, None, "prefix", operations, outcomes=outcomes))
+
+    def counts() -> Counter:
+        return Counter(
+            {
+                (kind, status): JOBS_COMPLETED.labels(kind, status)._value.get()
+                for kind in ("withdraw", "deposit", "transfer")
+                for status in (SUCCEEDED, FAILED)
+            }
+        )
+
+    before = counts()
+    record_applied([], runs)
+    after = counts()
+    after.subtract(before)
+    assert +after == expected
+    assert {status for _, status in expected} == {SUCCEEDED, FAILED}
