@@ -183,7 +183,11 @@ def publish_outcomes(
     """Tell waiting requests what became of their jobs, in one message per transaction.
 
     A single withdraw or deposit carries its whole outcome (its request answers from it);
-    a batch's jobs are listed by id under their batch, as their readers go to the database.
+    a batch's jobs are told by their batch, as their readers go to the database. The
+    operations applied from a batch's parts are not listed at all: whoever waits for one
+    waits on its batch's id (web.serving.waiting.notice_key), and a chunk of thousands of
+    them would otherwise be a notice of hundreds of kilobytes, which every web process
+    reads whole. Jobs of a batch queued as rows before revision 0005 are still listed.
     """
     jobs: list[dict[str, object]] = []
     batches: dict[str, list[str]] = {}
@@ -193,7 +197,7 @@ def publish_outcomes(
         else:  # an operation queued as a row before revision 0005
             batches.setdefault(outcome.batch_id, []).append(outcome.job_id)
     for run in runs:
-        batches.setdefault(run.batch_id, []).extend(run.job_ids)
+        batches.setdefault(run.batch_id, [])
     if jobs or batches:
         payload = {"jobs": jobs, "batches": batches}
         client.publish(completions_channel(client), json.dumps(payload, separators=(",", ":")))

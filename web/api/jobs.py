@@ -17,7 +17,7 @@ from web.http.parsing import checked_query, json_object_body
 from web.http.responses import success
 from web.serving.services import current_services
 from web.serving.submission import submit_job
-from web.serving.waiting import read_until_final
+from web.serving.waiting import notice_key, read_until_final
 
 jobs = Blueprint("jobs", __name__)
 
@@ -50,7 +50,7 @@ def list_recent_jobs() -> Response:
 def get_job_status(job_id: str) -> Response:
     job, headers = read_until_final(
         current_services(),
-        job_id,
+        notice_key(job_id),
         lambda session: get_job(session, job_id),
         lambda job: job.status in FINAL_STATUSES,
     )

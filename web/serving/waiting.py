@@ -14,6 +14,7 @@ import redis
 from redis.exceptions import RedisError
 
 from shared import messaging
+from shared.accepting.batch_queue import batch_and_index
 from shared.ledger.applying import Outcome
 from web.http.parsing import long_poll_seconds, parse_prefer
 from web.serving.background import ProcessThread
@@ -28,6 +29,16 @@ T = TypeVar("T")
 _EMPTY_NOTICE = json.dumps({"jobs": [], "batches": {}})
 # The key of requests waiting for anything new in the events feed: woken by every notice.
 FEED_NOTICES = "*feed*"
+
+
+def notice_key(job_id: str) -> str:
+    """The key a request waiting for `job_id` waits on: the job's own id, or for an
+    operation of a batch (its id names the batch) the batch's, as the worker's notices
+    name a batch once for all of its operations a transaction applied
+    (shared.messaging.publish_outcomes). Woken for any of its batch's chunks, the request
+    reads its operation again and waits on if it is not final yet."""
+    named = batch_and_index(job_id)
+    return job_id if named is None else named[0]
 
 
 class Waiter:
