@@ -150,4 +150,5 @@ decoded_parts = DecodedParts(max_operations=200_000)  # a process's; about 40 MB
 _DECODER = json.JSONDecoder()
 # One encoder for every part: json.dumps with separators of its own makes one a call, and a
 # batch is encoded as a part per partition it touches.
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# Lists made here hold no cycle: no set of the ids of the lists being encoded.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False)

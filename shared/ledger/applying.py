@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.accepting.batch_operations import encode_run, operations_by_id, outcome_status
+from shared.accepting.batch_operations import encode_run, operations_by_id
 from shared.events.outbox import record_events
 from shared.ledger.chunk import (
     AccountState,
@@ -283,8 +283,8 @@ def write_changes(
             if outcome.result is not None and "transaction_id" in outcome.result:
                 outcome.result["transaction_id"] = outcome.transaction_id
     for run in runs:
-        for item in run.outcomes:
-            if outcome_status(item) == SUCCEEDED:  # [index, new_balance, position, …]
+        for item in run.outcomes:  # outcome_status inline: a failure's second field is its type
+            if type(item[1]) is not str:  # [index, new_balance, position, …]
                 item[2] = entry_ids[item[2]]
     _INSERT_ENTRIES.executemany(
         session, _linked(chunk, entry_ids), {"status": SUCCEEDED, "created_at": chunk.now}
