@@ -22,21 +22,7 @@ bench_name=cpu_per_request
 . "$here/lib.sh"
 usage="usage: bash bench/cpu_per_request.sh [ROUNDS] [VAR=value ...]"
 
-rounds=1
-if (($#)) && [[ "$1" != *=* ]]; then
-  rounds="$1"
-  shift
-fi
-if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
-  echo "$usage   (ROUNDS a whole number >= 1)" >&2
-  exit 2
-fi
-for setting in "$@"; do
-  if ! [[ "$setting" =~ ^[A-Z_][A-Z0-9_]*= ]]; then
-    echo "$usage   (each setting VAR=value)" >&2
-    exit 2
-  fi
-done
+rounds_and_settings "$usage" "$@"
 require wrk redis-server
 
 work="$(mktemp -d -t atm-cpu-per-request.XXXXXX)"
@@ -47,13 +33,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
-echo "cpu_per_request: $rounds round(s); settings: ${*:-none}; $(nproc) CPUs," \
+echo "cpu_per_request: $rounds round(s); settings: ${settings[*]:-none}; $(nproc) CPUs," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg), code $code"
 
 for round in $(seq 1 "$rounds"); do
   data="$work/round-$round"
   mkdir -p "$data"
-  start_run "$data" "sqlite:///$data/atm.db" ATM_SQLITE_SYNCHRONOUS=FULL "$@"
+  start_run "$data" "sqlite:///$data/atm.db" ATM_SQLITE_SYNCHRONOUS=FULL "${settings[@]}"
   "$venv/python" "$here/open_accounts.py" "http://127.0.0.1:$port" 1000 "$data/accounts" \
     >/dev/null || give_up "opening accounts failed" "$data/project.log"
   echo "RESULT round=$round load=1-client $(withdrawals 1 1 10 "$data/accounts")"

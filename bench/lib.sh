@@ -120,6 +120,30 @@ withdrawals() {  # threads connections seconds accounts-file
   echo "${line#RESULT } $(cpu_per_operation "$before" "$after" "$(awk "BEGIN { print ${rate:-0} * $3 }")")"
 }
 
+# `[ROUNDS] [VAR=value ...]`: sets `rounds` (default 1) and the array `settings`, or prints
+# the usage ($1) saying what is wrong and exits 2.
+rounds_and_settings() {  # usage arguments...
+  local usage="$1"
+  shift
+  rounds=1
+  if (($#)) && [[ "$1" != *=* ]]; then
+    rounds="$1"
+    shift
+  fi
+  if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
+    echo "$usage   (ROUNDS a whole number >= 1)" >&2
+    exit 2
+  fi
+  local setting
+  for setting in "$@"; do
+    if ! [[ "$setting" =~ ^[A-Z_][A-Z0-9_]*= ]]; then
+      echo "$usage   (each setting VAR=value)" >&2
+      exit 2
+    fi
+  done
+  settings=("$@")
+}
+
 give_up() {  # message log-file
   echo "$bench_name: $1; the last lines of its log:" >&2
   tail -n 30 "$2" >&2

@@ -24,21 +24,7 @@ bench_name=sync_databases
 usage="usage: ATM_BENCH_POSTGRES_URL=postgresql+psycopg://user@host:port/dbname \\
   bash bench/sync_databases.sh [ROUNDS] [VAR=value ...]"
 
-rounds=1
-if (($#)) && [[ "$1" != *=* ]]; then
-  rounds="$1"
-  shift
-fi
-if ! [[ "$rounds" =~ ^[1-9][0-9]*$ ]]; then
-  echo "$usage   (ROUNDS a whole number >= 1)" >&2
-  exit 2
-fi
-for setting in "$@"; do
-  if ! [[ "$setting" =~ ^[A-Z_][A-Z0-9_]*= ]]; then
-    echo "$usage   (each setting VAR=value)" >&2
-    exit 2
-  fi
-done
+rounds_and_settings "$usage" "$@"
 require_postgres_url "$usage"
 require wrk redis-server
 
@@ -65,7 +51,6 @@ run_on() {  # round name database-url
   stop_run
 }
 
-settings=("$@")
 server="$(pg_admin check)" || exit 1
 code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
 echo "sync_databases: $rounds round(s); settings: ${settings[*]:-none}; $(nproc) CPUs," \
