@@ -39,12 +39,7 @@ require_postgres_url "$usage"
 
 require redis-server
 
-work="$(mktemp -d -t atm-batch-databases.XXXXXX)"
-project_pid="" redis_pid="" database=""
-
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_work
 
 
 

@@ -25,12 +25,7 @@ usage="usage: bash bench/cpu_per_request.sh [ROUNDS] [VAR=value ...]"
 rounds_and_settings "$usage" "$@"
 require wrk redis-server
 
-work="$(mktemp -d -t atm-cpu-per-request.XXXXXX)"
-project_pid="" redis_pid="" database=""
-
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_work
 
 code="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)"
 echo "cpu_per_request: $rounds round(s); settings: ${settings[*]:-none}; $(nproc) CPUs," \

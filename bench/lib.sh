@@ -225,3 +225,14 @@ cleanup() {
   stop_run
   rm -rf "$work"
 }
+
+# The run's temporary directory in `work`, nothing started yet, and cleanup on any way out:
+# an interrupt or a TERM exits (130, 143), and the exit stops what start_run started and
+# removes the directory.
+make_work() {
+  work="$(mktemp -d -t "atm-${bench_name//_/-}.XXXXXX")"
+  project_pid="" redis_pid="" database=""
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}

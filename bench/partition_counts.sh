@@ -30,9 +30,7 @@ for count in "${counts[@]}"; do
 done
 
 require redis-server
-work="$(mktemp -d -t atm-partition-counts.XXXXXX)"
-database="" project_pid="" redis_pid=""
-trap cleanup EXIT INT TERM
+make_work
 
 declare -A total runs
 for round in $(seq "$rounds"); do

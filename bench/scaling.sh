@@ -33,12 +33,7 @@ done
 require_postgres_url "usage: ATM_BENCH_POSTGRES_URL=… bash bench/scaling.sh [WORKERS:WEB ...]"
 require redis-server wrk
 
-work="$(mktemp -d -t atm-scaling.XXXXXX)"
-project_pid="" redis_pid="" database=""
-
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_work
 
 run_shape() {  # workers web
   local data="$work/$1-$2" url before after line

@@ -28,12 +28,7 @@ rounds_and_settings "$usage" "$@"
 require_postgres_url "$usage"
 require wrk redis-server
 
-work="$(mktemp -d -t atm-sync-databases.XXXXXX)"
-project_pid="" redis_pid="" database=""
-
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_work
 
 # One database: Redis and `make run` on DATABASE_URL $3, the two loads, everything stopped.
 run_on() {  # round name database-url
