@@ -12,7 +12,8 @@ from shared.accepting.batches import (
     batch_results,
     checked_batch,
     list_batches,
-    record_batch,
+    prepare_batch,
+    write_batch,
 )
 from shared.accepting.idempotency import StoredResponse
 from shared.access.api_keys import ADMIN
@@ -40,20 +41,18 @@ def create_batch() -> Response:
     operations, atomic = checked_batch(body, settings, settings.max_atomic_batch)
     require_accounts(operation.account_number for operation in operations)
     services.backpressure.admit(len(operations))
-    partitions: set[int] = set()
-    request_id, submitted_by = current_request_id(), caller_id()  # read in the request
+    # Worked out before the write transaction, which on SQLite holds the one write lock.
+    rows = prepare_batch(
+        batch_id,
+        operations,
+        settings.partitions,
+        atomic=atomic,
+        request_id=current_request_id(),
+        submitted_by=caller_id(),
+    )
 
     def create(session: Session) -> StoredResponse:
-        recorded = record_batch(
-            session,
-            batch_id,
-            operations,
-            settings.partitions,
-            atomic=atomic,
-            request_id=request_id,
-            submitted_by=submitted_by,
-        )
-        partitions.update(recorded)
+        write_batch(session, rows)
         url = batch_status_url(batch_id)
         data = {"batch_id": batch_id, "total": len(operations), "status_url": url}
         return StoredResponse(202, data, {"Location": url, "Retry-After": "1"})
@@ -61,7 +60,7 @@ def create_batch() -> Response:
     response, was_replayed = create_once(services, claim, create)
     if was_replayed:
         return replayed(response)
-    services.intake.wake(partitions)
+    services.intake.wake(rows.partitions)
     return success(response.data, status=response.status, headers=response.headers)
 
 
