@@ -14,6 +14,7 @@ import time
 from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Iterable
+from functools import cache
 from operator import itemgetter
 
 from prometheus_client import Counter, Histogram, values
@@ -27,7 +28,11 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     # Files are named after the process; with the host in the name, processes of several
     # containers sharing one directory (each with its own pid 1) never write the same file.
-    values.ValueClass = values.MultiProcessValue(lambda: f"{socket.gethostname()}-{os.getpid()}")
+    # prometheus_client asks for the name at every update, to notice a fork: the host is
+    # read once (a system call each time) and the name made once per pid.
+    _HOST = socket.gethostname()
+    _process_file_name = cache(lambda pid: f"{_HOST}-{pid}")
+    values.ValueClass = values.MultiProcessValue(lambda: _process_file_name(os.getpid()))
 
 _SECOND = itemgetter(1)
 
@@ -65,9 +70,11 @@ def record_applied(outcomes: Iterable[Outcome], runs: Iterable[PartRun] = ()) ->
     lags = [max(0.0, now - accepted_at(outcome.job_id)) for outcome in outcomes]
     observe_many(APPLY_LAG, lags)
     tally = Tally((outcome.type, outcome.status) for outcome in outcomes)
+    # A batch's operations were accepted with it: its id holds their time too. A chunk takes
+    # runs from many parts of few batches: one update per batch, not per run.
+    per_batch: Tally[str] = Tally()
     for run in runs:
-        # A batch's operations were accepted with it: its id holds their time too.
-        observe_repeated(APPLY_LAG, max(0.0, now - accepted_at(run.batch_id)), len(run.outcomes))
+        per_batch[run.batch_id] += len(run.outcomes)
         # Counted by (type, the class of the outcome's second field) without a line of
         # Python per operation: an outcome is failed exactly when that field is its error
         # type, a string (shared.accepting.batch_operations.outcome_status).
@@ -76,6 +83,8 @@ def record_applied(outcomes: Iterable[Outcome], runs: Iterable[PartRun] = ()) ->
         )
         for (job_type, second), count in kinds.items():
             tally[job_type, FAILED if second is str else SUCCEEDED] += count
+    for batch_id, count in per_batch.items():
+        observe_repeated(APPLY_LAG, max(0.0, now - accepted_at(batch_id)), count)
     for (job_type, status), count in tally.items():
         JOBS_COMPLETED.labels(job_type, status).inc(count)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from bisect import bisect_left
 from collections import Counter
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -11,6 +13,7 @@ from shared.accepting.batch_operations import outcome_status
 from shared.accepting.batch_queue import new_batch_id
 from shared.ledger.chunk import PartRun
 from shared.metrics import (
+    APPLY_LAG,
     JOBS_COMPLETED,
     LAG_BUCKETS,
     observe_many,
@@ -84,3 +87,39 @@ def test_record_applied_counts_batch_operations_by_type_and_outcome() -> None:
     after.subtract(before)
     assert +after == expected
     assert {status for _, status in expected} == {SUCCEEDED, FAILED}
+
+
+def _batch_id_accepted(seconds_ago: float) -> str:
+    """A batch id (a version 7 UUID) whose time is `seconds_ago` before now."""
+    millis = int((time.time() - seconds_ago) * 1000)
+    digits = f"{millis:012x}"
+    return f"{digits[:8]}-{digits[8:]}-7000-8000-000000000000"
+
+
+def test_record_applied_observes_each_batch_operation_at_its_batch_lag() -> None:
+    """Runs of several batches, interleaved as a chunk takes them: every operation is
+    observed once, at the lag of its own batch."""
+    old, new = _batch_id_accepted(3.0), _batch_id_accepted(0.0)
+    taken = [(old, 40), (new, 25), (old, 7), (new, 300), (old, 1)]  # (batch, run length)
+    runs = [
+        PartRun(
+            part,
+            batch_id,
+            None,
+            "prefix",
+            [[i, "deposit", "1", 1, None, None, None] for i in range(size)],
+            outcomes=[[i, 5, i] for i in range(size)],
+        )
+        for part, (batch_id, size) in enumerate(taken)
+    ]
+
+    def buckets() -> list[float]:
+        return [bucket.get() for bucket in APPLY_LAG._buckets]
+
+    before = buckets()
+    record_applied([], runs)
+    added = [a - b for a, b in zip(buckets(), before, strict=True)]
+    three_seconds = bisect_left(LAG_BUCKETS, 3.0)  # the bucket of a lag just over 3 s
+    assert added[three_seconds] == 48
+    assert sum(added[:three_seconds]) == 325
+    assert sum(added) == 373
