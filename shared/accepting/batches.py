@@ -6,9 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
+from typing_extensions import Unpack
 
 from shared.accepting.batch_operations import operation_jobs
 from shared.accepting.batch_queue import (
@@ -205,26 +207,24 @@ def write_batch(session: Session, rows: BatchRows) -> set[int]:
     return rows.partitions
 
 
+class BatchOptions(TypedDict, total=False):
+    """prepare_batch's keyword arguments."""
+
+    atomic: bool
+    request_id: str | None
+    submitted_by: str | None
+
+
 def record_batch(
     session: Session,
     batch_id: str,
     operations: Sequence[BatchOperation],
     partitions: int,
-    *,
-    atomic: bool = False,
-    request_id: str | None = None,
-    submitted_by: str | None = None,
+    **options: Unpack[BatchOptions],
 ) -> set[int]:
-    """prepare_batch and write_batch at once, in the caller's transaction."""
-    rows = prepare_batch(
-        batch_id,
-        operations,
-        partitions,
-        atomic=atomic,
-        request_id=request_id,
-        submitted_by=submitted_by,
-    )
-    return write_batch(session, rows)
+    """prepare_batch and write_batch at once, in the caller's transaction (for tools and
+    tests; the web prepares first, outside the transaction)."""
+    return write_batch(session, prepare_batch(batch_id, operations, partitions, **options))
 
 
 @dataclass(frozen=True)
