@@ -7,6 +7,7 @@ import time
 from bisect import bisect_left
 from collections import Counter
 
+import uuid_utils
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from shared.accepting.batch_operations import outcome_status
@@ -91,9 +92,7 @@ def test_record_applied_counts_batch_operations_by_type_and_outcome() -> None:
 
 def _batch_id_accepted(seconds_ago: float) -> str:
     """A batch id (a version 7 UUID) whose time is `seconds_ago` before now."""
-    millis = int((time.time() - seconds_ago) * 1000)
-    digits = f"{millis:012x}"
-    return f"{digits[:8]}-{digits[8:]}-7000-8000-000000000000"
+    return str(uuid_utils.uuid7(nanoseconds=time.time_ns() - int(seconds_ago * 1e9)))
 
 
 def test_record_applied_observes_each_batch_operation_at_its_batch_lag() -> None:
