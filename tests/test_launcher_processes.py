@@ -227,7 +227,8 @@ def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Laun
             wait_until(lambda: not any(map(running, started)), 35, "the launcher's processes")
         except AssertionError as timeout:  # name them, for the report
             left = {pid: (started[pid], _threads_state(pid)) for pid in started if running(pid)}
-            raise AssertionError(f"{timeout} to end; still running: {left}") from timeout
+            stacks = "".join(map(_python_stacks, left))
+            raise AssertionError(f"{timeout} to end; still running: {left}{stacks}") from timeout
     finally:
         for pid in filter(running, started):  # whatever the test found left over
             os.kill(pid, signal.SIGKILL)
@@ -235,6 +236,19 @@ def test_a_launcher_killed_with_sigkill_takes_its_processes_with_it(launch: Laun
     with socket.socket() as probe:  # nothing holds the API's port
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", launch.port))
+
+
+def _python_stacks(pid: int) -> str:
+    """Every thread's Python stack in a process, by py-spy (from requirements-dev.txt), for
+    the report of a process that did not end: the kernel's view says only that a thread
+    waits, this says in which line."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        return f"\n(py-spy is not installed: no Python stacks of {pid})"
+    dump = subprocess.run(
+        [str(py_spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+    )
+    return f"\n--- py-spy dump of {pid} (exit {dump.returncode}):\n{dump.stdout}{dump.stderr}"
 
 
 def _threads_state(pid: int) -> list[str]:
